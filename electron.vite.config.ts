@@ -1,0 +1,45 @@
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'electron-vite'
+import vue from '@vitejs/plugin-vue'
+
+const root = dirname(fileURLToPath(import.meta.url))
+
+export default defineConfig({
+  main: {
+    build: {
+      // Native modules cannot be bundled: they load a .node binary next to their JS, and are rebuilt
+      // for Electron's ABI at packaging time. Every other dependency is externalized too (the default).
+      externalizeDeps: { include: ['better-sqlite3', 'onnxruntime-node'] },
+      rollupOptions: {
+        // Worker threads start from files next to the bundled main (main/cache/job.ts looks for
+        // cache-worker.js, main/compute/worker-client.ts for compute-worker.js), so each is an entry.
+        input: {
+          index: resolve(root, 'main/index.ts'),
+          'cache-worker': resolve(root, 'main/cache/worker.ts'),
+          'compute-worker': resolve(root, 'main/compute/worker.ts'),
+        },
+      },
+    },
+  },
+  preload: {
+    build: {
+      // A sandboxed preload is run by Electron's own loader, which can neither import ESM nor require
+      // anything but 'electron' and a few built-ins, so it is one self-contained CommonJS file.
+      externalizeDeps: false,
+      rollupOptions: {
+        input: { index: resolve(root, 'preload/index.ts') },
+        output: { format: 'cjs', entryFileNames: '[name].cjs' },
+      },
+    },
+  },
+  renderer: {
+    root: resolve(root, 'renderer'),
+    plugins: [vue()],
+    build: {
+      rollupOptions: {
+        input: { index: resolve(root, 'renderer/index.html') },
+      },
+    },
+  },
+})

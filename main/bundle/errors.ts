@@ -1,0 +1,47 @@
+/**
+ * Every way a bundle can fail to load ends in one BundleError, so callers (IPC, CLI, the cache job)
+ * have a single thing to catch and a code to branch on, and the researcher gets a message that says
+ * which file and tensor to fix rather than a stack trace from deep inside a parser.
+ */
+export type BundleErrorCode =
+  | 'not-found' // the folder or one of its files is missing or unreadable
+  | 'bad-json' // bundle.json or tokenizer.json is not valid JSON
+  | 'bad-config' // bundle.json does not follow the format (docs/BUNDLE.md)
+  | 'bad-safetensors' // a safetensors file is truncated or its header is malformed
+  | 'missing-tensor'
+  | 'bad-shape'
+  | 'bad-dtype'
+  | 'sae-mismatch' // the SAE does not fit the model's hook point
+  | 'vocab-mismatch' // the tokenizer belongs to a different model
+  | 'bad-tokens' // token ids out of range or sequences longer than n_ctx
+  | 'bad-tokenizer' // tokenizer.json is not loadable
+  | 'hash-mismatch' // a file differs from the sha256 bundle.json records for it
+
+export interface BundleErrorDetails {
+  file?: string
+  tensor?: string
+  expected?: readonly number[]
+}
+
+export class BundleError extends Error {
+  override readonly name = 'BundleError'
+  readonly file?: string
+  readonly tensor?: string
+  readonly expected?: readonly number[]
+
+  constructor(
+    readonly code: BundleErrorCode,
+    message: string,
+    details: BundleErrorDetails = {},
+  ) {
+    super(message)
+    this.file = details.file
+    this.tensor = details.tensor
+    this.expected = details.expected
+  }
+}
+
+/** "[2, 3]" — shapes are shown as the Python tools print them, so messages read the same on both sides. */
+export function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`
+}

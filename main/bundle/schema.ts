@@ -1,0 +1,141 @@
+// bundle.json's schema and the tensor shapes a config implies; a port of tools/ftlib/bundle.py so that
+// the Python writer and this reader refuse exactly the same bundles.
+import { z } from 'zod'
+import { BundleError } from './errors'
+
+const dim = z.number().int().positive()
+const dtype = z.enum(['float16', 'float32'])
+
+export const modelConfigSchema = z.object({
+  n_layers: dim,
+  d_model: dim,
+  n_heads: dim,
+  d_head: dim,
+  d_mlp: dim,
+  d_vocab: dim,
+  n_ctx: dim,
+  act_fn: z.enum(['gelu', 'gelu_new', 'gelu_fast', 'relu']),
+  normalization_type: z.enum(['LN', 'LNPre']),
+  eps: z.number().positive(),
+  positional_embedding_type: z.literal('standard'),
+  dtype,
+  processing: z.record(z.string(), z.boolean()).optional(),
+})
+
+export const saeConfigSchema = z.object({
+  hook_point: z.string(),
+  d_in: dim,
+  d_sae: dim,
+  kind: z.literal('relu'),
+  dtype,
+})
+
+export const bundleConfigSchema = z.object({
+  format: z.literal('feature-tracer-bundle'),
+  version: z.literal(1),
+  name: z.string().default(''),
+  model: modelConfigSchema,
+  sae: saeConfigSchema,
+  dataset: z.object({
+    n_seq: dim,
+    seq_len: dim,
+    name: z.string().optional(),
+    prepend_bos: z.boolean().default(false),
+    bos_token_id: z.number().int().nonnegative().nullable().optional(),
+  }),
+  quality: z.record(z.string(), z.number()).default({}),
+  provenance: z
+    .object({ files: z.record(z.string(), z.object({ sha256: z.string(), source: z.string().optional() })).default({}) })
+    .default({ files: {} }),
+})
+
+export type ModelConfig = z.infer<typeof modelConfigSchema>
+export type SaeConfig = z.infer<typeof saeConfigSchema>
+export type BundleConfig = z.infer<typeof bundleConfigSchema>
+
+/** Parses bundle.json's content; a failure lists every offending field by its path, in one message. */
+export function parseBundleConfig(json: unknown, file = 'bundle.json'): BundleConfig {
+  const result = bundleConfigSchema.safeParse(json)
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    throw new BundleError('bad-config', `${file} does not follow the bundle format: ${problems.join('; ')}`, { file })
+  }
+  const m = result.data.model
+  if (m.n_heads * m.d_head !== m.d_model) {
+    throw new BundleError('bad-config', `${file}: n_heads·d_head = ${m.n_heads * m.d_head} but d_model = ${m.d_model}`, { file })
+  }
+  return result.data
+}
+
+/** The state-dict shapes TransformerLens uses for this config (extra tensors in the file are ignored). */
+export function expectedModelShapes(cfg: ModelConfig): Map<string, number[]> {
+  const { d_model: d, n_heads: h, d_head: dh, d_mlp: dm, d_vocab: v, n_ctx: n } = cfg
+  const shapes = new Map<string, number[]>([
+    ['embed.W_E', [v, d]],
+    ['pos_embed.W_pos', [n, d]],
+  ])
+  const ln = cfg.normalization_type === 'LN'
+  for (let l = 0; l < cfg.n_layers; l++) {
+    const pre = `blocks.${l}.`
+    if (ln) for (const name of ['ln1.w', 'ln1.b', 'ln2.w', 'ln2.b']) shapes.set(pre + name, [d])
+    for (const m of ['Q', 'K', 'V']) {
+      shapes.set(`${pre}attn.W_${m}`, [h, d, dh])
+      shapes.set(`${pre}attn.b_${m}`, [h, dh])
+    }
+    shapes.set(`${pre}attn.W_O`, [h, dh, d])
+    shapes.set(`${pre}attn.b_O`, [d])
+    shapes.set(`${pre}mlp.W_in`, [d, dm])
+    shapes.set(`${pre}mlp.b_in`, [dm])
+    shapes.set(`${pre}mlp.W_out`, [dm, d])
+    shapes.set(`${pre}mlp.b_out`, [d])
+  }
+  if (ln) {
+    shapes.set('ln_final.w', [d])
+    shapes.set('ln_final.b', [d])
+  }
+  shapes.set('unembed.W_U', [d, v])
+  shapes.set('unembed.b_U', [v])
+  return shapes
+}
+
+export function expectedSaeShapes(sae: SaeConfig): Map<string, number[]> {
+  return new Map([
+    ['W_enc', [sae.d_in, sae.d_sae]],
+    ['b_enc', [sae.d_sae]],
+    ['W_dec', [sae.d_sae, sae.d_in]],
+    ['b_dec', [sae.d_in]],
+  ])
+}
+
+/** The hooks an SAE may sit on, with the width each has, relative to `blocks.L.`. */
+const HOOK_WIDTH: Record<string, (cfg: ModelConfig) => number> = {
+  'mlp.hook_post': (c) => c.d_mlp,
+  'mlp.hook_pre': (c) => c.d_mlp,
+  hook_resid_pre: (c) => c.d_model,
+  hook_resid_mid: (c) => c.d_model,
+  hook_resid_post: (c) => c.d_model,
+  hook_mlp_out: (c) => c.d_model,
+  hook_attn_out: (c) => c.d_model,
+}
+
+export interface HookPoint {
+  layer: number
+  /** The hook's name within its block, e.g. `mlp.hook_post`. */
+  hook: string
+  width: number
+}
+
+export function parseHookPoint(cfg: ModelConfig, hookPoint: string, file = 'bundle.json'): HookPoint {
+  const m = /^blocks\.(\d+)\.(.+)$/.exec(hookPoint)
+  if (!m) throw new BundleError('sae-mismatch', `${file}: hook point "${hookPoint}" is not of the form blocks.L.<hook>`, { file })
+  const layer = Number(m[1])
+  if (layer >= cfg.n_layers) {
+    throw new BundleError('sae-mismatch', `${file}: hook point "${hookPoint}" names layer ${layer}, but the model has ${cfg.n_layers} layers`, { file })
+  }
+  const width = HOOK_WIDTH[m[2]]
+  if (!width) {
+    const supported = Object.keys(HOOK_WIDTH).sort().join(', ')
+    throw new BundleError('sae-mismatch', `${file}: hook point "${hookPoint}" is not supported (supported: ${supported})`, { file })
+  }
+  return { layer, hook: m[2], width: width(cfg) }
+}

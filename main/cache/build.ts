@@ -1,0 +1,101 @@
+// The build job's core, independent of threads: run the engine over the corpus chunk by chunk, commit
+// each chunk on its own, then finalize. A build that finds chunks already committed (after a kill, a
+// crash or a cancel) continues after them, cutting the corpus the same way, so the result is identical.
+import type Database from 'better-sqlite3'
+import type { ComputeEngine } from '../compute/api'
+import type { CacheProgress } from '../ipc/contract'
+import { encodeChunk } from './encode'
+import { finalize } from './finalize'
+import type { LogitTable } from './logit-table'
+import { keyMismatch, keyToMeta, readMeta, wipe, writeMeta, type CacheKey } from './schema'
+
+/** Sequences per chunk when the caller does not say; about 8k tokens per engine call on the demo. */
+export const DEFAULT_CHUNK_TOKENS = 8192
+
+export interface BuildInput {
+  db: Database.Database
+  engine: ComputeEngine
+  key: CacheKey
+  /** Token ids [nSeq, seqLen], flattened. */
+  corpus: Int32Array
+  vocabSize: number
+  /** Discard whatever the file holds first. */
+  rebuild?: boolean
+  /** Sequences per engine call; ignored when resuming (the stored layout wins). */
+  chunkSeqs?: number
+  jobId?: string
+  onProgress?: (p: CacheProgress) => void
+  /** Computes every feature's logit effects for finalize (the worker runs it with ONNX Runtime). */
+  logitTable?: () => Promise<LogitTable | null>
+  /** Bounds finalize's memory (see FinalizeInput); the result does not depend on it. */
+  maxEntriesPerPass?: number
+  /** Test hook: pause after each committed chunk, so a test can kill the build mid-way. */
+  pauseMsPerChunk?: number
+}
+
+export function defaultChunkSeqs(seqLen: number): number {
+  return Math.max(1, Math.floor(DEFAULT_CHUNK_TOKENS / seqLen))
+}
+
+/** Resolves when the cache is complete; cancelling means terminating the thread that runs it. */
+export async function runBuild(input: BuildInput): Promise<void> {
+  const { db, engine, key, corpus } = input
+  const { nSeq, seqLen, dSae } = key
+  let meta = readMeta(db)
+  if (input.rebuild || keyMismatch(meta, key) !== null) {
+    wipe(db)
+    meta = {}
+  }
+  if (meta.built_at) return
+
+  const chunkSeqs = Number(meta.chunk_seqs ?? 0) || input.chunkSeqs || defaultChunkSeqs(seqLen)
+  const nChunks = Math.ceil(nSeq / chunkSeqs)
+  writeMeta(db, { ...keyToMeta(key), chunk_seqs: String(chunkSeqs), n_chunks: String(nChunks) })
+
+  const done = new Set((db.prepare('SELECT idx FROM chunk').all() as { idx: number }[]).map((r) => r.idx))
+  const totalTokens = nSeq * seqLen
+  const insert = db.prepare('INSERT INTO chunk (idx, n_tokens, nnz, row_ptr, feature_ids, vals) VALUES (?, ?, ?, ?, ?, ?)')
+  const jobId = input.jobId ?? ''
+  let doneTokens = 0
+  for (const idx of done) doneTokens += (Math.min(nSeq, (idx + 1) * chunkSeqs) - idx * chunkSeqs) * seqLen
+  const started = performance.now()
+  let computedTokens = 0
+  const report = (phase: CacheProgress['phase']): void => {
+    const secs = (performance.now() - started) / 1000
+    const rate = secs > 0 ? computedTokens / secs : 0
+    input.onProgress?.({
+      jobId,
+      phase,
+      doneTokens,
+      totalTokens,
+      tokensPerSec: rate,
+      etaSec: phase === 'finalize' ? null : rate > 0 ? (totalTokens - doneTokens) / rate : null,
+    })
+  }
+  report('compute')
+
+  for (let idx = 0; idx < nChunks; idx++) {
+    if (done.has(idx)) continue
+    const s0 = idx * chunkSeqs
+    const s1 = Math.min(nSeq, s0 + chunkSeqs)
+    const tokens = corpus.subarray(s0 * seqLen, s1 * seqLen)
+    const acts = await engine.saeActs(tokens, s1 - s0, seqLen)
+    if (acts.nTokens !== tokens.length || acts.rowPtr.length !== tokens.length + 1) {
+      throw new Error(`engine returned ${acts.nTokens} token rows for a chunk of ${tokens.length} tokens`)
+    }
+    const nnz = acts.rowPtr[acts.nTokens]
+    const blobs = encodeChunk(acts.rowPtr, acts.featureIds.subarray(0, nnz), acts.values.subarray(0, nnz), dSae > 0xffff)
+    insert.run(idx, tokens.length, nnz, blobs.rowPtr, blobs.featureIds, blobs.values)
+    doneTokens += tokens.length
+    computedTokens += tokens.length
+    report('compute')
+    if (input.pauseMsPerChunk) await new Promise((r) => setTimeout(r, input.pauseMsPerChunk))
+  }
+  report('finalize')
+  const logits = (await input.logitTable?.()) ?? null
+  finalize(db, { corpus, seqLen, chunkSeqs, dSae, vocabSize: input.vocabSize, logits, maxEntriesPerPass: input.maxEntriesPerPass })
+  writeMeta(db, { provider: engine.provider })
+  // Reclaims the scratch chunks' pages (roughly half the file). Outside any transaction, as SQLite wants.
+  db.exec('VACUUM')
+  db.pragma('wal_checkpoint(TRUNCATE)')
+}

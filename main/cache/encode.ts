@@ -1,0 +1,139 @@
+// Byte layouts of what the cache stores as BLOBs. Everything is little-endian and exact (fp32 values):
+// a cache built twice, or resumed after a kill, holds the same bytes.
+
+/** A feature's firings: ascending global token indices (sequence·seq_len + pos) and their activations. */
+export interface FeatureActs {
+  tokens: Uint32Array
+  values: Float32Array
+}
+
+/** Token indices as LEB128 varints of the gap to the previous index (the first gap is from 0). */
+export function encodeTokenDeltas(tokens: Uint32Array): Buffer {
+  const out = Buffer.allocUnsafe(tokens.length * 5)
+  let n = 0
+  let prev = 0
+  for (let i = 0; i < tokens.length; i++) {
+    let d = tokens[i] - prev
+    prev = tokens[i]
+    while (d >= 0x80) {
+      out[n++] = (d & 0x7f) | 0x80
+      d >>>= 7
+    }
+    out[n++] = d
+  }
+  return out.subarray(0, n)
+}
+
+export function decodeTokenDeltas(bytes: Uint8Array, count: number): Uint32Array {
+  const tokens = new Uint32Array(count)
+  let p = 0
+  let prev = 0
+  for (let i = 0; i < count; i++) {
+    let d = 0
+    let shift = 0
+    let b: number
+    do {
+      b = bytes[p++]
+      d += (b & 0x7f) * 2 ** shift
+      shift += 7
+    } while (b & 0x80)
+    prev += d
+    tokens[i] = prev
+  }
+  if (p !== bytes.length) throw new Error(`token delta blob: ${bytes.length - p} trailing bytes after ${count} entries`)
+  return tokens
+}
+
+/** The raw bytes of a typed array (a copy-free view when possible). */
+export function bytesOf(a: Uint32Array | Float32Array | Int32Array | Uint16Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength)
+}
+
+/** SQLite hands back Buffers at arbitrary offsets; typed-array views need alignment, so copy if needed. */
+export function float32Of(bytes: Uint8Array): Float32Array {
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+  return new Float32Array(new Uint8Array(bytes).buffer)
+}
+
+export function uint32Of(bytes: Uint8Array): Uint32Array {
+  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+  return new Uint32Array(new Uint8Array(bytes).buffer)
+}
+
+export function uint16Of(bytes: Uint8Array): Uint16Array {
+  if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
+  return new Uint16Array(new Uint8Array(bytes).buffer)
+}
+
+/**
+ * A chunk's SAE output as the engine returned it (CSR, token-major). Feature ids are stored as uint16
+ * when d_sae allows, which halves the scratch space for the usual ≤ 65,536-feature SAEs.
+ */
+export interface ChunkBlobs {
+  rowPtr: Buffer
+  featureIds: Buffer
+  values: Buffer
+}
+
+export function encodeChunk(
+  rowPtr: Uint32Array,
+  featureIds: Uint32Array,
+  values: Float32Array,
+  wideIds: boolean,
+): ChunkBlobs {
+  const ids = wideIds ? featureIds : Uint16Array.from(featureIds)
+  // Copies: the engine's arrays may be views into a larger buffer that is reused.
+  return {
+    rowPtr: Buffer.from(bytesOf(rowPtr)),
+    featureIds: Buffer.from(bytesOf(ids)),
+    values: Buffer.from(bytesOf(values)),
+  }
+}
+
+export interface DecodedChunk {
+  rowPtr: Uint32Array
+  featureIds: Uint32Array | Uint16Array
+  values: Float32Array
+}
+
+export function decodeChunk(blobs: ChunkBlobs, wideIds: boolean): DecodedChunk {
+  return {
+    rowPtr: uint32Of(blobs.rowPtr),
+    featureIds: wideIds ? uint32Of(blobs.featureIds) : uint16Of(blobs.featureIds),
+    values: float32Of(blobs.values),
+  }
+}
+
+/** Round-trip helper for the stored activations of one feature. */
+export function decodeFeatureActs(tokenDeltas: Uint8Array, values: Uint8Array): FeatureActs {
+  const vals = float32Of(values)
+  return { tokens: decodeTokenDeltas(tokenDeltas, vals.length), values: vals }
+}
+
+/** Interval bins as two blobs: the firings per bin (u32 each) and the examples' (token u32, value f32). */
+export function encodeIntervals(bins: { count: number; examples: [number, number][] }[]): { counts: Buffer; examples: Buffer } {
+  const counts = Uint32Array.from(bins, (b) => b.count)
+  const n = bins.reduce((k, b) => k + b.examples.length, 0)
+  const examples = Buffer.alloc(n * 8)
+  let at = 0
+  for (const b of bins) {
+    for (const [token, value] of b.examples) {
+      examples.writeUInt32LE(token, at)
+      examples.writeFloatLE(value, at + 4)
+      at += 8
+    }
+  }
+  return { counts: Buffer.from(bytesOf(counts)), examples }
+}
+
+/** Inverse of encodeIntervals; each bin held min(perBin, count) examples. */
+export function decodeIntervals(counts: Uint8Array, examples: Uint8Array, perBin: number): { count: number; examples: [number, number][] }[] {
+  const c = uint32Of(counts)
+  const view = new DataView(examples.buffer, examples.byteOffset, examples.byteLength)
+  let at = 0
+  return Array.from(c, (count) => {
+    const ex: [number, number][] = []
+    for (let e = 0; e < Math.min(perBin, count); e++, at += 8) ex.push([view.getUint32(at, true), view.getFloat32(at + 4, true)])
+    return { count, examples: ex }
+  })
+}

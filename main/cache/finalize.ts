@@ -1,0 +1,137 @@
+// Turns the committed chunks (token-major CSR, as the engine produced them) into the feature-major
+// tables the queries read. It only reads the chunk table, so a finalize that is killed is simply run
+// again: its writes are one transaction.
+import type Database from 'better-sqlite3'
+import { bytesOf, decodeChunk, encodeIntervals, encodeTokenDeltas, type ChunkBlobs } from './encode'
+import { aggregateFeature, TokenScratch } from './stats'
+import { FINAL_TABLES, writeMeta } from './schema'
+import { TokenIndexBuilder } from './token-index'
+import type { LogitTable } from './logit-table'
+
+export interface FinalizeInput {
+  corpus: Int32Array
+  seqLen: number
+  chunkSeqs: number
+  dSae: number
+  vocabSize: number
+  /** Every feature's top/bottom logit effects (logit-table.ts), or null. */
+  logits?: LogitTable | null
+  /** Most firings transposed in memory at once (8 bytes each); larger corpora take several passes. */
+  maxEntriesPerPass?: number
+}
+
+interface ChunkRow extends ChunkBlobs {
+  idx: number
+  n_tokens: number
+}
+
+function forEachChunk(db: Database.Database, wideIds: boolean, fn: (row: ChunkRow, chunk: ReturnType<typeof decodeChunk>) => void): void {
+  const rows = db
+    .prepare('SELECT idx, n_tokens, row_ptr AS rowPtr, feature_ids AS featureIds, vals AS "values" FROM chunk ORDER BY idx')
+    .iterate() as IterableIterator<ChunkRow>
+  for (const row of rows) fn(row, decodeChunk(row, wideIds))
+}
+
+const blob = (a: Uint32Array | Float32Array): Buffer => Buffer.from(bytesOf(a))
+
+function logitColumns(t: LogitTable | null, f: number) {
+  const slice = <A extends Uint32Array | Float32Array>(a: A) => (t ? blob(a.subarray(f * t.k, (f + 1) * t.k)) : null)
+  return {
+    logitTopIds: t && slice(t.topIds),
+    logitTopVals: t && slice(t.topVals),
+    logitBottomIds: t && slice(t.bottomIds),
+    logitBottomVals: t && slice(t.bottomVals),
+  }
+}
+
+export function finalize(db: Database.Database, input: FinalizeInput): void {
+  const { corpus, seqLen, chunkSeqs, dSae, vocabSize } = input
+  const wideIds = dSae > 0xffff
+  const budget = input.maxEntriesPerPass ?? 16_000_000
+  const occurrences = new Uint32Array(vocabSize)
+  for (let i = 0; i < corpus.length; i++) occurrences[corpus[i]]++
+
+  // Pass 0: firings per feature, to size the transposition buffers.
+  const perFeature = new Float64Array(dSae)
+  forEachChunk(db, wideIds, (_row, c) => {
+    for (let i = 0; i < c.featureIds.length; i++) perFeature[c.featureIds[i]]++
+  })
+
+  const insFeature = db.prepare(
+    `INSERT INTO feature (id, count, max, mean, top_token_id, top_token_count, precision, recall, f1,
+       hist_lo, hist_hi, hist_counts, interval_counts, interval_examples, top_tokens, top_vals,
+       logit_top_ids, logit_top_vals, logit_bottom_ids, logit_bottom_vals)
+     VALUES (@id, @count, @max, @mean, @topTokenId, @topTokenCount, @precision, @recall, @f1,
+       @histLo, @histHi, @histCounts, @intervalCounts, @intervalExamples, @topTokens, @topVals,
+       @logitTopIds, @logitTopVals, @logitBottomIds, @logitBottomVals)`,
+  )
+  const insActs = db.prepare('INSERT INTO feature_acts (id, token_deltas, vals) VALUES (?, ?, ?)')
+  const insToken = db.prepare('INSERT INTO token_index (token_id, n_features, entries) VALUES (?, ?, ?)')
+  const scratch = new TokenScratch(vocabSize)
+  const tokenIndex = new TokenIndexBuilder(vocabSize)
+  const chunkTokens = chunkSeqs * seqLen
+
+  db.transaction(() => {
+    for (const t of FINAL_TABLES) db.exec(`DELETE FROM ${t}`)
+    let lo = 0
+    while (lo < dSae) {
+      // The feature range [lo, hi) whose firings fit the budget (always at least one feature).
+      let hi = lo
+      let entries = 0
+      while (hi < dSae && (hi === lo || entries + perFeature[hi] <= budget)) entries += perFeature[hi++]
+      const offsets = new Uint32Array(hi - lo + 1)
+      for (let f = lo; f < hi; f++) offsets[f - lo + 1] = offsets[f - lo] + perFeature[f]
+      const fill = offsets.slice(0, hi - lo)
+      const tokens = new Uint32Array(entries)
+      const values = new Float32Array(entries)
+      // Chunks come in corpus order, so each feature's firings land sorted by token index.
+      forEachChunk(db, wideIds, (row, c) => {
+        const base = row.idx * chunkTokens
+        for (let r = 0; r < row.n_tokens; r++) {
+          for (let j = c.rowPtr[r]; j < c.rowPtr[r + 1]; j++) {
+            const f = c.featureIds[j]
+            if (f < lo || f >= hi) continue
+            const at = fill[f - lo]++
+            tokens[at] = base + r
+            values[at] = c.values[j]
+          }
+        }
+      })
+      for (let f = lo; f < hi; f++) {
+        const acts = {
+          tokens: tokens.subarray(offsets[f - lo], offsets[f - lo + 1]),
+          values: values.subarray(offsets[f - lo], offsets[f - lo + 1]),
+        }
+        const agg = aggregateFeature(acts, corpus, occurrences, scratch)
+        const hist = agg.histogram
+        const intervals = encodeIntervals(agg.intervals)
+        insFeature.run({
+          id: f,
+          count: agg.count,
+          max: agg.max,
+          mean: agg.mean,
+          topTokenId: agg.topTokenId,
+          topTokenCount: agg.topTokenCount,
+          precision: agg.precision,
+          recall: agg.recall,
+          f1: agg.f1,
+          histLo: hist.edges[0] ?? null,
+          histHi: hist.edges.at(-1) ?? null,
+          histCounts: blob(Uint32Array.from(hist.counts)),
+          intervalCounts: intervals.counts,
+          intervalExamples: intervals.examples,
+          topTokens: blob(agg.topTokens),
+          topVals: blob(agg.topVals),
+          ...logitColumns(input.logits ?? null, f),
+        })
+        insActs.run(f, encodeTokenDeltas(acts.tokens), blob(acts.values))
+        const p = agg.perToken
+        for (let k = 0; k < p.tokenIds.length; k++) tokenIndex.add(p.tokenIds[k], f, p.counts[k], p.maxs[k], p.sums[k])
+      }
+      lo = hi
+    }
+    for (const [token, n, entries] of tokenIndex.blobs()) insToken.run(token, n, entries)
+    db.exec('DELETE FROM chunk')
+    writeMeta(db, { built_at: new Date().toISOString() })
+  })()
+}

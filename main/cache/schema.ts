@@ -1,0 +1,121 @@
+// The activation cache's SQLite layout and its key. One file per bundle; it can always be rebuilt from
+// the bundle, so it holds nothing a researcher typed (labels and notes live in main/session).
+import Database from 'better-sqlite3'
+
+/** Bump when the layout or the meaning of a stored number changes; older caches are then stale. */
+export const SCHEMA_VERSION = 1
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Scratch: the engine's CSR output per chunk of sequences, committed one chunk per transaction so a
+-- killed build resumes from the last whole chunk. Emptied when the build is finalized.
+CREATE TABLE IF NOT EXISTS chunk (
+  idx INTEGER PRIMARY KEY, n_tokens INTEGER NOT NULL, nnz INTEGER NOT NULL,
+  row_ptr BLOB NOT NULL, feature_ids BLOB NOT NULL, vals BLOB NOT NULL);
+-- Per-feature aggregates over the whole corpus (written once, by finalize).
+CREATE TABLE IF NOT EXISTS feature (
+  id INTEGER PRIMARY KEY, count INTEGER NOT NULL, max REAL NOT NULL, mean REAL NOT NULL,
+  top_token_id INTEGER, top_token_count INTEGER NOT NULL, precision REAL, recall REAL, f1 REAL,
+  -- Histogram: HISTOGRAM_BINS linear bins over [hist_lo, hist_hi] (edges rebuilt by stats.histogramEdges).
+  hist_lo REAL, hist_hi REAL, hist_counts BLOB NOT NULL,
+  -- sae_vis intervals over (0, max]: firings per bin, and the examples (encode.ts).
+  interval_counts BLOB NOT NULL, interval_examples BLOB NOT NULL,
+  -- The TOP_K strongest firings: global token indices (u32) and activations (f32), strongest first.
+  top_tokens BLOB NOT NULL, top_vals BLOB NOT NULL,
+  -- Logit effects W_dec[f]·W_out·W_U: the LOGIT_K largest and smallest, token ids (u32) and values (f32);
+  -- NULL when the hook has no linear path to the logits.
+  logit_top_ids BLOB, logit_top_vals BLOB, logit_bottom_ids BLOB, logit_bottom_vals BLOB);
+-- Every non-zero activation of a feature: varint token-index gaps and fp32 values (encode.ts).
+CREATE TABLE IF NOT EXISTS feature_acts (id INTEGER PRIMARY KEY, token_deltas BLOB NOT NULL, vals BLOB NOT NULL);
+-- For "which features fire on token X": per token id, its features' firing count, max and sum (token-index.ts).
+CREATE TABLE IF NOT EXISTS token_index (token_id INTEGER PRIMARY KEY, n_features INTEGER NOT NULL, entries BLOB NOT NULL);
+`
+
+/** The tables finalize writes (everything a query reads). */
+export const FINAL_TABLES = ['feature', 'feature_acts', 'token_index'] as const
+
+/** What a cache was built from; any difference makes it stale. */
+export interface CacheKey {
+  schemaVersion: number
+  modelSha256: string
+  saeSha256: string
+  tokensSha256: string
+  nSeq: number
+  seqLen: number
+  dSae: number
+}
+
+/** How the build is cut into chunks; part of the key of a partial build (a resume must cut the same way). */
+export interface BuildLayout {
+  chunkSeqs: number
+  nChunks: number
+}
+
+export type Meta = Record<string, string>
+
+export function openCacheDb(path: string, opts: { readonly?: boolean } = {}): Database.Database {
+  const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false })
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL')
+    // NORMAL in WAL mode still never corrupts the file; a power cut can lose the last chunk, which the
+    // resume then recomputes.
+    db.pragma('synchronous = NORMAL')
+    db.exec(DDL)
+  }
+  db.pragma('cache_size = -65536')
+  return db
+}
+
+export function readMeta(db: Database.Database): Meta {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get()
+  if (!hasMeta) return {}
+  const rows = db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]))
+}
+
+export function writeMeta(db: Database.Database, entries: Meta): void {
+  const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+  for (const [k, v] of Object.entries(entries)) put.run(k, v)
+}
+
+export function keyToMeta(key: CacheKey): Meta {
+  return {
+    schema_version: String(key.schemaVersion),
+    model_sha256: key.modelSha256,
+    sae_sha256: key.saeSha256,
+    tokens_sha256: key.tokensSha256,
+    n_seq: String(key.nSeq),
+    seq_len: String(key.seqLen),
+    d_sae: String(key.dSae),
+  }
+}
+
+/** Why a stored cache does not fit `key`, in words; null when it fits (or the cache is empty). */
+export function keyMismatch(meta: Meta, key: CacheKey): string | null {
+  if (Object.keys(meta).length === 0) return null
+  const want = keyToMeta(key)
+  const names: Record<string, string> = {
+    schema_version: 'cache schema version',
+    model_sha256: 'model.safetensors sha256',
+    sae_sha256: 'sae.safetensors sha256',
+    tokens_sha256: 'tokens.safetensors sha256',
+    n_seq: 'corpus n_seq',
+    seq_len: 'corpus seq_len',
+    d_sae: 'SAE d_sae',
+  }
+  for (const [k, v] of Object.entries(want)) {
+    if (meta[k] !== v) return `${names[k]} differs (cache: ${meta[k] ?? 'none'}, bundle: ${v})`
+  }
+  return null
+}
+
+/**
+ * Drops and recreates every table (a rebuild, or a stale cache whose layout may be another version's);
+ * the file and its connections stay valid.
+ */
+export function wipe(db: Database.Database): void {
+  db.transaction(() => {
+    for (const t of ['meta', ...FINAL_TABLES, 'chunk']) db.exec(`DROP TABLE IF EXISTS ${t}`)
+    db.exec(DDL)
+  })()
+}

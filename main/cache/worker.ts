@@ -1,0 +1,47 @@
+// The cache build's thread: it opens its own bundle, engine and database connection, so main's event
+// loop never waits on ONNX Runtime or SQLite. Main cancels by terminating it; the committed chunks stay.
+import { parentPort, workerData } from 'node:worker_threads'
+import { loadBundle } from '../bundle'
+import type { ComputeEngine } from '../compute/api'
+import { createEngine } from '../compute/engine'
+import { runBuild } from './build'
+import { cacheKeyOf, logitWeightsOf } from './bundle-link'
+import { computeLogitTable } from './logit-table'
+import { openCacheDb } from './schema'
+import type { BuildWorkerData, WorkerMessage } from './job'
+import { toIpcError } from '../ipc/errors'
+
+async function main(data: BuildWorkerData): Promise<void> {
+  const post = (m: WorkerMessage): void => parentPort?.postMessage(m)
+  let engine: ComputeEngine | null = null
+  let db: ReturnType<typeof openCacheDb> | null = null
+  try {
+    const bundle = await loadBundle(data.bundleDir)
+    engine = await createEngine(bundle)
+    db = openCacheDb(data.cachePath)
+    await runBuild({
+      db,
+      engine,
+      key: cacheKeyOf(bundle),
+      corpus: bundle.tokens.data,
+      vocabSize: bundle.config.model.d_vocab,
+      rebuild: data.rebuild,
+      chunkSeqs: data.chunkSeqs,
+      jobId: data.jobId,
+      pauseMsPerChunk: data.pauseMsPerChunk,
+      onProgress: (progress) => post({ type: 'progress', progress }),
+      logitTable: async () => {
+        const weights = logitWeightsOf(bundle)
+        return weights ? computeLogitTable(weights) : null
+      },
+    })
+    post({ type: 'done', provider: engine.provider })
+  } catch (error) {
+    post({ type: 'error', error: toIpcError(error) })
+  } finally {
+    db?.close()
+    await engine?.dispose()
+  }
+}
+
+void main(workerData as BuildWorkerData)

@@ -1,0 +1,183 @@
+// `feature-tracer`: the engine from a terminal. Every command goes through the same handler table
+// (Workbench.dispatch) as the app, so what the CLI prints is exactly what the UI receives.
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import type { CacheProgress, Channel, RequestIn, ResponseOf } from '../ipc/contract'
+import { FtError } from '../ipc/errors'
+import { createWorkbench, type Workbench } from '../ipc/workbench'
+import { formatFeature, formatFeatures, formatProgress } from './format'
+
+const USAGE = `usage: feature-tracer <command> [options]
+
+commands:
+  cache build   [--bundle DIR] [--cache FILE] [--rebuild]   build (or resume) the activation cache
+  cache status  [--bundle DIR] [--cache FILE] [--json]      the cache's state
+  features      [--bundle DIR] [--cache FILE] [--json]      stats of every feature
+  feature --id F [--bundle DIR] [--cache FILE] [--top K] [--json]
+                                                            one feature: stats, histogram, intervals,
+                                                            logit effects, top activations
+  by-token (--token-id T | --text S) [--limit N] [--json]   which features fire on a token
+  serve         [--bundle DIR] [--port N]                   the workbench in a browser (127.0.0.1)
+
+--bundle defaults to resources/demo; without --cache the cache lives in
+$XDG_CACHE_HOME/feature-tracer (or ~/.cache/feature-tracer) under the bundle's hash.
+See docs/CLI.md for the JSON shapes.`
+
+/** Exit codes: 0 done, 1 the request failed (error printed), 2 bad usage, 130 interrupted. */
+class UsageError extends Error {}
+
+function userDataDir(env: NodeJS.ProcessEnv): string {
+  if (env.FEATURE_TRACER_USER_DATA) return env.FEATURE_TRACER_USER_DATA
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : join(homedir(), '.config')
+  // Electron's app.getPath('userData') for an app named feature-tracer: labels typed in the app show here.
+  return join(base, 'feature-tracer')
+}
+
+async function call<C extends Channel>(wb: Workbench, channel: C, payload: RequestIn<C>): Promise<ResponseOf<C>> {
+  const result = await wb.invoke(channel, payload)
+  if (!result.ok) throw new FtError(result.error.code, result.error.message)
+  return result.value
+}
+
+function int(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(value)}`)
+  return n
+}
+
+async function buildCache(wb: Workbench, rebuild: boolean, out: NodeJS.WriteStream): Promise<number> {
+  const tty = out.isTTY === true
+  let lastLine = 0
+  const print = (p: CacheProgress, final = false): void => {
+    const now = Date.now()
+    if (!final && !tty && now - lastLine < 1000) return
+    lastLine = now
+    out.write(tty ? `\r${formatProgress(p)}\x1b[K` : `${formatProgress(p)}\n`)
+  }
+  const ended = new Promise<{ outcome: string; message?: string }>((resolve) => {
+    wb.subscribe((event, payload) => {
+      if (event === 'cache.progress') print(payload as CacheProgress)
+      if (event === 'cache.done') {
+        const done = payload as { outcome: string; error?: { message: string } }
+        resolve({ outcome: done.outcome, message: done.error?.message })
+      }
+    })
+  })
+  const { jobId } = await call(wb, 'cache.build', { rebuild })
+  const interrupt = (): void => {
+    void wb.invoke('cache.cancel', { jobId })
+  }
+  process.once('SIGINT', interrupt)
+  const end = await ended
+  process.off('SIGINT', interrupt)
+  if (tty) out.write('\n')
+  if (end.outcome === 'failed') throw new FtError('internal', end.message ?? 'the cache build failed')
+  if (end.outcome === 'cancelled') {
+    out.write('cancelled; run the same command again to resume\n')
+    return 130
+  }
+  const state = await call(wb, 'cache.status', {})
+  out.write(`cache ready: ${state.path} (${(state.sizeBytes / 2 ** 20).toFixed(1)} MiB)\n`)
+  return 0
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      bundle: { type: 'string' },
+      cache: { type: 'string' },
+      id: { type: 'string' },
+      top: { type: 'string' },
+      'token-id': { type: 'string' },
+      text: { type: 'string' },
+      limit: { type: 'string' },
+      port: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      rebuild: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  const command = positionals.join(' ')
+  if (values.help || command === '' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`)
+    return values.help || command === 'help' ? 0 : 2
+  }
+  const known = ['cache build', 'cache status', 'features', 'feature', 'by-token', 'serve']
+  if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`)
+
+  const wb = createWorkbench({
+    bundleDir: values.bundle,
+    cachePath: values.cache,
+    userDataDir: userDataDir(env),
+    build: { chunkSeqs: int(env.FEATURE_TRACER_CHUNK_SEQS, 'FEATURE_TRACER_CHUNK_SEQS'), pauseMsPerChunk: int(env.FEATURE_TRACER_TEST_PAUSE_MS, 'FEATURE_TRACER_TEST_PAUSE_MS') },
+  })
+  const stdout = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  const json = (value: unknown): void => stdout(JSON.stringify(value, null, 2))
+  try {
+    switch (command) {
+      case 'cache build':
+        return await buildCache(wb, values.rebuild, process.stderr)
+      case 'cache status': {
+        const state = await call(wb, 'cache.status', {})
+        if (values.json) json(state)
+        else stdout(`${state.state}: ${state.path} (${state.doneTokens}/${state.totalTokens} tokens)${state.reason ? ` — ${state.reason}` : ''}`)
+        return 0
+      }
+      case 'features': {
+        const list = await call(wb, 'features.list', {})
+        if (values.json) json(list)
+        else stdout(formatFeatures(list.features))
+        return 0
+      }
+      case 'feature': {
+        const id = int(values.id, 'id')
+        if (id === undefined) throw new UsageError('feature needs --id F')
+        const detail = await call(wb, 'feature.get', { id, topK: int(values.top, 'top') })
+        if (values.json) json(detail)
+        else stdout(formatFeature(detail))
+        return 0
+      }
+      case 'by-token': {
+        const limit = int(values.limit, 'limit')
+        const tokenId = int(values['token-id'], 'token-id')
+        if (tokenId === undefined && values.text === undefined) throw new UsageError('by-token needs --token-id T or --text S')
+        const res = await call(wb, 'features.byToken', tokenId !== undefined ? { tokenId, limit } : { text: values.text as string, limit })
+        if (values.json) json(res)
+        else stdout(res.features.map((f) => `${f.id}\t${f.count}\t${f.fraction.toFixed(3)}\t${f.max.toFixed(3)}\t${f.label}`).join('\n'))
+        return 0
+      }
+      case 'serve': {
+        const { serveFromCli } = await import('./serve')
+        return await serveFromCli(wb, { bundleDir: values.bundle, port: int(values.port, 'port') ?? 0 })
+      }
+    }
+    return 2
+  } finally {
+    if (command !== 'serve') await wb.close()
+  }
+}
+
+/** Runs the CLI and exits with its code; errors become one line on stderr, never a stack trace. */
+export function run(argv: string[] = process.argv.slice(2)): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      const code = (error as { code?: string }).code ?? ''
+      if (error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
+        process.stderr.write(`feature-tracer: ${(error as Error).message}\n\n${USAGE}\n`)
+        process.exit(2)
+      }
+      const message = error instanceof FtError ? `${error.message} [${error.code}]` : String((error as Error)?.stack ?? error)
+      process.stderr.write(`feature-tracer: ${message}\n`)
+      process.exit(1)
+    },
+  )
+}
+
+// `tsx main/cli/index.ts …` (npm run cli) runs it directly; bin/feature-tracer.mjs imports and calls run().
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) run()

@@ -1,0 +1,220 @@
+// ONNX graphs of a TransformerLens-family model, built from a bundle's weights. The math follows
+// tools/ftlib/model.py (and so TransformerLens) op for op: LayerNorm written out so eps sits where
+// TransformerLens puts it, scores divided by sqrt(d_head), the causal mask as -inf before Softmax.
+// Every hook value carries its TransformerLens name, so a requested hook is simply a graph output.
+import type { Bundle } from '../bundle'
+import type { ModelConfig } from '../bundle/schema'
+import type { HookName, Tensor } from './api'
+import { DataType, GraphBuilder, int, ints } from './onnx-builder'
+
+export type GraphSource = Pick<Bundle, 'config' | 'model' | 'sae' | 'hookPoint'>
+
+/** Hooks in the order the forward pass produces them within a block. */
+const BLOCK_HOOKS = ['hook_resid_pre', 'attn.hook_v', 'attn.hook_pattern', 'hook_attn_out', 'hook_resid_mid', 'mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post'] as const
+
+export interface ParsedHook {
+  layer: number // n_layers for logits
+  hook: string
+}
+
+export function parseHookName(cfg: ModelConfig, name: string): ParsedHook {
+  if (name === 'logits') return { layer: cfg.n_layers, hook: 'logits' }
+  const m = /^blocks\.(\d+)\.(.+)$/.exec(name)
+  if (!m || !(BLOCK_HOOKS as readonly string[]).includes(m[2])) {
+    throw new Error(`unknown hook ${name} (known: logits and blocks.L.{${BLOCK_HOOKS.join(',')}})`)
+  }
+  const layer = Number(m[1])
+  if (layer >= cfg.n_layers) throw new Error(`hook ${name} names layer ${layer}, but the model has ${cfg.n_layers} layers`)
+  return { layer, hook: m[2] }
+}
+
+/** The dims of a hook value for a request of nSeq × seqLen tokens (TransformerLens's layouts). */
+export function hookDims(cfg: ModelConfig, name: string, nSeq: number | string, seqLen: number | string): (number | string)[] {
+  const { hook } = parseHookName(cfg, name)
+  if (hook === 'logits') return [nSeq, seqLen, cfg.d_vocab]
+  if (hook === 'attn.hook_pattern') return [nSeq, cfg.n_heads, seqLen, seqLen]
+  if (hook === 'attn.hook_v') return [nSeq, seqLen, cfg.n_heads, cfg.d_head]
+  if (hook === 'mlp.hook_pre' || hook === 'mlp.hook_post') return [nSeq, seqLen, cfg.d_mlp]
+  return [nSeq, seqLen, cfg.d_model]
+}
+
+/** [h, d, dh] (per head, as TransformerLens stores W_Q/W_K/W_V) → [d, h·dh], so all heads are one MatMul. */
+function headsToColumns(w: Tensor): Float32Array {
+  const [h, d, dh] = w.dims
+  const out = new Float32Array(h * d * dh)
+  for (let hh = 0; hh < h; hh++)
+    for (let i = 0; i < d; i++) out.set(w.data.subarray((hh * d + i) * dh, (hh * d + i + 1) * dh), i * h * dh + hh * dh)
+  return out
+}
+
+class TransformerGraph {
+  readonly b = new GraphBuilder()
+  private readonly cfg: ModelConfig
+  private readonly remaining: Set<string>
+  private seqLen!: string // [seqLen] as a 1-D int64, for the position-embedding and mask slices
+
+  constructor(
+    private readonly src: GraphSource,
+    wanted: Iterable<string>,
+  ) {
+    this.cfg = src.config.model
+    this.remaining = new Set(wanted)
+  }
+
+  private w(name: string): string {
+    const t = this.src.model.get(name)
+    if (!t) throw new Error(`the bundle has no tensor ${name}`)
+    return this.b.weight(name, t.dims, t.data)
+  }
+
+  /** Computes a value under its hook's name and ticks it off the wanted list. */
+  private hook(name: string, op: string, inputs: string[]): string {
+    const out = this.b.op(op, inputs, {}, name)
+    this.remaining.delete(name)
+    return out
+  }
+
+  /** Every wanted hook exists: the rest of the model is not built (ORT would run it all otherwise). */
+  done(): boolean {
+    return this.remaining.size === 0
+  }
+
+  private layerNorm(x: string, prefix: string): string {
+    const b = this.b
+    const mean = b.op('ReduceMean', [x], { axes: ints([-1]), keepdims: int(1) })
+    const xc = b.op('Sub', [x, mean])
+    const variance = b.op('ReduceMean', [b.op('Mul', [xc, xc])], { axes: ints([-1]), keepdims: int(1) })
+    const scale = b.op('Sqrt', [b.op('Add', [variance, b.f32(this.cfg.eps)])])
+    const normed = b.op('Div', [xc, scale])
+    if (this.cfg.normalization_type === 'LNPre') return normed
+    return b.op('Add', [b.op('Mul', [normed, this.w(`${prefix}.w`)]), this.w(`${prefix}.b`)])
+  }
+
+  private activation(x: string): string {
+    const b = this.b
+    switch (this.cfg.act_fn) {
+      case 'relu':
+        return b.op('Relu', [x])
+      case 'gelu': {
+        const erf = b.op('Erf', [b.op('Div', [x, b.f32(Math.SQRT2)])])
+        return b.op('Mul', [b.op('Mul', [x, b.f32(0.5)]), b.op('Add', [erf, b.f32(1)])])
+      }
+      case 'gelu_new':
+      case 'gelu_fast': {
+        const cube = b.op('Mul', [b.op('Mul', [x, x]), x])
+        const inner = b.op('Mul', [b.op('Add', [x, b.op('Mul', [cube, b.f32(0.044715)])]), b.f32(Math.sqrt(2 / Math.PI))])
+        return b.op('Mul', [b.op('Mul', [x, b.f32(0.5)]), b.op('Add', [b.op('Tanh', [inner]), b.f32(1)])])
+      }
+    }
+  }
+
+  /** tokens [nSeq, seqLen] int64 → resid_pre of block 0. */
+  private embed(tokens: string): string {
+    const b = this.b
+    this.seqLen = b.op('Shape', [tokens], { start: int(1), end: int(2) })
+    const tok = b.op('Gather', [this.w('embed.W_E'), tokens], { axis: int(0) })
+    const pos = b.op('Slice', [this.w('pos_embed.W_pos'), b.i64([0]), this.seqLen, b.i64([0])])
+    return this.hook('blocks.0.hook_resid_pre', 'Add', [tok, pos])
+  }
+
+  private causalMask(): string {
+    const n = this.cfg.n_ctx
+    const mask = new Float32Array(n * n)
+    for (let q = 0; q < n; q++) mask.fill(-Infinity, q * n + q + 1, (q + 1) * n)
+    const b = this.b
+    const full = b.weight('causal_mask', [n, n], mask)
+    const bounds = b.op('Concat', [this.seqLen, this.seqLen], { axis: int(0) })
+    return b.op('Slice', [full, b.i64([0, 0]), bounds, b.i64([0, 1])])
+  }
+
+  /** One block; returns its resid_post, or undefined once every wanted hook exists. */
+  private block(l: number, x: string, mask: string): string | undefined {
+    const b = this.b
+    const { n_heads: h, d_head: dh } = this.cfg
+    const pre = `blocks.${l}.`
+    const xn = this.layerNorm(x, `${pre}ln1`)
+    const project = (m: 'Q' | 'K' | 'V', out?: string): string => {
+      const W = this.src.model.get(`${pre}attn.W_${m}`)!
+      const bias = this.src.model.get(`${pre}attn.b_${m}`)!
+      const cols = b.weight(`${pre}attn.W_${m}.columns`, [W.dims[1], h * dh], headsToColumns(W))
+      const biasFlat = b.weight(`${pre}attn.b_${m}.flat`, [h * dh], bias.data)
+      const y = b.op('Add', [b.op('MatMul', [xn, cols]), biasFlat])
+      return b.op('Reshape', [y, b.i64([0, 0, h, dh])], {}, out) // [nSeq, seqLen, h, dh]
+    }
+    const v = project('V', `${pre}attn.hook_v`)
+    this.remaining.delete(v)
+    if (this.done()) return undefined
+    const q = b.op('Transpose', [project('Q')], { perm: ints([0, 2, 1, 3]) })
+    const kT = b.op('Transpose', [project('K')], { perm: ints([0, 2, 3, 1]) })
+    const scores = b.op('Div', [b.op('MatMul', [q, kT]), b.f32(Math.sqrt(dh))])
+    const pattern = b.op('Softmax', [b.op('Add', [scores, mask])], { axis: int(-1) }, `${pre}attn.hook_pattern`)
+    this.remaining.delete(pattern)
+    if (this.done()) return undefined
+    const z = b.op('MatMul', [pattern, b.op('Transpose', [v], { perm: ints([0, 2, 1, 3]) })]) // [nSeq, h, seqLen, dh]
+    const zFlat = b.op('Reshape', [b.op('Transpose', [z], { perm: ints([0, 2, 1, 3]) }), b.i64([0, 0, h * dh])])
+    const W_O = this.src.model.get(`${pre}attn.W_O`)!
+    const wO = b.weight(`${pre}attn.W_O.rows`, [h * dh, W_O.dims[2]], W_O.data) // [h, dh, d] is already [h·dh, d] row-major
+    const attnOut = this.hook(`${pre}hook_attn_out`, 'Add', [b.op('MatMul', [zFlat, wO]), this.w(`${pre}attn.b_O`)])
+    const mid = this.hook(`${pre}hook_resid_mid`, 'Add', [x, attnOut])
+    if (this.done()) return undefined
+    const hPre = this.hook(`${pre}mlp.hook_pre`, 'Add', [b.op('MatMul', [this.layerNorm(mid, `${pre}ln2`), this.w(`${pre}mlp.W_in`)]), this.w(`${pre}mlp.b_in`)])
+    if (this.done()) return undefined
+    const post = this.hook(`${pre}mlp.hook_post`, 'Identity', [this.activation(hPre)])
+    if (this.done()) return undefined
+    const mlpOut = this.hook(`${pre}hook_mlp_out`, 'Add', [b.op('MatMul', [post, this.w(`${pre}mlp.W_out`)]), this.w(`${pre}mlp.b_out`)])
+    const postResid = this.hook(`${pre}hook_resid_post`, 'Add', [mid, mlpOut])
+    return this.done() ? undefined : postResid
+  }
+
+  /** Builds the model up to the last wanted hook; returns the tokens input's name. */
+  build(): string {
+    const tokens = this.b.input('tokens', DataType.INT64, ['n_seq', 'seq_len'])
+    let x: string | undefined = this.embed(tokens)
+    if (this.done()) return tokens
+    const mask = this.causalMask()
+    for (let l = 0; l < this.cfg.n_layers && x; l++) {
+      if (l > 0) x = this.hook(`blocks.${l}.hook_resid_pre`, 'Identity', [x])
+      if (this.done()) return tokens
+      x = this.block(l, x, mask)
+    }
+    if (x) this.hook('logits', 'Add', [this.b.op('MatMul', [this.layerNorm(x, 'ln_final'), this.w('unembed.W_U')]), this.w('unembed.b_U')])
+    return tokens
+  }
+}
+
+/** A graph tokens → the requested hook values, truncated after the last one it needs. */
+export function buildForwardGraph(src: GraphSource, outputs: readonly HookName[]): Uint8Array {
+  const cfg = src.config.model
+  for (const o of outputs) parseHookName(cfg, o)
+  const g = new TransformerGraph(src, outputs)
+  g.build()
+  for (const o of outputs) g.b.output(o, DataType.FLOAT, hookDims(cfg, o, 'n_seq', 'seq_len'))
+  return g.b.encode('forward')
+}
+
+/**
+ * tokens → the SAE's activations at its hook point, kept sparse inside the graph: TopK(k) values and
+ * feature ids per token, plus each token's number of non-zero activations, so the caller can tell when k
+ * was too small and rerun with a larger one instead of silently dropping activations. k is an input, so
+ * growing it needs no new session.
+ */
+export function buildSaeGraph(src: GraphSource): Uint8Array {
+  const { d_sae: dSae } = src.config.sae
+  const hookName = src.config.sae.hook_point
+  const g = new TransformerGraph(src, [hookName])
+  g.build()
+  const b = g.b
+  const k = b.input('k', DataType.INT64, [1])
+  const W_enc = src.sae.W_enc
+  const centred = b.op('Sub', [hookName, b.weight('sae.b_dec', src.sae.b_dec.dims, src.sae.b_dec.data)])
+  const preActs = b.op('Add', [b.op('MatMul', [centred, b.weight('sae.W_enc', W_enc.dims, W_enc.data)]), b.weight('sae.b_enc', src.sae.b_enc.dims, src.sae.b_enc.data)])
+  const acts = b.op('Reshape', [b.op('Relu', [preActs]), b.i64([-1, dSae])]) // [nTokens, d_sae]
+  const [, indices64] = b.opN('TopK', [acts, k], 2, { axis: int(-1), largest: int(1), sorted: int(1) }, ['topk_values', 'topk_indices_i64'])
+  b.op('Cast', [indices64], { to: int(DataType.INT32) }, 'topk_indices')
+  const firing = b.op('Cast', [b.op('Greater', [acts, b.f32(0)])], { to: int(DataType.INT32) })
+  b.op('ReduceSum', [firing, b.i64([-1])], { keepdims: int(0) }, 'nonzero_counts')
+  b.output('topk_values', DataType.FLOAT, ['n_tokens', 'k'])
+  b.output('topk_indices', DataType.INT32, ['n_tokens', 'k'])
+  b.output('nonzero_counts', DataType.INT32, ['n_tokens'])
+  return b.encode('sae_acts')
+}

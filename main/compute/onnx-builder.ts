@@ -1,0 +1,141 @@
+// A small helper for writing ONNX graphs by hand: unique value names, initializers from Float32Arrays,
+// typed attributes, and encoding to the bytes InferenceSession.create takes. We build graphs in memory
+// from the bundle's weights instead of shipping .onnx files, so any TransformerLens-family bundle runs.
+import onnxProto from 'onnx-proto'
+
+const { onnx } = onnxProto
+
+/** ONNX element types we use (onnx.TensorProto.DataType). */
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const
+type DataTypeCode = (typeof DataType)[keyof typeof DataType]
+
+export type Attr = { i: number } | { f: number } | { ints: number[] } | { s: string }
+export const int = (i: number): Attr => ({ i })
+export const float = (f: number): Attr => ({ f })
+export const ints = (v: number[]): Attr => ({ ints: v })
+
+/** Opset 17: ReduceMean still takes its axes as an attribute, TopK and ReduceSum take theirs as inputs. */
+export const OPSET = 17
+
+function attribute(name: string, a: Attr): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType
+  if ('i' in a) return { name, type: T.INT, i: a.i }
+  if ('f' in a) return { name, type: T.FLOAT, f: a.f }
+  if ('ints' in a) return { name, type: T.INTS, ints: a.ints }
+  return { name, type: T.STRING, s: new TextEncoder().encode(a.s) }
+}
+
+function valueInfo(name: string, elemType: DataTypeCode, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  }
+}
+
+export class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = []
+  private readonly initializers: onnxProto.onnx.ITensorProto[] = []
+  private readonly inputs: onnxProto.onnx.IValueInfoProto[] = []
+  private readonly outputs: onnxProto.onnx.IValueInfoProto[] = []
+  private readonly constants = new Map<string, string>()
+  private readonly used = new Set<string>()
+  private counter = 0
+
+  /** A fresh value name; readable prefixes make ORT's error messages point at the right part of the model. */
+  fresh(prefix: string): string {
+    let name: string
+    do name = `${prefix}_${this.counter++}`
+    while (this.used.has(name))
+    this.used.add(name)
+    return name
+  }
+
+  /** Claims an exact name (hook values are named as TransformerLens names them). */
+  claim(name: string): string {
+    if (this.used.has(name)) throw new Error(`ONNX value name ${name} used twice`)
+    this.used.add(name)
+    return name
+  }
+
+  input(name: string, elemType: DataTypeCode, dims: (number | string)[]): string {
+    this.inputs.push(valueInfo(this.claim(name), elemType, dims))
+    return name
+  }
+
+  output(name: string, elemType: DataTypeCode, dims: (number | string)[]): void {
+    this.outputs.push(valueInfo(name, elemType, dims))
+  }
+
+  /** A float32 initializer; the bytes are copied when the model is encoded, so `data` stays the caller's. */
+  weight(name: string, dims: number[], data: Float32Array): string {
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`)
+    this.initializers.push({
+      name: this.claim(name),
+      dataType: DataType.FLOAT,
+      dims,
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    })
+    return name
+  }
+
+  /** A shared int64 constant (shapes, axes, slice bounds). */
+  i64(values: number[]): string {
+    const key = `i64:${values.join(',')}`
+    const known = this.constants.get(key)
+    if (known) return known
+    const name = this.fresh('const_i64')
+    const data = BigInt64Array.from(values.map(BigInt))
+    this.initializers.push({ name, dataType: DataType.INT64, dims: [values.length], rawData: new Uint8Array(data.buffer) })
+    this.constants.set(key, name)
+    return name
+  }
+
+  /** A shared float32 scalar constant. */
+  f32(value: number): string {
+    const key = `f32:${Object.is(value, -0) ? '-0' : value}`
+    const known = this.constants.get(key)
+    if (known) return known
+    const name = this.fresh('const_f32')
+    this.initializers.push({ name, dataType: DataType.FLOAT, dims: [], rawData: new Uint8Array(new Float32Array([value]).buffer) })
+    this.constants.set(key, name)
+    return name
+  }
+
+  /** Adds a node with one output (named `out` if given) and returns the output's name. */
+  op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, out?: string): string {
+    return this.opN(opType, inputs, 1, attrs, out ? [out] : undefined)[0]
+  }
+
+  opN(opType: string, inputs: string[], nOut: number, attrs: Record<string, Attr> = {}, outs?: string[]): string[] {
+    const outputs = outs ? outs.map((o) => this.claim(o)) : Array.from({ length: nOut }, () => this.fresh(opType.toLowerCase()))
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: outputs,
+      name: this.fresh(`node_${opType}`),
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    })
+    return outputs
+  }
+
+  encode(graphName: string): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'feature-tracer',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: {
+        name: graphName,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
+    })
+    return onnx.ModelProto.encode(model).finish()
+  }
+}

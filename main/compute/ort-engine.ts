@@ -1,0 +1,136 @@
+// The in-thread compute engine: ONNX Runtime sessions over graphs built from a bundle. run() blocks the
+// calling thread, so the app hosts this in a worker (worker.ts, supervised by worker-client.ts) and the
+// cache build job constructs one inside its own worker; nothing here assumes which thread it is on.
+import { Tensor as OrtTensor, type InferenceSession } from 'onnxruntime-node'
+import type { ComputeEngine, ExecutionProvider, HookName, SparseActs, Tensor } from './api'
+import { buildForwardGraph, buildSaeGraph, type GraphSource } from './graphs'
+import { candidateProviders, createSession, type CreatedSession, type SessionOptions } from './providers'
+import { concatCsr, maxCount, topKToCsr } from './sparse'
+
+export interface OrtEngineOptions extends SessionOptions {
+  /** Providers to try, best first; defaults to candidateProviders() for this platform. */
+  providers?: ExecutionProvider[]
+  /** TopK's starting k. It only affects speed: k grows (and stays grown) whenever a token fires more. */
+  initialK?: number
+  /**
+   * Tokens per ORT run in saeActs. The graph holds the dense pre-activations, nTokens × d_sae floats, so
+   * this bounds memory; by default about 128 MiB of them.
+   */
+  maxBlockTokens?: number
+  /** Forward sessions kept per distinct output set (each holds a copy of the weights). */
+  maxForwardSessions?: number
+}
+
+const DENSE_BUDGET_FLOATS = 32 * 1024 * 1024
+
+export class OrtEngine implements ComputeEngine {
+  readonly provider: ExecutionProvider
+  /** Providers that were tried before `provider` and why they failed. */
+  readonly skippedProviders: CreatedSession['skipped']
+  private k: number
+  private readonly maxBlockTokens: number
+  private readonly forwardSessions = new Map<string, InferenceSession>()
+  private disposed = false
+
+  private constructor(
+    private readonly src: GraphSource,
+    private readonly saeSession: InferenceSession,
+    created: CreatedSession,
+    private readonly opts: OrtEngineOptions,
+  ) {
+    this.provider = created.provider
+    this.skippedProviders = created.skipped
+    const dSae = src.config.sae.d_sae
+    this.k = Math.min(dSae, Math.max(1, opts.initialK ?? 64))
+    this.maxBlockTokens = opts.maxBlockTokens ?? Math.max(1, Math.floor(DENSE_BUDGET_FLOATS / dSae))
+  }
+
+  /** Builds the SAE graph and its session now, so the first saeActs call pays no start-up cost. */
+  static async create(src: GraphSource, opts: OrtEngineOptions = {}): Promise<OrtEngine> {
+    const created = await createSession(buildSaeGraph(src), opts.providers ?? candidateProviders(), opts)
+    return new OrtEngine(src, created.session, created, opts)
+  }
+
+  /** The current TopK k (grows to the largest number of features seen firing on one token). */
+  get topK(): number {
+    return this.k
+  }
+
+  private checkTokens(tokens: Int32Array, nSeq: number, seqLen: number): void {
+    if (this.disposed) throw new Error('the compute engine has been disposed')
+    const { n_ctx: nCtx, d_vocab: dVocab } = this.src.config.model
+    if (!Number.isInteger(nSeq) || !Number.isInteger(seqLen) || nSeq < 1 || seqLen < 1) throw new RangeError(`bad token block shape [${nSeq}, ${seqLen}]`)
+    if (tokens.length !== nSeq * seqLen) throw new RangeError(`${tokens.length} tokens given for a [${nSeq}, ${seqLen}] block`)
+    if (seqLen > nCtx) throw new RangeError(`sequences of ${seqLen} tokens exceed the model's n_ctx of ${nCtx}`)
+    for (let i = 0; i < tokens.length; i++) {
+      if (tokens[i] < 0 || tokens[i] >= dVocab) throw new RangeError(`token id ${tokens[i]} at index ${i} lies outside [0, ${dVocab})`)
+    }
+  }
+
+  private static tokensTensor(tokens: Int32Array, nSeq: number, seqLen: number): OrtTensor {
+    const ids = new BigInt64Array(tokens.length)
+    for (let i = 0; i < tokens.length; i++) ids[i] = BigInt(tokens[i])
+    return new OrtTensor('int64', ids, [nSeq, seqLen])
+  }
+
+  async saeActs(tokens: Int32Array, nSeq: number, seqLen: number): Promise<SparseActs> {
+    this.checkTokens(tokens, nSeq, seqLen)
+    const dSae = this.src.config.sae.d_sae
+    const seqPerBlock = Math.max(1, Math.floor(this.maxBlockTokens / seqLen))
+    const parts: SparseActs[] = []
+    for (let s0 = 0; s0 < nSeq; s0 += seqPerBlock) {
+      const n = Math.min(seqPerBlock, nSeq - s0)
+      const feed = OrtEngine.tokensTensor(tokens.subarray(s0 * seqLen, (s0 + n) * seqLen), n, seqLen)
+      for (;;) {
+        const out = await this.saeSession.run({ tokens: feed, k: new OrtTensor('int64', BigInt64Array.of(BigInt(this.k)), [1]) })
+        const counts = out.nonzero_counts.data as Int32Array
+        const needed = maxCount(counts)
+        if (needed <= this.k) {
+          parts.push(topKToCsr({ nTokens: n * seqLen, k: this.k, values: out.topk_values.data as Float32Array, indices: out.topk_indices.data as Int32Array, counts }))
+          break
+        }
+        // A token fired more features than TopK kept: rerun this block with room for all of them.
+        this.k = Math.min(dSae, 2 ** Math.ceil(Math.log2(needed)))
+      }
+    }
+    return concatCsr(parts)
+  }
+
+  private async forwardSession(outputs: readonly HookName[]): Promise<InferenceSession> {
+    const key = [...new Set(outputs)].sort().join('|')
+    const known = this.forwardSessions.get(key)
+    if (known) {
+      this.forwardSessions.delete(key) // re-insert: Map order is our LRU order
+      this.forwardSessions.set(key, known)
+      return known
+    }
+    const { session } = await createSession(buildForwardGraph(this.src, [...new Set(outputs)]), [this.provider], this.opts)
+    this.forwardSessions.set(key, session)
+    const max = this.opts.maxForwardSessions ?? 4
+    for (const [oldKey, old] of this.forwardSessions) {
+      if (this.forwardSessions.size <= max) break
+      this.forwardSessions.delete(oldKey)
+      await old.release()
+    }
+    return session
+  }
+
+  async forward(tokens: Int32Array, nSeq: number, seqLen: number, outputs: HookName[]): Promise<Record<string, Tensor>> {
+    this.checkTokens(tokens, nSeq, seqLen)
+    if (outputs.length === 0) return {}
+    const session = await this.forwardSession(outputs)
+    const names = [...new Set(outputs)]
+    const out = await session.run({ tokens: OrtEngine.tokensTensor(tokens, nSeq, seqLen) }, names)
+    const result: Record<string, Tensor> = {}
+    for (const name of names) result[name] = { dims: out[name].dims.map(Number), data: out[name].data as Float32Array }
+    return result
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return
+    this.disposed = true
+    await this.saeSession.release()
+    for (const s of this.forwardSessions.values()) await s.release()
+    this.forwardSessions.clear()
+  }
+}

@@ -1,0 +1,46 @@
+// Messages between the compute worker (worker.ts) and its supervisor (worker-client.ts). Requests carry
+// ids; the supervisor sends one at a time, so a crash or a cancel concerns exactly one request.
+import type { ExecutionProvider, HookName, SparseActs, Tensor } from './api'
+import type { OrtEngineOptions } from './ort-engine'
+
+/** workerData of the compute worker. */
+export interface WorkerInit {
+  bundleDir: string
+  engine: OrtEngineOptions
+}
+
+export type WorkerRequest =
+  | { id: number; op: 'saeActs'; tokens: Int32Array; nSeq: number; seqLen: number }
+  | { id: number; op: 'forward'; tokens: Int32Array; nSeq: number; seqLen: number; outputs: HookName[] }
+  /** Supervision tests: make the worker die the way a fault would (an uncaught exception, or exit). */
+  | { id: number; op: 'crash'; how: 'throw' | 'exit' }
+  /** Supervision tests: hold the thread the way a long session.run() does. */
+  | { id: number; op: 'block'; ms: number }
+
+export interface WireError {
+  name: string
+  message: string
+  code?: string
+}
+
+export type WorkerReply =
+  | { type: 'ready'; provider: ExecutionProvider; skipped: { provider: ExecutionProvider; reason: string }[] }
+  | { type: 'init-error'; error: WireError }
+  | { type: 'result'; id: number; value: SparseActs | Record<string, Tensor> | null }
+  | { type: 'error'; id: number; error: WireError }
+
+export function toWireError(e: unknown): WireError {
+  const err = e instanceof Error ? e : new Error(String(e))
+  const code = (err as { code?: unknown }).code
+  return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) }
+}
+
+export type ResultValue = Extract<WorkerReply, { type: 'result' }>['value']
+
+/** The ArrayBuffers of a result, deduplicated (listing one buffer twice makes postMessage throw). */
+export function transferList(value: ResultValue): ArrayBuffer[] {
+  if (!value) return []
+  const isSparse = (v: NonNullable<ResultValue>): v is SparseActs => v.rowPtr instanceof Uint32Array
+  const views: ArrayBufferView[] = isSparse(value) ? [value.rowPtr, value.featureIds, value.values] : Object.values(value).map((t) => t.data)
+  return [...new Set(views.map((v) => v.buffer as ArrayBuffer))]
+}

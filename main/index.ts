@@ -1,0 +1,119 @@
+// The Electron shell: app lifecycle and the one window. Everything else (bundles, cache, sessions) is in
+// the Workbench, which answers the preload's calls through the same dispatch as serve mode and the CLI.
+import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createWorkbench, type Workbench } from './ipc/workbench'
+import { readSessionFile } from './session/file'
+import { CONTENT_SECURITY_POLICY } from './serve/server'
+import { IPC_CALL, IPC_PUSH } from '../preload/api'
+
+const PRELOAD = fileURLToPath(new URL('../preload/index.cjs', import.meta.url))
+const RENDERER_HTML = fileURLToPath(new URL('../renderer/index.html', import.meta.url))
+const DEV_SERVER = process.env.ELECTRON_RENDERER_URL
+
+let workbench: Workbench | null = null
+let win: BrowserWindow | null = null
+
+function demoBundleDir(): string {
+  return app.isPackaged ? join(process.resourcesPath, 'demo') : join(app.getAppPath(), 'resources/demo')
+}
+
+/** The bundle to open: --bundle DIR, else the autosaved session's (if it still exists), else the demo. */
+function initialBundleDir(autosavePath: string): string {
+  const i = process.argv.indexOf('--bundle')
+  if (i > 0 && process.argv[i + 1]) return process.argv[i + 1]
+  try {
+    const last = readSessionFile(autosavePath).bundle.path
+    if (existsSync(last)) return last
+  } catch {
+    // No autosave yet, or one we cannot read: the demo is the right start either way.
+  }
+  return demoBundleDir()
+}
+
+/** Only our own page may call the handler table (not a navigated-away or injected frame). */
+function fromOurPage(e: IpcMainInvokeEvent): boolean {
+  const url = e.senderFrame?.url ?? ''
+  return e.sender === win?.webContents && (DEV_SERVER ? url.startsWith(DEV_SERVER) : url.startsWith('file://'))
+}
+
+function createWindow(wb: Workbench): BrowserWindow {
+  const w = new BrowserWindow({
+    width: 1440,
+    height: 900,
+    minWidth: 900,
+    minHeight: 600,
+    show: false,
+    title: 'Feature Tracer',
+    backgroundColor: '#ffffff',
+    webPreferences: {
+      preload: PRELOAD,
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      spellcheck: false,
+    },
+  })
+  w.once('ready-to-show', () => w.show())
+  // The workbench is a single page: links open in the user's browser, and the page never navigates.
+  w.webContents.setWindowOpenHandler(({ url }) => {
+    if (/^https?:\/\//.test(url)) void shell.openExternal(url)
+    return { action: 'deny' }
+  })
+  w.webContents.on('will-navigate', (e) => e.preventDefault())
+  const unsubscribe = wb.subscribe((event, payload) => {
+    if (!w.isDestroyed()) w.webContents.send(IPC_PUSH, event, payload)
+  })
+  w.on('closed', () => {
+    unsubscribe()
+    if (win === w) win = null
+  })
+  if (DEV_SERVER) void w.loadURL(DEV_SERVER)
+  else void w.loadFile(RENDERER_HTML)
+  return w
+}
+
+async function start(): Promise<void> {
+  await app.whenReady()
+  const userDataDir = app.getPath('userData')
+  const probe = join(userDataDir, 'autosave.ftsession')
+  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(probe) })
+  workbench = wb
+
+  // The file:// page carries the CSP in a meta tag; the header covers the dev server and anything else.
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    if (DEV_SERVER) return callback({ responseHeaders: details.responseHeaders })
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] } })
+  })
+  session.defaultSession.setPermissionRequestHandler((_wc, _permission, grant) => grant(false))
+  // CSV exports reach main as downloads of a blob: URL. With no save path set, Electron's default
+  // will-download behaviour is the native save dialog, which is what the export should show.
+
+  ipcMain.handle(IPC_CALL, (e, channel: unknown, payload: unknown) => {
+    if (!fromOurPage(e)) return { ok: false, error: { code: 'internal', message: 'call from an unknown frame refused' } }
+    return wb.dispatch(String(channel), payload)
+  })
+
+  win = createWindow(wb)
+  app.on('activate', () => {
+    if (!win) win = createWindow(wb)
+  })
+}
+
+app.on('window-all-closed', () => {
+  if (process.platform !== 'darwin') app.quit()
+})
+
+let quitting = false
+app.on('will-quit', (e) => {
+  if (quitting || !workbench) return
+  // Let a running cache build stop cleanly (its committed chunks stay) before the process exits.
+  e.preventDefault()
+  quitting = true
+  void workbench.close().finally(() => app.quit())
+})
+
+void start()

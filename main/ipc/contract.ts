@@ -1,0 +1,336 @@
+// THE IPC contract: every channel's request schema and response type, and the events main pushes.
+// main (main/ipc/handlers.ts), preload and renderer all take their types from here, so a renamed field
+// fails the type check on every side. The renderer type-checks this file (tsconfig.web.json): keep it
+// free of Node imports — zod and plain types only.
+//
+// To add a domain (e.g. trace.*), write a `const traceChannels = { ... }` block below and spread it into
+// `contract`; the handler table then fails to type-check until main implements the new channels.
+import { z } from 'zod'
+
+/** A channel: the request's zod schema plus a phantom of the response type. */
+export interface ChannelDef<Req extends z.ZodType, Res> {
+  readonly request: Req
+  /** Type-level only; never set at runtime. Wrapped in a tuple so `null`/`undefined` responses survive. */
+  readonly __response?: [Res]
+}
+
+const channel =
+  <Res>() =>
+  <Req extends z.ZodType>(request: Req): ChannelDef<Req, Res> => ({ request })
+
+// ---------------------------------------------------------------------------------------------------
+// Shared shapes
+
+export const featureId = z.number().int().nonnegative()
+const empty = z.strictObject({})
+
+/** Errors cross IPC as data; `code` is stable and machine-readable, `message` is for people. */
+export type ErrorCode =
+  | 'invalid_request' // the payload failed its schema; message names the field
+  | 'unknown_channel'
+  | 'not_found' // e.g. a feature id ≥ d_sae, a missing session file, an unknown job id
+  | 'no_bundle' // no bundle is open, or the folder is not a valid bundle
+  | 'bundle_invalid'
+  | 'cache_missing' // the activation cache has not been built (or not finished)
+  | 'cache_stale' // the cache was built for other model/SAE/token hashes or another schema version
+  | 'busy' // a cache build is already running
+  | 'session_corrupt'
+  | 'session_future_version'
+  | 'io'
+  | 'internal'
+
+export interface IpcError {
+  code: ErrorCode
+  message: string
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: IpcError }
+
+export interface ModelConfig {
+  n_layers: number
+  d_model: number
+  n_heads: number
+  d_head: number
+  d_mlp: number
+  d_vocab: number
+  n_ctx: number
+  act_fn: string
+  normalization_type: string
+  eps: number
+  positional_embedding_type: string
+  dtype?: string
+}
+
+export interface SaeConfig {
+  hook_point: string
+  d_in: number
+  d_sae: number
+  kind: string
+  dtype?: string
+}
+
+export interface DatasetConfig {
+  name?: string
+  n_seq: number
+  seq_len: number
+  prepend_bos: boolean
+  bos_token_id?: number | null
+}
+
+export type ExecutionProviderName = 'cuda' | 'dml' | 'coreml' | 'cpu'
+
+export type CacheStateName =
+  | 'missing' // no cache file, or an empty one
+  | 'partial' // some chunks committed, build not running (killed, cancelled or crashed): cache.build resumes
+  | 'building'
+  | 'ready'
+  | 'stale' // built for different hashes or schema: queries refused, cache.build rebuilds
+
+export interface CacheProgress {
+  jobId: string
+  phase: 'compute' | 'finalize'
+  doneTokens: number
+  totalTokens: number
+  tokensPerSec: number
+  /** Seconds left at the current rate; null until the rate is known. */
+  etaSec: number | null
+}
+
+export interface CacheState {
+  state: CacheStateName
+  path: string
+  doneTokens: number
+  totalTokens: number
+  sizeBytes: number
+  /** Why a cache is stale, in words (which hash or version differs). */
+  reason?: string
+  /** ISO time the build finished (state 'ready'). */
+  builtAt?: string
+  /** The running job, when state is 'building'. */
+  job?: CacheProgress
+}
+
+export interface BundleInfo {
+  path: string
+  /** Identifies the bundle (from its provenance sha256s); sessions and labels are keyed by it. */
+  hash: string
+  name: string
+  model: ModelConfig
+  sae: SaeConfig
+  dataset: DatasetConfig
+  quality: Record<string, number>
+  /**
+   * The execution provider ONNX Runtime runs on: the app's compute worker's, else the one the cache was
+   * built with; null while no engine has run for this bundle.
+   */
+  provider: ExecutionProviderName | null
+  cache: CacheState
+}
+
+/** One row of the features browser. Dead features have count 0 and null token fields. */
+export interface FeatureSummary {
+  id: number
+  /** Firing fraction: tokens with a non-zero activation / all tokens in the corpus. */
+  density: number
+  /** Number of firings (non-zero activations) in the corpus. */
+  count: number
+  max: number
+  /** Mean over firings (non-zero activations only), not over all tokens. */
+  mean: number
+  /** The most common token among the feature's firings (id and display text), or null. */
+  topTokenId: number | null
+  topToken: string | null
+  /** Single-token classifier "fires ⇔ token is topToken": precision, recall, F1. */
+  precision: number | null
+  recall: number | null
+  f1: number | null
+  label: string
+  notes: string
+}
+
+/** A row of the seed's token table: one (sequence, position) and the feature's activation there. */
+export interface ActivationRow {
+  /** The token's text, space → ·, newline → ↩, tab → →. */
+  str_tokens: string
+  /** `str_tokens/pos` */
+  unique_token: string
+  /** Five tokens before, `|token|`, one after. */
+  context: string
+  /** Sequence index in the corpus. */
+  batch: number
+  pos: number
+  /** `batch/pos` */
+  label: string
+  activation: number
+  token_id: number
+}
+
+export interface Histogram {
+  scale: 'linear' | 'log'
+  /** Bin edges, length counts.length + 1, over non-zero activations. */
+  edges: number[]
+  counts: number[]
+}
+
+export interface IntervalBin {
+  /** Activation range [lo, hi) (the last bin includes hi). */
+  lo: number
+  hi: number
+  /** Firings in this range. */
+  count: number
+  examples: ActivationRow[]
+}
+
+export interface LogitEffect {
+  tokenId: number
+  token: string
+  /** (W_dec[f] · W_out · W_U)[token] for the hook layer's MLP. */
+  effect: number
+}
+
+export interface FeatureDetail {
+  stats: FeatureSummary
+  histogram: Histogram
+  top: ActivationRow[]
+  intervals: IntervalBin[]
+  logits: { top: LogitEffect[]; bottom: LogitEffect[] }
+}
+
+export interface TokenMatch {
+  id: number
+  /** Display text (visible whitespace). */
+  token: string
+  /** Occurrences of this token id in the corpus. */
+  occurrences: number
+}
+
+export interface TokenFeature {
+  id: number
+  /** Firings of the feature on occurrences of the queried token(s). */
+  count: number
+  /** count / occurrences of the queried token(s). */
+  fraction: number
+  max: number
+  mean: number
+  label: string
+}
+
+// Sessions: main owns the file format (versioning, atomic writes); the UI state inside is opaque to it.
+export const sessionTab = z.looseObject({ id: z.string(), kind: z.string() })
+export const sessionState = z.object({
+  tabs: z.array(sessionTab).default([]),
+  activeTab: z.string().nullable().default(null),
+  /** Grid sort/filter/column state, keyed by grid id (ag-grid's getState()). */
+  grids: z.record(z.string(), z.unknown()).default({}),
+  /** Anything else the UI wants back. */
+  ui: z.record(z.string(), z.unknown()).default({}),
+})
+export type SessionState = z.infer<typeof sessionState>
+
+export interface SessionFile {
+  format: 'feature-tracer-session'
+  version: number
+  savedAt: string
+  bundle: { path: string; hash: string }
+  state: SessionState
+  labels: Record<string, { label: string; notes: string }>
+}
+
+export interface SessionLoaded {
+  path: string
+  session: SessionFile
+  /** Labels/notes from the file that were copied into the per-bundle store (those the store lacked). */
+  labelsImported: number
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Channels
+
+const bundleChannels = {
+  'bundle.info': channel<BundleInfo>()(empty),
+  /** Open another bundle folder; it becomes the one every other channel talks about. */
+  'bundle.open': channel<BundleInfo>()(z.strictObject({ path: z.string().min(1) })),
+}
+
+const cacheChannels = {
+  'cache.status': channel<CacheState>()(empty),
+  /** Starts (or resumes) a build; `rebuild` discards an existing or stale cache first. */
+  'cache.build': channel<{ jobId: string }>()(z.strictObject({ rebuild: z.boolean().default(false) })),
+  'cache.cancel': channel<{ cancelled: boolean }>()(z.strictObject({ jobId: z.string().min(1) })),
+}
+
+const limit = z.number().int().min(1).max(10_000).default(100)
+
+const featureChannels = {
+  'features.list': channel<{ features: FeatureSummary[] }>()(empty),
+  'feature.get': channel<FeatureDetail>()(
+    z.strictObject({
+      id: featureId,
+      /** Top activation rows to return (the cache stores 100). */
+      topK: z.number().int().min(1).max(100).default(100),
+    }),
+  ),
+  /** The histogram of all of a feature's non-zero activations with other binning. */
+  'feature.histogram': channel<Histogram>()(
+    z.strictObject({
+      id: featureId,
+      bins: z.number().int().min(1).max(1000).default(40),
+      scale: z.enum(['linear', 'log']).default('linear'),
+    }),
+  ),
+  /** Which features fire on a token: by id, or by text (tokenized; every resulting id is searched). */
+  'features.byToken': channel<{ tokens: TokenMatch[]; features: TokenFeature[] }>()(
+    z.union([
+      z.strictObject({ tokenId: z.number().int().nonnegative(), limit }),
+      z.strictObject({ text: z.string().min(1), limit }),
+    ]),
+  ),
+}
+
+const labelChannels = {
+  'labels.set': channel<{ id: number; label: string }>()(z.strictObject({ id: featureId, label: z.string().max(1000) })),
+  'notes.set': channel<{ id: number; notes: string }>()(z.strictObject({ id: featureId, notes: z.string().max(100_000) })),
+}
+
+const sessionChannels = {
+  /** Write a .ftsession file (atomically); labels and notes of the open bundle go in with the UI state. */
+  'session.save': channel<{ path: string; savedAt: string }>()(
+    z.strictObject({ path: z.string().min(1), state: sessionState }),
+  ),
+  /** Read a .ftsession file; without `path`, the autosave slot (null when there is none). */
+  'session.load': channel<SessionLoaded | null>()(z.strictObject({ path: z.string().min(1).optional() })),
+  /** Save to the autosave slot in the user-data folder. */
+  'session.autosave': channel<{ path: string; savedAt: string }>()(z.strictObject({ state: sessionState })),
+}
+
+export const contract = {
+  ...bundleChannels,
+  ...cacheChannels,
+  ...featureChannels,
+  ...labelChannels,
+  ...sessionChannels,
+}
+
+export type Contract = typeof contract
+export type Channel = keyof Contract
+export const channels = Object.keys(contract) as Channel[]
+
+/** What a caller sends (defaults may be omitted). */
+export type RequestIn<C extends Channel> = z.input<Contract[C]['request']>
+/** What a handler receives, after validation and defaults. */
+export type RequestOf<C extends Channel> = z.output<Contract[C]['request']>
+export type ResponseOf<C extends Channel> = NonNullable<Contract[C]['__response']>[0]
+
+/** The transport-agnostic call a preload or an HTTP client implements. */
+export type Invoke = <C extends Channel>(channel: C, payload: RequestIn<C>) => Promise<Result<ResponseOf<C>>>
+
+// ---------------------------------------------------------------------------------------------------
+// Events main pushes to every window/client
+
+export interface Events {
+  'cache.progress': CacheProgress
+  /** A job ended: finished, cancelled, or failed (with the error). */
+  'cache.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; cache: CacheState }
+}
+export type EventName = keyof Events
+export const eventNames: EventName[] = ['cache.progress', 'cache.done']

@@ -1,0 +1,131 @@
+// The handler table: one function per contract channel, each receiving its validated request. Typed
+// as HandlerTable, so a channel added to the contract without a handler (or with the wrong response)
+// fails the type check.
+import type { BundleInfo, TokenMatch } from './contract'
+import type { HandlerTable } from './dispatch'
+import { FtError } from './errors'
+import type { OpenBundle, Workbench } from './workbench'
+import { readSessionFile, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
+
+async function bundleInfo(wb: Workbench, open: OpenBundle): Promise<BundleInfo> {
+  const { bundle } = open
+  const c = bundle.config
+  return {
+    path: bundle.dir,
+    hash: bundle.hashes.bundle,
+    name: c.name,
+    model: c.model,
+    sae: c.sae,
+    dataset: c.dataset,
+    quality: c.quality,
+    provider: await wb.provider(),
+    cache: await wb.cacheState(),
+  }
+}
+
+function checkFeature(open: OpenBundle, id: number): void {
+  const dSae = open.bundle.config.sae.d_sae
+  if (id >= dSae) throw new FtError('not_found', `feature ${id} does not exist (the SAE has ${dSae} features, 0…${dSae - 1})`)
+}
+
+/** Token ids a search text stands for: the tokenizer's ids, without the BOS it prepends to prompts. */
+function tokenIdsOf(open: OpenBundle, text: string): number[] {
+  const ids = open.bundle.tokenizer.encode(text)
+  const ds = open.bundle.config.dataset
+  if (ds.prepend_bos && ids.length > 1 && ids[0] === (ds.bos_token_id ?? 0)) ids.shift()
+  return ids
+}
+
+export function createHandlers(wb: Workbench): HandlerTable {
+  const annotate = (open: OpenBundle) => {
+    const all = wb.labels.all(open.bundle.hashes.bundle)
+    return (id: number) => all.get(id) ?? { label: '', notes: '' }
+  }
+  const sessionOf = async (state: Parameters<HandlerTable['session.save']>[0]['state']) => {
+    const open = await wb.bundle()
+    const labels: Record<string, { label: string; notes: string }> = {}
+    for (const [id, a] of wb.labels.all(open.bundle.hashes.bundle)) labels[String(id)] = a
+    return {
+      format: SESSION_FORMAT,
+      version: SESSION_VERSION,
+      savedAt: new Date().toISOString(),
+      bundle: { path: open.bundle.dir, hash: open.bundle.hashes.bundle },
+      state,
+      labels,
+    } as const
+  }
+
+  return {
+    'bundle.info': async () => bundleInfo(wb, await wb.bundle()),
+    'bundle.open': async ({ path }) => bundleInfo(wb, await wb.open(path)),
+
+    'cache.status': () => wb.cacheState(),
+    'cache.build': async ({ rebuild }) => ({ jobId: await wb.startBuild(rebuild) }),
+    'cache.cancel': async ({ jobId }) => {
+      const job = wb.runningJob(jobId)
+      if (!job) return { cancelled: false }
+      await job.cancel()
+      return { cancelled: true }
+    },
+
+    'features.list': async () => {
+      const open = await wb.bundle()
+      return { features: open.reader.summaries(annotate(open)) }
+    },
+    'feature.get': async ({ id, topK }) => {
+      const open = await wb.bundle()
+      checkFeature(open, id)
+      return open.reader.detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f))
+    },
+    'feature.histogram': async ({ id, bins, scale }) => {
+      const open = await wb.bundle()
+      checkFeature(open, id)
+      return open.reader.histogram(id, bins, scale)
+    },
+    'features.byToken': async (req) => {
+      const open = await wb.bundle()
+      const ids = 'tokenId' in req ? [req.tokenId] : tokenIdsOf(open, req.text)
+      const vocab = open.view.display.length
+      for (const t of ids) if (t >= vocab) throw new FtError('not_found', `token id ${t} is outside the vocabulary (0…${vocab - 1})`)
+      const tokens: TokenMatch[] = [...new Set(ids)].map((id) => ({ id, token: open.view.display[id], occurrences: open.occurrences[id] }))
+      const occurrences = tokens.reduce((n, t) => n + t.occurrences, 0)
+      return { tokens, features: open.reader.byToken(ids, occurrences, req.limit, annotate(open)) }
+    },
+
+    'labels.set': async ({ id, label }) => {
+      const open = await wb.bundle()
+      checkFeature(open, id)
+      wb.labels.setLabel(open.bundle.hashes.bundle, id, label)
+      return { id, label }
+    },
+    'notes.set': async ({ id, notes }) => {
+      const open = await wb.bundle()
+      checkFeature(open, id)
+      wb.labels.setNotes(open.bundle.hashes.bundle, id, notes)
+      return { id, notes }
+    },
+
+    'session.save': async ({ path, state }) => {
+      const session = await sessionOf(state)
+      writeSessionFile(path, session)
+      return { path, savedAt: session.savedAt }
+    },
+    'session.autosave': async ({ state }) => {
+      const session = await sessionOf(state)
+      writeSessionFile(wb.autosavePath, session)
+      return { path: wb.autosavePath, savedAt: session.savedAt }
+    },
+    'session.load': async ({ path }) => {
+      const file = path ?? wb.autosavePath
+      let session
+      try {
+        session = readSessionFile(file)
+      } catch (e) {
+        if (!path && e instanceof FtError && e.code === 'not_found') return null
+        throw e
+      }
+      const labelsImported = wb.labels.importMissing(session.bundle.hash, session.labels)
+      return { path: file, session, labelsImported }
+    },
+  }
+}

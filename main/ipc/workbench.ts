@@ -1,0 +1,170 @@
+// The state behind the handler table: the open bundle, its cache reader, the running build job, the
+// label store and the event listeners. One Workbench serves every transport (Electron IPC, the HTTP
+// bridge, the CLI) through `dispatch`.
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadBundle, DEFAULT_BUNDLE_DIR, type Bundle } from '../bundle'
+import { cacheKeyOf, corpusViewOf, defaultCachePath, logitWeightsOf, userCacheDir } from '../cache/bundle-link'
+import { startCacheJob, type CacheJob } from '../cache/job'
+import { CacheReader } from '../cache/query'
+import type { CorpusView } from '../cache/rows'
+import { LabelStore } from '../session/labels'
+import type { CacheState, EventName, Events, ExecutionProviderName, Invoke } from './contract'
+import { createDispatch, type RawDispatch } from './dispatch'
+import { FtError, toIpcError } from './errors'
+import { createHandlers } from './handlers'
+
+export interface WorkbenchOptions {
+  /** Bundle opened by the first call that needs one (default resources/demo). */
+  bundleDir?: string
+  /** An explicit cache file (the CLI's --cache); otherwise one per bundle in `cacheDir`. */
+  cachePath?: string
+  /** Default: $XDG_CACHE_HOME/feature-tracer or ~/.cache/feature-tracer. */
+  cacheDir?: string
+  /** Labels, notes and the autosave slot (Electron's userData; the CLI uses ~/.config/feature-tracer). */
+  userDataDir: string
+  /** The app's compute worker's execution provider, once it runs (bundle.info reports it). */
+  provider?: () => ExecutionProviderName | null
+  /** Build tuning and test hooks, passed to the build worker. */
+  build?: { chunkSeqs?: number; pauseMsPerChunk?: number }
+}
+
+export type EventListener = <E extends EventName>(event: E, payload: Events[E]) => void
+
+/** Everything about the open bundle that handlers need, computed once when it opens. */
+export interface OpenBundle {
+  bundle: Bundle
+  reader: CacheReader
+  view: CorpusView
+  /** Occurrences of each token id in the corpus. */
+  occurrences: Uint32Array
+}
+
+export class Workbench {
+  readonly labels: LabelStore
+  private current: OpenBundle | null = null
+  private opening: Promise<OpenBundle> | null = null
+  private job: CacheJob | null = null
+  private listeners = new Set<EventListener>()
+  /** The execution provider the last build in this process ran on. */
+  private lastBuildProvider: ExecutionProviderName | null = null
+  readonly dispatch: RawDispatch
+  readonly invoke: Invoke
+
+  constructor(readonly options: WorkbenchOptions) {
+    mkdirSync(options.userDataDir, { recursive: true })
+    this.labels = new LabelStore(join(options.userDataDir, 'labels.sqlite'))
+    const { dispatch, invoke } = createDispatch(createHandlers(this))
+    this.dispatch = dispatch
+    this.invoke = invoke
+  }
+
+  get autosavePath(): string {
+    return join(this.options.userDataDir, 'autosave.ftsession')
+  }
+
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  emit<E extends EventName>(event: E, payload: Events[E]): void {
+    for (const l of this.listeners) {
+      try {
+        l(event, payload)
+      } catch (e) {
+        console.error(`listener for ${event} failed:`, e)
+      }
+    }
+  }
+
+  /** The open bundle, opening the default one on first use. */
+  async bundle(): Promise<OpenBundle> {
+    if (this.current) return this.current
+    return this.open(this.options.bundleDir ?? DEFAULT_BUNDLE_DIR)
+  }
+
+  async open(dir: string): Promise<OpenBundle> {
+    if (this.job) throw new FtError('busy', 'a cache build is running; cancel it or wait before opening another bundle')
+    const pending = (async () => {
+      const bundle = await loadBundle(dir)
+      const cachePath = this.options.cachePath ?? defaultCachePath(bundle, this.options.cacheDir ?? userCacheDir())
+      const view = corpusViewOf(bundle)
+      const occurrences = new Uint32Array(view.display.length)
+      for (const t of bundle.tokens.data) occurrences[t]++
+      const reader = new CacheReader({ path: cachePath, key: cacheKeyOf(bundle), view, logitWeights: logitWeightsOf(bundle) })
+      return { bundle, reader, view, occurrences }
+    })()
+    this.opening = pending
+    try {
+      const opened = await pending
+      if (this.opening === pending) {
+        this.current?.reader.close()
+        this.current = opened
+      }
+      return opened
+    } finally {
+      if (this.opening === pending) this.opening = null
+    }
+  }
+
+  async cacheState(): Promise<CacheState> {
+    const { reader } = await this.bundle()
+    const job = this.job
+    if (job) {
+      const s = reader.status()
+      const progress = job.progress
+      return { ...s, state: 'building', doneTokens: progress?.doneTokens ?? s.doneTokens, ...(progress ? { job: progress } : {}) }
+    }
+    return reader.status()
+  }
+
+  async startBuild(rebuild: boolean): Promise<string> {
+    if (this.job) throw new FtError('busy', `a cache build is already running (job ${this.job.id})`)
+    const { bundle, reader } = await this.bundle()
+    mkdirSync(join(reader.path, '..'), { recursive: true })
+    const job = startCacheJob(
+      { bundleDir: bundle.dir, cachePath: reader.path, rebuild, ...this.options.build },
+      (progress) => this.emit('cache.progress', progress),
+    )
+    this.job = job
+    void job.ended.then(async (end) => {
+      if (end.outcome === 'done') this.lastBuildProvider = end.provider
+      this.job = null
+      let cache: CacheState
+      try {
+        cache = await this.cacheState()
+      } catch (e) {
+        cache = { state: 'missing', path: reader.path, doneTokens: 0, totalTokens: 0, sizeBytes: 0, reason: toIpcError(e).message }
+      }
+      this.emit('cache.done', { jobId: job.id, outcome: end.outcome, ...(end.outcome === 'failed' ? { error: end.error } : {}), cache })
+    })
+    return job.id
+  }
+
+  /** The provider compute runs on: the app's compute worker's, this process's last build's, or the cache's. */
+  async provider(): Promise<ExecutionProviderName | null> {
+    return this.options.provider?.() ?? this.lastBuildProvider ?? (await this.bundle()).reader.builtWith()
+  }
+
+  /** The running job with this id, if any. */
+  runningJob(jobId: string): CacheJob | null {
+    return this.job?.id === jobId ? this.job : null
+  }
+
+  /** Resolves when the running build (if any) has ended. */
+  async idle(): Promise<void> {
+    while (this.job) await this.job.ended.then(() => new Promise((r) => setImmediate(r)))
+  }
+
+  async close(): Promise<void> {
+    await this.job?.cancel()
+    await this.idle()
+    this.current?.reader.close()
+    this.labels.close()
+  }
+}
+
+export function createWorkbench(options: WorkbenchOptions): Workbench {
+  return new Workbench(options)
+}

@@ -1,0 +1,96 @@
+// `feature-tracer serve [--bundle DIR] [--port N] [--cache FILE] [--user-data DIR]`: the workbench in a
+// browser, for a machine without a display (or a GPU box through `ssh -L N:127.0.0.1:N`). The same
+// Workbench and handler table as the Electron window; only the transport differs.
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { createWorkbench } from '../ipc/workbench'
+import { startServer } from './server'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+export const DEFAULT_PORT = 7373
+
+const USAGE = `usage: feature-tracer serve [--bundle DIR] [--port N] [--cache FILE] [--user-data DIR]
+
+  --bundle DIR      the bundle to open (default: resources/demo)
+  --port N          loopback port (default ${DEFAULT_PORT}; 0 picks a free one)
+  --cache FILE      the activation cache file (default: one per bundle in the user cache folder)
+  --user-data DIR   labels, notes and the autosave slot (default: ~/.config/feature-tracer)
+  --renderer DIR    the built renderer (default: out/renderer)
+
+Binds 127.0.0.1 only. From another machine: ssh -L N:127.0.0.1:N host, then open http://127.0.0.1:N/`
+
+function defaultUserData(): string {
+  return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'feature-tracer')
+}
+
+/**
+ * FT_BUILD_CHUNK_SEQS / FT_BUILD_PAUSE_MS slow a build down into many small chunks, so that the e2e
+ * test can watch the progress bar and cancel a build of the tiny bundle, which otherwise ends at once.
+ */
+function buildTuning(): { chunkSeqs?: number; pauseMsPerChunk?: number } | undefined {
+  const chunkSeqs = Number(process.env.FT_BUILD_CHUNK_SEQS) || undefined
+  const pauseMsPerChunk = Number(process.env.FT_BUILD_PAUSE_MS) || undefined
+  return chunkSeqs || pauseMsPerChunk ? { chunkSeqs, pauseMsPerChunk } : undefined
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      bundle: { type: 'string' },
+      port: { type: 'string' },
+      cache: { type: 'string' },
+      'user-data': { type: 'string' },
+      renderer: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  })
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
+  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port number: ${values.port}`)
+  const rendererDir = resolve(values.renderer ?? join(ROOT, 'out/renderer'))
+  if (!existsSync(join(rendererDir, 'index.html'))) {
+    throw new Error(`no built renderer in ${rendererDir}; run \`npx electron-vite build\` (npm run serve does)`)
+  }
+  const bundleDir = resolve(values.bundle ?? join(ROOT, 'resources/demo'))
+
+  const workbench = createWorkbench({
+    bundleDir,
+    cachePath: values.cache ? resolve(values.cache) : undefined,
+    userDataDir: resolve(values['user-data'] ?? defaultUserData()),
+    build: buildTuning(),
+  })
+  const server = await startServer({
+    bundleDir,
+    port,
+    rendererDir,
+    dispatch: workbench.dispatch,
+    subscribe: (listener) => workbench.subscribe(listener),
+  })
+  process.stdout.write(`Feature Tracer workbench for ${bundleDir}\n  ${server.url}\n`)
+
+  let closing = false
+  const shutdown = async () => {
+    if (closing) return
+    closing = true
+    await server.close()
+    await workbench.close()
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void shutdown())
+  process.on('SIGTERM', () => void shutdown())
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`feature-tracer serve: ${(err as Error).message ?? err}\n`)
+    process.exit(1)
+  })
+}

@@ -1,0 +1,86 @@
+import { defineStore } from 'pinia'
+import { ref, shallowRef } from 'vue'
+import type { FeatureDetail, FeatureSummary } from '../../main/ipc/contract'
+import { call, errorMessage } from '../api'
+
+type RowsListener = (updated: FeatureSummary[]) => void
+
+export const useFeaturesStore = defineStore('features', () => {
+  // 16k rows: a shallowRef keeps Vue from wrapping each one in a proxy; the grid gets edits as
+  // transactions through onRowsUpdated instead of a re-render of the whole array.
+  const rows = shallowRef<FeatureSummary[]>([])
+  const byId = new Map<number, FeatureSummary>()
+  const loading = ref(false)
+  const error = ref<string | null>(null)
+  const details = shallowRef(new Map<number, FeatureDetail>())
+  const listeners = new Set<RowsListener>()
+  /** Bumped on every load and patch: rows change in place, so views that read one row depend on this. */
+  const revision = ref(0)
+
+  async function load(): Promise<void> {
+    loading.value = true
+    try {
+      const { features } = await call('features.list', {})
+      byId.clear()
+      for (const f of features) byId.set(f.id, f)
+      rows.value = features
+      details.value = new Map()
+      revision.value++
+      error.value = null
+    } catch (err) {
+      error.value = errorMessage(err)
+    } finally {
+      loading.value = false
+    }
+  }
+
+  function clear(): void {
+    rows.value = []
+    byId.clear()
+    details.value = new Map()
+  }
+
+  function onRowsUpdated(cb: RowsListener): () => void {
+    listeners.add(cb)
+    return () => listeners.delete(cb)
+  }
+
+  function patch(id: number, change: Partial<Pick<FeatureSummary, 'label' | 'notes'>>): void {
+    const old = byId.get(id)
+    if (!old) return
+    const next = { ...old, ...change }
+    byId.set(id, next)
+    // Replace in place without touching the ref: the grid already holds the row and gets a transaction.
+    const i = rows.value.indexOf(old)
+    if (i >= 0) rows.value[i] = next
+    const d = details.value.get(id)
+    if (d) details.value.set(id, { ...d, stats: { ...d.stats, ...change } })
+    revision.value++
+    listeners.forEach((cb) => cb([next]))
+  }
+
+  async function detail(id: number): Promise<FeatureDetail> {
+    const cached = details.value.get(id)
+    if (cached) return cached
+    const d = await call('feature.get', { id, topK: 100 })
+    details.value.set(id, d)
+    return d
+  }
+
+  async function setLabel(id: number, label: string): Promise<void> {
+    await call('labels.set', { id, label })
+    patch(id, { label })
+  }
+
+  async function setNotes(id: number, notes: string): Promise<void> {
+    await call('notes.set', { id, notes })
+    patch(id, { notes })
+  }
+
+  function summary(id: number): FeatureSummary | undefined {
+    void revision.value
+    return byId.get(id)
+  }
+
+  return { rows, revision, loading, error, load, clear, onRowsUpdated, detail, setLabel, setNotes, summary }
+})

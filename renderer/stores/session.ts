@@ -1,0 +1,122 @@
+import { defineStore } from 'pinia'
+import { ref } from 'vue'
+import type { SessionLoaded, SessionState } from '../../main/ipc/contract'
+import { call, errorMessage } from '../api'
+import { applyGridStates, collectGridStates } from '../components/grid/registry'
+import { useBundleStore } from './bundle'
+import { useCacheStore } from './cache'
+import { useFeaturesStore } from './features'
+import { useTabsStore } from './tabs'
+
+const AUTOSAVE_DELAY_MS = 3000
+
+export const useSessionStore = defineStore('session', () => {
+  /** The .ftsession file Ctrl/Cmd+S writes to; null until the user picks one. */
+  const path = ref<string | null>(null)
+  const savedAt = ref<string | null>(null)
+  const autosavedAt = ref<string | null>(null)
+  /** Where the autosave slot lives; its folder is the default for a new session file. */
+  const autosavePath = ref<string | null>(null)
+  const error = ref<string | null>(null)
+  const notice = ref<string | null>(null)
+  const ui = ref<Record<string, unknown>>({})
+  let timer: ReturnType<typeof setTimeout> | null = null
+
+  function collect(): SessionState {
+    const tabs = useTabsStore()
+    return {
+      tabs: tabs.featureTabs.map((t) => ({ ...t })),
+      activeTab: tabs.active,
+      grids: collectGridStates(),
+      ui: { ...ui.value },
+    }
+  }
+
+  async function save(to: string | null = path.value): Promise<boolean> {
+    if (!to) return false
+    try {
+      const res = await call('session.save', { path: to, state: collect() })
+      path.value = res.path
+      savedAt.value = res.savedAt
+      error.value = null
+      notice.value = `Session saved to ${res.path}`
+      return true
+    } catch (err) {
+      error.value = `Could not save the session: ${errorMessage(err)}`
+      return false
+    }
+  }
+
+  async function autosave(): Promise<void> {
+    if (!useBundleStore().info) return
+    try {
+      const res = await call('session.autosave', { state: collect() })
+      autosavedAt.value = res.savedAt
+      autosavePath.value = res.path
+    } catch (err) {
+      // Autosave runs unattended; a failure is shown but must not interrupt the work.
+      console.warn('autosave failed:', errorMessage(err))
+    }
+  }
+
+  /** Debounced: tab switches and label edits come in bursts. */
+  function scheduleAutosave(): void {
+    if (timer) clearTimeout(timer)
+    timer = setTimeout(() => {
+      timer = null
+      void autosave()
+    }, AUTOSAVE_DELAY_MS)
+  }
+
+  async function apply(loaded: SessionLoaded): Promise<void> {
+    const bundle = useBundleStore()
+    const features = useFeaturesStore()
+    const cache = useCacheStore()
+    if (bundle.info?.hash !== loaded.session.bundle.hash) {
+      if (!(await bundle.open(loaded.session.bundle.path))) throw new Error(bundle.error ?? 'cannot open the bundle')
+      features.clear()
+      if (bundle.info) cache.set(bundle.info.cache)
+    }
+    if (cache.ready) await features.load()
+    useTabsStore().restore(loaded.session.state.tabs, loaded.session.state.activeTab)
+    applyGridStates(loaded.session.state.grids)
+    ui.value = { ...loaded.session.state.ui }
+  }
+
+  /** Opens a session file; a corrupt or future-version file is refused with main's message. */
+  async function restore(from: string): Promise<boolean> {
+    try {
+      const loaded = await call('session.load', { path: from })
+      if (!loaded) throw new Error(`no session at ${from}`)
+      await apply(loaded)
+      path.value = loaded.path
+      savedAt.value = loaded.session.savedAt
+      error.value = null
+      notice.value = `Session restored from ${loaded.path}` + (loaded.labelsImported ? ` (${loaded.labelsImported} labels imported)` : '')
+      return true
+    } catch (err) {
+      error.value = `Session not restored: ${errorMessage(err)}`
+      return false
+    }
+  }
+
+  /** At start: reopen the autosaved workspace when it belongs to the bundle main opened. */
+  async function restoreAutosave(): Promise<void> {
+    try {
+      const loaded = await call('session.load', {})
+      if (!loaded) return
+      autosavePath.value = loaded.path
+      if (loaded.session.bundle.hash === useBundleStore().info?.hash) await apply(loaded)
+    } catch (err) {
+      console.warn('autosave not restored:', errorMessage(err))
+    }
+  }
+
+  function defaultPath(): string {
+    const dir = autosavePath.value?.replace(/[\\/][^\\/]*$/, '')
+    const name = (useBundleStore().info?.name ?? 'workspace').replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'workspace'
+    return `${dir ?? '.'}/${name}.ftsession`
+  }
+
+  return { path, savedAt, autosavedAt, autosavePath, error, notice, ui, collect, save, autosave, scheduleAutosave, restore, restoreAutosave, defaultPath }
+})

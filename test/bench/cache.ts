@@ -1,0 +1,193 @@
+// Cache benchmark. `npx tsx test/bench/cache.ts --bundle DIR` builds DIR's cache for real (worker thread,
+// ONNX Runtime) in a temp folder and reports build time, tokens/s, cache size and query latencies.
+// `--synthetic [--tokens N] [--l0 K] [--d-sae D]` skips the model: a stand-in engine emits K firings per
+// token over D features with a power-law frequency, to measure finalize and storage at demo scale on
+// machines where the model would be too slow.
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { ComputeEngine, SparseActs } from '../../main/compute/api'
+import { runBuild } from '../../main/cache/build'
+import { CacheReader } from '../../main/cache/query'
+import { openCacheDb, SCHEMA_VERSION, type CacheKey } from '../../main/cache/schema'
+import type { CacheProgress } from '../../main/ipc/contract'
+import { unwrap } from '../../main/ipc/dispatch'
+import { createWorkbench } from '../../main/ipc/workbench'
+
+const { values: args } = parseArgs({
+  options: {
+    bundle: { type: 'string' },
+    synthetic: { type: 'boolean', default: false },
+    tokens: { type: 'string', default: String(1 << 20) },
+    'seq-len': { type: 'string', default: '128' },
+    l0: { type: 'string', default: '40' },
+    'd-sae': { type: 'string', default: '16384' },
+    vocab: { type: 'string', default: '48262' },
+    queries: { type: 'string', default: '200' },
+    keep: { type: 'boolean', default: false },
+  },
+})
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+const fileSize = (p: string): number => statSync(p).size + (() => { try { return statSync(`${p}-wal`).size } catch { return 0 } })()
+
+/** xorshift32: the synthetic corpus and firings are the same on every run. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1
+  return () => {
+    s ^= s << 13
+    s ^= s >>> 17
+    s ^= s << 5
+    return (s >>> 0) / 2 ** 32
+  }
+}
+
+function syntheticEngine(dSae: number, l0: number): ComputeEngine {
+  return {
+    provider: 'cpu',
+    async saeActs(tokens: Int32Array): Promise<SparseActs> {
+      const n = tokens.length
+      const rowPtr = new Uint32Array(n + 1)
+      const ids = new Uint32Array(n * l0)
+      const vals = new Float32Array(n * l0)
+      let k = 0
+      for (let i = 0; i < n; i++) {
+        const r = rng(tokens[i] * 7919 + i * 104729 + 1)
+        const seen = new Set<number>()
+        for (let j = 0; j < l0; j++) {
+          // Power-law feature frequency: a few dense features, a long sparse tail.
+          const f = Math.min(dSae - 1, Math.floor(dSae * r() ** 3))
+          if (seen.has(f)) continue
+          seen.add(f)
+        }
+        for (const f of [...seen].sort((a, b) => a - b)) {
+          ids[k] = f
+          vals[k++] = Math.fround(0.01 + 5 * r() ** 2)
+        }
+        rowPtr[i + 1] = k
+      }
+      return { nTokens: n, rowPtr, featureIds: ids.subarray(0, k), values: vals.subarray(0, k) }
+    },
+    async forward() {
+      throw new Error('not in the synthetic engine')
+    },
+    async dispose() {},
+  }
+}
+
+async function synthetic(dir: string): Promise<void> {
+  const seqLen = Number(args['seq-len'])
+  const nSeq = Math.ceil(Number(args.tokens) / seqLen)
+  const dSae = Number(args['d-sae'])
+  const vocab = Number(args.vocab)
+  const l0 = Number(args.l0)
+  const r = rng(12345)
+  const corpus = Int32Array.from({ length: nSeq * seqLen }, () => Math.floor(vocab * r() ** 2))
+  const key: CacheKey = { schemaVersion: SCHEMA_VERSION, modelSha256: 'synthetic', saeSha256: 'synthetic', tokensSha256: 'synthetic', nSeq, seqLen, dSae }
+  const path = join(dir, 'synthetic.sqlite')
+  const db = openCacheDb(path)
+  let finalizeAt = 0
+  const t0 = performance.now()
+  await runBuild({
+    db,
+    engine: syntheticEngine(dSae, l0),
+    key,
+    corpus,
+    vocabSize: vocab,
+    onProgress: (p: CacheProgress) => {
+      if (p.phase === 'finalize') finalizeAt = performance.now()
+    },
+  })
+  const t1 = performance.now()
+  db.close()
+  console.log(`synthetic: ${nSeq}×${seqLen} tokens, d_sae ${dSae}, L0≈${l0}`)
+  console.log(`  compute+commit ${((finalizeAt - t0) / 1000).toFixed(1)} s, finalize+vacuum ${((t1 - finalizeAt) / 1000).toFixed(1)} s, size ${mib(fileSize(path))}`)
+  const display = Array.from({ length: vocab }, (_, i) => `t${i}`)
+  const reader = new CacheReader({ path, key, view: { corpus, seqLen, display }, logitWeights: null })
+  await queries(
+    (id) => reader.detail(id, 100),
+    () => reader.summaries(),
+    (t) => reader.byToken([t], 1, 100),
+    dSae,
+    vocab,
+  )
+  reader.close()
+}
+
+async function queries(
+  feature: (id: number) => unknown,
+  list: () => unknown,
+  byToken: (t: number) => unknown,
+  dSae: number,
+  vocab: number,
+): Promise<void> {
+  const r = rng(7)
+  const times: number[] = []
+  for (let i = 0; i < Number(args.queries); i++) {
+    const id = Math.floor(r() * dSae)
+    const t = performance.now()
+    await feature(id)
+    times.push(performance.now() - t)
+  }
+  const t = performance.now()
+  await list()
+  const listMs = performance.now() - t
+  const tokenTimes: number[] = []
+  for (let i = 0; i < 50; i++) {
+    const s = performance.now()
+    await byToken(Math.floor(vocab * r() ** 2))
+    tokenTimes.push(performance.now() - s)
+  }
+  console.log(`  feature.get median ${median(times).toFixed(2)} ms (max ${Math.max(...times).toFixed(1)} ms, ${times.length} random features)`)
+  console.log(`  features.list ${listMs.toFixed(0)} ms; features.byToken median ${median(tokenTimes).toFixed(2)} ms`)
+}
+
+async function real(dir: string, bundleDir: string): Promise<void> {
+  const wb = createWorkbench({ bundleDir, cachePath: join(dir, 'bench.sqlite'), userDataDir: join(dir, 'user') })
+  const info = unwrap(await wb.invoke('bundle.info', {}))
+  let last: CacheProgress | null = null
+  let finalizeAt = 0
+  const t0 = performance.now()
+  const done = new Promise<void>((resolve, reject) =>
+    wb.subscribe((event, payload) => {
+      if (event === 'cache.progress') {
+        const p = payload as CacheProgress
+        if (p.phase === 'finalize') finalizeAt = performance.now()
+        else last = p
+      }
+      if (event === 'cache.done') {
+        const d = payload as { outcome: string; error?: { message: string } }
+        if (d.outcome === 'done') resolve()
+        else reject(new Error(d.error?.message ?? d.outcome))
+      }
+    }),
+  )
+  unwrap(await wb.invoke('cache.build', { rebuild: true }))
+  await done
+  const secs = (performance.now() - t0) / 1000
+  const tokens = info.dataset.n_seq * info.dataset.seq_len
+  const status = unwrap(await wb.invoke('cache.status', {}))
+  const provider = unwrap(await wb.invoke('bundle.info', {})).provider
+  console.log(`${info.name}: ${tokens} tokens, d_sae ${info.sae.d_sae}, provider ${provider}`)
+  console.log(`  build ${secs.toFixed(1)} s end to end = ${(tokens / secs).toFixed(0)} tokens/s; compute phase ${(((finalizeAt || performance.now()) - t0) / 1000).toFixed(1)} s at ${(last as CacheProgress | null)?.tokensPerSec.toFixed(0)} tokens/s; finalize ${((performance.now() - finalizeAt) / 1000).toFixed(1)} s`)
+  console.log(`  cache size ${mib(status.sizeBytes)}`)
+  await queries(
+    async (id) => unwrap(await wb.invoke('feature.get', { id })),
+    async () => unwrap(await wb.invoke('features.list', {})),
+    async (t) => unwrap(await wb.invoke('features.byToken', { tokenId: t })),
+    info.sae.d_sae,
+    info.model.d_vocab,
+  )
+  await wb.close()
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'ft-bench-'))
+try {
+  if (args.synthetic) await synthetic(dir)
+  else await real(dir, args.bundle ?? 'resources/demo')
+} finally {
+  if (args.keep) console.log(`  kept ${dir}`)
+  else rmSync(dir, { recursive: true, force: true })
+}

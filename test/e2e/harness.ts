@@ -1,0 +1,167 @@
+// What the workspace e2e needs around the page: a built renderer, the real serve entry on a random
+// loopback port with a throw-away cache and user-data folder, and Debian's Chromium (never a Playwright
+// browser download).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type BrowserContext } from 'playwright-core'
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+export const OUTPUT = join(ROOT, 'test/e2e/output')
+/** The tiny bundle keeps CI fast; FT_E2E_BUNDLE=resources/demo runs the same test on the demo. */
+export const BUNDLE = resolve(ROOT, process.env.FT_E2E_BUNDLE ?? 'test/fixtures/tiny')
+export const CHROMIUM = process.env.FT_CHROMIUM ?? '/usr/bin/chromium'
+
+function newestMtime(path: string): number {
+  const st = statSync(path)
+  if (!st.isDirectory()) return st.mtimeMs
+  return Math.max(st.mtimeMs, ...readdirSync(path).map((n) => newestMtime(join(path, n))))
+}
+
+function rendererIsFresh(): boolean {
+  const built = join(ROOT, 'out/renderer/index.html')
+  const sources = ['renderer', 'preload/api.ts', 'main/ipc/contract.ts'].map((p) => join(ROOT, p))
+  return existsSync(built) && statSync(built).mtimeMs >= Math.max(...sources.map(newestMtime))
+}
+
+/**
+ * Builds with electron-vite when out/renderer is missing or older than the renderer's sources. vitest
+ * runs e2e files in parallel processes; a lock folder (mkdir is atomic) lets one of them build.
+ */
+export async function ensureRendererBuilt(): Promise<void> {
+  const lock = join(ROOT, 'out/.e2e-build-lock')
+  mkdirSync(join(ROOT, 'out'), { recursive: true })
+  for (;;) {
+    if (rendererIsFresh()) return
+    try {
+      mkdirSync(lock)
+      break
+    } catch {
+      // Another test file is building; a lock older than 5 minutes is left over from a killed run.
+      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true })
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
+  try {
+    if (rendererIsFresh()) return
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env: { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1' },
+    })
+    if (r.status !== 0) throw new Error(`electron-vite build failed (exit ${r.status})`)
+  } finally {
+    rmSync(lock, { recursive: true, force: true })
+  }
+}
+
+export interface Serve {
+  url: string
+  tmp: string
+  proc: ChildProcess
+  log: () => string
+  stop(): Promise<void>
+}
+
+/** Starts `main/serve/cli.ts` (what `npm run serve` runs) and waits for the URL it prints. */
+export async function startServe(): Promise<Serve> {
+  const tmp = mkdtempSync(join(tmpdir(), 'ft-e2e-'))
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'main/serve/cli.ts'), '--bundle', BUNDLE, '--port', '0', '--cache', join(tmp, 'cache.sqlite'), '--user-data', join(tmp, 'user-data')],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FT_NO_BUILD: '1' } },
+  )
+  let out = ''
+  proc.stdout!.on('data', (c) => (out += c))
+  proc.stderr!.on('data', (c) => (out += c))
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 60_000)
+    const check = () => {
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolveUrl(m[1])
+      }
+    }
+    proc.stdout!.on('data', check)
+    proc.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${out}`)))
+  })
+  return {
+    url,
+    tmp,
+    proc,
+    log: () => out,
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r))
+        proc.kill('SIGTERM')
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))])
+        if (proc.exitCode === null) proc.kill('SIGKILL')
+      }
+      rmSync(tmp, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function launchChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  const profile = mkdtempSync(join(tmpdir(), 'ft-chromium-'))
+  // launchPersistentContext is how Playwright takes a fresh --user-data-dir.
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    acceptDownloads: true,
+    viewport: { width: 1440, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+  return {
+    context,
+    async close() {
+      await context.close()
+      rmSync(profile, { recursive: true, force: true })
+    },
+  }
+}
+
+/** RFC 4180 CSV (quoted fields, doubled quotes, newlines inside quotes). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = []
+  let row: string[] = []
+  let field = ''
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"'
+        i++
+      } else if (c === '"') quoted = false
+      else field += c
+    } else if (c === '"') quoted = true
+    else if (c === ',') {
+      row.push(field)
+      field = ''
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++
+      row.push(field)
+      rows.push(row)
+      row = []
+      field = ''
+    } else field += c
+  }
+  if (field.length || row.length) {
+    row.push(field)
+    rows.push(row)
+  }
+  return rows
+}

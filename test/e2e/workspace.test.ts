@@ -1,0 +1,311 @@
+// The workbench end to end, as a researcher uses it, in Debian's Chromium through serve mode and the
+// real handler table: open the bundle, build the cache (watching the bar, cancelling once), sort the
+// features, open a feature, check the seed's columns and the coolwarm colours, export CSV and compare it
+// with the grid, label, save, reload, restore, and refuse a corrupt and a future-version session file.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BrowserContext, Page } from 'playwright-core'
+import { gradientStyle } from '../../renderer/components/grid/coolwarm'
+import { OUTPUT, ensureRendererBuilt, launchChromium, parseCsv, startServe, type Serve } from './harness'
+
+/** The demo corpus (1M tokens) takes minutes on two cores; the tiny one seconds. */
+const BUILD_TIMEOUT_MS = Number(process.env.FT_E2E_BUILD_TIMEOUT_MS) || (process.env.FT_E2E_BUNDLE ? 30 * 60_000 : 120_000)
+// The callbacks given to page.evaluate run in Chromium; this file is type-checked with Node's config,
+// which has no DOM library, so the few page globals they use are declared here, for this module only.
+interface PageElement {
+  textContent: string | null
+  getAttribute(name: string): string | null
+  closest(selector: string): PageElement | null
+  querySelector(selector: string): PageElement | null
+}
+declare const window: { __bar: string[] }
+declare const document: { querySelector(selector: string): PageElement | null }
+declare function getComputedStyle(el: unknown): { backgroundColor: string; color: string }
+declare class MutationObserver {
+  constructor(cb: () => void)
+  observe(target: PageElement, options: Record<string, boolean>): void
+}
+
+const SEED_COLUMNS = ['str_tokens', 'unique_token', 'context', 'batch', 'pos', 'label', 'activation']
+
+let serve: Serve
+let browser: { context: BrowserContext; close(): Promise<void> }
+let page: Page
+const pageErrors: string[] = []
+let featureId = -1
+let sessionPath = ''
+
+async function shot(name: string) {
+  await page.screenshot({ path: join(OUTPUT, `${name}.png`) })
+}
+
+/** A grid's rendered cells of one column, in display order (ag-grid renders rows out of DOM order). */
+async function columnTexts(gridId: string, colId: string): Promise<string[]> {
+  return page.$$eval(`[data-grid-id="${gridId}"] .ag-row .ag-cell[col-id="${colId}"]`, (cells) =>
+    cells
+      .map((c) => ({ i: Number(c.closest('.ag-row')?.getAttribute('row-index')), t: (c.textContent ?? '').trim() }))
+      .sort((a, b) => a.i - b.i)
+      .map((x) => x.t),
+  )
+}
+
+async function cellColours(gridId: string, colId: string): Promise<Array<{ text: string; bg: string; color: string }>> {
+  return page.$$eval(`[data-grid-id="${gridId}"] .ag-row .ag-cell[col-id="${colId}"]`, (cells) =>
+    cells
+      .map((c) => {
+        const s = getComputedStyle(c)
+        return { i: Number(c.closest('.ag-row')?.getAttribute('row-index')), text: (c.textContent ?? '').trim(), bg: s.backgroundColor, color: s.color }
+      })
+      .sort((a, b) => a.i - b.i)
+      .map(({ text, bg, color }) => ({ text, bg, color })),
+  )
+}
+
+function rgb(css: string): number[] {
+  return (css.match(/\d+/g) ?? []).slice(0, 3).map(Number)
+}
+
+async function exportCsv(gridId: string): Promise<string[][]> {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click(`[data-grid-id="${gridId}"] [data-action="export"]`),
+  ])
+  const text = readFileSync((await download.path())!, 'utf8')
+  expect(text.charCodeAt(0)).toBe(0xfeff) // UTF-8 with BOM, so spreadsheets read ·, ↩, → correctly
+  return parseCsv(text.slice(1))
+}
+
+async function sortBy(gridId: string, colId: string, dir: 'asc' | 'desc') {
+  const header = page.locator(`[data-grid-id="${gridId}"] .ag-header-cell[col-id="${colId}"]`)
+  for (let i = 0; i < 3 && (await header.getAttribute('aria-sort')) !== (dir === 'asc' ? 'ascending' : 'descending'); i++) {
+    await header.locator('.ag-header-cell-label').click()
+  }
+  expect(await header.getAttribute('aria-sort')).toBe(dir === 'asc' ? 'ascending' : 'descending')
+}
+
+async function openSession(path: string) {
+  await page.click('[data-action="session-open"]')
+  await page.fill('[role="dialog"] [data-field="path"]', path)
+  await page.click('[role="dialog"] [data-action="confirm"]')
+}
+
+beforeAll(async () => {
+  mkdirSync(OUTPUT, { recursive: true })
+  await ensureRendererBuilt()
+  if (!process.env.FT_E2E_BUNDLE) {
+    // Small, slowed chunks: the tiny corpus then builds in ~2 s with a dozen progress pushes, so there
+    // is a bar to watch and a build to cancel. A real bundle has enough chunks of its own.
+    process.env.FT_BUILD_CHUNK_SEQS ??= '2'
+    process.env.FT_BUILD_PAUSE_MS ??= '150'
+  }
+  serve = await startServe()
+  browser = await launchChromium()
+  page = await browser.context.newPage()
+  page.on('pageerror', (e) => pageErrors.push(String(e)))
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text())
+  })
+  await page.goto(serve.url)
+}, 240_000)
+
+afterEach(async ({ task }) => {
+  if (task.result?.state === 'fail') await shot(`failed-${task.name.replace(/\W+/g, '-')}`).catch(() => {})
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await serve?.stop()
+})
+
+describe('workspace in the browser (serve mode)', () => {
+  it('opens the bundle and shows it in the status bar', async () => {
+    await expect.poll(() => page.textContent('[data-field="status-bundle"]'), { timeout: 20_000 }).toMatch(/tiny|gelu|demo/i)
+    // No cache yet: the app sends the user to the Cache tab.
+    await expect.poll(() => page.getAttribute('[data-tab="cache"]', 'aria-selected')).toBe('true')
+    expect(await page.textContent('[data-field="cache-state"]')).toMatch(/missing|partial|stale/)
+  })
+
+  it('builds the cache with a moving progress bar, and cancels and resumes it', async () => {
+    // Record every state of the bar: pushes can be quicker than polling.
+    await page.evaluate(() => {
+      const w = window
+      w.__bar = []
+      const bar = document.querySelector('[role="progressbar"]')!
+      const panel = bar.closest('.cache-panel')!
+      new MutationObserver(() => {
+        w.__bar.push(`${bar.getAttribute('aria-valuenow')}|${panel.querySelector('[data-field="rate"]')?.textContent}|${panel.querySelector('[data-field="eta"]')?.textContent}`)
+      }).observe(panel, { subtree: true, attributes: true, characterData: true, childList: true })
+    })
+    await page.click('[data-action="build"]')
+    await page.waitForSelector('[data-action="cancel"]')
+    await expect.poll(() => page.getAttribute('[role="progressbar"]', 'aria-valuenow'), { timeout: 20_000 }).not.toBe('0')
+    await shot('01-cache-building')
+    await page.click('[data-action="cancel"]')
+    await page.waitForSelector('text=Build cancelled')
+    expect(await page.textContent('[data-field="cache-state"]')).toMatch(/partial/)
+
+    await page.click('[data-action="build"]') // resumes from the committed chunks
+    await page.waitForSelector('text=Cache built.', { timeout: BUILD_TIMEOUT_MS })
+    expect(await page.getAttribute('[role="progressbar"]', 'aria-valuenow')).toBe('100')
+    const bar = await page.evaluate(() => window.__bar)
+    const values = [...new Set(bar.map((b) => Number(b.split('|')[0])))]
+    expect(values.filter((v) => v > 0 && v < 100).length).toBeGreaterThan(2)
+    expect(bar.some((b) => /\d[\d,]* tokens\/s\|ETA \d/.test(b))).toBe(true)
+    expect(await page.textContent('[data-field="status-cache"]')).toContain('ready')
+    await expect.poll(() => page.textContent('[data-field="status-provider"]')).toMatch(/EP: (cpu|cuda|dml|coreml)/)
+    await shot('02-cache-ready')
+  }, BUILD_TIMEOUT_MS + 60_000)
+
+  it('sorts the features browser', async () => {
+    await page.click('[data-tab="features"]')
+    await page.waitForSelector('[data-grid-id="features"] .ag-row')
+    await sortBy('features', 'max', 'desc')
+    const max = (await columnTexts('features', 'max')).map(Number)
+    expect(max.length).toBeGreaterThan(5)
+    expect([...max].sort((a, b) => b - a)).toEqual(max)
+    featureId = Number((await columnTexts('features', 'id'))[0])
+    await shot('03-features-sorted')
+  })
+
+  it('opens a feature with the seed columns and coolwarm colours that follow the values', async () => {
+    // Keyboard: arrows move between rows, Enter opens.
+    await page.click(`[data-grid-id="features"] .ag-row[row-index="1"] .ag-cell[col-id="max"]`)
+    await page.keyboard.press('ArrowUp')
+    await page.waitForSelector(`[data-grid-id="features"] .ag-row[row-index="0"] .ag-cell-focus`)
+    await page.keyboard.press('Enter')
+    const grid = `feature:${featureId}:top`
+    await page.waitForSelector(`[data-grid-id="${grid}"] .ag-row`)
+    expect(await page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+    const headers = await page.$$eval(`[data-grid-id="${grid}"] .ag-header-cell`, (hs) =>
+      hs.map((h) => ({ id: h.getAttribute('col-id'), text: (h.querySelector('.ag-header-cell-text')?.textContent ?? '').trim(), x: h.getBoundingClientRect().x })).sort((a, b) => a.x - b.x),
+    )
+    expect(headers.map((h) => h.id)).toEqual(SEED_COLUMNS)
+    expect(headers.map((h) => h.text)).toEqual(SEED_COLUMNS)
+
+    const csv = await exportCsv(grid)
+    expect(csv[0]).toEqual(SEED_COLUMNS)
+    const acts = csv.slice(1).map((r) => Number(r[6]))
+    const [min, max] = [Math.min(...acts), Math.max(...acts)]
+    const cells = await cellColours(grid, 'activation')
+    expect(Number(cells[0].text)).toBeCloseTo(max, 4) // sorted by activation, highest first
+    for (const c of cells) {
+      const want = rgb(gradientStyle(Number(c.text), min, max).backgroundColor)
+      rgb(c.bg).forEach((v, k) => expect(Math.abs(v - want[k])).toBeLessThanOrEqual(3))
+    }
+    expect(rgb(cells[0].bg)).toEqual([180, 4, 38])
+    await sortBy(grid, 'activation', 'asc')
+    const low = await cellColours(grid, 'activation')
+    expect(rgb(low[0].bg)).toEqual(rgb(gradientStyle(min, min, max).backgroundColor))
+    expect(rgb(low[0].bg)[2]).toBeGreaterThan(rgb(low[0].bg)[0]) // the lowest is blue
+    await sortBy(grid, 'activation', 'desc')
+    await page.waitForSelector(`[data-feature-id="${featureId}"] .histogram rect`)
+    await shot('04-feature-tab')
+  })
+
+  it('exports CSV that matches the grid, values as shown', async () => {
+    const grid = `feature:${featureId}:top`
+    const csv = await exportCsv(grid)
+    const shown = await Promise.all(SEED_COLUMNS.map((c) => columnTexts(grid, c)))
+    expect(csv.length - 1).toBe(Number((await page.textContent(`[data-grid-id="${grid}"] .grid-count`))!.split('/')[1].replace(/\D/g, '')))
+    for (let row = 0; row < shown[0].length; row++) {
+      expect(csv[row + 1]).toEqual(SEED_COLUMNS.map((_, k) => shown[k][row]))
+    }
+    // Ctrl/Cmd+E exports the grid last worked in.
+    await page.click(`[data-grid-id="${grid}"] .ag-row[row-index="0"] .ag-cell[col-id="pos"]`)
+    const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Control+e')])
+    expect(download.suggestedFilename()).toBe(`feature-${featureId}-top-activations.csv`)
+  })
+
+  it('finds features by token', async () => {
+    const top = (await page.textContent(`[data-feature-id="${featureId}"] .stats .mono`))!.trim()
+    await page.click('[data-tab="tokens"]')
+    await page.fill('[data-field="token-query"]', top.replace(/·/g, ' ').replace(/↩/g, '\n').replace(/→/g, '\t'))
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('[data-grid-id="token-search"] .ag-row')
+    const ids = (await columnTexts('token-search', 'id')).map(Number)
+    expect(ids).toContain(featureId)
+    await page.dblclick(`[data-grid-id="token-search"] .ag-row[row-id="${featureId}"] .ag-cell[col-id="count"]`)
+    await expect.poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+    await page.click('[data-tab="tokens"]')
+    await shot('05-token-search')
+  })
+
+  it('labels a feature, saves the session with Ctrl+S, reloads and restores it', async () => {
+    await page.click(`[data-tab="feature:${featureId}"]`)
+    const label = 'e2e: fires on “the” ✓'
+    await page.fill(`[data-feature-id="${featureId}"] [data-field="label"]`, label)
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('text=Label saved')
+    await page.click('[data-tab="features"]')
+    await expect.poll(() => page.textContent(`[data-grid-id="features"] .ag-row[row-id="${featureId}"] .ag-cell[col-id="label"]`)).toBe(label)
+
+    sessionPath = join(serve.tmp, 'workspace.ftsession')
+    await page.click(`[data-tab="feature:${featureId}"]`)
+    await page.keyboard.press('Control+s')
+    await page.fill('[role="dialog"] [data-field="path"]', sessionPath)
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('[data-field="session-notice"]')
+    const saved = JSON.parse(readFileSync(sessionPath, 'utf8'))
+    expect(saved.format).toBe('feature-tracer-session')
+    expect(saved.labels[String(featureId)].label).toBe(label)
+    expect(saved.state.tabs.map((t: { id: string }) => t.id)).toContain(`feature:${featureId}`)
+    expect(saved.state.activeTab).toBe(`feature:${featureId}`)
+
+    // Change the workspace, then reload the page: the session file must bring it back.
+    await page.click(`[data-tab="feature:${featureId}"] .close`)
+    await page.click('[data-tab="features"]')
+    await sortBy('features', 'density', 'asc')
+    await page.reload()
+    await page.waitForSelector('[data-grid-id="features"] .ag-row')
+    await openSession(sessionPath)
+    await page.waitForSelector('[data-field="session-notice"]')
+    await expect.poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+    await expect.poll(() => page.inputValue(`[data-feature-id="${featureId}"] [data-field="label"]`)).toBe(label)
+    await page.click('[data-tab="features"]')
+    expect(await page.getAttribute('[data-grid-id="features"] .ag-header-cell[col-id="max"]', 'aria-sort')).toBe('descending')
+    await page.click(`[data-tab="feature:${featureId}"]`)
+    await shot('06-session-restored')
+  }, 90_000)
+
+  it('refuses a corrupt or future-version session file, with the message, and leaves it untouched', async () => {
+    const corrupt = join(serve.tmp, 'corrupt.ftsession')
+    const bytes = '{"format":"feature-tracer-session","version":1,"savedAt":'
+    writeFileSync(corrupt, bytes)
+    await openSession(corrupt)
+    const banner = page.locator('[data-field="session-error"]')
+    await banner.waitFor()
+    expect(await banner.textContent()).toMatch(/Session not restored: .+/)
+    expect(readFileSync(corrupt, 'utf8')).toBe(bytes)
+    expect(await page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+    await shot('07-session-refused')
+
+    const future = join(serve.tmp, 'future.ftsession')
+    const saved = JSON.parse(readFileSync(sessionPath, 'utf8'))
+    writeFileSync(future, JSON.stringify({ ...saved, version: 99 }))
+    await openSession(future)
+    await expect.poll(() => banner.textContent()).toMatch(/version/i)
+  })
+
+  it('autosaves the workspace and reopens it on the next start', async () => {
+    const since = new Date().toISOString()
+    await page.click('[data-tab="features"]')
+    await page.click(`[data-tab="feature:${featureId}"]`)
+    const autosave = join(serve.tmp, 'user-data', 'autosave.ftsession')
+    const read = () => {
+      try {
+        return JSON.parse(readFileSync(autosave, 'utf8')) as { savedAt: string; state: { activeTab: string } }
+      } catch {
+        return null
+      }
+    }
+    await expect.poll(() => (read()?.savedAt ?? '') > since, { timeout: 15_000 }).toBe(true)
+    expect(read()?.state.activeTab).toBe(`feature:${featureId}`)
+    await page.reload()
+    await expect.poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected'), { timeout: 15_000 }).toBe('true')
+  }, 40_000)
+
+  it('ran without page errors or CSP violations', () => {
+    expect(pageErrors).toEqual([])
+  })
+})

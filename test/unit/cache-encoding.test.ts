@@ -1,0 +1,109 @@
+// The cache's byte layouts and per-feature math on hand-made arrays: round trips, tie-breaking, and the
+// edge cases a real corpus rarely hits (dead features, one firing, equal values, huge gaps).
+import { describe, expect, it } from 'vitest'
+import { decodeIntervals, decodeTokenDeltas, encodeIntervals, encodeTokenDeltas } from '../../main/cache/encode'
+import { extremes } from '../../main/cache/logits'
+import { activationRow, visibleToken } from '../../main/cache/rows'
+import { aggregateFeature, histogram, intervals, TokenScratch, topK } from '../../main/cache/stats'
+import { decodeTokenEntries, TokenIndexBuilder } from '../../main/cache/token-index'
+
+const acts = (tokens: number[], values: number[]) => ({ tokens: Uint32Array.from(tokens), values: Float32Array.from(values) })
+
+describe('cache encodings', () => {
+  it('round-trips token gaps of any size as varints', () => {
+    const tokens = Uint32Array.from([0, 1, 2, 130, 20_000, 2 ** 31, 2 ** 32 - 1])
+    const bytes = encodeTokenDeltas(tokens)
+    expect(bytes.length).toBeLessThan(tokens.length * 5)
+    expect(decodeTokenDeltas(bytes, tokens.length)).toEqual(tokens)
+    expect(() => decodeTokenDeltas(Buffer.concat([bytes, Buffer.from([1])]), tokens.length)).toThrow(/trailing/)
+  })
+
+  it('round-trips interval bins, keeping fp32 values exact', () => {
+    const bins = [
+      { count: 7, examples: [[3, Math.fround(0.1)], [9, Math.fround(0.2)], [11, 1], [12, 1], [40, 1]] as [number, number][] },
+      { count: 0, examples: [] },
+      { count: 2, examples: [[5, Math.fround(7.7)], [6, 8]] as [number, number][] },
+    ]
+    const enc = encodeIntervals(bins)
+    expect(decodeIntervals(enc.counts, enc.examples, 5)).toEqual(bins)
+  })
+
+  it('round-trips the per-token feature lists', () => {
+    const b = new TokenIndexBuilder(4)
+    for (let f = 0; f < 300; f += 3) b.add(2, f, f + 1, f / 2, f * 2)
+    b.add(0, 70_000, 1, 1, 1)
+    const blobs = [...b.blobs()]
+    expect(blobs.map(([t, n]) => [t, n])).toEqual([[0, 1], [2, 100]])
+    expect(decodeTokenEntries(blobs[0][2])).toEqual([{ feature: 70_000, count: 1, max: 1, sum: 1 }])
+    const two = decodeTokenEntries(blobs[1][2])
+    expect(two[5]).toEqual({ feature: 15, count: 16, max: 7.5, sum: 30 })
+  })
+})
+
+describe('per-feature statistics', () => {
+  it('orders the top activations by value, ties by earlier token', () => {
+    const t = topK(acts([5, 1, 9, 3, 7], [2, 3, 3, 1, 2]), 4)
+    expect(Array.from(t.tokens)).toEqual([1, 9, 5, 7])
+    expect(Array.from(t.values)).toEqual([3, 3, 2, 2])
+    expect(topK(acts([], []), 100).tokens.length).toBe(0)
+  })
+
+  it('bins a histogram over [min, max] and keeps every value', () => {
+    const h = histogram(Float32Array.from([1, 2, 3, 4, 5]), 4, 'linear')
+    expect(h.edges).toEqual([1, 2, 3, 4, 5])
+    expect(h.counts).toEqual([1, 1, 1, 2])
+    expect(histogram(Float32Array.from([2, 2]), 40, 'linear')).toEqual({ scale: 'linear', edges: [2, 2], counts: [2] })
+    expect(histogram(new Float32Array(0), 40, 'linear').counts).toEqual([])
+    const log = histogram(Float32Array.from([0.01, 0.1, 1, 10]), 3, 'log')
+    expect(log.counts).toEqual([1, 1, 2])
+    expect(log.edges[1]).toBeCloseTo(0.1, 6)
+  })
+
+  it('picks interval examples evenly through the corpus, reproducibly', () => {
+    const n = 100
+    const a = acts(Array.from({ length: n }, (_, i) => i * 3), Array.from({ length: n }, (_, i) => ((i % 10) + 0.5) / 10))
+    const bins = intervals(a, 1)
+    expect(bins).toHaveLength(10)
+    for (const [b, bin] of bins.entries()) {
+      expect(bin.count).toBe(10)
+      expect(bin.lo).toBeCloseTo(b / 10, 12)
+      expect(bin.examples.map(([t]) => t)).toEqual([1, 3, 5, 7, 9].map((k) => (k * 10 + b) * 3))
+    }
+    expect(intervals(acts([], []), 0)).toEqual([])
+  })
+
+  it('computes the single-token F1 against the corpus', () => {
+    const corpus = Int32Array.from([7, 7, 7, 7, 2, 2, 3, 3])
+    const occ = new Uint32Array(8)
+    corpus.forEach((t) => occ[t]++)
+    const agg = aggregateFeature(acts([0, 1, 4, 6], [1, 2, 3, 4]), corpus, occ, new TokenScratch(8))
+    expect(agg.topTokenId).toBe(7)
+    expect(agg.precision).toBe(0.5)
+    expect(agg.recall).toBe(0.5)
+    expect(agg.f1).toBe(0.5)
+    expect(agg.mean).toBe(2.5)
+    expect(agg.perToken).toEqual({ tokenIds: [2, 3, 7], counts: [1, 1, 2], maxs: [3, 4, 2], sums: [3, 4, 3] })
+    const dead = aggregateFeature(acts([], []), corpus, occ, new TokenScratch(8))
+    expect([dead.count, dead.topTokenId, dead.f1, dead.mean]).toEqual([0, null, null, 0])
+  })
+})
+
+describe('token rows and logit extremes', () => {
+  it('shows whitespace and builds the seed’s context column', () => {
+    expect(visibleToken(' a\tb\n')).toBe('·a→b↩')
+    const display = ['<bos>', '·the', '·cat', '↩', 'x']
+    const corpus = Int32Array.from([0, 1, 2, 3, 4, 1, 2, 0, 1, 2])
+    const view = { corpus, seqLen: 7, display }
+    expect(activationRow(view, 6, 1.5)).toEqual({
+      str_tokens: '·cat', unique_token: '·cat/6', context: '·the·cat↩x·the|·cat|', batch: 0, pos: 6, label: '0/6', activation: 1.5, token_id: 2,
+    })
+    // The context stays inside its sequence.
+    expect(activationRow(view, 8, 2).context).toBe('<bos>|·the|·cat')
+  })
+
+  it('finds the largest and smallest logit effects in order', () => {
+    const v = Float64Array.from([0.5, -2, 3, 3, -1, 0])
+    expect(extremes(v, 3, true)).toEqual([2, 3, 0])
+    expect(extremes(v, 2, false)).toEqual([1, 4])
+  })
+})

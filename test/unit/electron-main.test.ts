@@ -1,0 +1,128 @@
+// main/index.ts needs the Electron binary, which CI does not download; with 'electron' mocked, this
+// checks what matters for security: one sandboxed, isolated window, a CSP header, no navigation or
+// new windows, and the preload's calls reaching the handler table only from our own page.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { IPC_CALL, IPC_PUSH } from '../../preload/api'
+
+const h = vi.hoisted(() => ({
+  windows: [] as Array<{ options: Record<string, unknown>; events: Map<string, (...a: unknown[]) => void>; wc: Record<string, unknown>; loaded: string[] }>,
+  ipc: new Map<string, (...a: unknown[]) => unknown>(),
+  headers: null as null | ((details: unknown, cb: (r: unknown) => void) => void),
+  permission: null as null | ((...a: unknown[]) => void),
+  userData: '',
+  ready: null as null | Promise<void>,
+}))
+
+vi.mock('electron', () => {
+  class BrowserWindow {
+    webContents: Record<string, unknown>
+    constructor(options: Record<string, unknown>) {
+      const events = new Map<string, (...a: unknown[]) => void>()
+      const sent: unknown[][] = []
+      this.webContents = {
+        sent,
+        openHandler: null as unknown,
+        setWindowOpenHandler(fn: unknown) {
+          this.openHandler = fn
+        },
+        on: (e: string, fn: (...a: unknown[]) => void) => events.set(`wc:${e}`, fn),
+        send: (...a: unknown[]) => sent.push(a),
+      }
+      h.windows.push({ options, events, wc: this.webContents, loaded: [] })
+    }
+    once() {}
+    on(e: string, fn: (...a: unknown[]) => void) {
+      h.windows.at(-1)!.events.set(e, fn)
+    }
+    isDestroyed() {
+      return false
+    }
+    show() {}
+    async loadFile(f: string) {
+      h.windows.at(-1)!.loaded.push(f)
+    }
+    async loadURL(u: string) {
+      h.windows.at(-1)!.loaded.push(u)
+    }
+  }
+  let resolveReady!: () => void
+  h.ready = new Promise<void>((r) => (resolveReady = r))
+  return {
+    app: {
+      whenReady: () => Promise.resolve().then(() => resolveReady()),
+      getPath: () => h.userData,
+      getAppPath: () => resolve('.'),
+      isPackaged: false,
+      on: () => {},
+      quit: () => {},
+    },
+    BrowserWindow,
+    ipcMain: { handle: (channel: string, fn: (...a: unknown[]) => unknown) => h.ipc.set(channel, fn) },
+    session: {
+      defaultSession: {
+        webRequest: { onHeadersReceived: (fn: typeof h.headers) => (h.headers = fn) },
+        setPermissionRequestHandler: (fn: typeof h.permission) => (h.permission = fn),
+      },
+    },
+    shell: { openExternal: vi.fn() },
+  }
+})
+
+beforeAll(async () => {
+  h.userData = mkdtempSync(join(tmpdir(), 'ft-electron-'))
+  // The activation cache goes to the user cache folder; keep it inside the test's folder.
+  process.env.XDG_CACHE_HOME = join(h.userData, 'cache')
+  process.argv.push('--bundle', resolve('test/fixtures/tiny'))
+  await import('../../main/index')
+  await h.ready
+  await vi.waitFor(() => expect(h.windows.length).toBe(1))
+})
+
+afterAll(() => rmSync(h.userData, { recursive: true, force: true }))
+
+describe('Electron shell (main/index.ts)', () => {
+  it('opens one sandboxed, context-isolated window without Node, with the CJS preload', () => {
+    const prefs = h.windows[0].options.webPreferences as Record<string, unknown>
+    expect(prefs).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true })
+    expect(String(prefs.preload)).toMatch(/preload[\\/]index\.cjs$/)
+    expect(h.windows[0].loaded[0]).toMatch(/renderer[\\/]index\.html$/)
+  })
+
+  it('adds the CSP header, denies permissions, new windows and navigation', () => {
+    let headers: Record<string, string[]> = {}
+    h.headers!({ responseHeaders: {} }, (r) => (headers = (r as { responseHeaders: Record<string, string[]> }).responseHeaders))
+    expect(headers['Content-Security-Policy'][0]).toContain("default-src 'self'")
+    expect(headers['Content-Security-Policy'][0]).not.toContain('unsafe-eval')
+    let granted: boolean | null = null
+    h.permission!(null, 'media', (g: boolean) => (granted = g))
+    expect(granted).toBe(false)
+    const wc = h.windows[0].wc as { openHandler: (d: { url: string }) => { action: string } }
+    expect(wc.openHandler({ url: 'https://example.org' })).toEqual({ action: 'deny' })
+    const prevent = vi.fn()
+    h.windows[0].events.get('wc:will-navigate')!({ preventDefault: prevent })
+    expect(prevent).toHaveBeenCalled()
+  })
+
+  it('answers the preload through the handler table, and only for its own page', async () => {
+    expect([...h.ipc.keys()]).toEqual([IPC_CALL])
+    const call = h.ipc.get(IPC_CALL)!
+    const ours = { sender: h.windows[0].wc, senderFrame: { url: 'file:///app/out/renderer/index.html' } }
+    const info = (await call(ours, 'bundle.info', {})) as { ok: boolean; value: { name: string } }
+    expect(info.ok).toBe(true)
+    expect(info.value.name).toMatch(/tiny/)
+    expect(await call(ours, 'no.such.channel', {})).toMatchObject({ ok: false, error: { code: 'unknown_channel' } })
+    const stranger = { sender: {}, senderFrame: { url: 'https://evil.example/' } }
+    expect(await call(stranger, 'bundle.info', {})).toMatchObject({ ok: false })
+  })
+
+  it('pushes events to the window on one channel', async () => {
+    const call = h.ipc.get(IPC_CALL)!
+    const ours = { sender: h.windows[0].wc, senderFrame: { url: 'file:///app/out/renderer/index.html' } }
+    await call(ours, 'cache.build', { rebuild: true })
+    const sent = (h.windows[0].wc as { sent: unknown[][] }).sent
+    await vi.waitFor(() => expect(sent.some((m) => m[0] === IPC_PUSH && m[1] === 'cache.done')).toBe(true), { timeout: 30_000 })
+  }, 40_000)
+})
