@@ -88,6 +88,45 @@ def decomposition(P, cfg, L: int, cache: dict, toks: torch.Tensor, t: int, vec: 
     return out
 
 
+def ln1_of(P, cfg, L: int, x: torch.Tensor) -> torch.Tensor:
+    return model.layer_norm(x, P.get(f"blocks.{L}.ln1.w"), P.get(f"blocks.{L}.ln1.b"), cfg["eps"])
+
+
+def circuits(P, cfg, L: int, cache: dict, toks: torch.Tensor, t: int, vec: torch.Tensor, src: int, heads: list[int]) -> dict:
+    """The tracing issue's per-head circuit tables along vec, for source position src.
+
+    ov_tokens:  W_E · (W_V[h] · W_O[h] · vec)                       (raw, no LayerNorm: the seed's OV table)
+    ln_ov:      LN1(W_E[x] + W_pos[src]) · W_V[h] · W_O[h] · vec + b_V[h] · W_O[h] · vec   for every token x
+    qk:         (LN1(resid_pre[t]) W_Q[h] + b_Q[h]) · (LN1(W_E[x] + W_pos[src]) W_K[h] + b_K[h]) / sqrt(d_head)
+    qk_seed:    W_E · W_Q[h] · W_K[h]ᵀ · vec                         (the seed's definition, kept for comparison)
+    """
+    pre = f"blocks.{L}.attn."
+    W_E, W_pos = P["embed.W_E"], P["pos_embed.W_pos"]
+    keys_in = ln1_of(P, cfg, L, W_E + W_pos[src])  # [vocab, d_model]
+    q = ln1_of(P, cfg, L, cache[f"blocks.{L}.hook_resid_pre"][0, t]) @ P[pre + "W_Q"] + P[pre + "b_Q"]  # [h, d_head]
+    out = {}
+    for h in heads:
+        ov = P[pre + "W_V"][h] @ (P[pre + "W_O"][h] @ vec)  # [d_model]
+        k = keys_in @ P[pre + "W_K"][h] + P[pre + "b_K"][h]  # [vocab, d_head]
+        out[h] = {
+            "ov_tokens": W_E @ ov,
+            "ln_ov": keys_in @ ov + P[pre + "b_V"][h] @ (P[pre + "W_O"][h] @ vec),
+            "qk": k @ q[h] / cfg["d_head"] ** 0.5,
+            "qk_seed": W_E @ (P[pre + "W_Q"][h] @ (P[pre + "W_K"][h].T @ vec)),
+        }
+    return out
+
+
+def qk_pair(P, cfg, L: int, h: int, q_tok: int, q_pos: int, k_tok: int, k_pos: int) -> float:
+    """The seed's do_single_token_qk, with LN1, W_pos and biases: one query token/pos against one key token/pos."""
+    pre = f"blocks.{L}.attn."
+    xq = ln1_of(P, cfg, L, P["embed.W_E"][q_tok] + P["pos_embed.W_pos"][q_pos])
+    xk = ln1_of(P, cfg, L, P["embed.W_E"][k_tok] + P["pos_embed.W_pos"][k_pos])
+    q = xq @ P[pre + "W_Q"][h] + P[pre + "b_Q"][h]
+    k = xk @ P[pre + "W_K"][h] + P[pre + "b_K"][h]
+    return float(q @ k / cfg["d_head"] ** 0.5)
+
+
 def pick_points(acts_all: torch.Tensor, n: int, seed: int = 0) -> list[tuple[int, int, int]]:
     """(feature, sample, pos): for the n most frequently firing features, the argmax and one random firing."""
     firing = (acts_all > 0).float().mean((0, 1))
@@ -166,7 +205,31 @@ def main() -> None:
         with torch.no_grad():
             logits = model.forward(P, cfg, toks)
         arrays[f"{key}.logits"] = logits[0, pos_idx].numpy()
+        dec_v = decomposition(P, cfg, L, cache, toks, t, v)
+        heads_v = torch.tensor(dec_v["heads"])  # [h, s]
+        src = int(heads_v.abs().sum(0).argmax())
+        best_head = int(heads_v.abs().sum(1).argmax())
+        heads = list(range(cfg["n_heads"])) if args.full_seq else sorted({best_head, 0})
+        for name, vec in (("v", v), ("u", u)):
+            for h, tables in circuits(P, cfg, L, cache, toks, t, vec, src, heads).items():
+                for tname, arr in tables.items():
+                    arrays[f"{key}.{tname}_{name}.h{h}"] = arr.numpy()
+        logit_effect = S["W_dec"][f] @ P[f"blocks.{L}.mlp.W_out"] @ P["unembed.W_U"]
+        arrays[f"{key}.logit_effect"] = logit_effect.numpy()
+        lin = pre_act + (resid_mid_batch - x0) @ v
+        flat_lin, flat_true = lin.flatten(), pre_batch.flatten()
+        pearson = float(torch.corrcoef(torch.stack([flat_lin, flat_true]))[0, 1])
+        pearson_relu = float(torch.corrcoef(torch.stack([flat_lin.clamp_min(0), acts_batch.flatten()]))[0, 1])
+        rel = list(range(1, 6))
+        grid_tokens = [int(x) for x in toks[0, max(0, t - 5) : t].tolist()] or [int(toks[0, t])]
+        qk_grid = [[qk_pair(P, cfg, L, best_head, int(toks[0, t]), t, x, t - r) if t - r >= 0 else None for r in rel] for x in grid_tokens]
+        pairs = [(int(toks[0, t]), t, int(toks[0, s_]), s_, qk_pair(P, cfg, L, best_head, int(toks[0, t]), t, int(toks[0, s_]), s_))
+                 for s_ in sorted({0, t // 2, t})]
         out_points.append({
+            "circuit_source_pos": src, "circuit_heads": heads, "best_head": best_head,
+            "fidelity_pearson": pearson, "fidelity_pearson_relu": pearson_relu,
+            "qk_grid": {"head": best_head, "tokens": grid_tokens, "relative_positions": [-r for r in rel], "scores": qk_grid},
+            "qk_pairs": [{"head": best_head, "query_token": a, "query_pos": b, "key_token": c, "key_pos": d, "score": e} for a, b, c, d, e in pairs],
             "key": key, "feature": f, "sample": s, "pos": t, "token": int(toks[0, t]),
             "positions": positions, "batch_start": b0, "batch_size": int(batch.shape[0]),
             "activation": float(acts[0, t, f]), "pre_activation": pre_act,
@@ -174,7 +237,7 @@ def main() -> None:
             "v_dot_ones": float(v.sum()),
             "W_E_v_top": [[int(j), float(we_v[j])] for j in order[:20]],
             "W_E_v_bottom": [[int(j), float(we_v[j])] for j in order.flip(0)[:20]],
-            "decomposition_v": decomposition(P, cfg, L, cache, toks, t, v),
+            "decomposition_v": dec_v,
             "decomposition_u": decomposition(P, cfg, L, cache, toks, t, u),
         })
     os.makedirs(args.out, exist_ok=True)

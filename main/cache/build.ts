@@ -54,7 +54,8 @@ export async function runBuild(input: BuildInput): Promise<void> {
 
   const done = new Set((db.prepare('SELECT idx FROM chunk').all() as { idx: number }[]).map((r) => r.idx))
   const totalTokens = nSeq * seqLen
-  const insert = db.prepare('INSERT INTO chunk (idx, n_tokens, nnz, row_ptr, feature_ids, vals) VALUES (?, ?, ?, ?, ?, ?)')
+  // OR REPLACE: another process building the same file computes the same bytes for a chunk.
+  const insert = db.prepare('INSERT OR REPLACE INTO chunk (idx, n_tokens, nnz, row_ptr, feature_ids, vals) VALUES (?, ?, ?, ?, ?, ?)')
   const jobId = input.jobId ?? ''
   let doneTokens = 0
   for (const idx of done) doneTokens += (Math.min(nSeq, (idx + 1) * chunkSeqs) - idx * chunkSeqs) * seqLen

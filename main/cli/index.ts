@@ -19,7 +19,8 @@ commands:
                                                             one feature: stats, histogram, intervals,
                                                             logit effects, top activations
   by-token (--token-id T | --text S) [--limit N] [--json]   which features fire on a token
-  serve         [--bundle DIR] [--port N]                   the workbench in a browser (127.0.0.1)
+  serve         [--bundle DIR] [--port N] …                 the workbench in a browser (127.0.0.1);
+                                                            see feature-tracer serve --help
 
 --bundle defaults to resources/demo; without --cache the cache lives in
 $XDG_CACHE_HOME/feature-tracer (or ~/.cache/feature-tracer) under the bundle's hash.
@@ -51,10 +52,14 @@ function int(value: string | undefined, name: string): number | undefined {
 async function buildCache(wb: Workbench, rebuild: boolean, out: NodeJS.WriteStream): Promise<number> {
   const tty = out.isTTY === true
   let lastLine = 0
-  const print = (p: CacheProgress, final = false): void => {
+  let lastPhase = ''
+  const print = (p: CacheProgress): void => {
     const now = Date.now()
-    if (!final && !tty && now - lastLine < 1000) return
+    // A log file gets a line a second, plus the first and last of each phase.
+    const edge = p.phase !== lastPhase || p.doneTokens === p.totalTokens
+    if (!tty && !edge && now - lastLine < 1000) return
     lastLine = now
+    lastPhase = p.phase
     out.write(tty ? `\r${formatProgress(p)}\x1b[K` : `${formatProgress(p)}\n`)
   }
   const ended = new Promise<{ outcome: string; message?: string }>((resolve) => {
@@ -96,7 +101,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       'token-id': { type: 'string' },
       text: { type: 'string' },
       limit: { type: 'string' },
-      port: { type: 'string' },
       json: { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -107,7 +111,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`${USAGE}\n`)
     return values.help || command === 'help' ? 0 : 2
   }
-  const known = ['cache build', 'cache status', 'features', 'feature', 'by-token', 'serve']
+  const known = ['cache build', 'cache status', 'features', 'feature', 'by-token']
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`)
 
   const wb = createWorkbench({
@@ -151,19 +155,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         else stdout(res.features.map((f) => `${f.id}\t${f.count}\t${f.fraction.toFixed(3)}\t${f.max.toFixed(3)}\t${f.label}`).join('\n'))
         return 0
       }
-      case 'serve': {
-        const { serveFromCli } = await import('./serve')
-        return await serveFromCli(wb, { bundleDir: values.bundle, port: int(values.port, 'port') ?? 0 })
-      }
     }
     return 2
   } finally {
-    if (command !== 'serve') await wb.close()
+    await wb.close()
   }
 }
 
 /** Runs the CLI and exits with its code; errors become one line on stderr, never a stack trace. */
 export function run(argv: string[] = process.argv.slice(2)): void {
+  if (argv[0] === 'serve') {
+    // The loopback server (main/serve/cli.ts) owns its options and runs until Ctrl-C.
+    void import('../serve/cli').then((serve) =>
+      serve.main(argv.slice(1)).catch((error: unknown) => {
+        process.stderr.write(`feature-tracer serve: ${(error as Error).message ?? error}\n`)
+        process.exit(1)
+      }),
+    )
+    return
+  }
   main(argv).then(
     (code) => process.exit(code),
     (error: unknown) => {

@@ -41,3 +41,44 @@ export interface ComputeEngine {
   forward(tokens: Int32Array, nSeq: number, seqLen: number, outputs: HookName[]): Promise<Record<string, Tensor>>
   dispose(): Promise<void>
 }
+
+/**
+ * Vocabulary-sized products for the trace code (main/trace), one ORT run for many vectors. Vectors are rows
+ * of a row-major [k, d_model] matrix; every result is row-major [k, d_vocab], one row per vector.
+ */
+export interface VocabProductsRequest {
+  /** The layer whose LN1 normalizes the keys (its attention is being traced). */
+  layer: number
+  /** Rows scored against W_E: row i of the result is W_E · vectors[i]. */
+  embed: Float32Array
+  /** Rows scored against LN1(W_E[x] + W_pos[keyPos]) for every token x. */
+  keys: Float32Array
+  keyPos: number
+  /** Rows scored against the unembedding: row i is vectors[i] · W_U. */
+  unembed: Float32Array
+}
+
+export interface VocabProducts {
+  embed: Float32Array
+  keys: Float32Array
+  unembed: Float32Array
+}
+
+/** Hook values of a token block projected onto a few vectors: values[token, :] · vectors[i] for every i. */
+export interface BlockProjectionRequest {
+  /**
+   * Names the token block: the engine keeps the last block's hook values under this key, so the next
+   * request with the same key (another trace in the same 128-sequence batch) skips the forward pass.
+   */
+  key: string
+  tokens: Int32Array
+  nSeq: number
+  seqLen: number
+  projections: { hook: HookName; /** row-major [k, width of the hook] */ vectors: Float32Array }[]
+}
+
+export interface TraceCompute {
+  vocabProducts(req: VocabProductsRequest): Promise<VocabProducts>
+  /** One result per projection, row-major [nSeq·seqLen, k]. */
+  projectBlock(req: BlockProjectionRequest): Promise<Float32Array[]>
+}

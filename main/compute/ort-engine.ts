@@ -2,8 +2,9 @@
 // calling thread, so the app hosts this in a worker (worker.ts, supervised by worker-client.ts) and the
 // cache build job constructs one inside its own worker; nothing here assumes which thread it is on.
 import { Tensor as OrtTensor, type InferenceSession } from 'onnxruntime-node'
-import type { ComputeEngine, ExecutionProvider, HookName, SparseActs, Tensor } from './api'
-import { buildForwardGraph, buildSaeGraph, type GraphSource } from './graphs'
+import type { BlockProjectionRequest, ComputeEngine, ExecutionProvider, HookName, SparseActs, Tensor, TraceCompute, VocabProducts, VocabProductsRequest } from './api'
+import { buildForwardGraph, buildSaeGraph, hookDims, type GraphSource } from './graphs'
+import { buildProjectGraph, buildVocabGraph } from './products'
 import { candidateProviders, createSession, type CreatedSession, type SessionOptions } from './providers'
 import { concatCsr, maxCount, topKToCsr } from './sparse'
 
@@ -23,13 +24,17 @@ export interface OrtEngineOptions extends SessionOptions {
 
 const DENSE_BUDGET_FLOATS = 32 * 1024 * 1024
 
-export class OrtEngine implements ComputeEngine {
+export class OrtEngine implements ComputeEngine, TraceCompute {
   readonly provider: ExecutionProvider
   /** Providers that were tried before `provider` and why they failed. */
   readonly skippedProviders: CreatedSession['skipped']
   private k: number
   private readonly maxBlockTokens: number
   private readonly forwardSessions = new Map<string, InferenceSession>()
+  private readonly vocabSessions = new Map<number, InferenceSession>()
+  private projectSession: InferenceSession | undefined
+  /** The last token block of projectBlock, with its hook values (one 128-sequence batch at a time). */
+  private block: { key: string; values: Record<string, Tensor> } | undefined
   private disposed = false
 
   private constructor(
@@ -126,11 +131,70 @@ export class OrtEngine implements ComputeEngine {
     return result
   }
 
+  async vocabProducts(req: VocabProductsRequest): Promise<VocabProducts> {
+    if (this.disposed) throw new Error('the compute engine has been disposed')
+    const { d_model: d, n_layers: nLayers, n_ctx: nCtx, d_vocab: vocab } = this.src.config.model
+    if (!Number.isInteger(req.layer) || req.layer < 0 || req.layer >= nLayers) throw new RangeError(`layer ${req.layer} outside [0, ${nLayers})`)
+    if (!Number.isInteger(req.keyPos) || req.keyPos < 0 || req.keyPos >= nCtx) throw new RangeError(`key position ${req.keyPos} outside [0, ${nCtx})`)
+    let session = this.vocabSessions.get(req.layer)
+    if (!session) {
+      session = (await createSession(buildVocabGraph(this.src, req.layer), [this.provider], this.opts)).session
+      this.vocabSessions.set(req.layer, session)
+    }
+    const W_pos = this.src.model.get('pos_embed.W_pos')!.data
+    const feed = {
+      embed: OrtEngine.rows(req.embed, d, 'embed'),
+      keys: OrtEngine.rows(req.keys, d, 'keys'),
+      unembed: OrtEngine.rows(req.unembed, d, 'unembed'),
+      pos_row: new OrtTensor('float32', W_pos.slice(req.keyPos * d, (req.keyPos + 1) * d), [d]),
+    }
+    const out = await session.run(feed)
+    // An empty request ran as one zero row (zero-sized dims are not portable across providers): drop it.
+    const take = (name: string, rows: Float32Array): Float32Array => (rows.length === 0 ? new Float32Array(0) : (out[name].data as Float32Array).subarray(0, (rows.length / d) * vocab))
+    return { embed: take('embed_scores', req.embed), keys: take('key_scores', req.keys), unembed: take('unembed_scores', req.unembed) }
+  }
+
+  /** A [k, width] float tensor of row vectors; an empty list becomes one zero row. */
+  private static rows(data: Float32Array, width: number, what: string): OrtTensor {
+    if (data.length % width !== 0) throw new RangeError(`${what}: ${data.length} values are not rows of ${width}`)
+    return data.length === 0 ? new OrtTensor('float32', new Float32Array(width), [1, width]) : new OrtTensor('float32', data, [data.length / width, width])
+  }
+
+  async projectBlock(req: BlockProjectionRequest): Promise<Float32Array[]> {
+    this.checkTokens(req.tokens, req.nSeq, req.seqLen)
+    const cfg = this.src.config.model
+    const hooks = [...new Set(req.projections.map((p) => p.hook))]
+    const cached = this.block
+    let values: Record<string, Tensor>
+    if (cached && cached.key === req.key && hooks.every((h) => h in cached.values)) values = cached.values
+    else {
+      this.block = undefined // free the old block before the new forward pass allocates its own
+      values = await this.forward(req.tokens, req.nSeq, req.seqLen, hooks)
+      this.block = { key: req.key, values }
+    }
+    if (!this.projectSession) this.projectSession = (await createSession(buildProjectGraph(), [this.provider], this.opts)).session
+    const nTok = req.nSeq * req.seqLen
+    const results: Float32Array[] = []
+    for (const p of req.projections) {
+      const dims = hookDims(cfg, p.hook, req.nSeq, req.seqLen) as number[]
+      const width = dims[dims.length - 1]
+      if (dims.length !== 3) throw new RangeError(`projectBlock takes per-token hooks of [n_seq, seq_len, width]; ${p.hook} is not one`)
+      const out = await this.projectSession.run({ values: new OrtTensor('float32', values[p.hook].data, [nTok, width]), vectors: OrtEngine.rows(p.vectors, width, p.hook) })
+      const data = out.projections.data as Float32Array
+      results.push(p.vectors.length === 0 ? new Float32Array(0) : data)
+    }
+    return results
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return
     this.disposed = true
+    this.block = undefined
     await this.saeSession.release()
     for (const s of this.forwardSessions.values()) await s.release()
     this.forwardSessions.clear()
+    for (const s of this.vocabSessions.values()) await s.release()
+    this.vocabSessions.clear()
+    await this.projectSession?.release()
   }
 }

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { BundleError, type BundleErrorCode } from '../bundle/errors'
-import type { ComputeEngine, ExecutionProvider, HookName, SparseActs, Tensor } from './api'
+import type { BlockProjectionRequest, ComputeEngine, ExecutionProvider, HookName, SparseActs, Tensor, TraceCompute, VocabProducts, VocabProductsRequest } from './api'
 import type { OrtEngineOptions } from './ort-engine'
 import type { ResultValue, WireError, WorkerInit, WorkerReply, WorkerRequest } from './protocol'
 
@@ -87,7 +87,7 @@ function fromWire(e: WireError): Error {
   return err
 }
 
-export class ComputeWorkerClient implements ComputeEngine {
+export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
   private current: Running | undefined
   private readonly queue: Job[] = []
   private active: Job | undefined
@@ -237,6 +237,16 @@ export class ComputeWorkerClient implements ComputeEngine {
   async forward(tokens: Int32Array, nSeq: number, seqLen: number, outputs: HookName[], opts?: RequestOptions): Promise<Record<string, Tensor>> {
     const own = ComputeWorkerClient.ownTokens(tokens)
     return (await this.request({ op: 'forward', tokens: own, nSeq, seqLen, outputs }, [own.buffer as ArrayBuffer], opts)) as Record<string, Tensor>
+  }
+
+  async vocabProducts(req: VocabProductsRequest, opts?: RequestOptions): Promise<VocabProducts> {
+    return (await this.request({ op: 'vocabProducts', req }, [], opts)) as VocabProducts
+  }
+
+  /** The worker keeps the last block's hook values under req.key, so repeated keys skip the forward pass. */
+  async projectBlock(req: BlockProjectionRequest, opts?: RequestOptions): Promise<Float32Array[]> {
+    const own = { ...req, tokens: ComputeWorkerClient.ownTokens(req.tokens) }
+    return (await this.request({ op: 'projectBlock', req: own }, [own.tokens.buffer as ArrayBuffer], opts)) as Float32Array[]
   }
 
   /** Supervision tests only: makes the worker die as a fault would. */

@@ -28,6 +28,14 @@ async function handle(engine: OrtEngine, req: WorkerRequest): Promise<void> {
         const value = await engine.forward(req.tokens, req.nSeq, req.seqLen, req.outputs)
         return reply({ type: 'result', id: req.id, value }, transferList(value))
       }
+      case 'vocabProducts': {
+        const value = await engine.vocabProducts(req.req)
+        return reply({ type: 'result', id: req.id, value }, transferList(value))
+      }
+      case 'projectBlock': {
+        const value = await engine.projectBlock(req.req)
+        return reply({ type: 'result', id: req.id, value }, transferList(value))
+      }
       case 'crash':
         if (req.how === 'exit') process.exit(70)
         setImmediate(() => {

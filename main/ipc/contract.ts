@@ -333,4 +333,5 @@ export interface Events {
   'cache.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; cache: CacheState }
 }
 export type EventName = keyof Events
-export const eventNames: EventName[] = ['cache.progress', 'cache.done']
+/** Every event name at runtime (a type test checks it lists exactly the keys of Events). */
+export const eventNames = ['cache.progress', 'cache.done'] as const satisfies readonly EventName[]

@@ -46,6 +46,7 @@ export class Workbench {
   private opening: Promise<OpenBundle> | null = null
   private job: CacheJob | null = null
   private listeners = new Set<EventListener>()
+  private closed = false
   /** The execution provider the last build in this process ran on. */
   private lastBuildProvider: ExecutionProviderName | null = null
   readonly dispatch: RawDispatch
@@ -131,6 +132,8 @@ export class Workbench {
     void job.ended.then(async (end) => {
       if (end.outcome === 'done') this.lastBuildProvider = end.provider
       this.job = null
+      // A job cancelled by close() reports to no one: the listeners and the reader are gone.
+      if (this.closed) return
       let cache: CacheState
       try {
         cache = await this.cacheState()
@@ -158,6 +161,7 @@ export class Workbench {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     await this.job?.cancel()
     await this.idle()
     this.current?.reader.close()

@@ -21,6 +21,8 @@ export const useSessionStore = defineStore('session', () => {
   const notice = ref<string | null>(null)
   const ui = ref<Record<string, unknown>>({})
   let timer: ReturnType<typeof setTimeout> | null = null
+  /** Bumped by every explicit restore, so a slower start-up autosave restore cannot overwrite it. */
+  let generation = 0
 
   function collect(): SessionState {
     const tabs = useTabsStore()
@@ -85,6 +87,7 @@ export const useSessionStore = defineStore('session', () => {
 
   /** Opens a session file; a corrupt or future-version file is refused with main's message. */
   async function restore(from: string): Promise<boolean> {
+    generation++
     try {
       const loaded = await call('session.load', { path: from })
       if (!loaded) throw new Error(`no session at ${from}`)
@@ -102,11 +105,12 @@ export const useSessionStore = defineStore('session', () => {
 
   /** At start: reopen the autosaved workspace when it belongs to the bundle main opened. */
   async function restoreAutosave(): Promise<void> {
+    const started = generation
     try {
       const loaded = await call('session.load', {})
       if (!loaded) return
       autosavePath.value = loaded.path
-      if (loaded.session.bundle.hash === useBundleStore().info?.hash) await apply(loaded)
+      if (started === generation && loaded.session.bundle.hash === useBundleStore().info?.hash) await apply(loaded)
     } catch (err) {
       console.warn('autosave not restored:', errorMessage(err))
     }

@@ -1,11 +1,17 @@
 // The features browser with as many rows as the demo SAE has features (16,384), through the real HTTP
 // bridge but a synthetic feature list, so the grid's speed is checked without a 16k-feature cache.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import type { BundleInfo, CacheState, FeatureSummary } from '../../main/ipc/contract'
 import { startServer, type RunningServer } from '../../main/serve/server'
 import { OUTPUT, ROOT, ensureRendererBuilt, launchChromium } from './harness'
+
+/** expect.poll waits one second by default; a loaded CI machine needs longer. */
+function poll<T>(fn: () => T | Promise<T>) {
+  return expect.poll(fn, { timeout: 30_000 })
+}
 
 const N = 16_384
 
@@ -36,11 +42,14 @@ const info = {
   cache,
 } as unknown as BundleInfo
 
+vi.setConfig({ testTimeout: 120_000 })
+
 let server: RunningServer
 let browser: { context: BrowserContext; close(): Promise<void> }
 let page: Page
 
 beforeAll(async () => {
+  mkdirSync(OUTPUT, { recursive: true })
   await ensureRendererBuilt()
   server = await startServer({
     port: 0,
@@ -55,6 +64,8 @@ beforeAll(async () => {
   })
   browser = await launchChromium()
   page = await browser.context.newPage()
+  page.setDefaultTimeout(60_000)
+  page.setDefaultNavigationTimeout(90_000)
 }, 240_000)
 
 afterAll(async () => {
@@ -77,13 +88,15 @@ describe('features browser with 16,384 rows', () => {
 
     t = performance.now()
     await page.fill('[data-grid-id="features"] .grid-filter', 'landmark')
-    await expect.poll(() => page.textContent('[data-grid-id="features"] .grid-count')).toContain('17 / 16,384')
+    await poll(() => page.textContent('[data-grid-id="features"] .grid-count')).toContain('17 / 16,384')
     const filter = performance.now() - t
     await page.screenshot({ path: join(OUTPUT, '08-features-16k.png') })
 
-    // Generous bounds for a shared 2-core CI machine; measured ~1.1 s, ~0.2 s and ~0.1 s here.
-    expect(firstRender).toBeLessThan(8000)
-    expect(sort).toBeLessThan(2000)
-    expect(filter).toBeLessThan(2000)
-  }, 60_000)
+    writeFileSync(join(OUTPUT, '08-features-16k.json'), JSON.stringify({ rows: N, firstRenderMs: firstRender, sortMs: sort, filterMs: filter }, null, 2))
+    // Bounds that only a regression (e.g. rows made deeply reactive) breaks, even on a busy two-core
+    // CI machine; an idle one measures about 1.1 s, 0.2 s and 0.1 s.
+    expect(firstRender).toBeLessThan(20_000)
+    expect(sort).toBeLessThan(5000)
+    expect(filter).toBeLessThan(5000)
+  })
 })

@@ -2,12 +2,17 @@
 // real handler table: open the bundle, build the cache (watching the bar, cancelling once), sort the
 // features, open a feature, check the seed's columns and the coolwarm colours, export CSV and compare it
 // with the grid, label, save, reload, restore, and refuse a corrupt and a future-version session file.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import { gradientStyle } from '../../renderer/components/grid/coolwarm'
 import { OUTPUT, ensureRendererBuilt, launchChromium, parseCsv, startServe, type Serve } from './harness'
+
+/** expect.poll waits one second by default; a loaded CI machine needs longer. */
+function poll<T>(fn: () => T | Promise<T>) {
+  return expect.poll(fn, { timeout: 30_000 })
+}
 
 /** The demo corpus (1M tokens) takes minutes on two cores; the tiny one seconds. */
 const BUILD_TIMEOUT_MS = Number(process.env.FT_E2E_BUILD_TIMEOUT_MS) || (process.env.FT_E2E_BUNDLE ? 30 * 60_000 : 120_000)
@@ -28,6 +33,8 @@ declare class MutationObserver {
 }
 
 const SEED_COLUMNS = ['str_tokens', 'unique_token', 'context', 'batch', 'pos', 'label', 'activation']
+
+vi.setConfig({ testTimeout: 180_000 })
 
 let serve: Serve
 let browser: { context: BrowserContext; close(): Promise<void> }
@@ -102,12 +109,16 @@ beforeAll(async () => {
   serve = await startServe()
   browser = await launchChromium()
   page = await browser.context.newPage()
+  // CI shares two cores with other jobs; generous waits keep a slow machine from failing the test.
+  page.setDefaultTimeout(60_000)
+  page.setDefaultNavigationTimeout(90_000)
   page.on('pageerror', (e) => pageErrors.push(String(e)))
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text())
   })
   await page.goto(serve.url)
-}, 240_000)
+  await page.waitForSelector('.app[data-started="true"]')
+}, 300_000)
 
 afterEach(async ({ task }) => {
   if (task.result?.state === 'fail') await shot(`failed-${task.name.replace(/\W+/g, '-')}`).catch(() => {})
@@ -120,9 +131,9 @@ afterAll(async () => {
 
 describe('workspace in the browser (serve mode)', () => {
   it('opens the bundle and shows it in the status bar', async () => {
-    await expect.poll(() => page.textContent('[data-field="status-bundle"]'), { timeout: 20_000 }).toMatch(/tiny|gelu|demo/i)
+    await poll(() => page.textContent('[data-field="status-bundle"]')).toMatch(/tiny|gelu|demo/i)
     // No cache yet: the app sends the user to the Cache tab.
-    await expect.poll(() => page.getAttribute('[data-tab="cache"]', 'aria-selected')).toBe('true')
+    await poll(() => page.getAttribute('[data-tab="cache"]', 'aria-selected')).toBe('true')
     expect(await page.textContent('[data-field="cache-state"]')).toMatch(/missing|partial|stale/)
   })
 
@@ -139,7 +150,7 @@ describe('workspace in the browser (serve mode)', () => {
     })
     await page.click('[data-action="build"]')
     await page.waitForSelector('[data-action="cancel"]')
-    await expect.poll(() => page.getAttribute('[role="progressbar"]', 'aria-valuenow'), { timeout: 20_000 }).not.toBe('0')
+    await poll(() => page.getAttribute('[role="progressbar"]', 'aria-valuenow')).not.toBe('0')
     await shot('01-cache-building')
     await page.click('[data-action="cancel"]')
     await page.waitForSelector('text=Build cancelled')
@@ -153,7 +164,7 @@ describe('workspace in the browser (serve mode)', () => {
     expect(values.filter((v) => v > 0 && v < 100).length).toBeGreaterThan(2)
     expect(bar.some((b) => /\d[\d,]* tokens\/s\|ETA \d/.test(b))).toBe(true)
     expect(await page.textContent('[data-field="status-cache"]')).toContain('ready')
-    await expect.poll(() => page.textContent('[data-field="status-provider"]')).toMatch(/EP: (cpu|cuda|dml|coreml)/)
+    await poll(() => page.textContent('[data-field="status-provider"]')).toMatch(/EP: (cpu|cuda|dml|coreml)/)
     await shot('02-cache-ready')
   }, BUILD_TIMEOUT_MS + 60_000)
 
@@ -226,7 +237,7 @@ describe('workspace in the browser (serve mode)', () => {
     const ids = (await columnTexts('token-search', 'id')).map(Number)
     expect(ids).toContain(featureId)
     await page.dblclick(`[data-grid-id="token-search"] .ag-row[row-id="${featureId}"] .ag-cell[col-id="count"]`)
-    await expect.poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+    await poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
     await page.click('[data-tab="tokens"]')
     await shot('05-token-search')
   })
@@ -238,7 +249,7 @@ describe('workspace in the browser (serve mode)', () => {
     await page.keyboard.press('Enter')
     await page.waitForSelector('text=Label saved')
     await page.click('[data-tab="features"]')
-    await expect.poll(() => page.textContent(`[data-grid-id="features"] .ag-row[row-id="${featureId}"] .ag-cell[col-id="label"]`)).toBe(label)
+    await poll(() => page.textContent(`[data-grid-id="features"] .ag-row[row-id="${featureId}"] .ag-cell[col-id="label"]`)).toBe(label)
 
     sessionPath = join(serve.tmp, 'workspace.ftsession')
     await page.click(`[data-tab="feature:${featureId}"]`)
@@ -257,16 +268,16 @@ describe('workspace in the browser (serve mode)', () => {
     await page.click('[data-tab="features"]')
     await sortBy('features', 'density', 'asc')
     await page.reload()
-    await page.waitForSelector('[data-grid-id="features"] .ag-row')
+    await page.waitForSelector('.app[data-started="true"]')
     await openSession(sessionPath)
     await page.waitForSelector('[data-field="session-notice"]')
-    await expect.poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
-    await expect.poll(() => page.inputValue(`[data-feature-id="${featureId}"] [data-field="label"]`)).toBe(label)
+    await poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+    await poll(() => page.inputValue(`[data-feature-id="${featureId}"] [data-field="label"]`)).toBe(label)
     await page.click('[data-tab="features"]')
     expect(await page.getAttribute('[data-grid-id="features"] .ag-header-cell[col-id="max"]', 'aria-sort')).toBe('descending')
     await page.click(`[data-tab="feature:${featureId}"]`)
     await shot('06-session-restored')
-  }, 90_000)
+  })
 
   it('refuses a corrupt or future-version session file, with the message, and leaves it untouched', async () => {
     const corrupt = join(serve.tmp, 'corrupt.ftsession')
@@ -284,7 +295,7 @@ describe('workspace in the browser (serve mode)', () => {
     const saved = JSON.parse(readFileSync(sessionPath, 'utf8'))
     writeFileSync(future, JSON.stringify({ ...saved, version: 99 }))
     await openSession(future)
-    await expect.poll(() => banner.textContent()).toMatch(/version/i)
+    await poll(() => banner.textContent()).toMatch(/version/i)
   })
 
   it('autosaves the workspace and reopens it on the next start', async () => {
@@ -299,11 +310,11 @@ describe('workspace in the browser (serve mode)', () => {
         return null
       }
     }
-    await expect.poll(() => (read()?.savedAt ?? '') > since, { timeout: 15_000 }).toBe(true)
+    await poll(() => (read()?.savedAt ?? '') > since).toBe(true)
     expect(read()?.state.activeTab).toBe(`feature:${featureId}`)
     await page.reload()
-    await expect.poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected'), { timeout: 15_000 }).toBe('true')
-  }, 40_000)
+    await poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+  })
 
   it('ran without page errors or CSP violations', () => {
     expect(pageErrors).toEqual([])

@@ -19,6 +19,8 @@ import { extremes, logitEffects, type LogitWeights } from '../../main/cache/logi
 import { visibleToken } from '../../main/cache/rows'
 
 const CHUNK_SEQS = 4
+/** Each test starts worker threads or processes; a machine shared with a training job can be very slow. */
+const SLOW = 300_000
 
 /** Dense [nTokens, dSae] activations from the engine, over the same chunks the build uses. */
 async function engineActs(bundle: Bundle): Promise<Float32Array> {
@@ -62,7 +64,7 @@ describe('activation cache on the tiny bundle', () => {
     expect(done.cache.state).toBe('ready')
     expect(progress.at(-1)).toBe(nTokens)
     expect(progress.length).toBeGreaterThanOrEqual(Math.ceil(bundle.tokens.nSeq / CHUNK_SEQS))
-  })
+  }, SLOW)
   afterAll(async () => wb?.close())
 
   it('stores every non-zero activation, and the per-feature stats match a brute-force recount', async () => {
@@ -100,7 +102,7 @@ describe('activation cache on the tiny bundle', () => {
       expect(f.recall).toBeCloseTo(r, 12)
       expect(f.f1).toBeCloseTo((2 * p * r) / (p + r), 12)
     }
-  })
+  }, SLOW)
 
   it('answers feature.get with the top activations, intervals and histogram of the recount', async () => {
     const { seqLen } = bundle.tokens
@@ -130,7 +132,7 @@ describe('activation cache on the tiny bundle', () => {
       expect(d.logits.top[0].effect).toBeGreaterThanOrEqual(d.logits.top[9].effect)
       expect(d.logits.bottom[0].effect).toBeLessThanOrEqual(d.logits.bottom[9].effect)
     }
-  })
+  }, SLOW)
 
   it('stores every firing exactly, and they agree with the PyTorch golden activations', async () => {
     const db = new Database(join(dir, 'cache.sqlite'), { readonly: true })
@@ -155,7 +157,7 @@ describe('activation cache on the tiny bundle', () => {
       expect(Math.abs(d.stats.max - Math.max(...want)) / Math.max(...want)).toBeLessThan(1e-4)
     }
     db.close()
-  })
+  }, SLOW)
 
   it('answers "which features fire on token X" from the stored firings', async () => {
     const token = bundle.tokens.data[5]
@@ -171,7 +173,7 @@ describe('activation cache on the tiny bundle', () => {
     for (let i = 1; i < res.features.length; i++) expect(res.features[i - 1].count).toBeGreaterThanOrEqual(res.features[i].count)
     const byText = unwrap(await wb.invoke('features.byToken', { text: bundle.tokenizer.tokenString(token), limit: 5 }))
     expect(byText.tokens.map((t) => t.id)).toContain(token)
-  })
+  }, SLOW)
 
   it('stores logit effects that match W_dec·W_out·W_U computed in float64', async () => {
     const weights = logitWeightsOf(bundle)
@@ -187,14 +189,14 @@ describe('activation cache on the tiny bundle', () => {
         expect(l.token).toBe(visibleToken(bundle.tokenizer.tokenString(l.tokenId)))
       }
     }
-  })
+  }, SLOW)
 
   it('refuses unknown features and answers a query in milliseconds', async () => {
     expect(await wb.invoke('feature.get', { id: dSae })).toEqual({ ok: false, error: { code: 'not_found', message: expect.stringContaining(`feature ${dSae}`) } })
     const t0 = performance.now()
     for (let id = 0; id < dSae; id++) unwrap(await wb.invoke('feature.get', { id }))
     expect((performance.now() - t0) / dSae).toBeLessThan(50)
-  })
+  }, SLOW)
 
   it('resumes a killed build from its last committed chunk, with a byte-identical result', async () => {
     const clean = await dumpAnswers(wb)
@@ -232,7 +234,7 @@ describe('activation cache on the tiny bundle', () => {
     expect(await dumpAnswers(cleanTwo)).toBe(clean)
     await resumed.close()
     await cleanTwo.close()
-  })
+  }, SLOW)
 
   it('refuses a cache built for other hashes or another schema, and rebuilds it', async () => {
     const before = await dumpAnswers(wb)
@@ -254,7 +256,7 @@ describe('activation cache on the tiny bundle', () => {
       expect(unwrap(await wb.invoke('cache.status', {})).state).toBe('ready')
     }
     expect(await dumpAnswers(wb)).toBe(before)
-  })
+  }, SLOW)
 
   it('finalizes the same tables when memory forces many passes over the chunks', async () => {
     const engine = await createEngine(bundle)
@@ -279,7 +281,7 @@ describe('activation cache on the tiny bundle', () => {
     // ~10k firings with a budget of 500 per pass: about twenty passes, one result.
     expect(dumpTables(paths[0]).length).toBeGreaterThan(10_000)
     expect(dumpTables(paths[1])).toBe(dumpTables(paths[0]))
-  })
+  }, SLOW)
 
   it('reports a build that fails in its worker as a failed job, with the reason', async () => {
     const d = tempDir()
@@ -290,7 +292,7 @@ describe('activation cache on the tiny bundle', () => {
     expect(end.error?.message).toBeTruthy()
     expect((await broken.invoke('cache.status', {})).ok).toBe(false)
     await broken.close()
-  })
+  }, SLOW)
 
   it('refuses a second build while one runs, and reports a missing cache clearly', async () => {
     const d = tempDir()
@@ -305,5 +307,5 @@ describe('activation cache on the tiny bundle', () => {
     expect(unwrap(await other.invoke('cache.cancel', { jobId: first.jobId }))).toEqual({ cancelled: true })
     expect(unwrap(await other.invoke('cache.cancel', { jobId: first.jobId }))).toEqual({ cancelled: false })
     await other.close()
-  })
+  }, SLOW)
 })

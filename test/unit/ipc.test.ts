@@ -1,7 +1,7 @@
 // The contract's runtime side (validation, errors as data) and its type side (channels and handlers
 // cannot drift apart: a missing handler, an extra one, or a wrong response type fails `tsc`).
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { channels, contract, type Channel, type RequestIn, type RequestOf, type ResponseOf } from '../../main/ipc/contract'
+import { channels, contract, eventNames, type Channel, type EventName, type RequestIn, type RequestOf, type ResponseOf } from '../../main/ipc/contract'
 import { createDispatch, FtError, type HandlerTable } from '../../main/ipc/dispatch'
 import { createHandlers } from '../../main/ipc/handlers'
 
@@ -16,6 +16,7 @@ describe('IPC contract types', () => {
   it('has exactly one handler per channel, with the contract’s types', () => {
     expectTypeOf<keyof HandlerTable>().toEqualTypeOf<Channel>()
     expectTypeOf<keyof ReturnType<typeof createHandlers>>().toEqualTypeOf<Channel>()
+    expectTypeOf<(typeof eventNames)[number]>().toEqualTypeOf<EventName>()
     expectTypeOf<Parameters<HandlerTable['feature.get']>[0]>().toEqualTypeOf<RequestOf<'feature.get'>>()
     expectTypeOf<Awaited<ReturnType<HandlerTable['cache.build']>>>().toEqualTypeOf<ResponseOf<'cache.build'>>()
     // Defaults are optional for callers and present for handlers.

@@ -1,0 +1,96 @@
+// Per-head circuit vectors (issue 5 §5). Each vocabulary table is W_E (or LN1(W_E + W_pos[p])) times one
+// d_model vector, so this module only builds the vectors; the products run batched on the ONNX session
+// (TraceCompute.vocabProducts) and come back one row per vector.
+//   OV tokens (seed's OV table):  W_E · (W_V[h] W_O[h] vec)
+//   LN+OV (exact):                LN1(W_E[x] + W_pos[p]) · W_V[h] W_O[h] vec + b_V[h] · W_O[h] vec
+//   QK (exact):                   (LN1(W_E[x] + W_pos[p]) W_K[h] + b_K[h]) · q_h / sqrt(d_head),
+//                                 q_h = LN1(resid_pre(t)) W_Q[h] + b_Q[h] (the point's actual query)
+//   QK (seed definition):         W_E · W_Q[h] W_K[h]ᵀ vec  (kept for comparison, labelled as such)
+import { headWriteDirections } from './decompose'
+import { dot, layerNorm, matVec, vecMat, type Vec } from './math'
+import type { ModelWeights } from './weights'
+
+export interface HeadVectors {
+  /** W_V[h] · W_O[h] · vec, [d_model]: LN+OV and OV-token tables are scores against it. */
+  ov: Vec
+  /** b_V[h] · W_O[h] · vec: the constant that LN+OV adds to every token. */
+  ovBias: number
+  /** W_Q[h] · W_K[h]ᵀ · vec: the seed's QK table is W_E times it. */
+  qkSeed: Vec
+}
+
+export function headVectors(model: ModelWeights, layer: number, vec: ArrayLike<number>): HeadVectors[] {
+  const { d_head: dh, d_model: d } = model.cfg
+  const a = model.attn(layer)
+  return headWriteDirections(model, layer, vec).map((wo, h) => {
+    const kT = vecMat(vec, a.W_K, dh, h * d * dh) // W_K[h]ᵀ vec
+    return { ov: matVec(a.W_V, wo, d, h * d * dh), ovBias: dot(a.b_V, wo, h * dh, 0, dh), qkSeed: matVec(a.W_Q, kT, d, h * d * dh) }
+  })
+}
+
+/** The query of every head from a residual-stream vector: LN1(x) W_Q[h] + b_Q[h], [n_heads][d_head]. */
+export function queries(model: ModelWeights, layer: number, residPre: ArrayLike<number>): Vec[] {
+  const { n_heads: H, d_head: dh, d_model: d, eps } = model.cfg
+  const a = model.attn(layer)
+  const x = layerNorm(residPre, eps, a.ln1w, a.ln1b).out
+  return Array.from({ length: H }, (_, h) => {
+    const q = vecMat(x, a.W_Q, dh, h * d * dh)
+    for (let e = 0; e < dh; e++) q[e] += a.b_Q[h * dh + e]
+    return q
+  })
+}
+
+export interface QkKeyVector {
+  /** W_K[h] · q_h / sqrt(d_head): the exact QK table is LN1(W_E + W_pos[p]) times it ... */
+  key: Vec
+  /** ... plus b_K[h] · q_h / sqrt(d_head). */
+  bias: number
+}
+
+export function qkKeyVectors(model: ModelWeights, layer: number, q: Vec[]): QkKeyVector[] {
+  const { d_head: dh, d_model: d } = model.cfg
+  const a = model.attn(layer)
+  const scale = 1 / Math.sqrt(dh)
+  return q.map((qh, h) => {
+    const key = matVec(a.W_K, qh, d, h * d * dh)
+    for (let i = 0; i < d; i++) key[i] *= scale
+    return { key, bias: dot(a.b_K, qh, h * dh, 0, dh) * scale }
+  })
+}
+
+/** The seed's do_single_token_qk with LN1, W_pos and biases: one query token/pos against one key token/pos. */
+export function qkPair(model: ModelWeights, layer: number, head: number, qTok: number, qPos: number, kTok: number, kPos: number): number {
+  const { d_head: dh, d_model: d, eps } = model.cfg
+  const a = model.attn(layer)
+  const side = (tok: number, pos: number, W: Float32Array, bias: Float32Array): Vec => {
+    const x = new Float32Array(d)
+    for (let i = 0; i < d; i++) x[i] = model.W_E[tok * d + i] + model.W_pos[pos * d + i]
+    const y = vecMat(layerNorm(x, eps, a.ln1w, a.ln1b).out, W, dh, head * d * dh)
+    for (let e = 0; e < dh; e++) y[e] += bias[head * dh + e]
+    return y
+  }
+  return dot(side(qTok, qPos, a.W_Q, a.b_Q), side(kTok, kPos, a.W_K, a.b_K)) / Math.sqrt(dh)
+}
+
+export interface QkGrid {
+  head: number
+  queryToken: number
+  queryPos: number
+  tokens: number[]
+  relativePositions: number[]
+  /** [token][relative position]; null where the key position would precede the sequence. */
+  scores: (number | null)[][]
+}
+
+/** qkPair of the query (token, pos) against each chosen token at positions pos−1 … pos−5. */
+export function qkGrid(model: ModelWeights, layer: number, head: number, queryToken: number, queryPos: number, tokens: number[], maxBack = 5): QkGrid {
+  const rel = Array.from({ length: maxBack }, (_, i) => i + 1)
+  return {
+    head,
+    queryToken,
+    queryPos,
+    tokens,
+    relativePositions: rel.map((r) => -r),
+    scores: tokens.map((x) => rel.map((r) => (queryPos - r >= 0 ? qkPair(model, layer, head, queryToken, queryPos, x, queryPos - r) : null))),
+  }
+}

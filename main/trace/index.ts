@@ -1,0 +1,26 @@
+// The science of feature tracing (issue 5): pure functions from arrays to arrays, each tested against the
+// PyTorch goldens of tools/golden.py, and traceAt, which runs the engine and assembles a Trace.
+export { headVectors, qkGrid, qkKeyVectors, qkPair, queries, type HeadVectors, type QkGrid, type QkKeyVector } from './circuits'
+export { compareTraces, type TraceComparison } from './compare'
+export { decomposeAt, headWriteDirections, strongestSourceAndHead, type Decomposition, type DecompositionInput } from './decompose'
+export { LINEARIZABLE_HOOKS, linearizeFeature, type Linearization } from './linearize'
+export { activation, cosine, erf, layerNorm, pearson, topIndices } from './math'
+export { fidelity, scoreRow, scoreRows, type Fidelity, type FidelityRow, type ScopeView, type ScoreRow } from './scores'
+export {
+  logitEffectDirection,
+  promptTokens,
+  SCORE_BATCH,
+  traceAt,
+  TraceInputError,
+  type Convention,
+  type ConventionTrace,
+  type HeadTables,
+  type TokenScore,
+  type Trace,
+  type TraceEngine,
+  type TraceOptions,
+  type TracePoint,
+  type VocabScores,
+} from './trace'
+export { traceToJson, type TraceJsonOptions } from './serialize'
+export { encoderColumn, modelWeights, saeView, type ModelWeights, type SaeView } from './weights'

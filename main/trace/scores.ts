@@ -1,0 +1,70 @@
+// Activation scores and fidelity over a scope of tokens (issue 5 §2): the batch of 128 sequences holding
+// the point, or a typed prompt. Rows use the seed's token-table columns (main/cache/rows.ts, shared with
+// the feature tab), with `score` in place of `activation`.
+import { activationRow, type CorpusView } from '../cache/rows'
+import type { ActivationRow } from '../ipc/contract'
+import { pearson, topIndices } from './math'
+
+export type ScoreRow = Omit<ActivationRow, 'activation'> & { score: number }
+
+/** Where a scope's tokens sit: its first token is global token `firstToken` of `view.corpus`. */
+export interface ScopeView extends CorpusView {
+  firstToken: number
+}
+
+export function scoreRow(view: ScopeView, index: number, score: number): ScoreRow {
+  const { activation: _, ...rest } = activationRow(view, view.firstToken + index, score)
+  return { ...rest, score }
+}
+
+/** Rows of the `limit` highest (or lowest) scores of the scope, best first. */
+export function scoreRows(view: ScopeView, scores: ArrayLike<number>, limit: number, highest = true): ScoreRow[] {
+  return topIndices(scores, limit, highest).map((i) => scoreRow(view, i, scores[i]))
+}
+
+export type FidelityRow = ScoreRow & {
+  /** pre(x0) + vec·(x − x0): the linear prediction of the pre-activation (`score` holds it too). */
+  predicted: number
+  preActivation: number
+  activation: number
+  /** predicted − preActivation */
+  error: number
+}
+
+export interface Fidelity {
+  /** Pearson r of the linear prediction against the true pre-activation over the scope. */
+  pearson: number
+  /** Pearson r of ReLU(prediction) against the true activation. */
+  pearsonRelu: number
+  /** The linear prediction for every token of the scope. */
+  predicted: Float32Array
+  /** The tokens where prediction and truth disagree most, |error| descending. */
+  disagreements: FidelityRow[]
+}
+
+/**
+ * pre(x0) + vec·(x − x0) for every token of the scope, against the true pre-activations and activations.
+ * `scores` is vec·x over the scope, `vecDotX0` is vec·x0 at the point (≈ 0 for v, by LayerNorm's scale
+ * invariance; not for u).
+ */
+export function fidelity(view: ScopeView, scores: Float32Array, preAtPoint: number, vecDotX0: number, pre: Float32Array, limit = 50): Fidelity {
+  const n = scores.length
+  const predicted = new Float32Array(n)
+  const predictedRelu = new Float32Array(n)
+  const acts = new Float32Array(n)
+  const absErr = new Float32Array(n)
+  for (let i = 0; i < n; i++) {
+    predicted[i] = preAtPoint + scores[i] - vecDotX0
+    predictedRelu[i] = Math.max(0, predicted[i])
+    acts[i] = Math.max(0, pre[i])
+    absErr[i] = Math.abs(predicted[i] - pre[i])
+  }
+  const disagreements = topIndices(absErr, limit).map((i) => ({
+    ...scoreRow(view, i, predicted[i]),
+    predicted: predicted[i],
+    preActivation: pre[i],
+    activation: acts[i],
+    error: predicted[i] - pre[i],
+  }))
+  return { pearson: pearson(predicted, pre), pearsonRelu: pearson(predictedRelu, acts), predicted, disagreements }
+}

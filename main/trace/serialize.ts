@@ -1,0 +1,61 @@
+// A Trace as plain JSON (the CLI's `trace --json`, serve mode): typed arrays become number arrays, and every
+// vocabulary table lists every token as [token id, str_tokens, score], highest score first.
+import type { ConventionTrace, HeadTables, Trace, VocabScores } from './trace'
+
+export interface TraceJsonOptions {
+  /** 'all': every vocabulary row of every table (the CLI's default); 'top': only the top/bottom lists. */
+  vocabRows?: 'all' | 'top'
+}
+
+type VocabRow = [tokenId: number, str_tokens: string, score: number]
+
+function vocabJson(v: VocabScores, display: (id: number) => string, opts: TraceJsonOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = { top: v.top, bottom: v.bottom }
+  if ((opts.vocabRows ?? 'all') === 'all') {
+    const order = Array.from(v.scores.keys()).sort((a, b) => v.scores[b] - v.scores[a] || a - b)
+    out.rows = order.map((id): VocabRow => [id, display(id), v.scores[id]])
+  }
+  return out
+}
+
+export function traceToJson(trace: Trace, display: (id: number) => string, opts: TraceJsonOptions = {}): Record<string, unknown> {
+  const vj = (v: VocabScores): Record<string, unknown> => vocabJson(v, display, opts)
+  const heads = (hs: HeadTables[]): unknown[] => hs.map((h) => ({ head: h.head, ovTokens: vj(h.ovTokens), lnOv: vj(h.lnOv), qkSeed: vj(h.qkSeed) }))
+  const conv = (c: ConventionTrace): Record<string, unknown> => ({
+    convention: c.convention,
+    label: c.label,
+    vector: Array.from(c.vector),
+    dotResidMid: c.dotResidMid,
+    tokenScores: vj(c.tokenScores),
+    decomposition: c.decomposition,
+    heads: heads(c.heads),
+    activationScores: Array.from(c.activationScores),
+    topRows: c.topRows,
+    fidelity: { pearson: c.fidelity.pearson, pearsonRelu: c.fidelity.pearsonRelu, predicted: Array.from(c.fidelity.predicted), disagreements: c.fidelity.disagreements },
+  })
+  return {
+    feature: trace.feature,
+    hookPoint: trace.hookPoint,
+    layer: trace.layer,
+    point: trace.point,
+    tokenId: trace.tokenId,
+    sequence: Array.from(trace.sequence),
+    sequenceStrTokens: trace.sequenceStrTokens,
+    activation: trace.activation,
+    preActivation: trace.preActivation,
+    ln2Scale: trace.ln2Scale,
+    cosineVU: trace.cosineVU,
+    v: conv(trace.v),
+    u: conv(trace.u),
+    sourcePos: trace.sourcePos,
+    head: trace.head,
+    qk: trace.qk.map((q, h) => ({ head: h, ...vj(q) })),
+    qkGrid: trace.qkGrid,
+    qkPairs: trace.qkPairs,
+    logitEffect: trace.logitEffect && vj(trace.logitEffect),
+    scope: trace.scope,
+    scopePreActivations: Array.from(trace.scopePreActivations),
+    scopeActivations: Array.from(trace.scopeActivations),
+    timingsMs: trace.timingsMs,
+  }
+}

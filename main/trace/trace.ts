@@ -1,0 +1,366 @@
+// traceAt: one trace (issue 5), assembled from the pure functions of this folder. It runs two engine
+// requests besides the vocabulary products: the point's own sequence (hook values for the linearization
+// and the decomposition) and the scope's block (resid_mid·[v, u] and the feature's pre-activation for
+// every token; the engine keeps the block, so more traces in the same batch skip its forward pass).
+import type { Bundle } from '../bundle'
+import type { ComputeEngine, HookName, TraceCompute } from '../compute/api'
+import { displayStrings } from '../cache/rows'
+import { headVectors, qkGrid, qkKeyVectors, qkPair, queries, type QkGrid } from './circuits'
+import { decomposeAt, strongestSourceAndHead, type Decomposition } from './decompose'
+import { linearizeFeature } from './linearize'
+import { cosine, dot, row, topIndices } from './math'
+import { fidelity, scoreRows, type Fidelity, type ScopeView, type ScoreRow } from './scores'
+import { encoderColumn, modelWeights, saeView, type ModelWeights, type SaeView } from './weights'
+
+/** The seed's BATCH_SIZE: activation scores cover the 128-sequence batch holding the point. */
+export const SCORE_BATCH = 128
+
+export type TraceEngine = Pick<ComputeEngine, 'forward'> & TraceCompute
+
+export type TracePoint = { feature: number; sample: number; pos: number } | { feature: number; prompt: string; token: number }
+
+export interface TraceOptions {
+  /** Source position of the LN+OV and QK tables; default: the largest |term| of the v decomposition. */
+  sourcePos?: number
+  /** Head of the QK grid and pairs; default: the head with the largest Σ|term| of the v decomposition. */
+  head?: number
+  /** Tokens of the QK grid; default: the five tokens before the point. */
+  gridTokens?: number[]
+  /** Rows per top/bottom vocabulary list (20). */
+  topK?: number
+  /** Rows of the activation-score and disagreement grids (100). */
+  rowLimit?: number
+}
+
+export class TraceInputError extends Error {
+  override readonly name = 'TraceInputError'
+}
+
+export interface TokenScore {
+  tokenId: number
+  /** The token's text with whitespace made visible (· ↩ →). */
+  str_tokens: string
+  score: number
+}
+
+export interface VocabScores {
+  /** One score per vocabulary id. */
+  scores: Float32Array
+  top: TokenScore[]
+  bottom: TokenScore[]
+}
+
+export interface HeadTables {
+  head: number
+  /** W_E · W_V[h] W_O[h] vec (raw, as the seed's OV table). */
+  ovTokens: VocabScores
+  /** LN1(W_E[x] + W_pos[sourcePos]) · W_V[h] W_O[h] vec + b_V[h] W_O[h] vec: exact. */
+  lnOv: VocabScores
+  /** W_E · W_Q[h] W_K[h]ᵀ vec: the seed's QK definition, for comparison only. */
+  qkSeed: VocabScores
+}
+
+export type Convention = 'v' | 'u'
+
+export interface ConventionTrace {
+  convention: Convention
+  /** What the UI should say about this convention. */
+  label: string
+  vector: Float32Array
+  /** vector · resid_mid at the point (≈ 0 for v, by LayerNorm's scale invariance). */
+  dotResidMid: number
+  /** W_E · vector. */
+  tokenScores: VocabScores
+  decomposition: Decomposition
+  heads: HeadTables[]
+  /** vector · resid_mid for every token of the scope, and the highest-scoring rows. */
+  activationScores: Float32Array
+  topRows: ScoreRow[]
+  fidelity: Fidelity
+}
+
+export interface Trace {
+  feature: number
+  hookPoint: string
+  layer: number
+  /** Where the trace sits: a corpus token, or a token of a typed prompt. */
+  point: { kind: 'corpus'; sample: number; pos: number } | { kind: 'prompt'; prompt: string; pos: number }
+  tokenId: number
+  /** The point's sequence (the prompt's token ids for a prompt), and each token's visible text. */
+  sequence: Int32Array
+  sequenceStrTokens: string[]
+  activation: number
+  preActivation: number
+  ln2Scale: number
+  /** cosine(v, u) at this point. */
+  cosineVU: number
+  v: ConventionTrace
+  u: ConventionTrace
+  /** Source position of LN+OV and QK tables. */
+  sourcePos: number
+  /** Head of the QK grid and pairs. */
+  head: number
+  /** The exact QK table per head: the point's query against every token x at sourcePos. */
+  qk: VocabScores[]
+  qkGrid: QkGrid
+  qkPairs: { head: number; queryToken: number; queryPos: number; keyToken: number; keyPos: number; score: number }[]
+  /** W_dec[f] · W_out · W_U (null for an SAE on mlp.hook_pre, where it has no meaning). */
+  logitEffect: VocabScores | null
+  /** The scope of activation scores and fidelity: global sequences [start, start + count), or the prompt. */
+  scope: { kind: 'batch'; start: number; count: number; seqLen: number } | { kind: 'prompt'; seqLen: number }
+  /** The feature's true pre-activation and activation over the scope. */
+  scopePreActivations: Float32Array
+  scopeActivations: Float32Array
+  timingsMs: Record<string, number>
+}
+
+interface BundleViews {
+  model: ModelWeights
+  sae: SaeView
+  display: string[]
+}
+
+const views = new WeakMap<object, BundleViews>()
+
+function bundleViews(bundle: Bundle): BundleViews {
+  let v = views.get(bundle)
+  if (!v) {
+    v = { model: modelWeights(bundle), sae: saeView(bundle), display: displayStrings(bundle.tokenizer.tokenStrings()) }
+    views.set(bundle, v)
+  }
+  return v
+}
+
+/** The token ids of a typed prompt, tokenized as the corpus was (BOS per bundle.json). */
+export function promptTokens(bundle: Bundle, prompt: string): Int32Array {
+  if (prompt.length === 0) throw new TraceInputError('the prompt is empty: type some text to trace')
+  const ids = bundle.tokenizer.encode(prompt)
+  const nCtx = bundle.config.model.n_ctx
+  if (ids.length > nCtx) throw new TraceInputError(`the prompt is ${ids.length} tokens long but the model reads at most ${nCtx} (n_ctx); shorten it`)
+  if (ids.length === 0) throw new TraceInputError('the prompt tokenizes to no tokens')
+  return Int32Array.from(ids)
+}
+
+function vocabScores(scores: Float32Array, display: string[], k: number): VocabScores {
+  const entry = (i: number): TokenScore => ({ tokenId: i, str_tokens: display[i] ?? `<${i}>`, score: scores[i] })
+  return { scores, top: topIndices(scores, k).map(entry), bottom: topIndices(scores, k, false).map(entry) }
+}
+
+/** Stacks vectors into one row-major [k, d] matrix. */
+function stack(vectors: ArrayLike<number>[], d: number): Float32Array {
+  const out = new Float32Array(vectors.length * d)
+  vectors.forEach((x, i) => out.set(x, i * d))
+  return out
+}
+
+/** Row i of a row-major [k, n] result, copied (so the result's other rows can be freed). */
+const rowCopy = (m: Float32Array, i: number, n: number): Float32Array => row(m, i, n).slice()
+
+export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TracePoint, opts: TraceOptions = {}): Promise<Trace> {
+  const t0 = performance.now()
+  const timingsMs: Record<string, number> = {}
+  const lap = (name: string, since: number): number => {
+    const now = performance.now()
+    timingsMs[name] = now - since
+    return now
+  }
+  const { model, sae, display } = bundleViews(bundle)
+  const cfg = bundle.config.model
+  const { d_model: d, n_heads: H, d_vocab: vocab } = cfg
+  const L = bundle.hookPoint.layer
+  const hookPoint = bundle.config.sae.hook_point as HookName
+  const feature = point.feature
+  if (!Number.isInteger(feature) || feature < 0 || feature >= sae.dSae) throw new TraceInputError(`feature ${feature} outside [0, ${sae.dSae})`)
+  const topK = opts.topK ?? 20
+  const rowLimit = opts.rowLimit ?? 100
+
+  // The point's sequence and the scope of the activation scores.
+  const corpus = bundle.tokens
+  let sequence: Int32Array
+  let pos: number
+  let scopeTokens: Int32Array
+  let scope: Trace['scope']
+  let scopeView: ScopeView
+  let blockKey: string
+  if ('sample' in point) {
+    const { sample } = point
+    if (!Number.isInteger(sample) || sample < 0 || sample >= corpus.nSeq) throw new TraceInputError(`sample ${sample} outside [0, ${corpus.nSeq})`)
+    if (!Number.isInteger(point.pos) || point.pos < 0 || point.pos >= corpus.seqLen) throw new TraceInputError(`position ${point.pos} outside [0, ${corpus.seqLen})`)
+    pos = point.pos
+    sequence = corpus.data.subarray(sample * corpus.seqLen, (sample + 1) * corpus.seqLen)
+    const start = Math.floor(sample / SCORE_BATCH) * SCORE_BATCH
+    const count = Math.min(SCORE_BATCH, corpus.nSeq - start)
+    scopeTokens = corpus.data.subarray(start * corpus.seqLen, (start + count) * corpus.seqLen)
+    scope = { kind: 'batch', start, count, seqLen: corpus.seqLen }
+    scopeView = { corpus: corpus.data, seqLen: corpus.seqLen, display, firstToken: start * corpus.seqLen }
+    blockKey = `batch:${start}:${count}`
+  } else {
+    sequence = promptTokens(bundle, point.prompt)
+    pos = point.token
+    if (!Number.isInteger(pos) || pos < 0 || pos >= sequence.length) throw new TraceInputError(`token ${pos} outside the prompt's ${sequence.length} tokens`)
+    scopeTokens = sequence
+    scope = { kind: 'prompt', seqLen: sequence.length }
+    scopeView = { corpus: sequence, seqLen: sequence.length, display, firstToken: 0 }
+    blockKey = `prompt:${sequence.join(',')}`
+  }
+  const seqLen = sequence.length
+  const tokenId = sequence[pos]
+
+  // 1. The point's sequence: hook values for the linearization and the decomposition.
+  const earlier = Array.from({ length: L }, (_, l) => [`blocks.${l}.hook_attn_out`, `blocks.${l}.hook_mlp_out`] as HookName[]).flat()
+  const names = {
+    residPre: `blocks.${L}.hook_resid_pre` as HookName,
+    residMid: `blocks.${L}.hook_resid_mid` as HookName,
+    pattern: `blocks.${L}.attn.hook_pattern` as HookName,
+    hookV: `blocks.${L}.attn.hook_v` as HookName,
+  }
+  const fwd = await engine.forward(sequence, 1, seqLen, [...Object.values(names), ...earlier])
+  let t = lap('forwardPoint', t0)
+  const atPos = (name: string): Float32Array => row(fwd[name].data, pos, d)
+  const x0 = atPos(names.residMid)
+  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, feature, x0)
+
+  // 2. The scope: resid_mid · [v, u] and the feature's pre-activation for every token.
+  const e = encoderColumn(sae, feature)
+  const projections = engine.projectBlock({
+    key: blockKey,
+    tokens: scopeTokens,
+    nSeq: scope.kind === 'batch' ? scope.count : 1,
+    seqLen: scope.kind === 'batch' ? scope.seqLen : seqLen,
+    projections: [
+      { hook: names.residMid, vectors: stack([lin.v, lin.u], d) },
+      { hook: hookPoint, vectors: e },
+    ],
+  })
+  // Awaited below; until then a failure must not count as unhandled (the vocabulary products may throw first).
+  projections.catch(() => undefined)
+
+  // 3. Decompositions, head vectors and the vocabulary products (all vectors in one run).
+  const decInput = {
+    model,
+    layer: L,
+    token: tokenId,
+    pos,
+    hookV: fwd[names.hookV].data,
+    pattern: fwd[names.pattern].data,
+    seqLen,
+    residMid: x0,
+    earlierAttnOut: Array.from({ length: L }, (_, l) => atPos(`blocks.${l}.hook_attn_out`)),
+    earlierMlpOut: Array.from({ length: L }, (_, l) => atPos(`blocks.${l}.hook_mlp_out`)),
+  }
+  const decV = decomposeAt({ ...decInput, vec: lin.v })
+  const decU = decomposeAt({ ...decInput, vec: lin.u })
+  const strongest = strongestSourceAndHead(decV)
+  const sourcePos = opts.sourcePos ?? strongest.sourcePos
+  if (!Number.isInteger(sourcePos) || sourcePos < 0 || sourcePos > pos) throw new TraceInputError(`source position ${sourcePos} outside [0, ${pos}]`)
+  const head = opts.head ?? strongest.head
+  if (!Number.isInteger(head) || head < 0 || head >= H) throw new TraceInputError(`head ${head} outside [0, ${H})`)
+  const hvV = headVectors(model, L, lin.v)
+  const hvU = headVectors(model, L, lin.u)
+  const keyVecs = qkKeyVectors(model, L, queries(model, L, atPos(names.residPre)))
+  const logitDirection = logitEffectDirection(model, sae, L, bundle.hookPoint.hook, feature)
+  const embedRows = [lin.v, lin.u, ...hvV.map((x) => x.ov), ...hvU.map((x) => x.ov), ...hvV.map((x) => x.qkSeed), ...hvU.map((x) => x.qkSeed)]
+  const keyRows = [...hvV.map((x) => x.ov), ...hvU.map((x) => x.ov), ...keyVecs.map((x) => x.key)]
+  t = lap('pointMath', t)
+  const products = await engine.vocabProducts({
+    layer: L,
+    embed: stack(embedRows, d),
+    keys: stack(keyRows, d),
+    keyPos: sourcePos,
+    unembed: logitDirection ? logitDirection : new Float32Array(0),
+  })
+  t = lap('vocabProducts', t)
+  const vs = (m: Float32Array, i: number, add = 0): VocabScores => {
+    const r = rowCopy(m, i, vocab)
+    if (add !== 0) for (let j = 0; j < vocab; j++) r[j] += add
+    return vocabScores(r, display, topK)
+  }
+  const headTables = (c: 0 | 1, hv: typeof hvV): HeadTables[] =>
+    hv.map((x, h) => ({
+      head: h,
+      ovTokens: vs(products.embed, 2 + c * H + h),
+      lnOv: vs(products.keys, c * H + h, x.ovBias),
+      qkSeed: vs(products.embed, 2 + 2 * H + c * H + h),
+    }))
+  const qk = keyVecs.map((k, h) => vs(products.keys, 2 * H + h, k.bias))
+
+  const [scoresVU, hookProj] = await projections
+  t = lap('scope', t)
+  const nScope = scopeTokens.length
+  const sV = new Float32Array(nScope)
+  const sU = new Float32Array(nScope)
+  for (let i = 0; i < nScope; i++) {
+    sV[i] = scoresVU[2 * i]
+    sU[i] = scoresVU[2 * i + 1]
+  }
+  const bias = sae.b_enc[feature] - dot(sae.b_dec, e)
+  const scopePre = new Float32Array(nScope)
+  const scopeAct = new Float32Array(nScope)
+  for (let i = 0; i < nScope; i++) {
+    scopePre[i] = hookProj[i] + bias
+    scopeAct[i] = Math.max(0, scopePre[i])
+  }
+  const convention = (c: Convention, vec: Float32Array, dotX0: number, dec: Decomposition, hv: typeof hvV, scores: Float32Array): ConventionTrace => ({
+    convention: c,
+    label:
+      c === 'v'
+        ? 'v: full gradient (the seed’s tangent plane); v·resid_mid ≈ 0 at the point because LayerNorm is scale-invariant'
+        : 'u: gradient with LN2’s scale frozen at the point; u·resid_mid is a first-order value its terms add up to',
+    vector: vec,
+    dotResidMid: dotX0,
+    tokenScores: vs(products.embed, c === 'v' ? 0 : 1),
+    decomposition: dec,
+    heads: headTables(c === 'v' ? 0 : 1, hv),
+    activationScores: scores,
+    topRows: scoreRows(scopeView, scores, rowLimit),
+    fidelity: fidelity(scopeView, scores, lin.preActivation, dotX0, scopePre, rowLimit),
+  })
+  const v = convention('v', lin.v, lin.vDotResidMid, decV, hvV, sV)
+  const u = convention('u', lin.u, lin.uDotResidMid, decU, hvU, sU)
+
+  const gridTokens = opts.gridTokens ?? (pos > 0 ? Array.from(sequence.subarray(Math.max(0, pos - 5), pos)) : [tokenId])
+  const pairPositions = [...new Set([0, Math.floor(pos / 2), pos])].sort((a, b) => a - b)
+  const trace: Trace = {
+    feature,
+    hookPoint,
+    layer: L,
+    point: 'sample' in point ? { kind: 'corpus', sample: point.sample, pos } : { kind: 'prompt', prompt: point.prompt, pos },
+    tokenId,
+    sequence: Int32Array.from(sequence),
+    sequenceStrTokens: Array.from(sequence, (id) => display[id] ?? `<${id}>`),
+    activation: lin.activation,
+    preActivation: lin.preActivation,
+    ln2Scale: lin.ln2Scale,
+    cosineVU: cosine(lin.v, lin.u),
+    v,
+    u,
+    sourcePos,
+    head,
+    qk,
+    qkGrid: qkGrid(model, L, head, tokenId, pos, gridTokens),
+    qkPairs: pairPositions.map((s) => ({ head, queryToken: tokenId, queryPos: pos, keyToken: sequence[s], keyPos: s, score: qkPair(model, L, head, tokenId, pos, sequence[s], s) })),
+    logitEffect: logitDirection ? vs(products.unembed, 0) : null,
+    scope,
+    scopePreActivations: scopePre,
+    scopeActivations: scopeAct,
+    timingsMs,
+  }
+  lap('assemble', t)
+  timingsMs.total = performance.now() - t0
+  return trace
+}
+
+/** The residual-stream direction the feature's decoder writes: W_dec[f] · W_out (or W_dec[f] on mlp_out). */
+export function logitEffectDirection(model: ModelWeights, sae: SaeView, layer: number, hook: string, feature: number): Float32Array | null {
+  const dec = row(sae.W_dec, feature, sae.dIn)
+  if (hook === 'hook_mlp_out') return dec.slice()
+  if (hook !== 'mlp.hook_post') return null
+  const { d_model: d } = model.cfg
+  const { W_out } = model.mlp(layer)
+  const out = new Float64Array(d)
+  for (let j = 0; j < dec.length; j++) {
+    const x = dec[j]
+    for (let k = 0; k < d; k++) out[k] += x * W_out[j * d + k]
+  }
+  return Float32Array.from(out)
+}

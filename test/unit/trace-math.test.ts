@@ -1,0 +1,106 @@
+// The trace's pure functions against the PyTorch goldens of tools/golden.py: linearization (v, u, the
+// true activation) from the golden's own resid_mid, the single-pair QK and the QK grid from the weights.
+import { existsSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { loadBundle } from '../../main/bundle'
+import { cosine, erf, linearizeFeature, modelWeights, pearson, qkGrid, qkPair, saeView, topIndices } from '../../main/trace'
+import { readGolden, relErr } from './helpers/golden'
+
+const TOL = 1e-4
+
+interface GoldenPointJson {
+  key: string
+  feature: number
+  sample: number
+  pos: number
+  positions: number[]
+  activation: number
+  pre_activation: number
+  v_dot_resid_mid: number
+  u_dot_resid_mid: number
+  qk_grid: { head: number; tokens: number[]; relative_positions: number[]; scores: (number | null)[][] }
+  qk_pairs: { head: number; query_token: number; query_pos: number; key_token: number; key_pos: number; score: number }[]
+}
+
+const CASES = [
+  { name: 'tiny', bundleDir: 'test/fixtures/tiny', goldenDir: 'test/fixtures/golden/tiny' },
+  { name: 'demo', bundleDir: 'resources/demo', goldenDir: 'test/fixtures/golden/demo' },
+]
+
+for (const c of CASES) {
+  const present = existsSync(`${c.bundleDir}/bundle.json`) && existsSync(`${c.goldenDir}/golden.json`)
+  describe.runIf(present)(`trace math on ${c.name}`, () => {
+    it('linearizes every golden point: v and u as autograd, the activation, v·x0 ≈ 0', async () => {
+      const bundle = await loadBundle(c.bundleDir)
+      const g = readGolden(c.goldenDir)
+      const model = modelWeights(bundle)
+      const sae = saeView(bundle)
+      const d = bundle.config.model.d_model
+      for (const p of g.points as unknown as GoldenPointJson[]) {
+        const mids = g.f32(`${p.key}.blocks.${g.layer}.hook_resid_mid`)
+        const i = p.positions.indexOf(p.pos)
+        const x0 = mids.data.subarray(i * d, (i + 1) * d)
+        const lin = linearizeFeature(model, sae, g.layer, bundle.hookPoint.hook, p.feature, x0)
+        const v = g.f32(`${p.key}.v`).data
+        const u = g.f32(`${p.key}.u`).data
+        expect(relErr(lin.v, v), `${p.key} v`).toBeLessThan(TOL)
+        expect(relErr(lin.u, u), `${p.key} u`).toBeLessThan(TOL)
+        const scale = Math.max(1, Math.abs(p.pre_activation))
+        expect(Math.abs(lin.preActivation - p.pre_activation) / scale, `${p.key} pre`).toBeLessThan(TOL)
+        expect(Math.abs(lin.activation - p.activation) / scale, `${p.key} act`).toBeLessThan(TOL)
+        // v·x0 vanishes at the point (LayerNorm's scale invariance); u·x0 does not and matches autograd.
+        const xScale = Math.sqrt(x0.reduce((a, b) => a + b * b, 0))
+        const vNorm = Math.sqrt(lin.v.reduce((a, b) => a + b * b, 0))
+        expect(Math.abs(lin.vDotResidMid - p.v_dot_resid_mid) / (xScale * vNorm)).toBeLessThan(TOL)
+        expect(Math.abs(lin.uDotResidMid - p.u_dot_resid_mid) / Math.abs(p.u_dot_resid_mid)).toBeLessThan(TOL)
+        expect(Math.abs(lin.v.reduce((a, b) => a + b, 0)) / (vNorm * Math.sqrt(d))).toBeLessThan(1e-5)
+        expect(cosine(lin.v, v)).toBeGreaterThan(1 - 1e-6)
+      }
+    })
+
+    it('scores single token pairs and the QK grid with LN1, W_pos and biases', async () => {
+      const bundle = await loadBundle(c.bundleDir)
+      const g = readGolden(c.goldenDir)
+      const model = modelWeights(bundle)
+      for (const p of g.points as unknown as GoldenPointJson[]) {
+        const ref = p.qk_grid
+        const grid = qkGrid(model, g.layer, ref.head, p.qk_pairs[0].query_token, p.pos, ref.tokens)
+        expect(grid.relativePositions).toEqual(ref.relative_positions)
+        const flat = (s: (number | null)[][]): number[] => s.flat().map((x) => x ?? 0)
+        expect(grid.scores.map((r) => r.map((x) => x === null))).toEqual(ref.scores.map((r) => r.map((x) => x === null)))
+        expect(relErr(flat(grid.scores), flat(ref.scores)), `${p.key} grid`).toBeLessThan(TOL)
+        const pairs = p.qk_pairs.map((q) => qkPair(model, g.layer, q.head, q.query_token, q.query_pos, q.key_token, q.key_pos))
+        expect(relErr(pairs, p.qk_pairs.map((q) => q.score)), `${p.key} pairs`).toBeLessThan(TOL)
+      }
+    })
+  })
+}
+
+describe('trace math helpers', () => {
+  it('erf matches reference values to 1e-12', () => {
+    const ref: [number, number][] = [
+      [0, 0],
+      [0.1, 0.1124629160182849],
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [2.5, 0.9995930479825550],
+      [3, 0.9999779095030014],
+      [-1.5, -0.9661051464753108],
+      [5, 0.9999999999984626],
+    ]
+    for (const [x, y] of ref) expect(Math.abs(erf(x) - y)).toBeLessThan(1e-12)
+  })
+
+  it('topIndices keeps the k largest (or smallest) in order, first index on ties', () => {
+    const xs = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5]
+    expect(topIndices(xs, 4)).toEqual([5, 7, 4, 8])
+    expect(topIndices(xs, 3, false)).toEqual([1, 3, 6])
+    expect(topIndices([1, 2], 5)).toEqual([1, 0])
+  })
+
+  it('pearson is 1 for a line and -1 for its mirror', () => {
+    expect(pearson([1, 2, 3, 4], [2, 4, 6, 8])).toBeCloseTo(1, 12)
+    expect(pearson([1, 2, 3, 4], [8, 6, 4, 2])).toBeCloseTo(-1, 12)
+  })
+})

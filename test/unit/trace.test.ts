@@ -1,0 +1,232 @@
+// traceAt end to end (engine + pure functions) against the PyTorch goldens of tools/golden.py: every
+// quantity of a trace, for both conventions (v: full gradient, u: LN2 scale frozen).
+import { existsSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadBundle, type Bundle } from '../../main/bundle'
+import { OrtEngine } from '../../main/compute/ort-engine'
+import { ComputeWorkerClient } from '../../main/compute/worker-client'
+import { compareTraces, promptTokens, traceAt, TraceInputError, traceToJson, type Decomposition, type Trace, type VocabScores } from '../../main/trace'
+import { readGolden, relErr, type Golden } from './helpers/golden'
+
+const TOL = 1e-4
+
+interface DecompositionJson {
+  embed: number
+  pos: number
+  b_O: number
+  earlier_attn_out: number[]
+  earlier_mlp_out: number[]
+  heads: number[][]
+  heads_ov: number[][]
+  total: number
+  sum_of_terms: number
+}
+
+interface PointJson {
+  key: string
+  feature: number
+  sample: number
+  pos: number
+  token: number
+  batch_start: number
+  batch_size: number
+  activation: number
+  pre_activation: number
+  circuit_source_pos: number
+  circuit_heads: number[]
+  best_head: number
+  fidelity_pearson: number
+  fidelity_pearson_relu: number
+  W_E_v_top: [number, number][]
+  W_E_v_bottom: [number, number][]
+  decomposition_v: DecompositionJson
+  decomposition_u: DecompositionJson
+}
+
+/** Every term of a decomposition in one array, so one scale (its largest term) judges them all. */
+function terms(d: Decomposition | DecompositionJson): number[] {
+  if ('earlierAttnOut' in d) return [d.embed, d.pos, d.b_O, ...d.earlierAttnOut, ...d.earlierMlpOut, ...d.heads.flat(), ...d.headsOv.flat()]
+  return [d.embed, d.pos, d.b_O, ...d.earlier_attn_out, ...d.earlier_mlp_out, ...d.heads.flat(), ...d.heads_ov.flat()]
+}
+
+const CASES = [
+  { name: 'tiny', bundleDir: 'test/fixtures/tiny', goldenDir: 'test/fixtures/golden/tiny' },
+  { name: 'demo', bundleDir: 'resources/demo', goldenDir: 'test/fixtures/golden/demo' },
+]
+
+for (const c of CASES) {
+  const present = existsSync(`${c.bundleDir}/bundle.json`) && existsSync(`${c.goldenDir}/golden.json`)
+  describe.runIf(present)(`traceAt on ${c.name}`, () => {
+    let bundle: Bundle
+    let engine: OrtEngine
+    let golden: Golden
+    const traces = new Map<string, Trace>()
+
+    beforeAll(async () => {
+      bundle = await loadBundle(c.bundleDir)
+      engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 2 })
+      golden = readGolden(c.goldenDir)
+      for (const p of golden.points as unknown as PointJson[]) traces.set(p.key, await traceAt(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos }))
+    }, 120_000)
+    afterAll(async () => engine?.dispose())
+
+    const points = (): PointJson[] => golden.points as unknown as PointJson[]
+    const f32 = (name: string): Float32Array => golden.f32(name).data
+
+    it('gives v, u, the activation and the point as the golden', () => {
+      for (const p of points()) {
+        const t = traces.get(p.key)!
+        expect(t.tokenId).toBe(p.token)
+        expect(relErr(t.v.vector, f32(`${p.key}.v`)), `${p.key} v`).toBeLessThan(TOL)
+        expect(relErr(t.u.vector, f32(`${p.key}.u`)), `${p.key} u`).toBeLessThan(TOL)
+        expect(Math.abs(t.activation - p.activation) / Math.max(1, p.activation)).toBeLessThan(TOL)
+        expect(Math.abs(t.preActivation - p.pre_activation) / Math.max(1, Math.abs(p.pre_activation))).toBeLessThan(TOL)
+      }
+    })
+
+    it('scores every token of the 128-sequence batch along v and u, with the true activations', () => {
+      for (const p of points()) {
+        const t = traces.get(p.key)!
+        expect(t.scope).toEqual({ kind: 'batch', start: p.batch_start, count: p.batch_size, seqLen: bundle.tokens.seqLen })
+        expect(relErr(t.v.activationScores, f32(`${p.key}.scores_v`)), `${p.key} scores_v`).toBeLessThan(TOL)
+        expect(relErr(t.u.activationScores, f32(`${p.key}.scores_u`)), `${p.key} scores_u`).toBeLessThan(TOL)
+        expect(relErr(t.scopePreActivations, f32(`${p.key}.pre_batch`)), `${p.key} pre_batch`).toBeLessThan(TOL)
+        expect(relErr(t.scopeActivations, f32(`${p.key}.acts_batch`)), `${p.key} acts_batch`).toBeLessThan(TOL)
+        // The rows follow the seed's table: highest score first, label batch/pos, context with |token|.
+        const top = t.v.topRows[0]
+        const scores = t.v.activationScores
+        expect(top.score).toBe(Math.max(...scores))
+        expect(top.label).toBe(`${top.batch}/${top.pos}`)
+        expect(top.context).toContain(`|${top.str_tokens}|`)
+        expect(top.token_id).toBe(bundle.tokens.data[top.batch * bundle.tokens.seqLen + top.pos])
+      }
+    })
+
+    it('measures fidelity of the linear prediction with the golden Pearson r', () => {
+      for (const p of points()) {
+        const f = traces.get(p.key)!.v.fidelity
+        expect(Math.abs(f.pearson - p.fidelity_pearson), `${p.key} r`).toBeLessThan(TOL)
+        expect(Math.abs(f.pearsonRelu - p.fidelity_pearson_relu), `${p.key} r relu`).toBeLessThan(TOL)
+        const worst = f.disagreements[0]
+        expect(Math.abs(worst.error)).toBeCloseTo(Math.max(...f.disagreements.map((r) => Math.abs(r.error))), 6)
+      }
+    })
+
+    it('unembeds v (W_E·v, top and bottom 20) and gives the logit effect', () => {
+      for (const p of points()) {
+        const t = traces.get(p.key)!
+        expect(relErr(t.v.tokenScores.scores, f32(`${p.key}.W_E_v`))).toBeLessThan(TOL)
+        const ids = (xs: VocabScores['top']): number[] => xs.map((x) => x.tokenId)
+        // Ids may swap only where the golden's scores tie within tolerance; compare the score sequences.
+        const scale = Math.max(...p.W_E_v_top.map((x) => Math.abs(x[1])))
+        expect(relErr(t.v.tokenScores.top.map((x) => x.score), p.W_E_v_top.map((x) => x[1]))).toBeLessThan(TOL)
+        expect(relErr(t.v.tokenScores.bottom.map((x) => x.score), p.W_E_v_bottom.map((x) => x[1]))).toBeLessThan(TOL)
+        expect(ids(t.v.tokenScores.top).slice(0, 3)).toEqual(p.W_E_v_top.slice(0, 3).map((x) => x[0]))
+        expect(scale).toBeGreaterThan(0)
+        expect(t.logitEffect).not.toBeNull()
+        expect(relErr(t.logitEffect!.scores, f32(`${p.key}.logit_effect`))).toBeLessThan(TOL)
+      }
+    })
+
+    it('decomposes v·resid_mid and u·resid_mid exactly, heads × sources, with and without the pattern', () => {
+      for (const p of points()) {
+        const t = traces.get(p.key)!
+        for (const [conv, ref] of [['v', p.decomposition_v], ['u', p.decomposition_u]] as const) {
+          const dec = t[conv].decomposition
+          const scale = Math.max(...terms(ref).map(Math.abs))
+          expect(relErr(terms(dec), terms(ref)), `${p.key} ${conv} terms`).toBeLessThan(TOL)
+          expect(Math.abs(dec.total - ref.total) / scale, `${p.key} ${conv} total`).toBeLessThan(TOL)
+          expect(Math.abs(dec.sumOfTerms - ref.sum_of_terms) / scale).toBeLessThan(TOL)
+          expect(Math.abs(dec.residual) / scale, `${p.key} ${conv} residual`).toBeLessThan(1e-5)
+        }
+        expect(t.sourcePos).toBe(p.circuit_source_pos)
+        expect(t.head).toBe(p.best_head)
+      }
+    })
+
+    it('builds the per-head circuit tables (OV tokens, LN+OV, QK, QK seed) for v and u', () => {
+      for (const p of points()) {
+        const t = traces.get(p.key)!
+        for (const h of p.circuit_heads) {
+          for (const conv of ['v', 'u'] as const) {
+            const tables = t[conv].heads[h]
+            expect(relErr(tables.ovTokens.scores, f32(`${p.key}.ov_tokens_${conv}.h${h}`)), `${p.key} ov ${conv} h${h}`).toBeLessThan(TOL)
+            expect(relErr(tables.lnOv.scores, f32(`${p.key}.ln_ov_${conv}.h${h}`)), `${p.key} ln_ov ${conv} h${h}`).toBeLessThan(TOL)
+            expect(relErr(tables.qkSeed.scores, f32(`${p.key}.qk_seed_${conv}.h${h}`)), `${p.key} qk_seed ${conv} h${h}`).toBeLessThan(TOL)
+            expect(relErr(t.qk[h].scores, f32(`${p.key}.qk_${conv}.h${h}`)), `${p.key} qk h${h}`).toBeLessThan(TOL)
+          }
+        }
+      }
+    })
+
+    it('gives the QK grid and pairs of the best head at the point', () => {
+      for (const p of points() as (PointJson & { qk_grid: { scores: (number | null)[][] }; qk_pairs: { score: number }[] })[]) {
+        const t = traces.get(p.key)!
+        const flat = (s: (number | null)[][]): number[] => s.flat().map((x) => x ?? 0)
+        expect(relErr(flat(t.qkGrid.scores), flat(p.qk_grid.scores))).toBeLessThan(TOL)
+        expect(relErr(t.qkPairs.map((x) => x.score), p.qk_pairs.map((x) => x.score))).toBeLessThan(TOL)
+      }
+    })
+
+    it('compares two traces by the cosine of their directions', () => {
+      const [a, b] = [...traces.values()]
+      const cmp = compareTraces(a, a)
+      expect(cmp.cosineV).toBeCloseTo(1, 6)
+      expect(cmp.tokenScoreDiff.moreInA[0].diff).toBe(0)
+      expect(Math.abs(compareTraces(a, b).cosineV)).toBeLessThanOrEqual(1)
+    })
+
+    it('serializes a trace to JSON with v, u in full and every vocabulary row with its token id', () => {
+      const p = points()[0]
+      const t = traces.get(p.key)!
+      const json = JSON.parse(JSON.stringify(traceToJson(t, (id) => bundle.tokenizer.tokenString(id)))) as {
+        v: { vector: number[]; tokenScores: { rows: [number, string, number][] } }
+        u: { heads: { lnOv: { rows: [number, string, number][] } }[] }
+      }
+      expect(relErr(json.v.vector, f32(`${p.key}.v`))).toBeLessThan(TOL)
+      const rows = json.v.tokenScores.rows
+      expect(rows.length).toBe(bundle.config.model.d_vocab)
+      expect(rows[0][0]).toBe(p.W_E_v_top[0][0])
+      expect(new Set(rows.map((r) => r[0])).size).toBe(rows.length)
+      expect(json.u.heads.length).toBe(bundle.config.model.n_heads)
+    })
+
+    it('traces a typed prompt tokenized as the corpus (BOS per bundle.json) and matches the corpus trace', async () => {
+      const p = points()[0]
+      const seq = bundle.tokens.data.subarray(p.sample * bundle.tokens.seqLen, (p.sample + 1) * bundle.tokens.seqLen)
+      const text = Array.from(seq.subarray(1), (id) => bundle.tokenizer.tokenString(id)).join('')
+      const ids = promptTokens(bundle, text)
+      if (ids.length === seq.length && ids.every((x, i) => x === seq[i])) {
+        const t = await traceAt(bundle, engine, { feature: p.feature, prompt: text, token: p.pos })
+        expect(t.scope).toEqual({ kind: 'prompt', seqLen: seq.length })
+        expect(relErr(t.v.vector, f32(`${p.key}.v`))).toBeLessThan(TOL)
+        expect(relErr(t.u.decomposition.heads.flat(), p.decomposition_u.heads.flat())).toBeLessThan(TOL)
+      }
+      const uni = await traceAt(bundle, engine, { feature: p.feature, prompt: 'naïve café\t—\u0001\n🙂', token: 1 })
+      expect(uni.sequence[0]).toBe(bundle.config.dataset.bos_token_id ?? 0)
+      expect(uni.v.activationScores.length).toBe(uni.sequence.length)
+      await expect(traceAt(bundle, engine, { feature: p.feature, prompt: '', token: 0 })).rejects.toBeInstanceOf(TraceInputError)
+      await expect(traceAt(bundle, engine, { feature: p.feature, prompt: 'word '.repeat(bundle.config.model.n_ctx * 2), token: 0 })).rejects.toThrow(/n_ctx/)
+      await expect(traceAt(bundle, engine, { feature: p.feature, prompt: 'abc', token: 99 })).rejects.toThrow(/outside/)
+    })
+  })
+}
+
+describe('traceAt through the compute worker (the app\'s path)', () => {
+  it('gets the same batched products across the thread boundary, and reuses the batch block', async () => {
+    const bundle = await loadBundle('test/fixtures/tiny')
+    const golden = readGolden('test/fixtures/golden/tiny')
+    const p = golden.points[1] as unknown as PointJson
+    const client = await ComputeWorkerClient.start({ bundleDir: 'test/fixtures/tiny', engine: { providers: ['cpu'], intraOpNumThreads: 1 } })
+    try {
+      const t = await traceAt(bundle, client, { feature: p.feature, sample: p.sample, pos: p.pos })
+      expect(relErr(t.u.activationScores, golden.f32(`${p.key}.scores_u`).data)).toBeLessThan(TOL)
+      expect(relErr(t.u.heads[p.best_head].lnOv.scores, golden.f32(`${p.key}.ln_ov_u.h${p.best_head}`).data)).toBeLessThan(TOL)
+      expect(relErr(t.logitEffect!.scores, golden.f32(`${p.key}.logit_effect`).data)).toBeLessThan(TOL)
+      const again = await traceAt(bundle, client, { feature: p.feature, sample: p.sample, pos: p.pos })
+      expect(Array.from(again.v.activationScores)).toEqual(Array.from(t.v.activationScores))
+    } finally {
+      await client.dispose()
+    }
+  }, 300_000)
+})
