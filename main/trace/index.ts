@@ -5,6 +5,7 @@ export { compareTraces, type TraceComparison } from './compare'
 export { decomposeAt, headWriteDirections, strongestSourceAndHead, type Decomposition, type DecompositionInput } from './decompose'
 export { LINEARIZABLE_HOOKS, linearizeFeature, type Linearization } from './linearize'
 export { activation, cosine, erf, layerNorm, pearson, topIndices } from './math'
+export { promptView, type PromptToken, type PromptView } from './prompt'
 export { fidelity, scoreRow, scoreRows, type Fidelity, type FidelityRow, type ScopeView, type ScoreRow } from './scores'
 export {
   logitEffectDirection,

@@ -66,7 +66,9 @@ export const useCacheStore = defineStore('cache', () => {
       // Show the bar at once; the first progress push fills in the rate.
       const s = state.value
       if (!progress.value || progress.value.jobId !== jobId) {
-        progress.value = { jobId, phase: 'compute', doneTokens: 0, totalTokens: s?.totalTokens ?? 0, tokensPerSec: 0, etaSec: null }
+        // A resumed build starts from the chunks already committed; a rebuild from zero.
+        const done = rebuild ? 0 : (s?.doneTokens ?? 0)
+        progress.value = { jobId, phase: 'compute', doneTokens: done, totalTokens: s?.totalTokens ?? 0, tokensPerSec: 0, etaSec: null }
       }
     } catch (err) {
       error.value = errorMessage(err)

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBundle, type Bundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
 import { ComputeWorkerClient } from '../../main/compute/worker-client'
-import { compareTraces, promptTokens, traceAt, TraceInputError, traceToJson, type Decomposition, type Trace, type VocabScores } from '../../main/trace'
+import { compareTraces, promptTokens, promptView, traceAt, TraceInputError, traceToJson, type Decomposition, type Trace, type VocabScores } from '../../main/trace'
 import { readGolden, relErr, type Golden } from './helpers/golden'
 
 const TOL = 1e-4
@@ -201,6 +201,16 @@ for (const c of CASES) {
         expect(t.scope).toEqual({ kind: 'prompt', seqLen: seq.length })
         expect(relErr(t.v.vector, f32(`${p.key}.v`))).toBeLessThan(TOL)
         expect(relErr(t.u.decomposition.heads.flat(), p.decomposition_u.heads.flat())).toBeLessThan(TOL)
+      }
+      if (ids.length === seq.length && ids.every((x, i) => x === seq[i])) {
+        // The prompt view's features are the golden's SAE non-zeros of that sequence.
+        const view = await promptView(bundle, engine, text, { topK: 1000, feature: p.feature })
+        const idx = golden.i32(`${p.key}.seq_acts_idx`).data
+        const val = f32(`${p.key}.seq_acts_val`)
+        const got = view.tokens.flatMap((t) => t.top.map((x) => `${t.pos}/${x.feature}`)).sort()
+        const want = Array.from({ length: val.length }, (_, i) => `${idx[2 * i]}/${idx[2 * i + 1]}`).sort()
+        expect(got).toEqual(want)
+        expect(view.strip!.activations[p.pos]).toBeCloseTo(p.activation, 3)
       }
       const uni = await traceAt(bundle, engine, { feature: p.feature, prompt: 'naïve café\t—\u0001\n🙂', token: 1 })
       expect(uni.sequence[0]).toBe(bundle.config.dataset.bos_token_id ?? 0)
