@@ -3,7 +3,7 @@
 // fails the type check on every side. The renderer type-checks this file (tsconfig.web.json): keep it
 // free of Node imports — zod and plain types only.
 //
-// To add a domain (e.g. trace.*), write a `const traceChannels = { ... }` block below and spread it into
+// To add a domain, write a `const traceChannels = { ... }` block below and spread it into
 // `contract`; the handler table then fails to type-check until main implements the new channels.
 import { z } from 'zod'
 
@@ -243,6 +243,119 @@ export interface SessionLoaded {
   labelsImported: number
 }
 
+// Traces (issue 5): the JSON form of main/trace's Trace (main/trace/serialize.ts builds it), so the page,
+// the HTTP bridge and the CLI all receive the same plain shape; typed arrays arrive as number arrays.
+
+/** One vocabulary entry: its id, its text with visible whitespace, its score. */
+export interface TokenScoreJson {
+  tokenId: number
+  str_tokens: string
+  score: number
+}
+
+/** A vocabulary table. `rows` (every token, highest score first) only when the request asked vocabRows 'all'. */
+export interface VocabTableJson {
+  top: TokenScoreJson[]
+  bottom: TokenScoreJson[]
+  rows?: [tokenId: number, str_tokens: string, score: number][]
+}
+
+/** vec·resid_mid at the point, term by term (main/trace/decompose.ts). */
+export interface DecompositionJson {
+  embed: number
+  pos: number
+  b_O: number
+  earlierAttnOut: number[]
+  earlierMlpOut: number[]
+  /** [head][source s ≤ t], weighted by the attention pattern. */
+  heads: number[][]
+  /** [head][source s ≤ t] without the pattern weight (OV only). */
+  headsOv: number[][]
+  total: number
+  sumOfTerms: number
+  /** total − sumOfTerms. */
+  residual: number
+}
+
+/** A row of an activation-score grid: the token table's columns, with the score in place of the activation. */
+export type ScoreRowJson = Omit<ActivationRow, 'activation'> & { score: number }
+
+export type FidelityRowJson = ScoreRowJson & { predicted: number; preActivation: number; activation: number; error: number }
+
+export interface HeadTablesJson {
+  head: number
+  ovTokens: VocabTableJson
+  lnOv: VocabTableJson
+  qkSeed: VocabTableJson
+}
+
+export type TraceConvention = 'v' | 'u'
+
+export interface ConventionTraceJson {
+  convention: TraceConvention
+  /** What the UI should say about this convention. */
+  label: string
+  vector: number[]
+  dotResidMid: number
+  tokenScores: VocabTableJson
+  decomposition: DecompositionJson
+  heads: HeadTablesJson[]
+  /** vector·resid_mid for every token of the scope. */
+  activationScores: number[]
+  topRows: ScoreRowJson[]
+  fidelity: { pearson: number; pearsonRelu: number; predicted: number[]; disagreements: FidelityRowJson[] }
+}
+
+export interface QkGridJson {
+  head: number
+  queryToken: number
+  queryPos: number
+  tokens: number[]
+  relativePositions: number[]
+  /** [token][relative position]; null where the key position would precede the sequence. */
+  scores: (number | null)[][]
+}
+
+export interface TraceJson {
+  feature: number
+  hookPoint: string
+  layer: number
+  point: { kind: 'corpus'; sample: number; pos: number } | { kind: 'prompt'; prompt: string; pos: number }
+  tokenId: number
+  sequence: number[]
+  sequenceStrTokens: string[]
+  activation: number
+  preActivation: number
+  ln2Scale: number
+  cosineVU: number
+  v: ConventionTraceJson
+  u: ConventionTraceJson
+  sourcePos: number
+  head: number
+  /** The exact QK table of each head. */
+  qk: (VocabTableJson & { head: number })[]
+  qkGrid: QkGridJson
+  qkPairs: { head: number; queryToken: number; queryPos: number; keyToken: number; keyPos: number; score: number }[]
+  /** null for an SAE on mlp.hook_pre. */
+  logitEffect: VocabTableJson | null
+  scope: { kind: 'batch'; start: number; count: number; seqLen: number } | { kind: 'prompt'; seqLen: number }
+  scopePreActivations: number[]
+  scopeActivations: number[]
+  timingsMs: Record<string, number>
+}
+
+export interface PromptViewJson {
+  prompt: string
+  tokens: { pos: number; tokenId: number; str_tokens: string; top: { feature: number; activation: number }[]; firing: number }[]
+  strip: { feature: number; activations: number[] } | null
+}
+
+export interface TraceComparisonJson {
+  cosineV: number
+  cosineU: number
+  tokenScoreDiff: { convention: TraceConvention; moreInA: { tokenId: number; diff: number }[]; moreInB: { tokenId: number; diff: number }[] }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Channels
 
@@ -303,12 +416,53 @@ const sessionChannels = {
   'session.autosave': channel<{ path: string; savedAt: string }>()(z.strictObject({ state: sessionState })),
 }
 
+const nonNegInt = z.number().int().nonnegative()
+/** Prompt text; its token count is checked against n_ctx by the handler (a clear message, never a cut). */
+const promptText = z.string().min(1, 'the prompt is empty: type some text to trace').max(100_000)
+
+/** Where a trace sits: a corpus token (sequence `sample`, position `pos`), or token `token` of a typed prompt. */
+export const tracePoint = z.union([
+  z.strictObject({ feature: featureId, sample: nonNegInt, pos: nonNegInt }),
+  z.strictObject({ feature: featureId, prompt: promptText, token: nonNegInt }),
+])
+export type TracePointRequest = z.infer<typeof tracePoint>
+
+export const traceOptions = z.strictObject({
+  /** Source position of the LN+OV and QK tables (default: the largest term of v's decomposition). */
+  sourcePos: nonNegInt.optional(),
+  /** Head of the QK grid and pairs (default: the head with the largest Σ|term|). */
+  head: nonNegInt.optional(),
+  /** Tokens of the QK grid (default: the five before the point). */
+  gridTokens: z.array(nonNegInt).min(1).max(64).optional(),
+  /** Rows per top/bottom vocabulary list. */
+  topK: z.number().int().min(1).max(1000).default(20),
+  /** Rows of the activation-score and disagreement grids. */
+  rowLimit: z.number().int().min(1).max(10_000).default(100),
+  /** 'all' adds every vocabulary row to every table (d_vocab rows each: large); 'top' keeps the top/bottom lists. */
+  vocabRows: z.enum(['all', 'top']).default('top'),
+})
+export type TraceOptionsRequest = z.infer<typeof traceOptions>
+
+const traceChannels = {
+  /** One trace: v and u, their decompositions, circuit tables, activation scores and fidelity. */
+  'trace.run': channel<TraceJson>()(z.strictObject({ point: tracePoint, options: traceOptions.prefault({}) })),
+  /** A typed prompt: its tokens, each token's top features, and one feature's heat strip. */
+  'trace.prompt': channel<PromptViewJson>()(
+    z.strictObject({ prompt: promptText, topK: z.number().int().min(1).max(1000).default(10), feature: featureId.optional() }),
+  ),
+  /** Two traces side by side: cosine of v and of u, and where their W_E token scores differ most. */
+  'trace.compare': channel<TraceComparisonJson>()(
+    z.strictObject({ a: tracePoint, b: tracePoint, convention: z.enum(['v', 'u']).default('v'), topK: z.number().int().min(1).max(1000).default(20) }),
+  ),
+}
+
 export const contract = {
   ...bundleChannels,
   ...cacheChannels,
   ...featureChannels,
   ...labelChannels,
   ...sessionChannels,
+  ...traceChannels,
 }
 
 export type Contract = typeof contract

@@ -4,6 +4,7 @@
 import type { BundleInfo, TokenMatch } from './contract'
 import type { HandlerTable } from './dispatch'
 import { FtError } from './errors'
+import { createTraceHandlers } from './trace-handlers'
 import type { OpenBundle, Workbench } from './workbench'
 import { readSessionFile, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
 
@@ -127,5 +128,7 @@ export function createHandlers(wb: Workbench): HandlerTable {
       const labelsImported = wb.labels.importMissing(session.bundle.hash, session.labels)
       return { path: file, session, labelsImported }
     },
+
+    ...createTraceHandlers(wb),
   }
 }

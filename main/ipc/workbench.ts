@@ -6,6 +6,8 @@ import { join } from 'node:path'
 import { loadBundle, DEFAULT_BUNDLE_DIR, type Bundle } from '../bundle'
 import { cacheKeyOf, corpusViewOf, defaultCachePath, logitWeightsOf, userCacheDir } from '../cache/bundle-link'
 import { startCacheJob, type CacheJob } from '../cache/job'
+import type { ComputeEngine, TraceCompute } from '../compute/api'
+import { ComputeWorkerClient } from '../compute/worker-client'
 import { CacheReader } from '../cache/query'
 import type { CorpusView } from '../cache/rows'
 import { LabelStore } from '../session/labels'
@@ -25,9 +27,17 @@ export interface WorkbenchOptions {
   userDataDir: string
   /** The app's compute worker's execution provider, once it runs (bundle.info reports it). */
   provider?: () => ExecutionProviderName | null
+  /**
+   * Starts the compute engine traces and prompts run on, once per open bundle, on first use. Default: a
+   * supervised compute worker (ONNX Runtime's run() would block main's thread); the CLI, a one-shot
+   * process, runs an OrtEngine in its own thread.
+   */
+  engine?: (bundle: Bundle) => Promise<WorkbenchEngine>
   /** Build tuning and test hooks, passed to the build worker. */
   build?: { chunkSeqs?: number; pauseMsPerChunk?: number }
 }
+
+export type WorkbenchEngine = ComputeEngine & TraceCompute
 
 export type EventListener = <E extends EventName>(event: E, payload: Events[E]) => void
 
@@ -49,6 +59,8 @@ export class Workbench {
   private closed = false
   /** The execution provider the last build in this process ran on. */
   private lastBuildProvider: ExecutionProviderName | null = null
+  /** The open bundle's compute engine (started by the first trace), and the bundle it belongs to. */
+  private computing: { open: OpenBundle; engine: Promise<WorkbenchEngine>; ready?: WorkbenchEngine } | null = null
   readonly dispatch: RawDispatch
   readonly invoke: Invoke
 
@@ -101,6 +113,7 @@ export class Workbench {
       const opened = await pending
       if (this.opening === pending) {
         this.current?.reader.close()
+        void this.disposeEngine()
         this.current = opened
       }
       return opened
@@ -147,7 +160,40 @@ export class Workbench {
 
   /** The provider compute runs on: the app's compute worker's, this process's last build's, or the cache's. */
   async provider(): Promise<ExecutionProviderName | null> {
-    return this.options.provider?.() ?? this.lastBuildProvider ?? (await this.bundle()).reader.builtWith()
+    const engine = this.computing?.ready?.provider ?? null
+    return this.options.provider?.() ?? engine ?? this.lastBuildProvider ?? (await this.bundle()).reader.builtWith()
+  }
+
+  /** The open bundle with its compute engine, starting the engine on first use (one per open bundle). */
+  async engine(): Promise<{ open: OpenBundle; engine: WorkbenchEngine }> {
+    const open = await this.bundle()
+    if (this.closed) throw new FtError('internal', 'the workbench is closed')
+    let computing = this.computing
+    if (computing?.open !== open) {
+      void this.disposeEngine()
+      const start = this.options.engine ?? ((bundle: Bundle) => ComputeWorkerClient.start({ bundleDir: bundle.dir }))
+      const started: NonNullable<Workbench['computing']> = { open, engine: start(open.bundle) }
+      this.computing = computing = started
+      started.engine.then(
+        (engine) => (started.ready = engine),
+        () => {
+          // A failed start is not kept: the next trace tries again.
+          if (this.computing === started) this.computing = null
+        },
+      )
+    }
+    return { open, engine: await computing.engine }
+  }
+
+  private async disposeEngine(): Promise<void> {
+    const computing = this.computing
+    this.computing = null
+    if (!computing) return
+    try {
+      await (await computing.engine).dispose()
+    } catch {
+      // An engine that never started has nothing to dispose.
+    }
   }
 
   /** The running job with this id, if any. */
@@ -164,6 +210,7 @@ export class Workbench {
     this.closed = true
     await this.job?.cancel()
     await this.idle()
+    await this.disposeEngine()
     this.current?.reader.close()
     this.labels.close()
   }

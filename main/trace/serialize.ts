@@ -1,5 +1,6 @@
 // A Trace as plain JSON (the CLI's `trace --json`, serve mode): typed arrays become number arrays, and every
 // vocabulary table lists every token as [token id, str_tokens, score], highest score first.
+import type { ConventionTraceJson, HeadTablesJson, TraceJson, VocabTableJson } from '../ipc/contract'
 import type { ConventionTrace, HeadTables, Trace, VocabScores } from './trace'
 
 export interface TraceJsonOptions {
@@ -7,10 +8,10 @@ export interface TraceJsonOptions {
   vocabRows?: 'all' | 'top'
 }
 
-type VocabRow = [tokenId: number, str_tokens: string, score: number]
+type VocabRow = NonNullable<VocabTableJson['rows']>[number]
 
-function vocabJson(v: VocabScores, display: (id: number) => string, opts: TraceJsonOptions): Record<string, unknown> {
-  const out: Record<string, unknown> = { top: v.top, bottom: v.bottom }
+function vocabJson(v: VocabScores, display: (id: number) => string, opts: TraceJsonOptions): VocabTableJson {
+  const out: VocabTableJson = { top: v.top, bottom: v.bottom }
   if ((opts.vocabRows ?? 'all') === 'all') {
     const order = Array.from(v.scores.keys()).sort((a, b) => v.scores[b] - v.scores[a] || a - b)
     out.rows = order.map((id): VocabRow => [id, display(id), v.scores[id]])
@@ -18,10 +19,10 @@ function vocabJson(v: VocabScores, display: (id: number) => string, opts: TraceJ
   return out
 }
 
-export function traceToJson(trace: Trace, display: (id: number) => string, opts: TraceJsonOptions = {}): Record<string, unknown> {
-  const vj = (v: VocabScores): Record<string, unknown> => vocabJson(v, display, opts)
-  const heads = (hs: HeadTables[]): unknown[] => hs.map((h) => ({ head: h.head, ovTokens: vj(h.ovTokens), lnOv: vj(h.lnOv), qkSeed: vj(h.qkSeed) }))
-  const conv = (c: ConventionTrace): Record<string, unknown> => ({
+export function traceToJson(trace: Trace, display: (id: number) => string, opts: TraceJsonOptions = {}): TraceJson {
+  const vj = (v: VocabScores): VocabTableJson => vocabJson(v, display, opts)
+  const heads = (hs: HeadTables[]): HeadTablesJson[] => hs.map((h) => ({ head: h.head, ovTokens: vj(h.ovTokens), lnOv: vj(h.lnOv), qkSeed: vj(h.qkSeed) }))
+  const conv = (c: ConventionTrace): ConventionTraceJson => ({
     convention: c.convention,
     label: c.label,
     vector: Array.from(c.vector),

@@ -1,6 +1,6 @@
 // Trace benchmark. `npx tsx test/bench/trace.ts [--bundle DIR] [--runs N] [--threads T] [--no-worker]`
 // times traceAt end to end on a demo-shaped bundle (default resources/demo, else .cache/fakedemo, made by
-// `/usr/bin/python3 test/bench/make-fake-demo.py`):
+// `/usr/bin/python3 tools/make_fake_demo.py`):
 //   warm:  another trace in a batch already traced (the engine keeps the batch's hook values);
 //   cold:  the first trace in a new 128-sequence batch (its forward pass included);
 //   worker: warm traces through ComputeWorkerClient, the app's path (engine in a worker thread).

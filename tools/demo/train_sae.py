@@ -172,7 +172,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=float, default=5.2e6)
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--target-l0", type=float, default=35.0)
+    ap.add_argument("--target-l0", type=float, default=50.0)
     ap.add_argument("--dict-mult", type=int, default=8)
     ap.add_argument("--model", default="model_final.pt")
     ap.add_argument("--out", default="sae_final.pt")
@@ -192,7 +192,7 @@ def main() -> None:
     steps = math.ceil(args.tokens / args.batch)
     l1 = 2.0
     last_fired = torch.zeros(d_sae, dtype=torch.long)
-    resample_at = {int(steps * f) for f in (0.2, 0.4, 0.6)}
+    resample_at = {int(steps * f) for f in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)}
     t0 = time.time()
     hist = []
     for step in range(1, steps + 1):
@@ -205,7 +205,7 @@ def main() -> None:
             recent = float(np.mean(hist[-5:]))
             l1 *= math.exp(float(np.clip(0.1 * math.log(recent / args.target_l0), -0.1, 0.1)))
         if step in resample_at:
-            dead = (step - last_fired) > 150  # no firing in the last ~600k tokens
+            dead = (step - last_fired) > 100  # no firing in the last ~400k tokens
             n = sae.resample(dead, buf.next(args.batch * 4) * scale)
             print(f"step {step}: resampled {n} dead features", flush=True)
         if step % 25 == 0 or step == steps:

@@ -59,6 +59,10 @@ def test_random_two_layer_round_trip(tmp_path):
         assert info["sha256"] == bundle.sha256(str(out / name))
 
 
+DEMO_PRESENT = os.path.exists(os.path.join(ROOT, "resources", "demo", "bundle.json"))
+
+
+@pytest.mark.skipif(not DEMO_PRESENT, reason="resources/demo is not built yet (tools/demo/)")
 def test_demo_model_round_trip(tmp_path):
     demo = os.path.join(ROOT, "resources", "demo")
     meta, params, sw, tok, tokens = bundle.read_bundle(demo)

@@ -2,7 +2,7 @@
 """A random bundle with the demo's shapes (1 layer, d_model 256, 8 heads, d_mlp 1024, vocab 8192, n_ctx 128,
 8192 features, LNPre, exact GELU, fp16), for timing traces while the real demo trains.
 
-Usage: /usr/bin/python3 test/bench/make-fake-demo.py [OUT_DIR=.cache/fakedemo] [--n-seq 256]
+Usage: /usr/bin/python3 tools/make_fake_demo.py [OUT_DIR=.cache/fakedemo] [--n-seq 256]
 """
 from __future__ import annotations
 
