@@ -1,5 +1,5 @@
 // Plain-text renderings for people at a terminal; --json prints the handler's value instead.
-import type { ActivationRow, CacheProgress, FeatureDetail, FeatureSummary } from '../ipc/contract'
+import type { ActivationRow, CacheProgress, ConventionTraceJson, FeatureDetail, FeatureSummary, TraceJson } from '../ipc/contract'
 
 const num = (x: number | null, digits = 4): string => (x === null ? '-' : x.toFixed(digits))
 
@@ -49,4 +49,29 @@ export function formatFeature(d: FeatureDetail): string {
     out.push('', `interval [${num(b.lo, 3)}, ${num(b.hi, 3)}): ${b.count} firings`, rows(b.examples))
   }
   return out.join('\n')
+}
+
+function convention(c: ConventionTraceJson): string[] {
+  const d = c.decomposition
+  const tokens = (xs: { str_tokens: string; score: number }[]): string => xs.map((t) => `${t.str_tokens} ${num(t.score, 3)}`).join(', ')
+  return [
+    c.label,
+    `  ${c.convention}·resid_mid ${num(c.dotResidMid)}; decomposition total ${num(d.total)}, sum of terms ${num(d.sumOfTerms)} (residual ${d.residual.toExponential(1)})`,
+    `  fidelity over the scope: Pearson r ${num(c.fidelity.pearson, 3)}, with ReLU ${num(c.fidelity.pearsonRelu, 3)}`,
+    `  W_E·${c.convention} top: ${tokens(c.tokenScores.top.slice(0, 10))}`,
+    `  W_E·${c.convention} bottom: ${tokens(c.tokenScores.bottom.slice(0, 10))}`,
+  ]
+}
+
+/** A trace's headline numbers; --json prints every quantity. */
+export function formatTrace(t: TraceJson): string {
+  const where = t.point.kind === 'corpus' ? `sample ${t.point.sample}, pos ${t.point.pos}` : `prompt token ${t.point.pos}`
+  return [
+    `feature ${t.feature} at ${where} (token ${t.sequenceStrTokens[t.point.pos]}, id ${t.tokenId}) on ${t.hookPoint}`,
+    `activation ${num(t.activation)}, pre-activation ${num(t.preActivation)}, cosine(v, u) ${num(t.cosineVU)}`,
+    ...convention(t.v),
+    ...convention(t.u),
+    `circuit tables at source pos ${t.sourcePos}, QK grid and pairs for head ${t.head}`,
+    'use --json for every vector, table and row',
+  ].join('\n')
 }

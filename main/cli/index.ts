@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import type { CacheProgress, Channel, RequestIn, ResponseOf } from '../ipc/contract'
 import { FtError } from '../ipc/errors'
 import { createWorkbench, type Workbench } from '../ipc/workbench'
-import { formatFeature, formatFeatures, formatProgress } from './format'
+import { formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
 
 const USAGE = `usage: feature-tracer <command> [options]
 
@@ -19,6 +19,10 @@ commands:
                                                             one feature: stats, histogram, intervals,
                                                             logit effects, top activations
   by-token (--token-id T | --text S) [--limit N] [--json]   which features fire on a token
+  trace --feature F (--sample S --pos P | --prompt TEXT --token I) [--bundle DIR]
+        [--source-pos P] [--head H] [--top K] [--json]      trace a feature at a corpus token or a
+                                                            prompt token: v and u, decompositions,
+                                                            circuit tables, activation scores
   serve         [--bundle DIR] [--port N] …                 the workbench in a browser (127.0.0.1);
                                                             see feature-tracer serve --help
 
@@ -47,6 +51,31 @@ function int(value: string | undefined, name: string): number | undefined {
   const n = Number(value)
   if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(value)}`)
   return n
+}
+
+/** trace.run's payload from the command line; --json asks for every vocabulary row of every table. */
+function tracePayload(values: Record<string, string | boolean | undefined>, allRows: boolean): RequestIn<'trace.run'> {
+  const opt = (name: string): string | undefined => values[name] as string | undefined
+  const feature = int(opt('feature'), 'feature')
+  if (feature === undefined) throw new UsageError('trace needs --feature F')
+  const corpus = opt('sample') !== undefined || opt('pos') !== undefined
+  const prompt = opt('prompt')
+  if (corpus === (prompt !== undefined || opt('token') !== undefined)) {
+    throw new UsageError('trace needs either --sample S --pos P (a corpus token) or --prompt TEXT --token I (a prompt token)')
+  }
+  const need = (name: string): number => {
+    const n = int(opt(name), name)
+    if (n === undefined) throw new UsageError(`trace needs --${name} with ${corpus ? '--sample/--pos' : '--prompt/--token'}`)
+    return n
+  }
+  let point: RequestIn<'trace.run'>['point']
+  if (corpus) point = { feature, sample: need('sample'), pos: need('pos') }
+  else if (prompt === undefined) throw new UsageError('trace needs --prompt TEXT with --token')
+  else point = { feature, prompt, token: need('token') }
+  return {
+    point,
+    options: { sourcePos: int(opt('source-pos'), 'source-pos'), head: int(opt('head'), 'head'), topK: int(opt('top'), 'top'), vocabRows: allRows ? 'all' : 'top' },
+  }
 }
 
 async function buildCache(wb: Workbench, rebuild: boolean, out: NodeJS.WriteStream): Promise<number> {
@@ -101,6 +130,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       'token-id': { type: 'string' },
       text: { type: 'string' },
       limit: { type: 'string' },
+      feature: { type: 'string' },
+      sample: { type: 'string' },
+      pos: { type: 'string' },
+      prompt: { type: 'string' },
+      token: { type: 'string' },
+      'source-pos': { type: 'string' },
+      head: { type: 'string' },
       json: { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -111,13 +147,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`${USAGE}\n`)
     return values.help || command === 'help' ? 0 : 2
   }
-  const known = ['cache build', 'cache status', 'features', 'feature', 'by-token']
+  const known = ['cache build', 'cache status', 'features', 'feature', 'by-token', 'trace']
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`)
 
   const wb = createWorkbench({
     bundleDir: values.bundle,
     cachePath: values.cache,
     userDataDir: userDataDir(env),
+    // A one-shot process: traces run on an OrtEngine in this thread (no supervised worker needed).
+    engine: async (bundle) => (await import('../compute/ort-engine')).OrtEngine.create(bundle),
     build: { chunkSeqs: int(env.FEATURE_TRACER_CHUNK_SEQS, 'FEATURE_TRACER_CHUNK_SEQS'), pauseMsPerChunk: int(env.FEATURE_TRACER_TEST_PAUSE_MS, 'FEATURE_TRACER_TEST_PAUSE_MS') },
   })
   const stdout = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
@@ -153,6 +191,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         const res = await call(wb, 'features.byToken', tokenId !== undefined ? { tokenId, limit } : { text: values.text as string, limit })
         if (values.json) json(res)
         else stdout(res.features.map((f) => `${f.id}\t${f.count}\t${f.fraction.toFixed(3)}\t${f.max.toFixed(3)}\t${f.label}`).join('\n'))
+        return 0
+      }
+      case 'trace': {
+        const trace = await call(wb, 'trace.run', tracePayload(values, values.json))
+        // Compact: with every vocabulary row of every table, indentation would multiply the size.
+        if (values.json) stdout(JSON.stringify(trace))
+        else stdout(formatTrace(trace))
         return 0
       }
     }

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from demo.train_model import encode_split, sequences  # noqa: E402
+from demo.train_model import encode_split, load_final_model, sequences  # noqa: E402
 from ftlib import bundle, model  # noqa: E402
 
 N_SEQ = 8192
@@ -89,7 +89,7 @@ def measure(path: str, n_eval: int = 512) -> dict:
 
 def main(work: str, out: str) -> None:
     torch.set_num_threads(2)
-    mk = torch.load(os.path.join(work, "model_final.pt"))
+    mk = load_final_model(work)
     sk = torch.load(os.path.join(work, "sae_final.pt"))
     cfg = dict(mk["cfg"])
     folded = model.fold_and_center({k: v.double() for k, v in mk["params"].items()}, cfg)

@@ -8,6 +8,7 @@ writes ids_train.npy / ids_heldout.npy, checkpoints (resumable) and model_final.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -50,6 +51,23 @@ def encode_split(work: str, split: str) -> np.ndarray:
     arr = np.asarray(ids, dtype=np.int32)
     np.save(path, arr)
     return arr
+
+
+CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoint")
+
+
+def load_final_model(work: str) -> dict:
+    """The trained model: WORK_DIR/model_final.pt, else the committed tools/demo/checkpoint/ (so the SAE and
+    the bundle can be redone without retraining the model). Keys: params, cfg, heldout_loss, train_tokens."""
+    path = os.path.join(work, "model_final.pt")
+    if os.path.exists(path):
+        return torch.load(path)
+    from ftlib import safetensors_io
+
+    with open(os.path.join(CHECKPOINT_DIR, "model_final.json")) as f:
+        meta = json.load(f)
+    params = {k: torch.from_numpy(v) for k, v in safetensors_io.load(os.path.join(CHECKPOINT_DIR, "model_final.safetensors")).items()}
+    return {"params": params, **meta}
 
 
 def sequences(stream: np.ndarray, seq_len: int) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from demo.train_model import BOS  # noqa: E402
+from demo.train_model import BOS, load_final_model  # noqa: E402
 from ftlib import model  # noqa: E402
 
 SPARSE_BELOW = 0.03  # use the sparse decoder path when fewer than 3% of (token, feature) pairs fire
@@ -174,12 +174,11 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--target-l0", type=float, default=50.0)
     ap.add_argument("--dict-mult", type=int, default=8)
-    ap.add_argument("--model", default="model_final.pt")
     ap.add_argument("--out", default="sae_final.pt")
     args = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    ck = torch.load(os.path.join(args.work, args.model))
+    ck = load_final_model(args.work)
     p = {k: v.float() for k, v in ck["params"].items()}
     cfg = ck["cfg"]
     stream = np.load(os.path.join(args.work, "ids_train.npy"))
@@ -212,7 +211,7 @@ def main() -> None:
             rate = step * args.batch / (time.time() - t0)
             fvu = st["mse"] / float(((x - x.mean(0)) ** 2).sum(1).mean())
             print(f"step {step}/{steps} mse {st['mse']:.2f} fvu~{fvu:.3f} l0 {st['l0']:.1f} l1coef {l1:.3f} dense {st['density']:.3f} "
-                  f"dead(150) {int(((step - last_fired) > 150).sum())} {rate:.0f} tok/s eta {(steps - step) * args.batch / rate / 60:.1f} min", flush=True)
+                  f"dead(100) {int(((step - last_fired) > 100).sum())} {rate:.0f} tok/s eta {(steps - step) * args.batch / rate / 60:.1f} min", flush=True)
     # Fold the input scale back: the saved SAE reads raw hook_post and reports acts / scale.
     out = {"W_enc": sae.W_enc.clone(), "b_enc": sae.b_enc / scale, "W_dec": sae.W_dec.clone(), "b_dec": sae.b_dec / scale}
     torch.save({"sae": out, "scale": scale, "l1_coeff": l1, "train_tokens": steps * args.batch, "d_sae": d_sae,
