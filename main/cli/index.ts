@@ -220,7 +220,8 @@ export function run(argv: string[] = process.argv.slice(2)): void {
     return
   }
   main(argv).then(
-    (code) => process.exit(code),
+    // Output to a pipe is written asynchronously: exit once it has all gone (a trace's JSON is megabytes).
+    (code) => void process.stdout.write('', () => process.exit(code)),
     (error: unknown) => {
       const code = (error as { code?: string }).code ?? ''
       if (error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {

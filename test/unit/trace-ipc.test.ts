@@ -1,0 +1,170 @@
+// The trace.* channels end to end: dispatch → handler → the workbench's compute worker → traceAt → the
+// contract's JSON form, checked against the PyTorch goldens of tools/golden.py; bad input as error data;
+// and `feature-tracer trace` as a user runs it (a child process).
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Result, TraceComparisonJson, TraceJson } from '../../main/ipc/contract'
+import type { Workbench } from '../../main/ipc/workbench'
+import { tempDir, tinyWorkbench, TINY } from './helpers/cache'
+import { readGolden, relErr, type Golden } from './helpers/golden'
+
+const TOL = 1e-4
+/** Worker threads and child processes on a machine shared with a training job can be very slow. */
+const SLOW = 240_000
+const BIN = 'bin/feature-tracer.mjs'
+
+interface PointJson {
+  key: string
+  feature: number
+  sample: number
+  pos: number
+  token: number
+  activation: number
+  pre_activation: number
+}
+
+function ok<T>(r: Result<unknown>): T {
+  if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`)
+  return r.value as T
+}
+
+describe('trace channels on the tiny bundle', () => {
+  let wb: Workbench
+  let golden: Golden
+  let points: PointJson[]
+  const traces = new Map<string, TraceJson>()
+
+  beforeAll(async () => {
+    wb = tinyWorkbench(tempDir())
+    golden = readGolden('test/fixtures/golden/tiny')
+    points = golden.points as unknown as PointJson[]
+    for (const p of points) traces.set(p.key, ok(await wb.dispatch('trace.run', { point: { feature: p.feature, sample: p.sample, pos: p.pos } })))
+  }, SLOW)
+  afterAll(async () => wb?.close())
+
+  it('gives v, u and the activation of every golden point as PyTorch does', () => {
+    for (const p of points) {
+      const t = traces.get(p.key)!
+      expect(t.point).toEqual({ kind: 'corpus', sample: p.sample, pos: p.pos })
+      expect(t.tokenId).toBe(p.token)
+      expect(relErr(t.v.vector, golden.f32(`${p.key}.v`).data), `${p.key} v`).toBeLessThan(TOL)
+      expect(relErr(t.u.vector, golden.f32(`${p.key}.u`).data), `${p.key} u`).toBeLessThan(TOL)
+      expect(Math.abs(t.activation - p.activation) / Math.max(1, p.activation)).toBeLessThan(TOL)
+      expect(relErr(t.v.activationScores, golden.f32(`${p.key}.scores_v`).data), `${p.key} scores_v`).toBeLessThan(TOL)
+    }
+  })
+
+  it('returns plain JSON: number arrays, top/bottom lists by default, every vocabulary row on request', async () => {
+    const t = traces.get(points[0].key)!
+    expect(JSON.parse(JSON.stringify(t)).v.vector).toEqual(t.v.vector)
+    expect(Array.isArray(t.sequence)).toBe(true)
+    expect(t.v.tokenScores.top).toHaveLength(20)
+    expect(t.v.tokenScores.rows).toBeUndefined()
+
+    const p = points[0]
+    const all = ok<TraceJson>(await wb.dispatch('trace.run', { point: { feature: p.feature, sample: p.sample, pos: p.pos }, options: { vocabRows: 'all', topK: 5 } }))
+    const rows = all.u.heads[0].lnOv.rows!
+    expect(all.u.tokenScores.top).toHaveLength(5)
+    expect(rows.map((r) => r[0]).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i))
+    const byId = new Map(all.v.tokenScores.rows!.map(([id, , score]) => [id, score]))
+    expect(relErr(Array.from({ length: 300 }, (_, i) => byId.get(i)!), golden.f32(`${p.key}.W_E_v`).data)).toBeLessThan(TOL)
+  }, SLOW)
+
+  it('reuses one compute engine for the open bundle', async () => {
+    const a = await wb.engine()
+    const b = await wb.engine()
+    expect(b.engine).toBe(a.engine)
+  })
+
+  it('compares two points and shows a typed prompt', async () => {
+    const [p, q] = points
+    const same = ok<TraceComparisonJson>(await wb.dispatch('trace.compare', { a: { feature: p.feature, sample: p.sample, pos: p.pos }, b: { feature: p.feature, sample: p.sample, pos: p.pos } }))
+    expect(same.cosineV).toBeCloseTo(1, 5)
+    const other = ok<TraceComparisonJson>(await wb.dispatch('trace.compare', { a: { feature: p.feature, sample: p.sample, pos: p.pos }, b: { feature: q.feature, sample: q.sample, pos: q.pos }, convention: 'u', topK: 3 }))
+    expect(other.tokenScoreDiff.convention).toBe('u')
+    expect(other.tokenScoreDiff.moreInA).toHaveLength(3)
+
+    const view = ok<{ tokens: { pos: number }[]; strip: { activations: number[] } | null }>(await wb.dispatch('trace.prompt', { prompt: 'hello world', feature: 2 }))
+    expect(view.tokens.length).toBeGreaterThan(1)
+    expect(view.strip!.activations).toHaveLength(view.tokens.length)
+  }, SLOW)
+
+  it.each([
+    ['trace.run', {}, 'point'],
+    ['trace.run', { point: { feature: -1, sample: 0, pos: 0 } }, 'feature'],
+    ['trace.run', { point: { feature: 0, sample: 0 } }, 'point'],
+    ['trace.run', { point: { feature: 0, sample: 0, pos: 0, prompt: 'x' } }, 'point'],
+    ['trace.run', { point: { feature: 0, sample: 0, pos: 0 }, options: { topK: 0 } }, 'topK'],
+    ['trace.run', { point: { feature: 0, sample: 0, pos: 0 }, options: { vocabRows: 'some' } }, 'vocabRows'],
+    ['trace.run', { point: { feature: 0, prompt: '', token: 0 } }, 'empty'],
+    ['trace.prompt', { prompt: '' }, 'empty'],
+    ['trace.compare', { a: { feature: 0, sample: 0, pos: 0 } }, 'b'],
+  ])('refuses %s %j as invalid_request data', async (channel, payload, field) => {
+    const r = await wb.dispatch(channel, payload)
+    expect(r).toEqual({ ok: false, error: { code: 'invalid_request', message: expect.stringContaining(field) } })
+  })
+
+  it.each([
+    [{ feature: 64, sample: 0, pos: 0 }, /feature 64 outside \[0, 64\)/],
+    [{ feature: 0, sample: 10_000, pos: 0 }, /sample 10000 outside/],
+    [{ feature: 0, sample: 0, pos: 32 }, /position 32 outside \[0, 32\)/],
+    [{ feature: 0, prompt: 'word '.repeat(64), token: 0 }, /n_ctx/],
+    [{ feature: 0, prompt: 'abc', token: 99 }, /token 99 outside/],
+  ])('answers a point outside the bundle (%j) with invalid_request', async (point, message) => {
+    const r = await wb.dispatch('trace.run', { point })
+    expect(r.ok).toBe(false)
+    if (!r.ok) {
+      expect(r.error.code).toBe('invalid_request')
+      expect(r.error.message).toMatch(message)
+    }
+  }, SLOW)
+
+  it('refuses a prompt view of a feature the SAE lacks, and a too-long prompt', async () => {
+    expect(await wb.dispatch('trace.prompt', { prompt: 'abc', feature: 64 })).toMatchObject({ ok: false, error: { code: 'invalid_request' } })
+    expect(await wb.dispatch('trace.prompt', { prompt: 'word '.repeat(64) })).toMatchObject({ ok: false, error: { code: 'invalid_request', message: expect.stringContaining('n_ctx') } })
+  }, SLOW)
+})
+
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+describe('feature-tracer trace', () => {
+  it(
+    'prints every quantity as JSON, and exits non-zero with a clear message for a bad point',
+    async () => {
+      const dir = tempDir()
+      const env = { XDG_CACHE_HOME: join(dir, 'xdg-cache'), FEATURE_TRACER_USER_DATA: join(dir, 'user') }
+      const [good, badPos, usage] = await Promise.all([
+        cli(['trace', '--bundle', TINY, '--feature', '2', '--sample', '6', '--pos', '30', '--json'], env),
+        cli(['trace', '--bundle', TINY, '--feature', '2', '--sample', '6', '--pos', '32', '--json'], env),
+        cli(['trace', '--bundle', TINY, '--feature', '2', '--sample', '6', '--token', '3'], env),
+      ])
+      expect(good.stderr).toBe('')
+      expect(good.code).toBe(0)
+      const t = JSON.parse(good.stdout) as TraceJson
+      expect(Object.keys(t)).toEqual(expect.arrayContaining(['feature', 'point', 'activation', 'v', 'u', 'qk', 'qkGrid', 'qkPairs', 'logitEffect', 'scope']))
+      expect(t.v.vector).toHaveLength(32)
+      expect(t.u.vector).toHaveLength(32)
+      for (const table of [t.v.tokenScores, t.u.heads[3].qkSeed, t.qk[0], t.logitEffect!]) {
+        expect(table.rows!.map((r) => r[0]).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i))
+      }
+
+      expect(badPos.code).toBe(1)
+      expect(badPos.stdout).toBe('')
+      expect(badPos.stderr).toMatch(/^feature-tracer: position 32 outside \[0, 32\) \[invalid_request\]\n$/)
+      expect(usage.code).toBe(2)
+      expect(usage.stderr).toContain('--sample S --pos P')
+    },
+    SLOW,
+  )
+})
