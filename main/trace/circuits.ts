@@ -9,6 +9,7 @@
 import { headWriteDirections } from './decompose'
 import { dot, layerNorm, matVec, vecMat, type Vec } from './math'
 import type { ModelWeights } from './weights'
+import type { QkGridJson } from '../ipc/contract'
 
 export interface HeadVectors {
   /** W_V[h] · W_O[h] · vec, [d_model]: LN+OV and OV-token tables are scores against it. */
@@ -72,15 +73,7 @@ export function qkPair(model: ModelWeights, layer: number, head: number, qTok: n
   return dot(side(qTok, qPos, a.W_Q, a.b_Q), side(kTok, kPos, a.W_K, a.b_K)) / Math.sqrt(dh)
 }
 
-export interface QkGrid {
-  head: number
-  queryToken: number
-  queryPos: number
-  tokens: number[]
-  relativePositions: number[]
-  /** [token][relative position]; null where the key position would precede the sequence. */
-  scores: (number | null)[][]
-}
+export type QkGrid = QkGridJson
 
 /** qkPair of the query (token, pos) against each chosen token at positions pos−1 … pos−5. */
 export function qkGrid(model: ModelWeights, layer: number, head: number, queryToken: number, queryPos: number, tokens: number[], maxBack = 5): QkGrid {

@@ -5,24 +5,10 @@
 // weight (what each source would add if head h attended to it fully), as the seed plotted.
 import { dot, matVec, type Vec } from './math'
 import type { ModelWeights } from './weights'
+import type { DecompositionJson } from '../ipc/contract'
 
-export interface Decomposition {
-  embed: number
-  pos: number
-  b_O: number
-  /** Earlier layers' attention and MLP outputs at t (empty when L = 0). */
-  earlierAttnOut: number[]
-  earlierMlpOut: number[]
-  /** [head][source s ≤ t] with the attention pattern's weight. */
-  heads: number[][]
-  /** [head][source s ≤ t] without it (OV only). */
-  headsOv: number[][]
-  /** vec·resid_mid(t), computed directly. */
-  total: number
-  sumOfTerms: number
-  /** total − sumOfTerms: zero up to rounding when the identity holds. */
-  residual: number
-}
+/** vec·resid_mid at the point, term by term; the contract's shape, so IPC carries it unchanged. */
+export type Decomposition = DecompositionJson
 
 export interface DecompositionInput {
   model: ModelWeights
