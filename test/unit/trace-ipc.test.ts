@@ -7,22 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Result, TraceComparisonJson, TraceJson } from '../../main/ipc/contract'
 import type { Workbench } from '../../main/ipc/workbench'
 import { tempDir, tinyWorkbench, TINY } from './helpers/cache'
-import { readGolden, relErr, type Golden } from './helpers/golden'
+import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
 
 const TOL = 1e-4
 /** Worker threads and child processes on a machine shared with a training job can be very slow. */
 const SLOW = 240_000
 const BIN = 'bin/feature-tracer.mjs'
-
-interface PointJson {
-  key: string
-  feature: number
-  sample: number
-  pos: number
-  token: number
-  activation: number
-  pre_activation: number
-}
 
 function ok<T>(r: Result<unknown>): T {
   if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`)
@@ -32,13 +22,13 @@ function ok<T>(r: Result<unknown>): T {
 describe('trace channels on the tiny bundle', () => {
   let wb: Workbench
   let golden: Golden
-  let points: PointJson[]
+  let points: GoldenPoint[]
   const traces = new Map<string, TraceJson>()
 
   beforeAll(async () => {
     wb = tinyWorkbench(tempDir())
     golden = readGolden('test/fixtures/golden/tiny')
-    points = golden.points as unknown as PointJson[]
+    points = golden.points
     for (const p of points) traces.set(p.key, ok(await wb.dispatch('trace.run', { point: { feature: p.feature, sample: p.sample, pos: p.pos } })))
   }, SLOW)
   afterAll(async () => wb?.close())

@@ -6,7 +6,7 @@ import { loadBundle, type Bundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
 import { ComputeWorkerClient } from '../../main/compute/worker-client'
 import { compareTraces, promptTokens, promptView, traceAt, TraceInputError, traceToJson, type Decomposition, type Trace, type VocabScores } from '../../main/trace'
-import { readGolden, relErr, type Golden } from './helpers/golden'
+import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
 
 const TOL = 1e-4
 
@@ -22,16 +22,9 @@ interface DecompositionJson {
   sum_of_terms: number
 }
 
-interface PointJson {
-  key: string
-  feature: number
-  sample: number
-  pos: number
-  token: number
+interface PointJson extends GoldenPoint {
   batch_start: number
   batch_size: number
-  activation: number
-  pre_activation: number
   circuit_source_pos: number
   circuit_heads: number[]
   best_head: number

@@ -8,6 +8,9 @@ export interface GoldenPoint {
   feature: number
   sample: number
   pos: number
+  token: number
+  activation: number
+  pre_activation: number
   positions: number[]
 }
 
