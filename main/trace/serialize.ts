@@ -10,6 +10,16 @@ export interface TraceJsonOptions {
 
 type VocabRow = NonNullable<VocabTableJson['rows']>[number]
 
+/**
+ * A typed array as a plain number array. Pushed one by one, so V8 keeps it a packed double array, which
+ * JSON.stringify writes about a quarter faster than the holey one `new Array(n)` makes.
+ */
+export function numbers(a: ArrayLike<number>): number[] {
+  const out: number[] = []
+  for (let i = 0; i < a.length; i++) out.push(a[i])
+  return out
+}
+
 function vocabJson(v: VocabScores, display: (id: number) => string, opts: TraceJsonOptions): VocabTableJson {
   const out: VocabTableJson = { top: v.top, bottom: v.bottom }
   if ((opts.vocabRows ?? 'all') === 'all') {
@@ -25,14 +35,14 @@ export function traceToJson(trace: Trace, display: (id: number) => string, opts:
   const conv = (c: ConventionTrace): ConventionTraceJson => ({
     convention: c.convention,
     label: c.label,
-    vector: Array.from(c.vector),
+    vector: numbers(c.vector),
     dotResidMid: c.dotResidMid,
     tokenScores: vj(c.tokenScores),
     decomposition: c.decomposition,
     heads: heads(c.heads),
-    activationScores: Array.from(c.activationScores),
+    activationScores: numbers(c.activationScores),
     topRows: c.topRows,
-    fidelity: { pearson: c.fidelity.pearson, pearsonRelu: c.fidelity.pearsonRelu, predicted: Array.from(c.fidelity.predicted), disagreements: c.fidelity.disagreements },
+    fidelity: { pearson: c.fidelity.pearson, pearsonRelu: c.fidelity.pearsonRelu, predicted: numbers(c.fidelity.predicted), disagreements: c.fidelity.disagreements },
   })
   return {
     feature: trace.feature,
@@ -40,7 +50,7 @@ export function traceToJson(trace: Trace, display: (id: number) => string, opts:
     layer: trace.layer,
     point: trace.point,
     tokenId: trace.tokenId,
-    sequence: Array.from(trace.sequence),
+    sequence: numbers(trace.sequence),
     sequenceStrTokens: trace.sequenceStrTokens,
     activation: trace.activation,
     preActivation: trace.preActivation,
@@ -55,8 +65,8 @@ export function traceToJson(trace: Trace, display: (id: number) => string, opts:
     qkPairs: trace.qkPairs,
     logitEffect: trace.logitEffect && vj(trace.logitEffect),
     scope: trace.scope,
-    scopePreActivations: Array.from(trace.scopePreActivations),
-    scopeActivations: Array.from(trace.scopeActivations),
+    scopePreActivations: numbers(trace.scopePreActivations),
+    scopeActivations: numbers(trace.scopeActivations),
     timingsMs: trace.timingsMs,
   }
 }

@@ -1,9 +1,13 @@
-// Trace benchmark. `npx tsx test/bench/trace.ts [--bundle DIR] [--runs N] [--threads T] [--no-worker]`
-// times traceAt end to end on a demo-shaped bundle (default resources/demo, else .cache/fakedemo, made by
+// Trace benchmark. `npx tsx test/bench/trace.ts [--bundle DIR] [--runs N] [--threads T] [--mode all|engine|ipc]`
+// times traces end to end on a demo-shaped bundle (default resources/demo, else .cache/fakedemo, made by
 // `/usr/bin/python3 tools/make_fake_demo.py`):
 //   warm:  another trace in a batch already traced (the engine keeps the batch's hook values);
 //   cold:  the first trace in a new 128-sequence batch (its forward pass included);
-//   worker: warm traces through ComputeWorkerClient, the app's path (engine in a worker thread).
+//   worker: warm traces through ComputeWorkerClient, the app's path (engine in a worker thread);
+//   ipc:   trace.run through the Workbench's dispatch (payload validation, the compute worker, the
+//          contract's JSON form) plus its serialization: JSON text (serve mode) and V8's structured clone
+//          (what Electron's ipcMain.handle does with the value) — test/bench/trace-ipc.ts.
+// `--mode engine` skips the ipc part, `--mode ipc` runs only the in-process warm baseline and the ipc part.
 // Baselines in the same process: the naive JS loop for W_E·v (one vector), and the same loop for all
 // vectors of one trace's vocabulary products, against the batched ONNX run.
 import { existsSync } from 'node:fs'
@@ -12,6 +16,7 @@ import { loadBundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
 import { ComputeWorkerClient } from '../../main/compute/worker-client'
 import { traceAt, type TraceEngine } from '../../main/trace'
+import { benchIpc } from './trace-ipc'
 
 const { values: args } = parseArgs({
   options: {
@@ -19,11 +24,14 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '15' },
     threads: { type: 'string', default: '2' },
     'no-worker': { type: 'boolean', default: false },
+    mode: { type: 'string', default: 'all' },
   },
 })
 const dir = args.bundle ?? (existsSync('resources/demo/bundle.json') ? 'resources/demo' : '.cache/fakedemo')
 const runs = Number(args.runs)
 const threads = Number(args.threads)
+const mode = args.mode ?? 'all'
+if (!['all', 'engine', 'ipc'].includes(mode)) throw new Error(`--mode ${mode}: expected all, engine or ipc`)
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (ms: number): string => `${ms.toFixed(1)} ms`
@@ -80,7 +88,7 @@ console.log(`warm trace, median of ${runs}: ${fmt(median(warm))} wall (min ${fmt
 console.log(`  stages of one warm trace: ${Object.entries(last.timingsMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`)
 
 const batches = Math.floor(nSeq / 128)
-if (batches > 1) {
+if (batches > 1 && mode !== 'ipc') {
   const cold: number[] = []
   for (let i = 0; i < Math.min(3, batches - 1) * 2; i++) {
     const b = 1 + (i % (batches - 1))
@@ -100,20 +108,26 @@ const repeat = async (n: number, fn: () => unknown): Promise<number[]> => {
 }
 const naiveOne = median(await repeat(7, () => naiveEmbed(W_E, [vectors[0]], d)))
 const naiveOneCpu = cpuOfLast(7)
-const naiveAll = median(await repeat(3, () => naiveEmbed(W_E, vectors, d)))
-const stacked = new Float32Array(vectors.length * d)
-vectors.forEach((v, i) => stacked.set(v, i * d))
-const keys = stacked.subarray(0, 3 * H * d)
-const ortAll: number[] = []
-for (let i = 0; i < 7; i++) ortAll.push(await timed(() => engine.vocabProducts({ layer: bundle.hookPoint.layer, embed: stacked, keys, keyPos: 3, unembed: stacked.subarray(0, d) })))
 console.log(`baseline naive JS W_E·v (one vector): ${fmt(naiveOne)} wall, ${fmt(naiveOneCpu)} CPU; warm trace / naive W_E·v = ${(median(warm) / naiveOne).toFixed(2)} (wall), ${(warmCpu / naiveOneCpu).toFixed(2)} (CPU)`)
-console.log(`vocabulary products of one trace (${vectors.length} vectors vs W_E, ${3 * H} vs LN1(W_E+W_pos), 1 vs W_U): ONNX ${fmt(median(ortAll))}; naive JS for the W_E part alone ${fmt(naiveAll)} (${(naiveAll / median(ortAll)).toFixed(1)}× slower)`)
+if (mode !== 'ipc') {
+  const naiveAll = median(await repeat(3, () => naiveEmbed(W_E, vectors, d)))
+  const stacked = new Float32Array(vectors.length * d)
+  vectors.forEach((v, i) => stacked.set(v, i * d))
+  const keys = stacked.subarray(0, 3 * H * d)
+  const ortAll: number[] = []
+  for (let i = 0; i < 7; i++) ortAll.push(await timed(() => engine.vocabProducts({ layer: bundle.hookPoint.layer, embed: stacked, keys, keyPos: 3, unembed: stacked.subarray(0, d) })))
+  console.log(`vocabulary products of one trace (${vectors.length} vectors vs W_E, ${3 * H} vs LN1(W_E+W_pos), 1 vs W_U): ONNX ${fmt(median(ortAll))}; naive JS for the W_E part alone ${fmt(naiveAll)} (${(naiveAll / median(ortAll)).toFixed(1)}× slower)`)
+}
 await engine.dispose()
 
-if (!args['no-worker']) {
+if (!args['no-worker'] && mode !== 'ipc') {
   const client = await ComputeWorkerClient.start({ bundleDir: dir, engine: { providers: ['cpu'], intraOpNumThreads: threads } })
   await traceAt(bundle, client, pointAt(0))
   const viaWorker = await series(client, runs, 1)
   console.log(`warm trace through the compute worker (the app's path), median of ${runs}: ${fmt(median(viaWorker))}`)
   await client.dispose()
+}
+
+if (mode !== 'engine') {
+  await benchIpc({ dir, bundle, threads, runs, pointAt, timed, cpuOfLast, baseline: { warmMs: median(warm), warmCpuMs: warmCpu, naiveMs: naiveOne } })
 }

@@ -1,0 +1,94 @@
+// The ipc part of the trace benchmark (test/bench/trace.ts --mode ipc): trace.run as the app serves it. A
+// Workbench with the supervised compute worker answers `dispatch('trace.run', …)` (zod validation, the
+// handler, traceAt over the worker, the contract's JSON form); the value is then serialized the way each
+// transport does: JSON text (serve mode's HTTP bridge) and V8's structured clone (Electron's
+// ipcMain.handle). Figures are reported beside the in-process warm trace measured in the same run.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { serialize } from 'node:v8'
+import type { Bundle } from '../../main/bundle'
+import { ComputeWorkerClient } from '../../main/compute/worker-client'
+import type { Result, TraceJson } from '../../main/ipc/contract'
+import { createWorkbench } from '../../main/ipc/workbench'
+
+export interface IpcBenchInput {
+  dir: string
+  bundle: Bundle
+  threads: number
+  runs: number
+  pointAt(i: number): { feature: number; sample: number; pos: number }
+  timed(fn: () => Promise<unknown> | unknown): Promise<number>
+  cpuOfLast(n: number): number
+  /** Measured earlier in the same process: the in-process warm trace and the naive W_E·v loop. */
+  baseline: { warmMs: number; warmCpuMs: number; naiveMs: number }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const fmt = (ms: number): string => `${ms.toFixed(1)} ms`
+
+interface Sample {
+  /** dispatch → JSON text: serve mode's path. */
+  json: number
+  /** dispatch + structured clone: Electron's path. */
+  clone: number
+  dispatch: number
+  stringify: number
+  structuredClone: number
+  traceAt: number
+  bytes: number
+}
+
+export async function benchIpc(inp: IpcBenchInput): Promise<void> {
+  const { dir, bundle, threads, runs, pointAt, timed } = inp
+  const tmp = mkdtempSync(join(tmpdir(), 'ft-bench-ipc-'))
+  const wb = createWorkbench({
+    bundleDir: dir,
+    cachePath: join(tmp, 'cache.sqlite'),
+    userDataDir: join(tmp, 'user'),
+    engine: (b) => ComputeWorkerClient.start({ bundleDir: b.dir, engine: { providers: ['cpu'], intraOpNumThreads: threads } }),
+  })
+  const once = async (point: ReturnType<typeof pointAt>): Promise<Sample> => {
+    const t0 = performance.now()
+    const r = (await wb.dispatch('trace.run', { point })) as Result<TraceJson>
+    const t1 = performance.now()
+    const text = JSON.stringify(r)
+    const t2 = performance.now()
+    serialize(r)
+    const t3 = performance.now()
+    if (!r.ok) throw new Error(`trace.run failed: ${r.error.code}: ${r.error.message}`)
+    return { json: t2 - t0, clone: t1 - t0 + (t3 - t2), dispatch: t1 - t0, stringify: t2 - t1, structuredClone: t3 - t2, traceAt: r.value.timingsMs.total, bytes: text.length }
+  }
+  const report = (what: string, samples: Sample[], cpuMs: number): void => {
+    const m = (k: keyof Sample): number => median(samples.map((s) => s[k]))
+    console.log(`${what}, median of ${samples.length}: ${fmt(m('json'))} wall to JSON text (serve), ${fmt(m('clone'))} to a structured clone (Electron); ${fmt(cpuMs)} CPU of this process (worker included)`)
+    console.log(`  dispatch ${fmt(m('dispatch'))} (traceAt ${fmt(m('traceAt'))} of it), JSON.stringify ${fmt(m('stringify'))} (${(m('bytes') / 1024).toFixed(0)} KiB), structured clone ${fmt(m('structuredClone'))}`)
+  }
+  try {
+    const started = performance.now()
+    await once(pointAt(0)) // starts the worker, builds its sessions and the batch block of sequences 0–127
+    console.log(`ipc: first trace.run (worker started, sessions built): ${fmt(performance.now() - started)}`)
+    const warm: Sample[] = []
+    for (let i = 1; i <= runs; i++) await timed(async () => warm.push(await once(pointAt(i))))
+    const warmCpu = inp.cpuOfLast(runs)
+    report('ipc: warm trace.run', warm, warmCpu)
+    const w = median(warm.map((s) => s.json))
+    const { warmMs, warmCpuMs, naiveMs } = inp.baseline
+    console.log(`  warm ipc / in-process warm trace = ${(w / warmMs).toFixed(2)} (wall), ${(warmCpu / warmCpuMs).toFixed(2)} (CPU); warm ipc / naive W_E·v = ${(w / naiveMs).toFixed(2)}`)
+
+    const { nSeq } = bundle.tokens
+    const batches = Math.floor(nSeq / 128)
+    if (batches > 1) {
+      const cold: Sample[] = []
+      for (let i = 0; i < Math.min(3, batches - 1) * 2; i++) {
+        const b = 1 + (i % (batches - 1))
+        // Alternating batches: every trace here is the first of its batch since the last switch.
+        for (const sample of [b * 128 + (i % 128), i % 128]) await timed(async () => cold.push(await once({ feature: i, sample, pos: 5 })))
+      }
+      report(`ipc: cold trace.run (new 128-sequence batch, forward over ${128 * bundle.tokens.seqLen} tokens)`, cold, inp.cpuOfLast(cold.length))
+    }
+  } finally {
+    await wb.close()
+    rmSync(tmp, { recursive: true, force: true })
+  }
+}
