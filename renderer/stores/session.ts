@@ -27,7 +27,8 @@ export const useSessionStore = defineStore('session', () => {
   function collect(): SessionState {
     const tabs = useTabsStore()
     return {
-      tabs: tabs.featureTabs.map((t) => ({ ...t })),
+      // Only pinned traces are kept: a restored trace tab re-runs trace.run for its point.
+      tabs: [...tabs.featureTabs.map((t) => ({ ...t })), ...tabs.traceTabs.filter((t) => t.pinned).map((t) => ({ ...t, point: { ...t.point } }))],
       activeTab: tabs.active,
       grids: collectGridStates(),
       ui: { ...ui.value },

@@ -1,5 +1,5 @@
 // Column definitions shared by the grids, named as the seed notebook's tables name them.
-import type { ColDef, ValueFormatterParams } from 'ag-grid-community'
+import type { CellClickedEvent, ColDef, ICellRendererParams, ValueFormatterParams } from 'ag-grid-community'
 import type { ActivationRow } from '../../../main/ipc/contract'
 import { columnRange, gradientStyle } from './coolwarm'
 
@@ -28,18 +28,66 @@ export function gradientColumn<T>(field: keyof T & string, rows: readonly T[], e
   }
 }
 
-/** The seed's token table: str_tokens, unique_token, context, batch, pos, label, and the value column. */
-export function activationColumns<T extends ActivationRow = ActivationRow>(rows: readonly T[], extra: ColDef<T>[] = []): ColDef<T>[] {
-  const seed: ColDef<ActivationRow>[] = [
-    { field: 'str_tokens', headerName: 'str_tokens', width: 120, cellClass: 'mono' },
+/**
+ * A numeric column painted symmetrically around zero (white = no effect), for signed scores such as
+ * W_E·v or a decomposition's terms, where a red and a blue of the same depth mean the same strength.
+ */
+export function divergingColumn<T>(field: keyof T & string, rows: readonly T[], extra: ColDef<T> = {}): ColDef<T> {
+  const range = columnRange(rows.map((r) => r[field] as unknown as number))
+  const bound = Math.max(1e-12, Math.abs(range?.min ?? 0), Math.abs(range?.max ?? 0))
+  return gradientColumn(field, rows, { cellStyle: (p) => (typeof p.value === 'number' ? gradientStyle(p.value, -bound, bound) : null), ...extra })
+}
+
+/**
+ * The token cell of a grid whose rows are places in the corpus or a prompt: the token is a button that
+ * traces the feature there (Enter and double-click on the row do the same).
+ */
+export function traceableToken<T>(onTrace: (row: T) => void, what = 'the feature'): Pick<ColDef<T>, 'cellRenderer' | 'onCellClicked'> {
+  return {
+    cellRenderer: (p: ICellRendererParams<T>) => {
+      const b = document.createElement('button')
+      b.type = 'button'
+      b.className = 'token-link'
+      b.dataset.action = 'trace'
+      b.title = `Trace ${what} here`
+      b.textContent = String(p.valueFormatted ?? p.value ?? '')
+      return b
+    },
+    onCellClicked: (e: CellClickedEvent<T>) => {
+      const target = e.event?.target as Element | null | undefined
+      if (e.data && target?.closest('.token-link')) onTrace(e.data)
+    },
+  }
+}
+
+type SeedRow = Omit<ActivationRow, 'activation'>
+
+/** The seed's token table without its value column: str_tokens, unique_token, context, batch, pos, label. */
+export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void): ColDef<T>[] {
+  const seed: ColDef<SeedRow>[] = [
+    { field: 'str_tokens', headerName: 'str_tokens', width: 120, cellClass: 'mono', ...(onTrace ? traceableToken(onTrace as (row: SeedRow) => void) : {}) },
     { field: 'unique_token', headerName: 'unique_token', width: 130, cellClass: 'mono' },
     { field: 'context', headerName: 'context', flex: 1, minWidth: 260, cellClass: 'mono', tooltipField: 'context' },
     { field: 'batch', headerName: 'batch', width: 80, type: 'numericColumn', filter: 'agNumberColumnFilter' },
     { field: 'pos', headerName: 'pos', width: 70, type: 'numericColumn', filter: 'agNumberColumnFilter' },
     { field: 'label', headerName: 'label', width: 90 },
-    gradientColumn<ActivationRow>('activation', rows, { sort: 'desc' }),
   ]
-  return [...extra, ...(seed as unknown as ColDef<T>[])]
+  return seed as unknown as ColDef<T>[]
+}
+
+export interface TokenTableOptions<T> {
+  /** Makes the str_tokens cell a "trace here" button. */
+  onTrace?: (row: T) => void
+}
+
+/** The seed's token table: str_tokens, unique_token, context, batch, pos, label, and the value column. */
+export function activationColumns<T extends ActivationRow = ActivationRow>(rows: readonly T[], extra: ColDef<T>[] = [], opts: TokenTableOptions<T> = {}): ColDef<T>[] {
+  return [...extra, ...seedColumns<T>(opts.onTrace), gradientColumn<T>('activation', rows, { sort: 'desc' })]
+}
+
+/** The same table with an activation score (resid_mid·v) in place of the activation. */
+export function scoreColumns<T extends SeedRow & { score: number }>(rows: readonly T[], extra: ColDef<T>[] = [], opts: TokenTableOptions<T> = {}): ColDef<T>[] {
+  return [...seedColumns<T>(opts.onTrace), gradientColumn<T>('score', rows, { sort: 'desc' }), ...extra]
 }
 
 export function activationRowId(r: ActivationRow): string {

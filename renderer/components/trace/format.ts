@@ -1,0 +1,31 @@
+// How trace numbers and places are written in the trace views.
+import type { TracePointRequest, TraceJson } from '../../../main/ipc/contract'
+
+/** Four decimals; values too small for that (v·resid_mid, a residual) in exponent form so they never read as 0. */
+export function fmtNum(x: number | null | undefined): string {
+  if (typeof x !== 'number' || !Number.isFinite(x)) return '—'
+  if (x !== 0 && Math.abs(x) < 1e-3) return x.toExponential(3)
+  return x.toFixed(4)
+}
+
+/** `sample/pos` as the seed labels corpus tokens, or `prompt[token]`. */
+export function pointLabel(p: TracePointRequest): string {
+  return 'sample' in p ? `${p.sample}/${p.pos}` : `prompt[${p.token}]`
+}
+
+/** The tab strip's title of a trace tab. */
+export function traceTitle(p: TracePointRequest): string {
+  return `⤷ #${p.feature} @ ${pointLabel(p)}`
+}
+
+/** The point a token of a trace's own scope stands for (corpus rows carry their sequence; prompt rows the prompt). */
+export function pointInScope(trace: TraceJson, row: { batch: number; pos: number }): TracePointRequest {
+  return trace.point.kind === 'prompt'
+    ? { feature: trace.feature, prompt: trace.point.prompt, token: row.pos }
+    : { feature: trace.feature, sample: row.batch, pos: row.pos }
+}
+
+/** A file-name-safe stem for a trace's exports. */
+export function exportStem(p: TracePointRequest): string {
+  return 'sample' in p ? `trace-f${p.feature}-s${p.sample}-p${p.pos}` : `trace-f${p.feature}-prompt-t${p.token}`
+}

@@ -1,0 +1,63 @@
+// The tabs store's trace tabs: one tab per point, pinned ones kept by the session, and a saved session
+// from another version or edited by hand restored as far as it makes sense, never fatally.
+import { beforeEach, describe, expect, it } from 'vitest'
+import { createPinia, setActivePinia } from 'pinia'
+import { traceTabId, useTabsStore } from '../../renderer/stores/tabs'
+
+describe('trace tabs', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+
+  it('opens one tab per point and activates the one already open', () => {
+    const tabs = useTabsStore()
+    const a = tabs.openTrace({ feature: 3, sample: 1, pos: 7 })
+    tabs.openFeature(3)
+    const b = tabs.openTrace({ feature: 3, sample: 1, pos: 7 })
+    expect(b).toBe(a)
+    expect(tabs.traceTabs).toHaveLength(1)
+    expect(tabs.active).toBe(a)
+    expect(tabs.traceTab(a)).toMatchObject({ kind: 'trace', pinned: false, convention: 'v', head: null, sourcePos: null })
+  })
+
+  it('keeps prompt points apart by their text and token, with short ids', () => {
+    const p = (prompt: string, token: number) => traceTabId({ feature: 1, prompt, token })
+    expect(p('hello world', 2)).not.toBe(p('hello world!', 2))
+    expect(p('hello world', 2)).not.toBe(p('hello world', 3))
+    expect(p('x'.repeat(10_000), 0).length).toBeLessThan(40)
+    expect(traceTabId({ feature: 1, sample: 2, pos: 3 })).toBe('trace:1:2/3')
+  })
+
+  it('closes a trace tab and activates its neighbour', () => {
+    const tabs = useTabsStore()
+    tabs.openFeature(0)
+    const a = tabs.openTrace({ feature: 0, sample: 0, pos: 1 })
+    const b = tabs.openTrace({ feature: 0, sample: 0, pos: 2 })
+    tabs.close(b)
+    expect(tabs.active).toBe(a)
+    tabs.close(a)
+    expect(tabs.active).toBe('feature:0')
+    expect(tabs.traceTabs).toEqual([])
+  })
+
+  it('restores saved trace tabs as pinned, skipping malformed points and duplicates', () => {
+    const tabs = useTabsStore()
+    tabs.restore(
+      [
+        { id: 'feature:2', kind: 'feature', featureId: 2 },
+        { id: 'x', kind: 'trace', point: { feature: 2, sample: 4, pos: 8 }, convention: 'u', head: 1, sourcePos: 5 },
+        { id: 'y', kind: 'trace', point: { feature: 2, sample: 4, pos: 8 } },
+        { id: 'z', kind: 'trace', point: { feature: 2, prompt: 'def f', token: 1 }, head: -1 },
+        { id: 'bad1', kind: 'trace', point: { feature: -1, sample: 0, pos: 0 } },
+        { id: 'bad2', kind: 'trace', point: { feature: 1, prompt: '', token: 0 } },
+        { id: 'bad3', kind: 'trace' },
+        { id: 'future', kind: 'hologram' },
+      ],
+      'trace:2:4/8',
+    )
+    expect(tabs.featureTabs.map((t) => t.id)).toEqual(['feature:2'])
+    expect(tabs.traceTabs).toEqual([
+      { id: 'trace:2:4/8', kind: 'trace', point: { feature: 2, sample: 4, pos: 8 }, pinned: true, convention: 'u', head: 1, sourcePos: 5 },
+      { id: traceTabId({ feature: 2, prompt: 'def f', token: 1 }), kind: 'trace', point: { feature: 2, prompt: 'def f', token: 1 }, pinned: true, convention: 'v', head: null, sourcePos: null },
+    ])
+    expect(tabs.active).toBe('trace:2:4/8')
+  })
+})
