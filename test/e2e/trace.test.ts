@@ -1,0 +1,408 @@
+// Tracing end to end, as a researcher does it, in Debian's Chromium through serve mode: open a feature,
+// click a top activation to trace there, read v's token scores, the heads × source heatmap and the sum
+// check, switch convention and heads, export a trace grid, trace a typed prompt, compare two traces, pin
+// one and get it back from the session. Numbers on screen are checked against the PyTorch goldens of
+// tools/golden.py and against the same handler table called directly over HTTP.
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BrowserContext, Page } from 'playwright-core'
+import type { Channel, PromptViewJson, RequestIn, ResponseOf, Result, TraceComparisonJson, TraceJson } from '../../main/ipc/contract'
+import { gradientStyle } from '../../renderer/components/grid/coolwarm'
+import { readGolden, relErr, type Golden, type GoldenPoint } from '../unit/helpers/golden'
+import { BUNDLE, OUTPUT, ROOT, ensureRendererBuilt, launchChromium, parseCsv, startServe, type Serve } from './harness'
+
+/** The golden point's fields this test reads besides the shared ones (tools/golden.py writes them). */
+type Point = GoldenPoint & {
+  u_dot_resid_mid: number
+  fidelity_pearson: number
+  best_head: number
+  circuit_source_pos: number
+  W_E_v_top: [number, number][]
+  decomposition_v: { heads: number[][]; heads_ov: number[][]; total: number }
+  qk_grid: { head: number; tokens: number[]; relative_positions: number[]; scores: (number | null)[][] }
+}
+
+const SCORE_COLUMNS = ['str_tokens', 'unique_token', 'context', 'batch', 'pos', 'label', 'score']
+const BUILD_TIMEOUT_MS = Number(process.env.FT_E2E_BUILD_TIMEOUT_MS) || (process.env.FT_E2E_BUNDLE ? 30 * 60_000 : 120_000)
+/** The goldens exist for the tiny bundle; FT_E2E_BUNDLE runs the same flow without them. */
+const GOLDEN_DIR = join(ROOT, 'test/fixtures/golden/tiny')
+const useGolden = BUNDLE === join(ROOT, 'test/fixtures/tiny')
+
+vi.setConfig({ testTimeout: 180_000 })
+
+let serve: Serve
+let browser: { context: BrowserContext; close(): Promise<void> }
+let page: Page
+let golden: Golden | null = null
+const pageErrors: string[] = []
+
+/** The point this test traces: a golden point among its feature's top activations. */
+let gp: Point
+let tabId = ''
+/** The first trace, opened from the feature's top row. */
+let firstTab = ''
+let firstPoint = { feature: 0, sample: 0, pos: 0 }
+
+function poll<T>(fn: () => T | Promise<T>) {
+  // Generous: the machine running CI may be shared with a training job.
+  return expect.poll(fn, { timeout: 60_000 })
+}
+
+async function shot(name: string) {
+  await page.screenshot({ path: join(OUTPUT, `${name}.png`) })
+}
+
+/** The handler table directly, over the same HTTP bridge the page uses. */
+async function ipc<C extends Channel>(channel: C, payload: RequestIn<C>): Promise<ResponseOf<C>> {
+  const res = await fetch(new URL(`api/${channel}`, serve.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) })
+  const r = (await res.json()) as Result<ResponseOf<C>>
+  if (!r.ok) throw new Error(`${channel}: ${r.error.code}: ${r.error.message}`)
+  return r.value
+}
+
+function q(id: string): string {
+  return `[data-trace-tab="${id}"]`
+}
+
+async function columnTexts(gridId: string, colId: string): Promise<string[]> {
+  return page.$$eval(`[data-grid-id="${gridId}"] .ag-row .ag-cell[col-id="${colId}"]`, (cells) =>
+    cells
+      .map((c) => ({ i: Number(c.closest('.ag-row')?.getAttribute('row-index')), t: (c.textContent ?? '').trim() }))
+      .sort((a, b) => a.i - b.i)
+      .map((x) => x.t),
+  )
+}
+
+async function exportCsv(gridId: string): Promise<{ rows: string[][]; name: string }> {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-grid-id="${gridId}"] [data-action="export"]`)])
+  const text = readFileSync((await download.path())!, 'utf8')
+  expect(text.charCodeAt(0)).toBe(0xfeff)
+  return { rows: parseCsv(text.slice(1)), name: download.suggestedFilename() }
+}
+
+async function waitTrace(id: string) {
+  await page.waitForSelector(`${q(id)}[data-loading="false"] [data-field="trace-activation"]`)
+}
+
+async function num(selector: string, attr = 'data-value'): Promise<number> {
+  return Number(await page.getAttribute(selector, attr))
+}
+
+function rgb(css: string): number[] {
+  return (css.match(/\d+/g) ?? []).slice(0, 3).map(Number)
+}
+
+/** |a − b| within `rel` of the scale, plus half a unit of the 4 decimals the grids show. */
+function closeTo(a: number, b: number, scale: number, rel = 1e-4) {
+  expect(Math.abs(a - b), `${a} vs ${b}`).toBeLessThanOrEqual(rel * Math.max(1, Math.abs(scale)) + 5.1e-5)
+}
+
+beforeAll(async () => {
+  mkdirSync(OUTPUT, { recursive: true })
+  if (!useGolden) return
+  golden = readGolden(GOLDEN_DIR)
+  await ensureRendererBuilt()
+  serve = await startServe()
+  browser = await launchChromium()
+  page = await browser.context.newPage()
+  page.setDefaultTimeout(60_000)
+  page.setDefaultNavigationTimeout(90_000)
+  page.on('pageerror', (e) => pageErrors.push(String(e)))
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text())
+  })
+  await page.goto(serve.url)
+  await page.waitForSelector('.app[data-started="true"]')
+}, 300_000)
+
+afterEach(async ({ task }) => {
+  if (task.result?.state === 'fail') await shot(`failed-trace-${task.name.replace(/\W+/g, '-')}`).catch(() => {})
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await serve?.stop()
+})
+
+// The flow checks its numbers against the tiny bundle's goldens; other bundles have none.
+describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
+  it('builds the cache and opens a feature that has golden points among its top activations', async () => {
+    await page.click('[data-tab="cache"]')
+    await page.click('[data-action="build"]')
+    await page.waitForSelector('text=Cache built.', { timeout: BUILD_TIMEOUT_MS })
+
+    const candidates = ((golden?.points ?? []) as Point[]).filter((p) => p.feature >= 0)
+    let found: Point | undefined
+    for (const p of candidates) {
+      const detail = await ipc('feature.get', { id: p.feature, topK: 100 })
+      // The top row itself is traced first; the golden point must be another row.
+      if (detail.top.slice(1).some((r) => r.batch === p.sample && r.pos === p.pos)) {
+        found = p
+        break
+      }
+    }
+    expect(found, 'a golden point among its feature’s top activations').toBeDefined()
+    gp = found!
+    await page.click('[data-tab="features"]')
+    await page.dblclick(`[data-grid-id="features"] .ag-row[row-id="${gp.feature}"] .ag-cell[col-id="max"]`)
+    await page.waitForSelector(`[data-grid-id="feature:${gp.feature}:top"] .ag-row`)
+  }, BUILD_TIMEOUT_MS + 60_000)
+
+  it('clicks a top activation to trace there, with the activation the cache stored', async () => {
+    const grid = `feature:${gp.feature}:top`
+    const row = `[data-grid-id="${grid}"] .ag-row[row-index="0"]`
+    const [batch, pos, activation] = await Promise.all(['batch', 'pos', 'activation'].map(async (c) => Number((await page.textContent(`${row} .ag-cell[col-id="${c}"]`))!.trim())))
+    const link = page.locator(`${row} .ag-cell[col-id="str_tokens"] .token-link`)
+    expect(await link.getAttribute('title')).toMatch(/trace/i)
+    await link.click()
+    firstPoint = { feature: gp.feature, sample: batch, pos }
+    firstTab = `trace:${gp.feature}:${batch}/${pos}`
+    await poll(() => page.getAttribute(`[data-tab="${firstTab}"]`, 'aria-selected')).toBe('true')
+    await waitTrace(firstTab)
+    // The cache's activation (SAE graph over the corpus) and the trace's (forward + linearization) agree.
+    closeTo(await num(`${q(firstTab)} [data-field="trace-activation"]`), activation, activation)
+    expect(await page.textContent(`${q(firstTab)} [data-field="trace-point"]`)).toBe(`sample ${batch}, pos ${pos}`)
+    await shot('trace-01-from-top-activation')
+  })
+
+  it('traces a golden point and shows v’s token scores as PyTorch computes them', async () => {
+    const grid = `feature:${gp.feature}:top`
+    await page.click(`[data-tab="feature:${gp.feature}"]`)
+    // The quick filter brings the row into the rendered window wherever it sits in the top 100.
+    await page.fill(`[data-grid-id="${grid}"] .grid-filter`, `${gp.sample}/${gp.pos}`)
+    await page.click(`[data-grid-id="${grid}"] .ag-row[row-id="${gp.sample}/${gp.pos}"] .token-link`)
+    tabId = `trace:${gp.feature}:${gp.sample}/${gp.pos}`
+    await poll(() => page.getAttribute(`[data-tab="${tabId}"]`, 'aria-selected')).toBe('true')
+    await waitTrace(tabId)
+
+    closeTo(await num(`${q(tabId)} [data-field="trace-activation"]`), gp.activation, gp.activation)
+    const direct = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
+    expect(await page.textContent(`${q(tabId)} [data-field="convention-label"]`)).toContain(direct.v.label)
+    expect(await page.getAttribute(q(tabId), 'data-convention')).toBe('v')
+
+    const { rows, name } = await exportCsv(`${tabId}:tokens-top`)
+    expect(name).toBe(`trace-f${gp.feature}-s${gp.sample}-p${gp.pos}-v-token-scores-top.csv`)
+    expect(rows[0]).toEqual(['str_tokens', 'id', 'score'])
+    const want = gp.W_E_v_top
+    expect(rows.length - 1).toBe(want.length)
+    const wE = golden!.f32(`${gp.key}.W_E_v`).data
+    rows.slice(1).forEach((r, i) => {
+      closeTo(Number(r[2]), want[i][1], want[0][1]) // the i-th highest score
+      closeTo(Number(r[2]), wE[Number(r[1])], want[0][1]) // and the score of the token shown
+    })
+    await shot('trace-02-token-scores')
+  })
+
+  it('shows the heads × source heatmap and a sum check whose total is trace.run’s and whose residual is small', async () => {
+    await page.click(`${q(tabId)} [data-section="attention"]`)
+    const cells = page.locator(`${q(tabId)} [data-field="head-source-heatmap"] rect[data-head]`)
+    const heads = gp.decomposition_v.heads
+    await poll(() => cells.count()).toBe(heads.length * (gp.pos + 1))
+    const shown = await cells.evaluateAll((els) => els.map((e) => ({ h: Number(e.getAttribute('data-head')), s: Number(e.getAttribute('data-source')), v: Number(e.getAttribute('data-value')), fill: e.getAttribute('fill') ?? '' })))
+    const bound = Math.max(...heads.flat().map(Math.abs))
+    const flat = heads.flat()
+    expect(relErr(shown.map((c) => c.v), shown.map((c) => heads[c.h][c.s]))).toBeLessThan(1e-4)
+    expect(flat.length).toBe(shown.length)
+    for (const c of shown) {
+      const want = rgb(gradientStyle(heads[c.h][c.s], -bound, bound).backgroundColor)
+      rgb(c.fill).forEach((x, k) => expect(Math.abs(x - want[k])).toBeLessThanOrEqual(3))
+    }
+    const direct = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
+    const labels = await page.$$eval(`${q(tabId)} [data-field="source-token"]`, (els) => els.map((e) => e.textContent ?? ''))
+    expect(labels).toEqual(direct.sequenceStrTokens.slice(0, gp.pos + 1))
+
+    const d = direct.v.decomposition
+    const termScale = [d.embed, d.pos, d.b_O, ...d.earlierAttnOut, ...d.earlierMlpOut, ...d.heads.flat()].reduce((a, x) => a + Math.abs(x), 0)
+    // v·resid_mid ≈ 0 at the point (LayerNorm's scale invariance): shown in exponent form, 4 significant digits.
+    const total = Number(await page.textContent(`${q(tabId)} [data-field="sum-total"]`))
+    expect(Math.abs(total - d.total)).toBeLessThanOrEqual(5e-4 * Math.abs(d.total))
+    expect(Math.abs((await num(`${q(tabId)} [data-field="sum-total"]`)) - d.total)).toBeLessThanOrEqual(1e-9 * termScale)
+    expect(Math.abs(d.total - gp.decomposition_v.total)).toBeLessThan(1e-4 * termScale)
+    const residual = Number(await page.textContent(`${q(tabId)} [data-field="sum-residual"]`))
+    expect(Math.abs(residual)).toBeLessThan(1e-4 * termScale)
+    expect(await page.getAttribute(`${q(tabId)} [data-field="sum-check"]`, 'data-ok')).toBe('true')
+
+    await page.check(`${q(tabId)} [data-field="ov-only"]`)
+    const ov = await cells.evaluateAll((els) => els.map((e) => ({ h: Number(e.getAttribute('data-head')), s: Number(e.getAttribute('data-source')), v: Number(e.getAttribute('data-value')) })))
+    expect(relErr(ov.map((c) => c.v), ov.map((c) => gp.decomposition_v.heads_ov[c.h][c.s]))).toBeLessThan(1e-4)
+    await page.uncheck(`${q(tabId)} [data-field="ov-only"]`)
+    await shot('trace-03-attention')
+  })
+
+  it('switches to u, whose total is the first-order value PyTorch gives', async () => {
+    await page.click(`${q(tabId)} [data-convention="u"]`)
+    await poll(() => page.getAttribute(q(tabId), 'data-convention')).toBe('u')
+    const direct = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
+    expect(await page.textContent(`${q(tabId)} [data-field="convention-label"]`)).toContain(direct.u.label)
+    const total = Number(await page.textContent(`${q(tabId)} [data-field="sum-total"]`))
+    closeTo(total, direct.u.decomposition.total, 1, 0)
+    closeTo(total, gp.u_dot_resid_mid, gp.u_dot_resid_mid)
+    closeTo(await num(`${q(tabId)} [data-field="trace-dot"]`), gp.u_dot_resid_mid, gp.u_dot_resid_mid)
+    expect(Math.abs(Number(await page.textContent(`${q(tabId)} [data-field="sum-residual"]`)))).toBeLessThan(1e-4 * Math.abs(total))
+    await shot('trace-04-attention-u')
+  })
+
+  it('switches heads: per-head tables as PyTorch computes them, the QK grid recomputed for the head', async () => {
+    await page.click(`${q(tabId)} [data-section="circuits"]`)
+    const qkGrid = `${tabId}:qk-grid`
+    await page.waitForSelector(`[data-grid-id="${qkGrid}"] .ag-row`)
+    // The default head is the strongest one; its QK grid is the golden one (nulls blank).
+    const g = gp.qk_grid
+    expect(await page.getAttribute(`${q(tabId)} .circuits`, 'data-head')).toBe(String(g.head))
+    const scale = Math.max(...g.scores.flat().map((x) => Math.abs(x ?? 0)))
+    for (const [k, r] of g.relative_positions.entries()) {
+      const col = await columnTexts(qkGrid, `rel${r}`)
+      expect(col).toHaveLength(g.tokens.length)
+      col.forEach((t, i) => {
+        const want = g.scores[i][k]
+        if (want === null) expect(t).toBe('')
+        else closeTo(Number(t), want, scale)
+      })
+    }
+
+    const heads = await page.locator(`${q(tabId)} .circuits .seg [data-head]`).count()
+    expect(heads).toBe(golden!.f32(`${gp.key}.blocks.${golden!.layer}.attn.hook_pattern`).dims[0])
+    const other = (g.head + 1) % heads
+    await page.click(`${q(tabId)} .circuits .seg [data-head="${other}"]`)
+    await poll(() => page.getAttribute(`${q(tabId)} .circuits`, 'data-head')).toBe(String(other))
+    await poll(() => page.textContent(`[data-grid-id="${qkGrid}"] .grid-title`)).toContain(`H${other})`)
+    // OV token scores of u for the new head, top 20: the highest of PyTorch's, and each token's own score.
+    const ovU = golden!.f32(`${gp.key}.ov_tokens_u.h${other}`).data
+    const sorted = Array.from(ovU).sort((a, b) => b - a)
+    const { rows } = await exportCsv(`${tabId}:ov-top`)
+    expect(rows.length - 1).toBe(20)
+    rows.slice(1).forEach((r, i) => {
+      closeTo(Number(r[2]), sorted[i], sorted[0])
+      closeTo(Number(r[2]), ovU[Number(r[1])], sorted[0])
+    })
+    const direct = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos }, options: { head: other } })
+    expect(await columnTexts(qkGrid, 'rel-1')).toEqual(direct.qkGrid.scores.map((s) => (s[0] === null ? '' : s[0].toFixed(4))))
+    expect(await page.textContent(`${q(tabId)} [data-vocab="${tabId}:qk-seed"] .figure-title`)).toContain('QK (seed definition)')
+    await shot('trace-05-circuits')
+  })
+
+  it('exports the activation-score grid to CSV as shown, with PyTorch’s scores', async () => {
+    await page.click(`${q(tabId)} [data-convention="v"]`)
+    await page.click(`${q(tabId)} [data-section="overview"]`)
+    const grid = `${tabId}:scores`
+    await page.waitForSelector(`[data-grid-id="${grid}"] .ag-row`)
+    const { rows, name } = await exportCsv(grid)
+    expect(name).toBe(`trace-f${gp.feature}-s${gp.sample}-p${gp.pos}-v-activation-scores.csv`)
+    expect(rows[0]).toEqual(SCORE_COLUMNS)
+    const shown = await Promise.all(SCORE_COLUMNS.map((c) => columnTexts(grid, c)))
+    expect(shown[0].length).toBeGreaterThan(5)
+    for (let r = 0; r < shown[0].length; r++) expect(rows[r + 1]).toEqual(SCORE_COLUMNS.map((_, k) => shown[k][r]))
+    // resid_mid·v of every row against PyTorch's, by the row's place in the batch.
+    const scores = golden!.f32(`${gp.key}.scores_v`).data
+    const seqLen = gp.positions.length
+    const start = (gp as Point & { batch_start: number }).batch_start
+    const top = Math.max(...scores)
+    closeTo(Number(rows[1][6]), top, top)
+    for (const r of rows.slice(1)) closeTo(Number(r[6]), scores[(Number(r[3]) - start) * seqLen + Number(r[4])], top)
+  })
+
+  it('shows fidelity: Pearson r as PyTorch computes it and a scatter over the batch', async () => {
+    await page.click(`${q(tabId)} [data-section="fidelity"]`)
+    const r = Number(await page.textContent(`${q(tabId)} [data-field="pearson"]`))
+    closeTo(r, gp.fidelity_pearson, 1)
+    const direct = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
+    expect(Number(await page.getAttribute(`${q(tabId)} [data-field="fidelity-scatter"]`, 'data-points'))).toBe(direct.scopePreActivations.length)
+    await page.waitForSelector(`[data-grid-id="${tabId}:disagreements"] .ag-row`)
+    await shot('trace-06-fidelity')
+  })
+
+  it('traces a typed prompt from the prompt view, and shows the handler’s errors', async () => {
+    await page.click('[data-tab="prompt"]')
+    await page.fill('[data-field="prompt-text"]', '')
+    await page.click('[data-action="prompt-run"]')
+    await poll(() => page.textContent('[data-field="prompt-error"]')).toMatch(/empty/)
+
+    const long = 'def tokenize(text): return text.split() '.repeat(20)
+    await page.fill('[data-field="prompt-text"]', long)
+    await page.click('[data-action="prompt-run"]')
+    const tooLong = await ipc('trace.prompt', { prompt: long }).then(
+      () => '',
+      (e: Error) => e.message,
+    )
+    expect(tooLong).toMatch(/n_ctx/)
+    await poll(() => page.textContent('[data-field="prompt-error"]')).toContain(tooLong.replace(/^[^:]+: [^:]+: /, ''))
+
+    const prompt = 'def tokenize(text):\n    "Split'
+    await page.fill('[data-field="prompt-text"]', prompt)
+    await page.fill('[data-field="prompt-feature"]', String(gp.feature))
+    await page.click('[data-action="prompt-run"]')
+    await page.waitForSelector('[data-field="heat-strip"] [data-pos]')
+    expect(await page.locator('[data-field="prompt-error"]').count()).toBe(0)
+    const view: PromptViewJson = await ipc('trace.prompt', { prompt, feature: gp.feature })
+    expect(await page.locator('[data-field="heat-strip"] [data-pos]').count()).toBe(view.tokens.length)
+    expect((await columnTexts('prompt-tokens', 'str_tokens')).slice(0, 3)).toEqual(view.tokens.slice(0, 3).map((t) => t.str_tokens))
+    // Trace at the token where the feature is strongest (a small position keeps blanks in the QK grid).
+    const acts = view.strip!.activations
+    const at = acts.indexOf(Math.max(...acts))
+    await shot('trace-07-prompt-view')
+    await page.click(`[data-field="heat-strip"] [data-pos="${at}"]`)
+    const promptTab = await page.getAttribute('.tab-strip [role="tab"][aria-selected="true"]', 'data-tab')
+    expect(promptTab).toMatch(new RegExp(`^trace:${gp.feature}:prompt-.+/${at}$`))
+    await waitTrace(promptTab!)
+    const direct: TraceJson = await ipc('trace.run', { point: { feature: gp.feature, prompt, token: at } })
+    const shownAct = await num(`${q(promptTab!)} [data-field="trace-activation"]`)
+    expect(shownAct).toBe(direct.activation)
+    closeTo(shownAct, acts[at], acts[at]) // the SAE graph's activation, through another path
+    expect(await page.textContent(`${q(promptTab!)} [data-field="trace-point"]`)).toBe(`prompt token ${at}`)
+    await shot('trace-08-prompt-trace')
+  })
+
+  it('compares two open traces: cosines as trace.compare and the vectors give', async () => {
+    await page.click(`[data-tab="${tabId}"]`)
+    await page.click(`${q(tabId)} [data-action="compare"]`)
+    await poll(() => page.getAttribute('[data-tab="compare"]', 'aria-selected')).toBe('true')
+    await page.selectOption('[data-field="compare-b"]', firstTab)
+    await page.click('[data-action="compare-run"]')
+    await page.waitForSelector('[data-field="compare-cos-v"]')
+    const a = { feature: gp.feature, sample: gp.sample, pos: gp.pos }
+    const b = firstPoint
+    const cmp: TraceComparisonJson = await ipc('trace.compare', { a, b, convention: 'v' })
+    const cosV = Number(await page.textContent('[data-field="compare-cos-v"]'))
+    closeTo(cosV, cmp.cosineV, 1, 0)
+    // The cosine from the two v vectors themselves.
+    const [ta, tb] = await Promise.all([ipc('trace.run', { point: a }), ipc('trace.run', { point: b })])
+    const dot = (x: number[], y: number[]) => x.reduce((s, xi, i) => s + xi * y[i], 0)
+    closeTo(cosV, dot(ta.v.vector, tb.v.vector) / Math.sqrt(dot(ta.v.vector, ta.v.vector) * dot(tb.v.vector, tb.v.vector)), 1, 1e-5)
+    const ids = (await columnTexts('compare-more-a', 'tokenId')).map(Number)
+    expect(ids.slice(0, 5)).toEqual(cmp.tokenScoreDiff.moreInA.slice(0, 5).map((d) => d.tokenId))
+    await shot('trace-09-compare')
+  })
+
+  it('pins a trace into the session and restores it by re-running it', async () => {
+    await page.click(`[data-tab="${tabId}"]`)
+    await page.click(`${q(tabId)} [data-action="pin"]`)
+    expect(await page.getAttribute(`${q(tabId)} [data-action="pin"]`, 'aria-pressed')).toBe('true')
+    const path = join(serve.tmp, 'traces.ftsession')
+    await page.keyboard.press('Control+s')
+    await page.fill('[role="dialog"] [data-field="path"]', path)
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('[data-field="session-notice"]')
+    const saved = JSON.parse(readFileSync(path, 'utf8')) as { state: { tabs: { id: string; kind: string; point?: unknown }[] } }
+    const traces = saved.state.tabs.filter((t) => t.kind === 'trace')
+    expect(traces.map((t) => t.id)).toEqual([tabId]) // only the pinned one
+    expect(traces[0].point).toEqual({ feature: gp.feature, sample: gp.sample, pos: gp.pos })
+
+    await page.reload()
+    await page.waitForSelector('.app[data-started="true"]')
+    await page.click('[data-action="session-open"]')
+    await page.fill('[role="dialog"] [data-field="path"]', path)
+    await page.click('[role="dialog"] [data-action="confirm"]')
+    await page.waitForSelector('[data-field="session-notice"]')
+    await poll(() => page.getAttribute(`[data-tab="${tabId}"]`, 'aria-selected')).toBe('true')
+    expect(await page.locator(`[data-tab="${firstTab}"]`).count()).toBe(0)
+    await waitTrace(tabId)
+    closeTo(await num(`${q(tabId)} [data-field="trace-activation"]`), gp.activation, gp.activation)
+    expect(await page.getAttribute(`${q(tabId)} [data-action="pin"]`, 'aria-pressed')).toBe('true')
+    await shot('trace-10-restored')
+  })
+
+  it('ran without page errors or CSP violations', () => {
+    expect(pageErrors).toEqual([])
+  })
+})
