@@ -102,7 +102,8 @@ def main(work: str, out: str) -> None:
         tok = json.load(f)
     sources = {
         "model.safetensors": f"tools/demo/train_model.py: {mk['train_tokens'] / 1e6:.1f}M tokens of the training split, folded and centred",
-        "sae.safetensors": f"tools/demo/train_sae.py: {sk['train_tokens'] / 1e6:.1f}M activations, final L1 coefficient {sk['l1_coeff']:.3g}",
+        "sae.safetensors": f"tools/demo/train_sae.py: {sk['train_tokens'] / 1e6:.1f}M activations, final L1 coefficient {sk['l1_coeff']:.3g}"
+                           + (f", decoder refit {sk['refit_steps']} steps" if sk.get("refit_steps") else ""),
         "tokenizer.json": "tools/demo/train_tokenizer.py: byte-level BPE, vocab 8192, on the training split",
         "tokens.safetensors": "tools/demo/build_corpus.py held-out split (22% of documents), first 8192 × 128 (BOS + 127)",
     }
