@@ -35,7 +35,7 @@ async function main(data: BuildWorkerData): Promise<void> {
         return weights ? computeLogitTable(weights) : null
       },
     })
-    post({ type: 'done', provider: engine.provider })
+    post({ type: 'done', value: { provider: engine.provider } })
   } catch (error) {
     post({ type: 'error', error: toIpcError(error) })
   } finally {

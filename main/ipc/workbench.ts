@@ -143,7 +143,7 @@ export class Workbench {
     )
     this.job = job
     void job.ended.then(async (end) => {
-      if (end.outcome === 'done') this.lastBuildProvider = end.provider
+      if (end.outcome === 'done') this.lastBuildProvider = end.value.provider
       this.job = null
       // A job cancelled by close() reports to no one: the listeners and the reader are gone.
       if (this.closed) return
