@@ -2,7 +2,7 @@ import tseslint from 'typescript-eslint'
 import vue from 'eslint-plugin-vue'
 
 export default tseslint.config(
-  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'resources/**', 'test/fixtures/**', 'tools/**', 'test/e2e/output/**'] },
+  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'resources/**', 'test/fixtures/**', 'tools/**', 'test/e2e/output/**', '.cache/**'] },
   ...tseslint.configs.recommended,
   ...vue.configs['flat/recommended'],
   {

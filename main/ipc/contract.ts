@@ -356,6 +356,51 @@ export interface TraceComparisonJson {
   tokenScoreDiff: { convention: TraceConvention; moreInA: { tokenId: number; diff: number }[]; moreInB: { tokenId: number; diff: number }[] }
 }
 
+/**
+ * Activation scores over the whole corpus (issue 5 §2), a background job: vector·resid_mid for every token
+ * of tokens.safetensors, and the fidelity of the linear prediction pre(x0) + vector·(x − x0) against the
+ * feature's true pre-activation and activation at every token.
+ */
+export interface CorpusScoresJson {
+  jobId: string
+  feature: number
+  point: TraceJson['point']
+  convention: TraceConvention
+  /** The linearized direction (v or u at the point) every token was scored along. */
+  vector: number[]
+  preActivation: number
+  dotResidMid: number
+  nSeq: number
+  seqLen: number
+  /** The highest and lowest scores of the corpus, the seed's token-table columns. */
+  top: ScoreRowJson[]
+  bottom: ScoreRowJson[]
+  /** Every token's score, equal-width bins over [min, max] (`scale` is always 'linear'). */
+  histogram: Histogram
+  fidelity: {
+    pearson: number
+    pearsonRelu: number
+    /** The tokens where prediction and truth disagree most, |error| descending. */
+    disagreements: FidelityRowJson[]
+    /**
+     * Points for a scatter plot, far fewer than the corpus: evenly spaced tokens of the whole corpus, and
+     * evenly spaced tokens among those where the feature fires or is predicted to (rare in a large corpus).
+     * `token` is the global index, sequence · seqLen + pos.
+     */
+    scatter: { token: number[]; predicted: number[]; preActivation: number[] }
+  }
+  elapsedSec: number
+}
+
+export interface CorpusScoresProgress {
+  jobId: string
+  doneTokens: number
+  totalTokens: number
+  tokensPerSec: number
+  /** Seconds left at the current rate; null until the rate is known. */
+  etaSec: number | null
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Channels
 
@@ -456,6 +501,27 @@ const traceChannels = {
   ),
 }
 
+const corpusScoreChannels = {
+  /**
+   * Starts the whole-corpus activation scores of a trace point (one job at a time: `busy` while another
+   * runs). Progress and the result arrive as 'trace.corpusScores.progress' / 'trace.corpusScores.done'.
+   */
+  'trace.corpusScores': channel<{ jobId: string }>()(
+    z.strictObject({
+      point: tracePoint,
+      convention: z.enum(['v', 'u']).default('v'),
+      /** Rows of the top, bottom and disagreement grids. */
+      rowLimit: z.number().int().min(1).max(10_000).default(100),
+      bins: z.number().int().min(1).max(1000).default(50),
+      /** Points of the fidelity scatter plot. */
+      scatterPoints: z.number().int().min(0).max(100_000).default(4000),
+    }),
+  ),
+  'trace.corpusScores.cancel': channel<{ cancelled: boolean }>()(z.strictObject({ jobId: z.string().min(1) })),
+  /** The result of the last finished job again (e.g. after the event stream reconnected); `not_found` for any other id. */
+  'trace.corpusScores.result': channel<CorpusScoresJson>()(z.strictObject({ jobId: z.string().min(1) })),
+}
+
 export const contract = {
   ...bundleChannels,
   ...cacheChannels,
@@ -463,6 +529,7 @@ export const contract = {
   ...labelChannels,
   ...sessionChannels,
   ...traceChannels,
+  ...corpusScoreChannels,
 }
 
 export type Contract = typeof contract
@@ -485,7 +552,10 @@ export interface Events {
   'cache.progress': CacheProgress
   /** A job ended: finished, cancelled, or failed (with the error). */
   'cache.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; cache: CacheState }
+  'trace.corpusScores.progress': CorpusScoresProgress
+  /** A corpus-scores job ended; `result` when it finished. */
+  'trace.corpusScores.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; result?: CorpusScoresJson }
 }
 export type EventName = keyof Events
 /** Every event name at runtime (a type test checks it lists exactly the keys of Events). */
-export const eventNames = ['cache.progress', 'cache.done'] as const satisfies readonly EventName[]
+export const eventNames = ['cache.progress', 'cache.done', 'trace.corpusScores.progress', 'trace.corpusScores.done'] as const satisfies readonly EventName[]

@@ -6,12 +6,14 @@ import { join } from 'node:path'
 import { loadBundle, DEFAULT_BUNDLE_DIR, type Bundle } from '../bundle'
 import { cacheKeyOf, corpusViewOf, defaultCachePath, logitWeightsOf, userCacheDir } from '../cache/bundle-link'
 import { startCacheJob, type CacheJob } from '../cache/job'
+import { startCorpusScoresJob, type CorpusScoresJob } from '../jobs/corpus-scores'
 import type { ComputeEngine, TraceCompute } from '../compute/api'
 import { ComputeWorkerClient } from '../compute/worker-client'
 import { CacheReader } from '../cache/query'
 import type { CorpusView } from '../cache/rows'
 import { LabelStore } from '../session/labels'
-import type { CacheState, EventName, Events, ExecutionProviderName, Invoke } from './contract'
+import { pointSequence } from '../trace'
+import type { CacheState, CorpusScoresJson, EventName, Events, ExecutionProviderName, Invoke, RequestOf } from './contract'
 import { createDispatch, type RawDispatch } from './dispatch'
 import { FtError, toIpcError } from './errors'
 import { createHandlers } from './handlers'
@@ -35,6 +37,8 @@ export interface WorkbenchOptions {
   engine?: (bundle: Bundle) => Promise<WorkbenchEngine>
   /** Build tuning and test hooks, passed to the build worker. */
   build?: { chunkSeqs?: number; pauseMsPerChunk?: number }
+  /** Corpus-scores tuning and test hooks, passed to its worker. */
+  corpusScores?: { chunkSeqs?: number; pauseMsPerChunk?: number }
 }
 
 export type WorkbenchEngine = ComputeEngine & TraceCompute
@@ -55,6 +59,9 @@ export class Workbench {
   private current: OpenBundle | null = null
   private opening: Promise<OpenBundle> | null = null
   private job: CacheJob | null = null
+  private scoresJob: CorpusScoresJob | null = null
+  /** The last finished corpus-scores result, for trace.corpusScores.result. */
+  private lastScores: CorpusScoresJson | null = null
   private listeners = new Set<EventListener>()
   private closed = false
   /** The execution provider the last build in this process ran on. */
@@ -99,6 +106,8 @@ export class Workbench {
 
   async open(dir: string): Promise<OpenBundle> {
     if (this.job) throw new FtError('busy', 'a cache build is running; cancel it or wait before opening another bundle')
+    // Corpus scores belong to the bundle that is being replaced.
+    await this.cancelCorpusScores()
     const pending = (async () => {
       const bundle = await loadBundle(dir)
       const cachePath = this.options.cachePath ?? defaultCachePath(bundle, this.options.cacheDir ?? userCacheDir())
@@ -158,6 +167,53 @@ export class Workbench {
     return job.id
   }
 
+  /**
+   * Starts the whole-corpus activation scores of a trace point in a worker of its own. The point is checked
+   * here, so a bad one is refused at once instead of failing the job.
+   */
+  async startCorpusScores(req: RequestOf<'trace.corpusScores'>): Promise<string> {
+    if (this.scoresJob) throw new FtError('busy', `corpus scores are already being computed (job ${this.scoresJob.id}); cancel them or wait`)
+    const { bundle } = await this.bundle()
+    const dSae = bundle.config.sae.d_sae
+    if (req.point.feature >= dSae) throw new FtError('invalid_request', `feature ${req.point.feature} outside [0, ${dSae})`)
+    try {
+      pointSequence(bundle, req.point)
+    } catch (e) {
+      throw new FtError('invalid_request', (e as Error).message)
+    }
+    const job = startCorpusScoresJob({ bundleDir: bundle.dir, ...req, ...this.options.corpusScores }, (p) => this.emit('trace.corpusScores.progress', p))
+    this.scoresJob = job
+    void job.ended.then((end) => {
+      if (this.scoresJob === job) this.scoresJob = null
+      if (this.closed) return
+      if (end.outcome === 'done') this.lastScores = end.value
+      this.emit('trace.corpusScores.done', {
+        jobId: job.id,
+        outcome: end.outcome,
+        ...(end.outcome === 'failed' ? { error: end.error } : {}),
+        ...(end.outcome === 'done' ? { result: end.value } : {}),
+      })
+    })
+    return job.id
+  }
+
+  /** The running corpus-scores job with this id, if any. */
+  runningCorpusScores(jobId: string): CorpusScoresJob | null {
+    return this.scoresJob?.id === jobId ? this.scoresJob : null
+  }
+
+  private async cancelCorpusScores(): Promise<void> {
+    const job = this.scoresJob
+    if (!job) return
+    await job.cancel()
+    await job.ended
+  }
+
+  /** The result of the last finished corpus-scores job, if it has this id. */
+  corpusScoresResult(jobId: string): CorpusScoresJson | null {
+    return this.lastScores?.jobId === jobId ? this.lastScores : null
+  }
+
   /** The provider compute runs on: the app's compute worker's, this process's last build's, or the cache's. */
   async provider(): Promise<ExecutionProviderName | null> {
     const engine = this.computing?.ready?.provider ?? null
@@ -209,6 +265,7 @@ export class Workbench {
   async close(): Promise<void> {
     this.closed = true
     await this.job?.cancel()
+    await this.cancelCorpusScores()
     await this.idle()
     await this.disposeEngine()
     this.current?.reader.close()

@@ -2,14 +2,18 @@
 // PyTorch goldens of tools/golden.py, and traceAt, which runs the engine and assembles a Trace.
 export { headVectors, qkGrid, qkKeyVectors, qkPair, queries, type HeadVectors, type QkGrid, type QkKeyVector } from './circuits'
 export { compareTraces, type TraceComparison } from './compare'
+export { CORPUS_CHUNK_TOKENS, corpusScores, corpusScoresToJson, scatterSample, type CorpusScores, type CorpusScoresEngine, type CorpusScoresOptions } from './corpus-scores'
 export { decomposeAt, headWriteDirections, strongestSourceAndHead, type Decomposition, type DecompositionInput } from './decompose'
 export { LINEARIZABLE_HOOKS, linearizeFeature, type Linearization } from './linearize'
 export { activation, cosine, erf, layerNorm, pearson, topIndices } from './math'
 export { promptView, type PromptToken, type PromptView } from './prompt'
 export { fidelity, scoreRow, scoreRows, type Fidelity, type FidelityRow, type ScopeView, type ScoreRow } from './scores'
 export {
+  bundleViews,
   logitEffectDirection,
+  pointSequence,
   promptTokens,
+  residMidHook,
   SCORE_BATCH,
   traceAt,
   TraceInputError,

@@ -114,7 +114,7 @@ export interface Trace {
   timingsMs: Record<string, number>
 }
 
-interface BundleViews {
+export interface BundleViews {
   model: ModelWeights
   sae: SaeView
   display: string[]
@@ -122,7 +122,8 @@ interface BundleViews {
 
 const views = new WeakMap<object, BundleViews>()
 
-function bundleViews(bundle: Bundle): BundleViews {
+/** The bundle's weights and token texts as the trace functions take them, made once per bundle. */
+export function bundleViews(bundle: Bundle): BundleViews {
   let v = views.get(bundle)
   if (!v) {
     v = { model: modelWeights(bundle), sae: saeView(bundle), display: displayStrings(bundle.tokenizer.tokenStrings()) }
@@ -140,6 +141,23 @@ export function promptTokens(bundle: Bundle, prompt: string): Int32Array {
   if (ids.length === 0) throw new TraceInputError('the prompt tokenizes to no tokens')
   return Int32Array.from(ids)
 }
+
+/** The sequence a point lies in (the corpus sequence, or the typed prompt's tokens) and its position there. */
+export function pointSequence(bundle: Bundle, point: TracePoint): { sequence: Int32Array; pos: number } {
+  if ('sample' in point) {
+    const corpus = bundle.tokens
+    const { sample, pos } = point
+    if (!Number.isInteger(sample) || sample < 0 || sample >= corpus.nSeq) throw new TraceInputError(`sample ${sample} outside [0, ${corpus.nSeq})`)
+    if (!Number.isInteger(pos) || pos < 0 || pos >= corpus.seqLen) throw new TraceInputError(`position ${pos} outside [0, ${corpus.seqLen})`)
+    return { sequence: corpus.data.subarray(sample * corpus.seqLen, (sample + 1) * corpus.seqLen), pos }
+  }
+  const sequence = promptTokens(bundle, point.prompt)
+  const pos = point.token
+  if (!Number.isInteger(pos) || pos < 0 || pos >= sequence.length) throw new TraceInputError(`token ${pos} outside the prompt's ${sequence.length} tokens`)
+  return { sequence, pos }
+}
+
+export const residMidHook = (layer: number): HookName => `blocks.${layer}.hook_resid_mid`
 
 function vocabScores(scores: Float32Array, display: string[], k: number): VocabScores {
   const entry = (i: number): TokenScore => ({ tokenId: i, str_tokens: display[i] ?? `<${i}>`, score: scores[i] })
@@ -176,28 +194,19 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
 
   // The point's sequence and the scope of the activation scores.
   const corpus = bundle.tokens
-  let sequence: Int32Array
-  let pos: number
+  const { sequence, pos } = pointSequence(bundle, point)
   let scopeTokens: Int32Array
   let scope: Trace['scope']
   let scopeView: ScopeView
   let blockKey: string
   if ('sample' in point) {
-    const { sample } = point
-    if (!Number.isInteger(sample) || sample < 0 || sample >= corpus.nSeq) throw new TraceInputError(`sample ${sample} outside [0, ${corpus.nSeq})`)
-    if (!Number.isInteger(point.pos) || point.pos < 0 || point.pos >= corpus.seqLen) throw new TraceInputError(`position ${point.pos} outside [0, ${corpus.seqLen})`)
-    pos = point.pos
-    sequence = corpus.data.subarray(sample * corpus.seqLen, (sample + 1) * corpus.seqLen)
-    const start = Math.floor(sample / SCORE_BATCH) * SCORE_BATCH
+    const start = Math.floor(point.sample / SCORE_BATCH) * SCORE_BATCH
     const count = Math.min(SCORE_BATCH, corpus.nSeq - start)
     scopeTokens = corpus.data.subarray(start * corpus.seqLen, (start + count) * corpus.seqLen)
     scope = { kind: 'batch', start, count, seqLen: corpus.seqLen }
     scopeView = { corpus: corpus.data, seqLen: corpus.seqLen, display, firstToken: start * corpus.seqLen }
     blockKey = `batch:${start}:${count}`
   } else {
-    sequence = promptTokens(bundle, point.prompt)
-    pos = point.token
-    if (!Number.isInteger(pos) || pos < 0 || pos >= sequence.length) throw new TraceInputError(`token ${pos} outside the prompt's ${sequence.length} tokens`)
     scopeTokens = sequence
     scope = { kind: 'prompt', seqLen: sequence.length }
     scopeView = { corpus: sequence, seqLen: sequence.length, display, firstToken: 0 }
@@ -210,7 +219,7 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
   const earlier = Array.from({ length: L }, (_, l) => [`blocks.${l}.hook_attn_out`, `blocks.${l}.hook_mlp_out`] as HookName[]).flat()
   const names = {
     residPre: `blocks.${L}.hook_resid_pre` as HookName,
-    residMid: `blocks.${L}.hook_resid_mid` as HookName,
+    residMid: residMidHook(L),
     pattern: `blocks.${L}.attn.hook_pattern` as HookName,
     hookV: `blocks.${L}.attn.hook_v` as HookName,
   }

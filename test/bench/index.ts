@@ -1,5 +1,5 @@
-// `npm run bench [-- --bundle DIR]`: the trace and cache benchmarks, one after the other, each in its own
-// process (each reports its figures as ratios against a baseline measured in the same run).
+// `npm run bench [-- --bundle DIR]`: the trace, corpus-scores and cache benchmarks, one after the other,
+// each in its own process (each reports its figures as ratios against a baseline measured in the same run).
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,7 +8,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
 const bundle = args.includes('--bundle') ? [] : ['--bundle', join(here, '..', '..', 'resources', 'demo')]
 let failed = false
-for (const script of ['trace.ts', 'cache.ts']) {
+for (const script of ['trace.ts', 'corpus.ts', 'cache.ts']) {
   process.stdout.write(`\n== ${script} ==\n`)
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, script), ...bundle, ...args], { stdio: 'inherit' })
   failed ||= r.status !== 0

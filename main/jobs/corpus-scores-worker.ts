@@ -1,0 +1,36 @@
+// The corpus-scores job's thread: its own bundle and engine (ONNX Runtime's run() blocks the thread it is
+// called on), main/trace's corpusScores over the whole corpus, and the result in the contract's JSON form.
+import { parentPort, workerData } from 'node:worker_threads'
+import { loadBundle } from '../bundle'
+import { OrtEngine } from '../compute/ort-engine'
+import { toIpcError } from '../ipc/errors'
+import { corpusScores, corpusScoresToJson, TraceInputError } from '../trace'
+import type { CorpusScoresMessage, CorpusScoresWorkerData } from './corpus-scores'
+
+async function main(data: CorpusScoresWorkerData): Promise<void> {
+  const post = (m: CorpusScoresMessage): void => parentPort?.postMessage(m)
+  let engine: OrtEngine | null = null
+  try {
+    const bundle = await loadBundle(data.bundleDir)
+    engine = await OrtEngine.create(bundle)
+    const result = await corpusScores(bundle, engine, data.point, {
+      convention: data.convention,
+      rowLimit: data.rowLimit,
+      bins: data.bins,
+      scatterPoints: data.scatterPoints,
+      chunkSeqs: data.chunkSeqs,
+      pauseMsPerChunk: data.pauseMsPerChunk,
+      jobId: data.jobId,
+      onProgress: (progress) => post({ type: 'progress', progress }),
+    })
+    post({ type: 'done', value: corpusScoresToJson(result, data.jobId) })
+  } catch (error) {
+    // Main checks the point before it starts the job; a point the trace code still refuses is bad input.
+    const bad = error instanceof TraceInputError || error instanceof RangeError
+    post({ type: 'error', error: bad ? { code: 'invalid_request', message: error.message } : toIpcError(error) })
+  } finally {
+    await engine?.dispose()
+  }
+}
+
+void main(workerData as CorpusScoresWorkerData)

@@ -1,0 +1,185 @@
+// Activation scores over the whole corpus (issue 5 §2): a trace point's linearized direction (v or u)
+// against resid_mid of every token of the bundle's corpus, and the fidelity of the linear prediction
+// pre(x0) + vec·(x − x0) against the feature's true pre-activation and activation at every token. The
+// corpus goes through the engine chunk by chunk: one forward pass per chunk, then resid_mid·vec and
+// hook·W_enc[:,f] as one GEMM each on the ONNX session; only those two floats per token are kept. Which
+// thread runs this is the caller's business: the app runs it in a job worker (main/jobs/corpus-scores.ts).
+import type { Bundle } from '../bundle'
+import { histogram } from '../cache/stats'
+import type { BlockProjectionRequest, ComputeEngine, HookName, TraceCompute } from '../compute/api'
+import type { CorpusScoresJson, CorpusScoresProgress, Histogram } from '../ipc/contract'
+import { linearizeFeature } from './linearize'
+import { dot, row } from './math'
+import { fidelity, scoreRows, type FidelityRow, type ScopeView, type ScoreRow } from './scores'
+import { numbers } from './serialize'
+import { bundleViews, pointSequence, residMidHook, TraceInputError, type Convention, type Trace, type TracePoint } from './trace'
+import { encoderColumn } from './weights'
+
+/** Tokens per engine call when the caller does not say (the cache build's chunk size). */
+export const CORPUS_CHUNK_TOKENS = 8192
+
+export type CorpusScoresEngine = Pick<ComputeEngine, 'forward'> & Pick<TraceCompute, 'projectBlock'>
+
+export interface CorpusScoresOptions {
+  convention: Convention
+  /** Rows of the top, bottom and disagreement grids (100). */
+  rowLimit?: number
+  /** Histogram bins (50). */
+  bins?: number
+  /** Points of the fidelity scatter plot (4000). */
+  scatterPoints?: number
+  /** Sequences per engine call (default: CORPUS_CHUNK_TOKENS' worth). The result does not depend on it. */
+  chunkSeqs?: number
+  jobId?: string
+  onProgress?: (p: CorpusScoresProgress) => void
+  /** Test hook: a pause after each chunk, so that a test can cancel the job mid-way. */
+  pauseMsPerChunk?: number
+}
+
+export interface CorpusScatter {
+  token: Uint32Array
+  predicted: Float32Array
+  preActivation: Float32Array
+}
+
+export interface CorpusScores {
+  feature: number
+  point: Trace['point']
+  convention: Convention
+  vector: Float32Array
+  preActivation: number
+  dotResidMid: number
+  nSeq: number
+  seqLen: number
+  /** vec·resid_mid for every token of the corpus (global index sequence · seqLen + pos). */
+  scores: Float32Array
+  /** The feature's true pre-activation at every token. */
+  preActivations: Float32Array
+  top: ScoreRow[]
+  bottom: ScoreRow[]
+  histogram: Histogram
+  fidelity: { pearson: number; pearsonRelu: number; disagreements: FidelityRow[]; scatter: CorpusScatter }
+  elapsedSec: number
+}
+
+/** k indices spread evenly over [0, n) (all of them when n ≤ k). */
+function evenly(n: number, k: number): number[] {
+  if (n <= k) return Array.from({ length: n }, (_, i) => i)
+  return Array.from({ length: k }, (_, j) => Math.floor(((j + 0.5) * n) / k))
+}
+
+/**
+ * Scatter points: half spread over the whole corpus, half over the tokens where the feature fires or is
+ * predicted to, which a uniform sample of a large corpus would almost never hit.
+ */
+export function scatterSample(predicted: Float32Array, pre: Float32Array, points: number): CorpusScatter {
+  const n = predicted.length
+  const active: number[] = []
+  for (let i = 0; i < n; i++) if (pre[i] > 0 || predicted[i] > 0) active.push(i)
+  const fromActive = evenly(active.length, Math.floor(points / 2)).map((j) => active[j])
+  const picks = [...new Set([...evenly(n, points - fromActive.length), ...fromActive])].sort((a, b) => a - b)
+  return {
+    token: Uint32Array.from(picks),
+    predicted: Float32Array.from(picks, (i) => predicted[i]),
+    preActivation: Float32Array.from(picks, (i) => pre[i]),
+  }
+}
+
+export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, point: TracePoint, opts: CorpusScoresOptions): Promise<CorpusScores> {
+  const started = performance.now()
+  const { model, sae, display } = bundleViews(bundle)
+  const L = bundle.hookPoint.layer
+  const d = bundle.config.model.d_model
+  const feature = point.feature
+  if (!Number.isInteger(feature) || feature < 0 || feature >= sae.dSae) throw new TraceInputError(`feature ${feature} outside [0, ${sae.dSae})`)
+  const rowLimit = opts.rowLimit ?? 100
+
+  // The direction: v or u at the point, from the point's own sequence.
+  const { sequence, pos } = pointSequence(bundle, point)
+  const residMid = residMidHook(L)
+  const fwd = await engine.forward(sequence, 1, sequence.length, [residMid])
+  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, feature, row(fwd[residMid].data, pos, d))
+  const vector = opts.convention === 'v' ? lin.v : lin.u
+  const dotResidMid = opts.convention === 'v' ? lin.vDotResidMid : lin.uDotResidMid
+  const e = encoderColumn(sae, feature)
+  const bias = sae.b_enc[feature] - dot(sae.b_dec, e)
+
+  // Every token of the corpus: vector·resid_mid and the true pre-activation W_enc[:,f]·(hook − b_dec) + b_enc[f].
+  const { nSeq, seqLen, data } = bundle.tokens
+  const totalTokens = nSeq * seqLen
+  const scores = new Float32Array(totalTokens)
+  const preActivations = new Float32Array(totalTokens)
+  const chunkSeqs = Math.max(1, opts.chunkSeqs ?? Math.floor(CORPUS_CHUNK_TOKENS / seqLen))
+  const projections: BlockProjectionRequest['projections'] = [
+    { hook: residMid, vectors: vector },
+    { hook: bundle.config.sae.hook_point as HookName, vectors: e },
+  ]
+  const computeStarted = performance.now()
+  const report = (doneTokens: number): void => {
+    const secs = (performance.now() - computeStarted) / 1000
+    const rate = secs > 0 ? doneTokens / secs : 0
+    opts.onProgress?.({ jobId: opts.jobId ?? '', doneTokens, totalTokens, tokensPerSec: rate, etaSec: rate > 0 ? (totalTokens - doneTokens) / rate : null })
+  }
+  report(0)
+  for (let s0 = 0; s0 < nSeq; s0 += chunkSeqs) {
+    const n = Math.min(chunkSeqs, nSeq - s0)
+    const first = s0 * seqLen
+    const tokens = data.subarray(first, first + n * seqLen)
+    const [chunkScores, hookProj] = await engine.projectBlock({ key: `corpus:${s0}:${n}`, tokens, nSeq: n, seqLen, projections })
+    scores.set(chunkScores, first)
+    for (let i = 0; i < tokens.length; i++) preActivations[first + i] = hookProj[i] + bias
+    report(first + tokens.length)
+    if (opts.pauseMsPerChunk) await new Promise((r) => setTimeout(r, opts.pauseMsPerChunk))
+  }
+
+  const view: ScopeView = { corpus: data, seqLen, display, firstToken: 0 }
+  const fid = fidelity(view, scores, lin.preActivation, dotResidMid, preActivations, rowLimit)
+  return {
+    feature,
+    point: 'sample' in point ? { kind: 'corpus', sample: point.sample, pos } : { kind: 'prompt', prompt: point.prompt, pos },
+    convention: opts.convention,
+    vector,
+    preActivation: lin.preActivation,
+    dotResidMid,
+    nSeq,
+    seqLen,
+    scores,
+    preActivations,
+    top: scoreRows(view, scores, rowLimit),
+    bottom: scoreRows(view, scores, rowLimit, false),
+    histogram: histogram(scores, opts.bins ?? 50, 'linear'),
+    fidelity: {
+      pearson: fid.pearson,
+      pearsonRelu: fid.pearsonRelu,
+      disagreements: fid.disagreements,
+      scatter: scatterSample(fid.predicted, preActivations, opts.scatterPoints ?? 4000),
+    },
+    elapsedSec: (performance.now() - started) / 1000,
+  }
+}
+
+/** The contract's JSON form (the per-token arrays stay behind: a million tokens are too many to send). */
+export function corpusScoresToJson(r: CorpusScores, jobId: string): CorpusScoresJson {
+  const { scatter } = r.fidelity
+  return {
+    jobId,
+    feature: r.feature,
+    point: r.point,
+    convention: r.convention,
+    vector: numbers(r.vector),
+    preActivation: r.preActivation,
+    dotResidMid: r.dotResidMid,
+    nSeq: r.nSeq,
+    seqLen: r.seqLen,
+    top: r.top,
+    bottom: r.bottom,
+    histogram: r.histogram,
+    fidelity: {
+      pearson: r.fidelity.pearson,
+      pearsonRelu: r.fidelity.pearsonRelu,
+      disagreements: r.fidelity.disagreements,
+      scatter: { token: numbers(scatter.token), predicted: numbers(scatter.predicted), preActivation: numbers(scatter.preActivation) },
+    },
+    elapsedSec: r.elapsedSec,
+  }
+}

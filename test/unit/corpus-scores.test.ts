@@ -1,0 +1,229 @@
+// Whole-corpus activation scores (issue 5 §2): main/trace's corpusScores against the PyTorch goldens of
+// tools/golden.py (the tiny corpus is one 128-sequence batch, so the goldens' batch is the whole corpus),
+// then the job through the handler table — its own worker, progress, cancel, busy, bad input — and its
+// events through serve mode's event stream.
+import { request } from 'node:http'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadBundle, type Bundle } from '../../main/bundle'
+import { OrtEngine } from '../../main/compute/ort-engine'
+import type { CorpusScoresJson, Events, Result } from '../../main/ipc/contract'
+import type { Workbench } from '../../main/ipc/workbench'
+import { startServer } from '../../main/serve/server'
+import { corpusScores, scatterSample, type CorpusScores } from '../../main/trace'
+import { tempDir, tinyWorkbench, TINY } from './helpers/cache'
+import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
+
+const TOL = 1e-4
+/** Worker threads on a machine shared with a training job can be very slow. */
+const SLOW = 240_000
+
+type Point = GoldenPoint & { batch_start: number; batch_size: number; fidelity_pearson: number; fidelity_pearson_relu: number }
+
+function ok<T>(r: Result<unknown>): T {
+  if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`)
+  return r.value as T
+}
+
+describe('corpusScores on the tiny bundle', () => {
+  let bundle: Bundle
+  let engine: OrtEngine
+  let golden: Golden
+  const results = new Map<string, CorpusScores>()
+  const points = (): Point[] => golden.points as Point[]
+
+  beforeAll(async () => {
+    bundle = await loadBundle(TINY)
+    engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 2 })
+    golden = readGolden('test/fixtures/golden/tiny')
+    for (const p of points()) {
+      for (const convention of ['v', 'u'] as const) {
+        // Chunks of 5 sequences: the last one is short, and no chunk lines up with the golden's batch.
+        results.set(`${p.key}.${convention}`, await corpusScores(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos }, { convention, chunkSeqs: 5 }))
+      }
+    }
+  }, SLOW)
+  afterAll(async () => engine?.dispose())
+
+  it('scores the sequences of the golden batch as PyTorch does, along v and u', () => {
+    for (const p of points()) {
+      const { seqLen } = bundle.tokens
+      const batch = (a: Float32Array) => a.subarray(p.batch_start * seqLen, (p.batch_start + p.batch_size) * seqLen)
+      for (const c of ['v', 'u'] as const) {
+        const r = results.get(`${p.key}.${c}`)!
+        expect(r.scores).toHaveLength(bundle.tokens.nSeq * seqLen)
+        expect(relErr(batch(r.scores), golden.f32(`${p.key}.scores_${c}`).data), `${p.key} scores_${c}`).toBeLessThan(TOL)
+        expect(relErr(batch(r.preActivations), golden.f32(`${p.key}.pre_batch`).data), `${p.key} pre`).toBeLessThan(TOL)
+        expect(relErr(r.vector, golden.f32(`${p.key}.${c}`).data)).toBeLessThan(TOL)
+      }
+    }
+  })
+
+  it('measures fidelity as the golden does (v), and the scatter follows the same prediction', () => {
+    for (const p of points()) {
+      const r = results.get(`${p.key}.v`)!
+      expect(Math.abs(r.fidelity.pearson - p.fidelity_pearson), p.key).toBeLessThan(TOL)
+      expect(Math.abs(r.fidelity.pearsonRelu - p.fidelity_pearson_relu), p.key).toBeLessThan(TOL)
+      const worst = r.fidelity.disagreements[0]
+      const i = worst.batch * bundle.tokens.seqLen + worst.pos
+      expect(worst.preActivation).toBeCloseTo(r.preActivations[i], 5)
+      expect(worst.predicted).toBeCloseTo(r.preActivation + r.scores[i] - r.dotResidMid, 4)
+      for (let k = 0; k < r.fidelity.scatter.token.length; k += 37) {
+        const t = r.fidelity.scatter.token[k]
+        expect(r.fidelity.scatter.preActivation[k]).toBe(r.preActivations[t])
+      }
+    }
+  })
+
+  it('gives the top and bottom rows, and a histogram of every token', () => {
+    const r = results.get('p0.u')!
+    expect(r.top[0].score).toBe(Math.max(...r.scores))
+    expect(r.bottom[0].score).toBe(Math.min(...r.scores))
+    expect(r.top[0].label).toBe(`${r.top[0].batch}/${r.top[0].pos}`)
+    expect(r.top).toHaveLength(100)
+    expect(r.histogram.counts.reduce((a, b) => a + b, 0)).toBe(r.scores.length)
+    expect(r.histogram.edges).toHaveLength(51)
+  })
+
+  it('samples scatter points over the corpus and over the active tokens', () => {
+    const n = 10_000
+    const pre = new Float32Array(n).map((_, i) => (i % 1000 === 0 ? 1 : -1))
+    const s = scatterSample(new Float32Array(n).fill(-1), pre, 100)
+    expect(Array.from(s.token).filter((t) => pre[t] > 0)).toHaveLength(10) // all 10 active tokens, though 1 in 1000
+    expect(s.token.length).toBeGreaterThanOrEqual(50)
+  })
+})
+
+/** Starts a job through dispatch and resolves with its done event; `onProgress` may cancel it. */
+async function runJob(
+  wb: Workbench,
+  payload: unknown,
+  onProgress?: (p: Events['trace.corpusScores.progress'], jobId: string) => void,
+): Promise<{ jobId: string; progress: Events['trace.corpusScores.progress'][]; done: Events['trace.corpusScores.done'] }> {
+  const progress: Events['trace.corpusScores.progress'][] = []
+  let jobId = ''
+  const done = new Promise<Events['trace.corpusScores.done']>((resolve) => {
+    const off = wb.subscribe((event, p) => {
+      if (event === 'trace.corpusScores.progress') {
+        progress.push(p as Events['trace.corpusScores.progress'])
+        onProgress?.(p as Events['trace.corpusScores.progress'], jobId)
+      }
+      if (event === 'trace.corpusScores.done') {
+        off()
+        resolve(p as Events['trace.corpusScores.done'])
+      }
+    })
+  })
+  jobId = ok<{ jobId: string }>(await wb.dispatch('trace.corpusScores', payload)).jobId
+  return { jobId, progress, done: await done }
+}
+
+describe('trace.corpusScores: a job in its own worker', () => {
+  let wb: Workbench
+  let golden: Golden
+
+  beforeAll(() => {
+    // Chunks of 2 sequences with a pause after each: long enough to watch and to cancel.
+    wb = tinyWorkbench(tempDir(), { corpusScores: { chunkSeqs: 2, pauseMsPerChunk: 150 } })
+    golden = readGolden('test/fixtures/golden/tiny')
+  })
+  afterAll(async () => wb?.close())
+
+  it('reports progress and ends with the result, which the result channel repeats', async () => {
+    const p = golden.points[4]
+    const { jobId, progress, done } = await runJob(wb, { point: { feature: p.feature, sample: p.sample, pos: p.pos }, convention: 'u', rowLimit: 10 })
+    expect(done).toMatchObject({ jobId, outcome: 'done' })
+    const total = 24 * 32
+    expect(progress.map((x) => x.doneTokens)).toEqual(Array.from({ length: 13 }, (_, i) => i * 64))
+    expect(progress.every((x) => x.jobId === jobId && x.totalTokens === total)).toBe(true)
+    expect(progress.at(-1)!.etaSec).toBe(0)
+
+    const r = done.result!
+    expect(r.top).toHaveLength(10)
+    const scores = golden.f32(`${p.key}.scores_u`).data
+    const sorted = Array.from(scores).sort((a, b) => b - a)
+    expect(relErr(r.top.map((row) => row.score), sorted.slice(0, 10))).toBeLessThan(TOL)
+    for (const row of r.top) expect(Math.abs(row.score - scores[row.batch * 32 + row.pos])).toBeLessThan(TOL * Math.abs(sorted[0]))
+    expect(r.fidelity.scatter.token.length).toBeGreaterThan(0)
+    expect(ok<CorpusScoresJson>(await wb.dispatch('trace.corpusScores.result', { jobId }))).toEqual(r)
+    expect(await wb.dispatch('trace.corpusScores.result', { jobId: 'nope' })).toMatchObject({ ok: false, error: { code: 'not_found' } })
+  }, SLOW)
+
+  it('cancels a running job, refuses a second one meanwhile, and forgets unknown ids', async () => {
+    const point = { feature: 1, sample: 3, pos: 7 }
+    let cancelled: Promise<Result<unknown>> | null = null
+    let second: Promise<Result<unknown>> | null = null
+    const { jobId, progress, done } = await runJob(wb, { point }, (x, id) => {
+      if (!cancelled && x.doneTokens >= 128) {
+        second = wb.dispatch('trace.corpusScores', { point })
+        cancelled = wb.dispatch('trace.corpusScores.cancel', { jobId: id })
+      }
+    })
+    expect(await cancelled).toEqual({ ok: true, value: { cancelled: true } })
+    expect(await second).toMatchObject({ ok: false, error: { code: 'busy' } })
+    expect(done).toEqual({ jobId, outcome: 'cancelled' })
+    expect(progress.at(-1)!.doneTokens).toBeLessThan(24 * 32)
+    expect(await wb.dispatch('trace.corpusScores.cancel', { jobId })).toEqual({ ok: true, value: { cancelled: false } })
+    expect(await wb.dispatch('trace.corpusScores.result', { jobId })).toMatchObject({ ok: false, error: { code: 'not_found' } })
+  }, SLOW)
+
+  it.each([
+    [{ point: { feature: 64, sample: 0, pos: 0 } }, /feature 64 outside/],
+    [{ point: { feature: 0, sample: 24, pos: 0 } }, /sample 24 outside/],
+    [{ point: { feature: 0, prompt: 'word '.repeat(64), token: 0 } }, /n_ctx/],
+    [{ point: { feature: 0, sample: 0, pos: 0 }, convention: 'w' }, /convention/],
+    [{ point: { feature: 0, sample: 0, pos: 0 }, bins: 0 }, /bins/],
+  ])('refuses %j at once as invalid_request', async (payload, message) => {
+    const r = await wb.dispatch('trace.corpusScores', payload)
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid_request', message: expect.stringMatching(message) } })
+  })
+})
+
+describe('trace.corpusScores through serve mode', () => {
+  it('pushes its progress and its result on the event stream', async () => {
+    const wb = tinyWorkbench(tempDir())
+    const rendererDir = mkdtempSync(join(tempDir(), 'renderer-'))
+    writeFileSync(join(rendererDir, 'index.html'), '<!doctype html>')
+    const server = await startServer({ port: 0, rendererDir, dispatch: wb.dispatch, subscribe: (l) => wb.subscribe(l) })
+    try {
+      const events: { event: string; payload: { jobId: string } }[] = []
+      const streamDone = new Promise<void>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: server.port, path: '/api/events' }, (res) => {
+          let buf = ''
+          res.on('data', (chunk: Buffer) => {
+            buf += chunk.toString()
+            for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+              const frame = buf.slice(0, i)
+              buf = buf.slice(i + 2)
+              if (!frame.startsWith('data: ')) continue
+              const msg = JSON.parse(frame.slice(6))
+              events.push(msg)
+              if (msg.event === 'trace.corpusScores.done') {
+                req.destroy()
+                resolve()
+              }
+            }
+          })
+        })
+        req.on('error', (e) => (events.some((x) => x.event === 'trace.corpusScores.done') ? resolve() : reject(e)))
+        req.end()
+      })
+      await new Promise((r) => setTimeout(r, 100)) // the stream is open before the job starts
+      const res = await fetch(`${server.url}api/trace.corpusScores`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ point: { feature: 2, sample: 6, pos: 30 } }),
+      })
+      const { value } = (await res.json()) as { value: { jobId: string } }
+      await streamDone
+      const mine = events.filter((e) => e.payload.jobId === value.jobId).map((e) => e.event)
+      expect(mine[0]).toBe('trace.corpusScores.progress')
+      expect(mine.at(-1)).toBe('trace.corpusScores.done')
+      expect((events.at(-1)!.payload as Events['trace.corpusScores.done']).result!.feature).toBe(2)
+    } finally {
+      await server.close()
+      await wb.close()
+    }
+  }, SLOW)
+})
