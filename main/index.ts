@@ -1,9 +1,10 @@
 // The Electron shell: app lifecycle and the one window. Everything else (bundles, cache, sessions) is in
 // the Workbench, which answers the preload's calls through the same dispatch as serve mode and the CLI.
-import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron'
+import { app, BrowserWindow, dialog, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { openDialogOptions, saveDialogOptions, type FileDialog } from './ipc/dialog'
 import { createWorkbench, type Workbench } from './ipc/workbench'
 import { readSessionFile } from './session/file'
 import { CONTENT_SECURITY_POLICY } from './serve/server'
@@ -76,11 +77,25 @@ function createWindow(wb: Workbench): BrowserWindow {
   return w
 }
 
+/** Native dialogs for the dialog.* channels, modal to the window. */
+const fileDialog: FileDialog = {
+  async pick(req) {
+    if (req.mode === 'save') {
+      const options = saveDialogOptions(req)
+      const r = win ? await dialog.showSaveDialog(win, options) : await dialog.showSaveDialog(options)
+      return r.canceled || !r.filePath ? null : r.filePath
+    }
+    const options = openDialogOptions(req)
+    const r = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options)
+    return r.canceled || r.filePaths.length === 0 ? null : r.filePaths[0]
+  },
+}
+
 async function start(): Promise<void> {
   await app.whenReady()
   const userDataDir = app.getPath('userData')
   const probe = join(userDataDir, 'autosave.ftsession')
-  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(probe) })
+  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(probe), dialog: fileDialog })
   workbench = wb
 
   // The file:// page carries the CSP in a meta tag; the header covers the dev server and anything else.

@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'session_corrupt'
   | 'session_future_version'
   | 'io'
+  | 'unsupported' // this host cannot do it (e.g. a native file dialog in serve mode): fall back in the page
   | 'internal'
 
 export interface IpcError {
@@ -522,6 +523,24 @@ const corpusScoreChannels = {
   'trace.corpusScores.result': channel<CorpusScoresJson>()(z.strictObject({ jobId: z.string().min(1) })),
 }
 
+/** What a native file dialog picks: a bundle folder, a session file, or a CSV file. */
+export const dialogTarget = z.enum(['bundle', 'session', 'csv'])
+export type DialogTarget = z.infer<typeof dialogTarget>
+
+const dialogChannels = {
+  /**
+   * A native dialog (Electron) that picks an existing bundle folder or file; `path` is null when the user
+   * cancelled. Hosts without one (serve mode, the CLI) answer `unsupported`: the page asks for a typed path.
+   */
+  'dialog.open': channel<{ path: string | null }>()(
+    z.strictObject({ target: dialogTarget, title: z.string().max(200).optional(), defaultPath: z.string().max(4096).optional() }),
+  ),
+  /** A native save dialog for a session or CSV file; as 'dialog.open'. */
+  'dialog.save': channel<{ path: string | null }>()(
+    z.strictObject({ target: dialogTarget.exclude(['bundle']), title: z.string().max(200).optional(), defaultPath: z.string().max(4096).optional() }),
+  ),
+}
+
 export const contract = {
   ...bundleChannels,
   ...cacheChannels,
@@ -530,6 +549,7 @@ export const contract = {
   ...sessionChannels,
   ...traceChannels,
   ...corpusScoreChannels,
+  ...dialogChannels,
 }
 
 export type Contract = typeof contract

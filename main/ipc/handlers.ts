@@ -4,6 +4,7 @@
 import type { BundleInfo, TokenMatch } from './contract'
 import type { HandlerTable } from './dispatch'
 import { FtError } from './errors'
+import { createDialogHandlers } from './dialog'
 import { createTraceHandlers } from './trace-handlers'
 import type { OpenBundle, Workbench } from './workbench'
 import { readSessionFile, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
@@ -130,5 +131,6 @@ export function createHandlers(wb: Workbench): HandlerTable {
     },
 
     ...createTraceHandlers(wb),
+    ...createDialogHandlers(wb.options.dialog),
   }
 }

@@ -14,6 +14,7 @@ import type { CorpusView } from '../cache/rows'
 import { LabelStore } from '../session/labels'
 import { pointSequence } from '../trace'
 import type { CacheState, CorpusScoresJson, EventName, Events, ExecutionProviderName, Invoke, RequestOf } from './contract'
+import type { FileDialog } from './dialog'
 import { createDispatch, type RawDispatch } from './dispatch'
 import { FtError, toIpcError } from './errors'
 import { createHandlers } from './handlers'
@@ -39,6 +40,8 @@ export interface WorkbenchOptions {
   build?: { chunkSeqs?: number; pauseMsPerChunk?: number }
   /** Corpus-scores tuning and test hooks, passed to its worker. */
   corpusScores?: { chunkSeqs?: number; pauseMsPerChunk?: number }
+  /** Native file dialogs (the Electron shell's); without one, dialog.open/save answer 'unsupported'. */
+  dialog?: FileDialog
 }
 
 export type WorkbenchEngine = ComputeEngine & TraceCompute

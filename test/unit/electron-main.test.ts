@@ -14,6 +14,7 @@ const h = vi.hoisted(() => ({
   permission: null as null | ((...a: unknown[]) => void),
   userData: '',
   ready: null as null | Promise<void>,
+  dialogs: [] as Array<[string, unknown, Record<string, unknown>]>,
 }))
 
 vi.mock('electron', () => {
@@ -68,6 +69,16 @@ vi.mock('electron', () => {
       },
     },
     shell: { openExternal: vi.fn() },
+    dialog: {
+      showOpenDialog: async (w: unknown, options: Record<string, unknown>) => {
+        h.dialogs.push(['open', w, options])
+        return { canceled: false, filePaths: ['/picked/bundle'] }
+      },
+      showSaveDialog: async (w: unknown, options: Record<string, unknown>) => {
+        h.dialogs.push(['save', w, options])
+        return { canceled: true, filePath: '' }
+      },
+    },
   }
 })
 
@@ -116,6 +127,16 @@ describe('Electron shell (main/index.ts)', () => {
     expect(await call(ours, 'no.such.channel', {})).toMatchObject({ ok: false, error: { code: 'unknown_channel' } })
     const stranger = { sender: {}, senderFrame: { url: 'https://evil.example/' } }
     expect(await call(stranger, 'bundle.info', {})).toMatchObject({ ok: false })
+  })
+
+  it('answers dialog.open / dialog.save with native dialogs, modal to the window', async () => {
+    const call = h.ipc.get(IPC_CALL)!
+    const ours = { sender: h.windows[0].wc, senderFrame: { url: 'file:///app/out/renderer/index.html' } }
+    expect(await call(ours, 'dialog.open', { target: 'bundle' })).toEqual({ ok: true, value: { path: '/picked/bundle' } })
+    expect(h.dialogs[0][0]).toBe('open')
+    expect(h.dialogs[0][2]).toMatchObject({ properties: ['openDirectory'] })
+    expect(await call(ours, 'dialog.save', { target: 'session', defaultPath: '/tmp/a.ftsession' })).toEqual({ ok: true, value: { path: null } })
+    expect(h.dialogs[1][2]).toMatchObject({ defaultPath: '/tmp/a.ftsession', filters: [{ extensions: ['ftsession'] }] })
   })
 
   it('pushes events to the window on one channel', async () => {
