@@ -27,12 +27,13 @@ function defaultUserData(): string {
 }
 
 /**
- * FT_BUILD_CHUNK_SEQS / FT_BUILD_PAUSE_MS slow a build down into many small chunks, so that the e2e
- * test can watch the progress bar and cancel a build of the tiny bundle, which otherwise ends at once.
+ * FT_BUILD_CHUNK_SEQS / FT_BUILD_PAUSE_MS (and FT_CORPUS_CHUNK_SEQS / FT_CORPUS_PAUSE_MS for corpus
+ * scores) slow a job down into many small chunks, so that the e2e test can watch the progress bar and
+ * cancel a job on the tiny bundle, which otherwise ends at once.
  */
-function buildTuning(): { chunkSeqs?: number; pauseMsPerChunk?: number } | undefined {
-  const chunkSeqs = Number(process.env.FT_BUILD_CHUNK_SEQS) || undefined
-  const pauseMsPerChunk = Number(process.env.FT_BUILD_PAUSE_MS) || undefined
+function jobTuning(prefix: 'FT_BUILD' | 'FT_CORPUS'): { chunkSeqs?: number; pauseMsPerChunk?: number } | undefined {
+  const chunkSeqs = Number(process.env[`${prefix}_CHUNK_SEQS`]) || undefined
+  const pauseMsPerChunk = Number(process.env[`${prefix}_PAUSE_MS`]) || undefined
   return chunkSeqs || pauseMsPerChunk ? { chunkSeqs, pauseMsPerChunk } : undefined
 }
 
@@ -65,7 +66,8 @@ export async function main(argv: string[]): Promise<void> {
     bundleDir,
     cachePath: values.cache ? resolve(values.cache) : undefined,
     userDataDir: resolve(values['user-data'] ?? defaultUserData()),
-    build: buildTuning(),
+    build: jobTuning('FT_BUILD'),
+    corpusScores: jobTuning('FT_CORPUS'),
   })
   const server = await startServer({
     bundleDir,
