@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serialize } from 'node:v8'
 import type { Bundle } from '../../main/bundle'
+import type { OrtEngineOptions } from '../../main/compute/ort-engine'
 import { ComputeWorkerClient } from '../../main/compute/worker-client'
 import type { Result, TraceJson } from '../../main/ipc/contract'
 import { createWorkbench } from '../../main/ipc/workbench'
@@ -15,7 +16,7 @@ import { createWorkbench } from '../../main/ipc/workbench'
 export interface IpcBenchInput {
   dir: string
   bundle: Bundle
-  threads: number
+  ortOptions: OrtEngineOptions
   runs: number
   pointAt(i: number): { feature: number; sample: number; pos: number }
   timed(fn: () => Promise<unknown> | unknown): Promise<number>
@@ -40,13 +41,13 @@ interface Sample {
 }
 
 export async function benchIpc(inp: IpcBenchInput): Promise<void> {
-  const { dir, bundle, threads, runs, pointAt, timed } = inp
+  const { dir, bundle, ortOptions, runs, pointAt, timed } = inp
   const tmp = mkdtempSync(join(tmpdir(), 'ft-bench-ipc-'))
   const wb = createWorkbench({
     bundleDir: dir,
     cachePath: join(tmp, 'cache.sqlite'),
     userDataDir: join(tmp, 'user'),
-    engine: (b) => ComputeWorkerClient.start({ bundleDir: b.dir, engine: { providers: ['cpu'], intraOpNumThreads: threads } }),
+    engine: (b) => ComputeWorkerClient.start({ bundleDir: b.dir, engine: ortOptions }),
   })
   const once = async (point: ReturnType<typeof pointAt>): Promise<Sample> => {
     const t0 = performance.now()

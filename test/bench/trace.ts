@@ -1,4 +1,5 @@
-// Trace benchmark. `npx tsx test/bench/trace.ts [--bundle DIR] [--runs N] [--threads T] [--mode all|engine|ipc]`
+// Trace benchmark. `npx tsx test/bench/trace.ts [--bundle DIR] [--runs N] [--threads T] [--mode all|engine|ipc]
+// [--allow-spinning]`
 // times traces end to end on a demo-shaped bundle (default resources/demo, else .cache/fakedemo, made by
 // `/usr/bin/python3 tools/make_fake_demo.py`):
 //   warm:  another trace in a batch already traced (the engine keeps the batch's hook values);
@@ -25,12 +26,15 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     'no-worker': { type: 'boolean', default: false },
     mode: { type: 'string', default: 'all' },
+    /** ORT's default before this app turned it off: to measure what spinning intra-op threads cost. */
+    'allow-spinning': { type: 'boolean', default: false },
   },
 })
 const dir = args.bundle ?? (existsSync('resources/demo/bundle.json') ? 'resources/demo' : '.cache/fakedemo')
 const runs = Number(args.runs)
 const threads = Number(args.threads)
 const mode = args.mode ?? 'all'
+const ortOptions = { providers: ['cpu' as const], intraOpNumThreads: threads, allowSpinning: args['allow-spinning'] }
 if (!['all', 'engine', 'ipc'].includes(mode)) throw new Error(`--mode ${mode}: expected all, engine or ipc`)
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -66,9 +70,9 @@ function naiveEmbed(W_E: Float32Array, vectors: Float32Array[], d: number): Floa
 const bundle = await loadBundle(dir)
 const { d_model: d, n_heads: H, d_vocab: vocab } = bundle.config.model
 const { nSeq, seqLen } = bundle.tokens
-console.log(`bundle ${dir}: ${bundle.config.name}; d_model ${d}, ${H} heads, vocab ${vocab}, d_sae ${bundle.config.sae.d_sae}, ${nSeq}×${seqLen} tokens; ${threads} ORT threads`)
+console.log(`bundle ${dir}: ${bundle.config.name}; d_model ${d}, ${H} heads, vocab ${vocab}, d_sae ${bundle.config.sae.d_sae}, ${nSeq}×${seqLen} tokens; ${threads} ORT threads${ortOptions.allowSpinning ? ', spinning' : ''}`)
 
-const engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: threads })
+const engine = await OrtEngine.create(bundle, ortOptions)
 const dSae = bundle.config.sae.d_sae
 const pointAt = (i: number): { feature: number; sample: number; pos: number } => ({ feature: (i * 7919) % dSae, sample: i % Math.min(nSeq, 128), pos: 1 + ((i * 37) % (seqLen - 1)) })
 
@@ -121,7 +125,7 @@ if (mode !== 'ipc') {
 await engine.dispose()
 
 if (!args['no-worker'] && mode !== 'ipc') {
-  const client = await ComputeWorkerClient.start({ bundleDir: dir, engine: { providers: ['cpu'], intraOpNumThreads: threads } })
+  const client = await ComputeWorkerClient.start({ bundleDir: dir, engine: ortOptions })
   await traceAt(bundle, client, pointAt(0))
   const viaWorker = await series(client, runs, 1)
   console.log(`warm trace through the compute worker (the app's path), median of ${runs}: ${fmt(median(viaWorker))}`)
@@ -129,5 +133,5 @@ if (!args['no-worker'] && mode !== 'ipc') {
 }
 
 if (mode !== 'engine') {
-  await benchIpc({ dir, bundle, threads, runs, pointAt, timed, cpuOfLast, baseline: { warmMs: median(warm), warmCpuMs: warmCpu, naiveMs: naiveOne } })
+  await benchIpc({ dir, bundle, ortOptions, runs, pointAt, timed, cpuOfLast, baseline: { warmMs: median(warm), warmCpuMs: warmCpu, naiveMs: naiveOne } })
 }
