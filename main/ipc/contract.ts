@@ -351,10 +351,18 @@ export interface PromptViewJson {
   strip: { feature: number; activations: number[] } | null
 }
 
+/** A vocabulary token's score in trace A minus its score in trace B. */
+export interface TokenScoreDiffJson {
+  tokenId: number
+  /** The token's text with visible whitespace, as in every vocabulary table. */
+  str_tokens: string
+  diff: number
+}
+
 export interface TraceComparisonJson {
   cosineV: number
   cosineU: number
-  tokenScoreDiff: { convention: TraceConvention; moreInA: { tokenId: number; diff: number }[]; moreInB: { tokenId: number; diff: number }[] }
+  tokenScoreDiff: { convention: TraceConvention; moreInA: TokenScoreDiffJson[]; moreInB: TokenScoreDiffJson[] }
 }
 
 /**

@@ -40,7 +40,7 @@ export function createTraceHandlers(wb: Workbench): TraceHandlers {
     },
     'trace.compare': async ({ a, b, convention, topK }) => {
       const { open, engine } = await wb.engine()
-      return traceInput(async () => compareTraces(await trace(open, engine, a), await trace(open, engine, b), convention, topK))
+      return traceInput(async () => compareTraces(await trace(open, engine, a), await trace(open, engine, b), convention, topK, open.view.display))
     },
     'trace.corpusScores': async (req) => ({ jobId: await wb.startCorpusScores(req) }),
     'trace.corpusScores.cancel': async ({ jobId }) => {

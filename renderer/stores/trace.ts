@@ -65,26 +65,5 @@ export const useTraceStore = defineStore('trace', () => {
     return markRaw(await call('trace.prompt', feature === undefined ? { prompt: text, topK } : { prompt: text, topK, feature }))
   }
 
-  /**
-   * A token's text, from whatever the open traces already carry (their sequences and vocabulary tables);
-   * trace.compare answers with token ids only.
-   */
-  function tokenText(tokenId: number): string | undefined {
-    for (const e of Object.values(entries.value)) {
-      const t = e.result
-      if (!t) continue
-      const i = t.sequence.indexOf(tokenId)
-      if (i >= 0) return t.sequenceStrTokens[i]
-      for (const c of [t.v, t.u]) {
-        const tables = [c.tokenScores, ...c.heads.flatMap((h) => [h.ovTokens, h.lnOv, h.qkSeed])]
-        for (const table of tables) {
-          const hit = table.top.find((r) => r.tokenId === tokenId) ?? table.bottom.find((r) => r.tokenId === tokenId)
-          if (hit) return hit.str_tokens
-        }
-      }
-    }
-    return undefined
-  }
-
-  return { entries, compareA, compareB, entry, run, forget, reset, compare, prompt, tokenText }
+  return { entries, compareA, compareB, entry, run, forget, reset, compare, prompt }
 })

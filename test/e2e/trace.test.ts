@@ -1,8 +1,9 @@
 // Tracing end to end, as a researcher does it, in Debian's Chromium through serve mode: open a feature,
 // click a top activation to trace there, read v's token scores, the heads × source heatmap and the sum
 // check, switch convention and heads, export a trace grid, trace a typed prompt, compare two traces, pin
-// one and get it back from the session. Numbers on screen are checked against the PyTorch goldens of
-// tools/golden.py and against the same handler table called directly over HTTP.
+// one and get it back from the session, score the whole corpus in the background (progress, result,
+// cancel). Numbers on screen are checked against the PyTorch goldens of tools/golden.py and against the
+// same handler table called directly over HTTP.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -14,6 +15,9 @@ import { BUNDLE, OUTPUT, ROOT, ensureRendererBuilt, launchChromium, parseCsv, st
 
 /** The golden point's fields this test reads besides the shared ones (tools/golden.py writes them). */
 type Point = GoldenPoint & {
+  /** The golden batch (its scores_v / scores_u): sequences batch_start … batch_start + batch_size − 1. */
+  batch_start: number
+  batch_size: number
   u_dot_resid_mid: number
   fidelity_pearson: number
   best_head: number
@@ -89,6 +93,12 @@ async function num(selector: string, attr = 'data-value'): Promise<number> {
   return Number(await page.getAttribute(selector, attr))
 }
 
+/** The corpus-scores progress bar's numbers, or null while it is not shown. */
+async function barState(bar: string): Promise<{ done: number; total: number; jobId: string } | null> {
+  const [el] = await page.$$eval(bar, (els) => els.map((e) => ({ done: Number(e.getAttribute('data-done')), total: Number(e.getAttribute('data-total')), jobId: e.getAttribute('data-job-id') ?? '' })))
+  return el ?? null
+}
+
 function rgb(css: string): number[] {
   return (css.match(/\d+/g) ?? []).slice(0, 3).map(Number)
 }
@@ -103,6 +113,10 @@ beforeAll(async () => {
   if (!useGolden) return
   golden = readGolden(GOLDEN_DIR)
   await ensureRendererBuilt()
+  // One sequence per chunk and a pause after each: the tiny corpus's scores then take a few seconds, with a
+  // push per chunk, so there is a progress bar to watch and a job to cancel.
+  process.env.FT_CORPUS_CHUNK_SEQS ??= '1'
+  process.env.FT_CORPUS_PAUSE_MS ??= '200'
   serve = await startServe()
   browser = await launchChromium()
   page = await browser.context.newPage()
@@ -296,7 +310,7 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     // resid_mid·v of every row against PyTorch's, by the row's place in the batch.
     const scores = golden!.f32(`${gp.key}.scores_v`).data
     const seqLen = gp.positions.length
-    const start = (gp as Point & { batch_start: number }).batch_start
+    const start = gp.batch_start
     const top = Math.max(...scores)
     closeTo(Number(rows[1][6]), top, top)
     for (const r of rows.slice(1)) closeTo(Number(r[6]), scores[(Number(r[3]) - start) * seqLen + Number(r[4])], top)
@@ -371,6 +385,15 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     closeTo(cosV, dot(ta.v.vector, tb.v.vector) / Math.sqrt(dot(ta.v.vector, ta.v.vector) * dot(tb.v.vector, tb.v.vector)), 1, 1e-5)
     const ids = (await columnTexts('compare-more-a', 'tokenId')).map(Number)
     expect(ids.slice(0, 5)).toEqual(cmp.tokenScoreDiff.moreInA.slice(0, 5).map((d) => d.tokenId))
+    // Every token by its text, as trace.run's vocabulary rows write it, not '#id'.
+    const all = await ipc('trace.run', { point: a, options: { vocabRows: 'all' } })
+    const texts = new Map(all.v.tokenScores.rows!.map(([id, str]) => [id, str]))
+    const shownTokens = await columnTexts('compare-more-a', 'str_tokens')
+    expect(shownTokens.length).toBeGreaterThan(0)
+    shownTokens.forEach((t, i) => {
+      expect(t).toBe(texts.get(ids[i])!.trim())
+      expect(t).not.toMatch(/^#\d+$/)
+    })
     await shot('trace-09-compare')
   })
 
@@ -400,6 +423,111 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     closeTo(await num(`${q(tabId)} [data-field="trace-activation"]`), gp.activation, gp.activation)
     expect(await page.getAttribute(`${q(tabId)} [data-action="pin"]`, 'aria-pressed')).toBe('true')
     await shot('trace-10-restored')
+  })
+
+  it('scores the whole corpus from a trace tab: a moving progress bar, then a top score PyTorch bounds and gives', async () => {
+    await page.click(`[data-tab="${tabId}"]`)
+    await waitTrace(tabId)
+    await page.click(`${q(tabId)} [data-section="corpus"]`)
+    const panel = `${q(tabId)} [data-field="corpus-scores"]`
+    await page.click(`${panel} [data-action="corpus-start"]`)
+    const info = await ipc('bundle.info', {})
+    const corpusTokens = info.dataset.n_seq * info.dataset.seq_len
+    // Mid-way: some of the corpus's tokens done, a rate and an ETA.
+    const bar = `${panel} [data-field="corpus-progress"]`
+    await poll(async () => {
+      const b = await barState(bar)
+      return !!b && b.jobId !== '' && b.done > 0 && b.done < b.total && b.total === corpusTokens
+    }).toBe(true)
+    expect(await page.textContent(`${panel} [data-field="corpus-rate"]`)).toMatch(/^[\d,]+ tokens\/s$/)
+    expect(await page.textContent(`${panel} [data-field="corpus-eta"]`)).toMatch(/^ETA \d+ s$/)
+    const percent = Number(await page.getAttribute(bar, 'aria-valuenow'))
+    expect(percent).toBeGreaterThan(0)
+    expect(percent).toBeLessThan(100)
+    await shot('trace-11-corpus-progress')
+
+    const result = `${panel} [data-field="corpus-result"]`
+    await page.waitForSelector(result)
+    expect(await page.locator(bar).count()).toBe(0)
+    expect(await page.getAttribute(panel, 'data-state')).toBe('done')
+    expect(await page.textContent(`${panel} [data-field="corpus-tokens"]`)).toContain(corpusTokens.toLocaleString('en-US'))
+
+    // The golden batch is part of the corpus: its highest resid_mid·v bounds the corpus's from below, and
+    // the row of the golden batch's top token shows PyTorch's score.
+    const scores = golden!.f32(`${gp.key}.scores_v`).data
+    const seqLen = gp.positions.length
+    const goldenTop = Math.max(...scores)
+    const at = scores.indexOf(goldenTop)
+    const label = `${gp.batch_start + Math.floor(at / seqLen)}/${at % seqLen}`
+    const corpusMax = await num(`${panel} [data-field="corpus-max"]`)
+    expect(corpusMax).toBeGreaterThanOrEqual(goldenTop - 1e-4 * Math.abs(goldenTop))
+
+    const top = `${tabId}:corpus-top`
+    const { rows, name } = await exportCsv(top)
+    expect(name).toBe(`trace-f${gp.feature}-s${gp.sample}-p${gp.pos}-v-corpus-top.csv`)
+    expect(rows[0]).toEqual(SCORE_COLUMNS)
+    expect(rows.length - 1).toBe(100)
+    closeTo(Number(rows[1][6]), corpusMax, corpusMax)
+    const bottom = await exportCsv(`${tabId}:corpus-bottom`)
+    expect(bottom.rows[0]).toEqual(SCORE_COLUMNS)
+    const corpusMin = Number(bottom.rows[1][6])
+    expect(corpusMin).toBeLessThanOrEqual(Math.min(...scores) + 1e-4 * Math.abs(goldenTop))
+    // Coolwarm on one scale over both grids: the highest score red, the lowest blue.
+    for (const [grid, value] of [[top, corpusMax], [`${tabId}:corpus-bottom`, corpusMin]] as const) {
+      const style = await page.getAttribute(`[data-grid-id="${grid}"] .ag-row[row-index="0"] .ag-cell[col-id="score"]`, 'style')
+      expect(rgb(/background-color:\s*([^;]+)/.exec(style ?? '')?.[1] ?? '')).toEqual(rgb(gradientStyle(value, corpusMin, corpusMax).backgroundColor))
+    }
+    await shot('trace-12-corpus-result')
+    await page.fill(`[data-grid-id="${top}"] .grid-filter`, label)
+    const row = `[data-grid-id="${top}"] .ag-row[row-id="${label}"]`
+    const shownScore = Number((await page.textContent(`${row} .ag-cell[col-id="score"]`))!.trim())
+    expect(Math.abs(shownScore - goldenTop)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(goldenTop)))
+
+    // Every token is in the histogram; the corpus-wide fidelity is the golden batch's when that batch is the corpus.
+    expect(Number(await page.getAttribute(`${panel} [data-field="corpus-histogram"] svg`, 'data-total'))).toBe(corpusTokens)
+    expect(Number(await page.getAttribute(`${panel} [data-field="fidelity-scatter"]`, 'data-points'))).toBeGreaterThan(0)
+    await page.waitForSelector(`[data-grid-id="${tabId}:corpus-disagreements"] .ag-row`)
+    if (gp.batch_start === 0 && gp.batch_size === info.dataset.n_seq) {
+      closeTo(Number(await page.textContent(`${panel} [data-field="corpus-pearson"]`)), gp.fidelity_pearson, 1)
+    }
+    await page.locator(`${panel} [data-field="corpus-histogram"]`).scrollIntoViewIfNeeded()
+    await shot('trace-13-corpus-fidelity')
+
+    // Its token traces there.
+    await page.click(`${row} .token-link`)
+    const there = `trace:${gp.feature}:${label}`
+    await poll(() => page.getAttribute(`[data-tab="${there}"]`, 'aria-selected')).toBe('true')
+    await waitTrace(there)
+    const [s, p] = label.split('/')
+    expect(await page.textContent(`${q(there)} [data-field="trace-point"]`)).toBe(`sample ${s}, pos ${p}`)
+  })
+
+  it('cancels a corpus job mid-way and keeps the other convention’s result', async () => {
+    await page.click(`[data-tab="${tabId}"]`)
+    const panel = `${q(tabId)} [data-field="corpus-scores"]`
+    const vJob = await page.getAttribute(`${panel} [data-field="corpus-result"]`, 'data-job-id')
+    await page.click(`${q(tabId)} [data-convention="u"]`)
+    await poll(() => page.getAttribute(panel, 'data-state')).toBe('idle')
+    expect(await page.locator(`${panel} [data-field="corpus-result"]`).count()).toBe(0)
+    await page.click(`${panel} [data-action="corpus-start"]`)
+    const bar = `${panel} [data-field="corpus-progress"]`
+    let jobId = ''
+    await poll(async () => {
+      const b = await barState(bar)
+      jobId = b?.jobId ?? ''
+      return !!b && jobId !== '' && b.done > 0 && b.done < b.total
+    }).toBe(true)
+    await page.click(`${panel} [data-action="corpus-cancel"]`)
+    await page.waitForSelector(`${panel}[data-state="cancelled"] [data-field="corpus-cancelled"]`)
+    expect(await page.locator(bar).count()).toBe(0)
+    expect(await page.locator(`${panel} [data-field="corpus-result"]`).count()).toBe(0)
+    // Main never finished it: no result under its id, and a new job may start.
+    await expect(ipc('trace.corpusScores.result', { jobId })).rejects.toThrow(/not_found/)
+    expect(await page.isEnabled(`${panel} [data-action="corpus-start"]`)).toBe(true)
+    await shot('trace-14-corpus-cancelled')
+
+    await page.click(`${q(tabId)} [data-convention="v"]`)
+    await poll(() => page.getAttribute(`${panel} [data-field="corpus-result"]`, 'data-job-id')).toBe(vJob)
   })
 
   it('ran without page errors or CSP violations', () => {

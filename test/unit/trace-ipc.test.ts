@@ -74,6 +74,17 @@ describe('trace channels on the tiny bundle', () => {
     const other = ok<TraceComparisonJson>(await wb.dispatch('trace.compare', { a: { feature: p.feature, sample: p.sample, pos: p.pos }, b: { feature: q.feature, sample: q.sample, pos: q.pos }, convention: 'u', topK: 3 }))
     expect(other.tokenScoreDiff.convention).toBe('u')
     expect(other.tokenScoreDiff.moreInA).toHaveLength(3)
+    // Each token carries its display text: the one trace.run's full vocabulary rows give that id, and the
+    // differences are those of the two traces' own W_E·u scores.
+    const [ta, tb] = await Promise.all(
+      [p, q].map(async (x) => ok<TraceJson>(await wb.dispatch('trace.run', { point: { feature: x.feature, sample: x.sample, pos: x.pos }, options: { vocabRows: 'all' } }))),
+    )
+    const rowOf = (t: TraceJson) => new Map(t.u.tokenScores.rows!.map(([id, str, score]) => [id, { str, score }]))
+    const [ra, rb] = [rowOf(ta), rowOf(tb)]
+    for (const d of [...other.tokenScoreDiff.moreInA, ...other.tokenScoreDiff.moreInB]) {
+      expect(d.str_tokens).toBe(ra.get(d.tokenId)!.str)
+      expect(d.diff).toBeCloseTo(ra.get(d.tokenId)!.score - rb.get(d.tokenId)!.score, 5)
+    }
 
     const view = ok<{ tokens: { pos: number }[]; strip: { activations: number[] } | null }>(await wb.dispatch('trace.prompt', { prompt: 'hello world', feature: 2 }))
     expect(view.tokens.length).toBeGreaterThan(1)

@@ -78,6 +78,8 @@ export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void): ColD
 export interface TokenTableOptions<T> {
   /** Makes the str_tokens cell a "trace here" button. */
   onTrace?: (row: T) => void
+  /** How the value column is sorted at first (highest first unless said otherwise). */
+  sort?: 'asc' | 'desc'
 }
 
 /** The seed's token table: str_tokens, unique_token, context, batch, pos, label, and the value column. */
@@ -85,9 +87,31 @@ export function activationColumns<T extends ActivationRow = ActivationRow>(rows:
   return [...extra, ...seedColumns<T>(opts.onTrace), gradientColumn<T>('activation', rows, { sort: 'desc' })]
 }
 
-/** The same table with an activation score (resid_mid·v) in place of the activation. */
+/**
+ * The same table with an activation score (resid_mid·v) in place of the activation. `rows` set the colour
+ * scale: pass every row the scale should span (e.g. a corpus's top and bottom rows for both their grids).
+ */
 export function scoreColumns<T extends SeedRow & { score: number }>(rows: readonly T[], extra: ColDef<T>[] = [], opts: TokenTableOptions<T> = {}): ColDef<T>[] {
-  return [...seedColumns<T>(opts.onTrace), gradientColumn<T>('score', rows, { sort: 'desc' }), ...extra]
+  return [...seedColumns<T>(opts.onTrace), gradientColumn<T>('score', rows, { sort: opts.sort ?? 'desc' }), ...extra]
+}
+
+type FidelityRow = SeedRow & { predicted: number; preActivation: number; activation: number; error: number }
+
+/**
+ * The grid of a fidelity check's largest disagreements: the seed's columns, the linear prediction, the
+ * true pre-activation and activation, and the error painted around zero, largest |error| first. (Such a
+ * row's `score` holds the prediction too, so only `predicted` is shown.)
+ */
+export function fidelityColumns<T extends FidelityRow>(rows: readonly T[], onTrace?: (row: T) => void): ColDef<T>[] {
+  const num = (field: 'predicted' | 'preActivation' | 'activation'): ColDef<T> =>
+    ({ field, headerName: field, width: 110, type: 'numericColumn', filter: 'agNumberColumnFilter', valueFormatter: fixed(4) }) as ColDef<T>
+  return [
+    ...seedColumns<T>(onTrace),
+    num('predicted'),
+    num('preActivation'),
+    num('activation'),
+    divergingColumn<T>('error', rows, { headerName: 'error', sort: 'desc', comparator: (a: number, b: number) => Math.abs(a) - Math.abs(b) }),
+  ]
 }
 
 export function activationRowId(r: ActivationRow): string {

@@ -1,0 +1,135 @@
+import { defineStore } from 'pinia'
+import { computed, markRaw, ref } from 'vue'
+import type { CorpusScoresJson, CorpusScoresProgress, Events, TraceConvention, TracePointRequest } from '../../main/ipc/contract'
+import { call, errorMessage, onPush } from '../api'
+
+type Done = Events['trace.corpusScores.done']
+
+/** What a trace tab shows for one convention: the last result, and how the last job ended if not done. */
+export interface CorpusScoresEntry {
+  /** markRaw: a d_model vector, hundreds of rows and thousands of scatter points. */
+  result: CorpusScoresJson | null
+  outcome: Done['outcome'] | null
+  error: string | null
+}
+
+/** The running job. `jobId` is null between the start call and its answer. */
+export interface RunningCorpusScores {
+  key: string
+  jobId: string | null
+  progress: CorpusScoresProgress
+}
+
+/** A trace tab's results are kept per convention: v and u score along different directions. */
+export function corpusScoresKey(tabId: string, convention: TraceConvention): string {
+  return `${tabId}|${convention}`
+}
+
+/**
+ * Whole-corpus activation scores (trace.corpusScores): main runs one job at a time, so this store holds
+ * at most one running job, its progress from the push events, and each trace tab's last result.
+ */
+export const useCorpusScoresStore = defineStore('corpusScores', () => {
+  const entries = ref<Record<string, CorpusScoresEntry>>({})
+  const running = ref<RunningCorpusScores | null>(null)
+  /** The rate of the last job, kept after it ends. */
+  const lastRate = ref<number | null>(null)
+  // Events of a job whose start call has not answered yet (a fast job can end before it does).
+  const early = new Map<string, { progress?: CorpusScoresProgress; done?: Done }>()
+  let cancelWhenKnown = false
+  /** Keys of closed tabs whose job is still ending: its outcome is not kept. */
+  const dropped = new Set<string>()
+  let listening = false
+
+  const fraction = computed(() => {
+    const p = running.value?.progress
+    return p && p.totalTokens > 0 ? p.doneTokens / p.totalTokens : 0
+  })
+
+  function entry(key: string): CorpusScoresEntry | undefined {
+    return entries.value[key]
+  }
+
+  function listen(): void {
+    if (listening) return
+    listening = true
+    onPush('trace.corpusScores.progress', (p) => {
+      const job = running.value
+      if (job && job.jobId === p.jobId) job.progress = p
+      else if (job && job.jobId === null) early.set(p.jobId, { ...early.get(p.jobId), progress: p })
+    })
+    onPush('trace.corpusScores.done', (e) => {
+      const job = running.value
+      if (job && job.jobId === e.jobId) void finish(job, e)
+      else if (job && job.jobId === null) early.set(e.jobId, { ...early.get(e.jobId), done: e })
+    })
+  }
+
+  async function finish(job: RunningCorpusScores, e: Done): Promise<void> {
+    if (job.progress.tokensPerSec > 0) lastRate.value = job.progress.tokensPerSec
+    const previous = entries.value[job.key]?.result ?? null
+    let result = previous
+    let error = e.outcome === 'failed' ? (e.error?.message ?? 'the corpus-scores job failed') : null
+    if (e.outcome === 'done') {
+      try {
+        result = markRaw(e.result ?? (await call('trace.corpusScores.result', { jobId: e.jobId })))
+      } catch (err) {
+        error = errorMessage(err)
+      }
+    }
+    if (!dropped.delete(job.key)) entries.value[job.key] = { result, outcome: e.outcome, error }
+    if (running.value === job) running.value = null
+  }
+
+  async function start(tabId: string, point: TracePointRequest, convention: TraceConvention, totalTokens: number): Promise<void> {
+    if (running.value) return
+    listen()
+    const key = corpusScoresKey(tabId, convention)
+    const job: RunningCorpusScores = { key, jobId: null, progress: { jobId: '', doneTokens: 0, totalTokens, tokensPerSec: 0, etaSec: null } }
+    running.value = job
+    cancelWhenKnown = false
+    early.clear()
+    entries.value[key] = { result: entries.value[key]?.result ?? null, outcome: null, error: null }
+    try {
+      const { jobId } = await call('trace.corpusScores', { point, convention })
+      const mine = running.value
+      if (!mine || mine.key !== key) return
+      mine.jobId = jobId
+      const seen = early.get(jobId)
+      early.clear()
+      if (seen?.progress) mine.progress = seen.progress
+      if (seen?.done) await finish(mine, seen.done)
+      else if (cancelWhenKnown) await cancel()
+    } catch (err) {
+      // e.g. `busy`: another window started a job.
+      if (running.value?.key === key) running.value = null
+      entries.value[key] = { result: entries.value[key]?.result ?? null, outcome: 'failed', error: errorMessage(err) }
+    }
+  }
+
+  async function cancel(): Promise<void> {
+    const job = running.value
+    if (!job) return
+    if (!job.jobId) {
+      cancelWhenKnown = true
+      return
+    }
+    try {
+      await call('trace.corpusScores.cancel', { jobId: job.jobId })
+    } catch (err) {
+      entries.value[job.key] = { ...(entries.value[job.key] ?? { result: null, outcome: null }), error: errorMessage(err) }
+    }
+  }
+
+  /** A closed trace tab: its results go, and a job it started is cancelled. */
+  function forget(tabId: string): void {
+    for (const key of Object.keys(entries.value)) if (key.startsWith(`${tabId}|`)) delete entries.value[key]
+    const job = running.value
+    if (job?.key.startsWith(`${tabId}|`)) {
+      dropped.add(job.key)
+      void cancel()
+    }
+  }
+
+  return { entries, running, lastRate, fraction, entry, listen, start, cancel, forget }
+})
