@@ -1,0 +1,74 @@
+// Screenshots of the demo bundle for the README and the notes (not a test):
+//   npx tsx test/e2e/demo-screenshots.ts --cache FILE [--feature F] [--out DIR]
+// FILE is a built activation cache of resources/demo (e.g. from `feature-tracer cache build --bundle
+// resources/demo --cache FILE`, about 3 minutes here), so that no build runs inside the script.
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { ensureRendererBuilt, launchChromium, ROOT } from './harness'
+
+const { values: args } = parseArgs({
+  options: { cache: { type: 'string' }, feature: { type: 'string', default: '2630' }, out: { type: 'string', default: 'test/e2e/output' } },
+})
+if (!args.cache) throw new Error('--cache FILE: a built cache of resources/demo')
+const feature = Number(args.feature)
+const out = resolve(args.out!)
+mkdirSync(out, { recursive: true })
+
+await ensureRendererBuilt()
+const userData = mkdtempSync(join(tmpdir(), 'ft-shots-'))
+const serve = spawn(
+  process.execPath,
+  ['--import', 'tsx', join(ROOT, 'main/serve/cli.ts'), '--bundle', join(ROOT, 'resources/demo'), '--port', '0', '--cache', resolve(args.cache), '--user-data', userData],
+  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+)
+const url = await new Promise<string>((ok, fail) => {
+  let text = ''
+  serve.stdout!.on('data', (c) => {
+    text += c
+    const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text)
+    if (m) ok(m[1])
+  })
+  serve.on('exit', (code) => fail(new Error(`serve exited with ${code}`)))
+})
+const browser = await launchChromium()
+try {
+  const page = await browser.context.newPage()
+  page.setDefaultTimeout(60_000)
+  await page.goto(url)
+  await page.waitForSelector('.app[data-started="true"]')
+  await page.click('[data-tab="features"]')
+  await page.waitForSelector('[data-grid-id="features"] .ag-row')
+  await page.screenshot({ path: join(out, 'demo-01-features.png') })
+  // The features grid is virtualised: open the feature through the token search, as a user would.
+  await page.click('[data-tab="tokens"]')
+  const token = (await (await fetch(new URL('api/feature.get', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: feature, topK: 1 }) })).json()) as {
+    value: { top: { str_tokens: string }[] }
+  }
+  await page.fill('[data-field="token-query"]', token.value.top[0].str_tokens.replace(/·/g, ' ').replace(/↩/g, '\n').replace(/→/g, '\t'))
+  await page.keyboard.press('Enter')
+  await page.dblclick(`[data-grid-id="token-search"] .ag-row[row-id="${feature}"] .ag-cell[col-id="count"]`)
+  await page.waitForSelector(`[data-grid-id="feature:${feature}:top"] .ag-row`)
+  await page.waitForSelector(`[data-feature-id="${feature}"] .histogram rect`)
+  await page.screenshot({ path: join(out, 'demo-02-feature.png') })
+  await page.click(`[data-grid-id="feature:${feature}:top"] .ag-row[row-index="0"] .ag-cell[col-id="str_tokens"] .token-link`)
+  const tab = page.locator('[data-tab^="trace:"][aria-selected="true"]')
+  await tab.waitFor()
+  const tabId = (await tab.getAttribute('data-tab'))!
+  const panel = `[data-trace-tab="${tabId}"]`
+  await page.waitForSelector(`${panel}[data-loading="false"]`)
+  await page.screenshot({ path: join(out, 'demo-03-trace.png') })
+  await page.click(`${panel} [data-section="attention"]`)
+  await page.waitForTimeout(500)
+  await page.screenshot({ path: join(out, 'demo-04-trace-attention.png') })
+  await page.click(`${panel} [data-section="circuits"]`)
+  await page.waitForTimeout(500)
+  await page.screenshot({ path: join(out, 'demo-05-trace-circuits.png') })
+  process.stdout.write(`screenshots in ${out}\n`)
+} finally {
+  await browser.close()
+  serve.kill('SIGTERM')
+  rmSync(userData, { recursive: true, force: true })
+}
