@@ -7,6 +7,8 @@ import { startWorkerJob, type JobEnd as WorkerJobEnd, type JobMessage, type Work
 
 export interface BuildWorkerData {
   jobId: string
+  /** Raised by main to cancel (main/jobs/worker-job.ts); the worker stops at its next progress report. */
+  cancelFlag?: SharedArrayBuffer
   bundleDir: string
   cachePath: string
   rebuild?: boolean

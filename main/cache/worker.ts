@@ -1,5 +1,6 @@
 // The cache build's thread: it opens its own bundle, engine and database connection, so main's event
-// loop never waits on ONNX Runtime or SQLite. Main cancels by terminating it; the committed chunks stay.
+// loop never waits on ONNX Runtime or SQLite. A cancel stops it after the chunk in hand; the committed
+// chunks stay.
 import { parentPort, workerData } from 'node:worker_threads'
 import { loadBundle } from '../bundle'
 import type { ComputeEngine } from '../compute/api'
@@ -10,6 +11,7 @@ import { computeLogitTable } from './logit-table'
 import { openCacheDb } from './schema'
 import type { BuildWorkerData, WorkerMessage } from './job'
 import { toIpcError } from '../ipc/errors'
+import { JobCancelledError, throwIfCancelled } from '../jobs/worker-job'
 
 async function main(data: BuildWorkerData): Promise<void> {
   const post = (m: WorkerMessage): void => parentPort?.postMessage(m)
@@ -29,7 +31,10 @@ async function main(data: BuildWorkerData): Promise<void> {
       chunkSeqs: data.chunkSeqs,
       jobId: data.jobId,
       pauseMsPerChunk: data.pauseMsPerChunk,
-      onProgress: (progress) => post({ type: 'progress', progress }),
+      onProgress: (progress) => {
+        post({ type: 'progress', progress })
+        throwIfCancelled(data)
+      },
       logitTable: async () => {
         const weights = logitWeightsOf(bundle)
         return weights ? computeLogitTable(weights) : null
@@ -37,7 +42,7 @@ async function main(data: BuildWorkerData): Promise<void> {
     })
     post({ type: 'done', value: { provider: engine.provider } })
   } catch (error) {
-    post({ type: 'error', error: toIpcError(error) })
+    if (!(error instanceof JobCancelledError)) post({ type: 'error', error: toIpcError(error) })
   } finally {
     db?.close()
     await engine?.dispose()

@@ -6,6 +6,7 @@ import { OrtEngine } from '../compute/ort-engine'
 import { toIpcError } from '../ipc/errors'
 import { corpusScores, corpusScoresToJson, TraceInputError } from '../trace'
 import type { CorpusScoresMessage, CorpusScoresWorkerData } from './corpus-scores'
+import { JobCancelledError, throwIfCancelled } from './worker-job'
 
 async function main(data: CorpusScoresWorkerData): Promise<void> {
   const post = (m: CorpusScoresMessage): void => parentPort?.postMessage(m)
@@ -21,10 +22,14 @@ async function main(data: CorpusScoresWorkerData): Promise<void> {
       chunkSeqs: data.chunkSeqs,
       pauseMsPerChunk: data.pauseMsPerChunk,
       jobId: data.jobId,
-      onProgress: (progress) => post({ type: 'progress', progress }),
+      onProgress: (progress) => {
+        post({ type: 'progress', progress })
+        throwIfCancelled(data)
+      },
     })
     post({ type: 'done', value: corpusScoresToJson(result, data.jobId) })
   } catch (error) {
+    if (error instanceof JobCancelledError) return
     // Main checks the point before it starts the job; a point the trace code still refuses is bad input.
     const bad = error instanceof TraceInputError || error instanceof RangeError
     post({ type: 'error', error: bad ? { code: 'invalid_request', message: error.message } : toIpcError(error) })

@@ -7,6 +7,8 @@ import { startWorkerJob, type JobMessage, type WorkerJob } from './worker-job'
 
 export interface CorpusScoresWorkerData {
   jobId: string
+  /** Raised by main to cancel (main/jobs/worker-job.ts); the worker stops at its next progress report. */
+  cancelFlag?: SharedArrayBuffer
   bundleDir: string
   point: TracePointRequest
   convention: TraceConvention

@@ -1,7 +1,12 @@
 // A background job in a worker thread of its own (the cache build, whole-corpus activation scores): main
-// starts the worker, relays its progress with the job id, and cancels by terminating it, since ONNX
-// Runtime's run() cannot be interrupted from inside. The job's worker posts JobMessages; `ended` always
-// settles, once the thread has exited.
+// starts the worker, relays its progress with the job id, and cancels it. The job's worker posts
+// JobMessages; `ended` always settles, once the thread has exited.
+//
+// Cancelling is cooperative: main raises a flag in shared memory and the worker stops at its next
+// progress report, between two ONNX Runtime runs. Terminating the thread while run() is inside native
+// code aborts the whole process (onnxruntime-node throws a C++ Napi::Error that nothing catches:
+// "terminate called after throwing an instance of 'Napi::Error'"; seen cancelling a demo-bundle build).
+// terminate() stays as the last resort for a worker that does not stop within CANCEL_GRACE_MS.
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -57,11 +62,26 @@ export function spawnJobWorker(entry: JobEntry, workerData: unknown, here: strin
 }
 
 const EXIT_GRACE_MS = 5000
+const CANCEL_GRACE_MS = 120_000
 
-/** Starts a job's worker with `{ ...data, jobId }` as its workerData. */
+/** Thrown inside a job's worker when main has asked it to stop; the worker then exits without a result. */
+export class JobCancelledError extends Error {
+  constructor() {
+    super('the job was cancelled')
+    this.name = 'JobCancelledError'
+  }
+}
+
+/** For a job's worker: throws JobCancelledError once main has cancelled the job (call it between runs). */
+export function throwIfCancelled(data: { cancelFlag?: SharedArrayBuffer }): void {
+  if (data.cancelFlag && Atomics.load(new Int32Array(data.cancelFlag), 0) !== 0) throw new JobCancelledError()
+}
+
+/** Starts a job's worker with `{ ...data, jobId, cancelFlag }` as its workerData. */
 export function startWorkerJob<P, R>(entry: JobEntry, here: string, data: object, onProgress: (p: P) => void): WorkerJob<P, R> {
   const id = randomUUID()
-  const worker = spawnJobWorker(entry, { ...data, jobId: id }, here)
+  const cancelFlag = new SharedArrayBuffer(4)
+  const worker = spawnJobWorker(entry, { ...data, jobId: id, cancelFlag }, here)
   let progress: P | null = null
   let end: JobEnd<R> | null = null
   let cancelled = false
@@ -93,7 +113,10 @@ export function startWorkerJob<P, R>(entry: JobEntry, here: string, data: object
     ended,
     async cancel() {
       cancelled = true
-      await worker.terminate()
+      Atomics.store(new Int32Array(cancelFlag), 0, 1)
+      const last = setTimeout(() => void worker.terminate(), CANCEL_GRACE_MS)
+      await ended
+      clearTimeout(last)
     },
   }
 }
