@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ensureRendererBuilt, launchChromium, ROOT } from './harness'
+import { ensureRendererBuilt, launchChromium, openWorkbenchPage, ROOT } from './harness'
 
 const { values: args } = parseArgs({
   options: { cache: { type: 'string' }, feature: { type: 'string', default: '2630' }, out: { type: 'string', default: 'test/e2e/output' } },
@@ -35,10 +35,8 @@ const url = await new Promise<string>((ok, fail) => {
 })
 const browser = await launchChromium()
 try {
-  const page = await browser.context.newPage()
-  page.setDefaultTimeout(60_000)
-  await page.goto(url)
-  await page.waitForSelector('.app[data-started="true"]')
+  const errors: string[] = []
+  const page = await openWorkbenchPage(browser.context, url, errors)
   await page.click('[data-tab="features"]')
   await page.waitForSelector('[data-grid-id="features"] .ag-row')
   await page.screenshot({ path: join(out, 'demo-01-features.png') })
@@ -66,7 +64,7 @@ try {
   await page.click(`${panel} [data-section="circuits"]`)
   await page.waitForTimeout(500)
   await page.screenshot({ path: join(out, 'demo-05-trace-circuits.png') })
-  process.stdout.write(`screenshots in ${out}\n`)
+  process.stdout.write(`screenshots in ${out}${errors.length ? `; page errors: ${errors.join('; ')}` : ''}\n`)
 } finally {
   await browser.close()
   serve.kill('SIGTERM')

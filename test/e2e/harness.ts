@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } fro
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type BrowserContext } from 'playwright-core'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const OUTPUT = join(ROOT, 'test/e2e/output')
@@ -164,4 +164,19 @@ export function parseCsv(text: string): string[][] {
     rows.push(row)
   }
   return rows
+}
+
+/** A new page on the workbench at `url`, once it has started; page errors and console errors go into `errors`. */
+export async function openWorkbenchPage(context: BrowserContext, url: string, errors: string[]): Promise<Page> {
+  const page = await context.newPage()
+  // CI shares two cores with other jobs; generous waits keep a slow machine from failing the test.
+  page.setDefaultTimeout(60_000)
+  page.setDefaultNavigationTimeout(90_000)
+  page.on('pageerror', (e) => errors.push(String(e)))
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text())
+  })
+  await page.goto(url)
+  await page.waitForSelector('.app[data-started="true"]')
+  return page
 }

@@ -11,7 +11,7 @@ import type { BrowserContext, Page } from 'playwright-core'
 import type { Channel, PromptViewJson, RequestIn, ResponseOf, Result, TraceComparisonJson, TraceJson } from '../../main/ipc/contract'
 import { gradientStyle } from '../../renderer/components/grid/coolwarm'
 import { readGolden, relErr, type Golden, type GoldenPoint } from '../unit/helpers/golden'
-import { BUNDLE, OUTPUT, ROOT, ensureRendererBuilt, launchChromium, parseCsv, startServe, type Serve } from './harness'
+import { BUNDLE, OUTPUT, ROOT, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
 
 /** The golden point's fields this test reads besides the shared ones (tools/golden.py writes them). */
 type Point = GoldenPoint & {
@@ -119,15 +119,7 @@ beforeAll(async () => {
   process.env.FT_CORPUS_PAUSE_MS ??= '200'
   serve = await startServe()
   browser = await launchChromium()
-  page = await browser.context.newPage()
-  page.setDefaultTimeout(60_000)
-  page.setDefaultNavigationTimeout(90_000)
-  page.on('pageerror', (e) => pageErrors.push(String(e)))
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text())
-  })
-  await page.goto(serve.url)
-  await page.waitForSelector('.app[data-started="true"]')
+  page = await openWorkbenchPage(browser.context, serve.url, pageErrors)
 }, 300_000)
 
 afterEach(async ({ task }) => {

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import { gradientStyle } from '../../renderer/components/grid/coolwarm'
-import { OUTPUT, ensureRendererBuilt, launchChromium, parseCsv, startServe, type Serve } from './harness'
+import { OUTPUT, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
 
 /** expect.poll waits one second by default; a loaded CI machine needs longer. */
 function poll<T>(fn: () => T | Promise<T>) {
@@ -108,16 +108,7 @@ beforeAll(async () => {
   }
   serve = await startServe()
   browser = await launchChromium()
-  page = await browser.context.newPage()
-  // CI shares two cores with other jobs; generous waits keep a slow machine from failing the test.
-  page.setDefaultTimeout(60_000)
-  page.setDefaultNavigationTimeout(90_000)
-  page.on('pageerror', (e) => pageErrors.push(String(e)))
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(m.text())
-  })
-  await page.goto(serve.url)
-  await page.waitForSelector('.app[data-started="true"]')
+  page = await openWorkbenchPage(browser.context, serve.url, pageErrors)
 }, 300_000)
 
 afterEach(async ({ task }) => {
