@@ -67,8 +67,9 @@ export interface VocabProducts {
 /** Hook values of a token block projected onto a few vectors: values[token, :] · vectors[i] for every i. */
 export interface BlockProjectionRequest {
   /**
-   * Names the token block: the engine keeps the last block's hook values under this key, so the next
-   * request with the same key (another trace in the same 128-sequence batch) skips the forward pass.
+   * Names the token block: the engine keeps recent blocks' hook values under their keys, so a request
+   * with a kept key (another trace in the same 128-sequence batch) skips the forward pass. A request
+   * whose projections have no vectors only makes sure the block is kept (a prefetch).
    */
   key: string
   tokens: Int32Array

@@ -20,9 +20,15 @@ export interface OrtEngineOptions extends SessionOptions {
   maxBlockTokens?: number
   /** Forward sessions kept per distinct output set (each holds a copy of the weights). */
   maxForwardSessions?: number
+  /**
+   * Bytes of token-block hook values projectBlock keeps, most recently used first (default 256 MiB: three
+   * 128-sequence batches of the demo bundle's resid_mid and mlp.hook_post). The newest block is always kept.
+   */
+  maxBlockBytes?: number
 }
 
 const DENSE_BUDGET_FLOATS = 32 * 1024 * 1024
+const BLOCK_BUDGET_BYTES = 256 * 1024 * 1024
 
 export class OrtEngine implements ComputeEngine, TraceCompute {
   readonly provider: ExecutionProvider
@@ -33,8 +39,8 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
   private readonly forwardSessions = new Map<string, InferenceSession>()
   private readonly vocabSessions = new Map<number, InferenceSession>()
   private projectSession: InferenceSession | undefined
-  /** The last token block of projectBlock, with its hook values (one 128-sequence batch at a time). */
-  private block: { key: string; values: Record<string, Tensor> } | undefined
+  /** Recent token blocks of projectBlock with their hook values, least recently used first (Map order). */
+  private readonly blocks = new Map<string, { values: Record<string, Tensor>; bytes: number }>()
   private disposed = false
 
   private constructor(
@@ -164,14 +170,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     this.checkTokens(req.tokens, req.nSeq, req.seqLen)
     const cfg = this.src.config.model
     const hooks = [...new Set(req.projections.map((p) => p.hook))]
-    const cached = this.block
-    let values: Record<string, Tensor>
-    if (cached && cached.key === req.key && hooks.every((h) => h in cached.values)) values = cached.values
-    else {
-      this.block = undefined // free the old block before the new forward pass allocates its own
-      values = await this.forward(req.tokens, req.nSeq, req.seqLen, hooks)
-      this.block = { key: req.key, values }
-    }
+    const values = await this.blockValues(req, hooks)
     if (!this.projectSession) this.projectSession = (await createSession(buildProjectGraph(), [this.provider], this.opts)).session
     const nTok = req.nSeq * req.seqLen
     const results: Float32Array[] = []
@@ -186,10 +185,39 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return results
   }
 
+  /** Keys of the blocks kept now, least recently used first (tests, diagnostics). */
+  get keptBlocks(): string[] {
+    return [...this.blocks.keys()]
+  }
+
+  /** A block's hook values: kept ones are reused (and become the most recent); others run the forward pass. */
+  private async blockValues(req: BlockProjectionRequest, hooks: HookName[]): Promise<Record<string, Tensor>> {
+    const kept = this.blocks.get(req.key)
+    if (kept && hooks.every((h) => h in kept.values)) {
+      this.blocks.delete(req.key)
+      this.blocks.set(req.key, kept)
+      return kept.values
+    }
+    this.blocks.delete(req.key)
+    const cfg = this.src.config.model
+    const bytes = hooks.reduce((sum, h) => sum + 4 * (hookDims(cfg, h, req.nSeq, req.seqLen) as number[]).reduce((a, b) => a * b, 1), 0)
+    // Make room before the forward pass allocates the new block, so the peak stays within the budget.
+    const budget = this.opts.maxBlockBytes ?? BLOCK_BUDGET_BYTES
+    let used = [...this.blocks.values()].reduce((sum, b) => sum + b.bytes, 0)
+    for (const [key, b] of this.blocks) {
+      if (used + bytes <= budget) break
+      this.blocks.delete(key)
+      used -= b.bytes
+    }
+    const values = await this.forward(req.tokens, req.nSeq, req.seqLen, hooks)
+    this.blocks.set(req.key, { values, bytes })
+    return values
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return
     this.disposed = true
-    this.block = undefined
+    this.blocks.clear()
     await this.saeSession.release()
     for (const s of this.forwardSessions.values()) await s.release()
     this.forwardSessions.clear()

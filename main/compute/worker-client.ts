@@ -243,7 +243,7 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
     return (await this.request({ op: 'vocabProducts', req }, [], opts)) as VocabProducts
   }
 
-  /** The worker keeps the last block's hook values under req.key, so repeated keys skip the forward pass. */
+  /** The worker keeps recent blocks' hook values under their keys, so repeated keys skip the forward pass. */
   async projectBlock(req: BlockProjectionRequest, opts?: RequestOptions): Promise<Float32Array[]> {
     const own = { ...req, tokens: ComputeWorkerClient.ownTokens(req.tokens) }
     return (await this.request({ op: 'projectBlock', req: own }, [own.tokens.buffer as ArrayBuffer], opts)) as Float32Array[]

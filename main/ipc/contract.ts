@@ -292,7 +292,8 @@ export interface HeadTablesJson {
 
 export type TraceConvention = 'v' | 'u'
 
-export interface ConventionTraceJson {
+/** What a convention gives at the point. */
+export interface ConventionPointJson {
   convention: TraceConvention
   /** What the UI should say about this convention. */
   label: string
@@ -301,11 +302,17 @@ export interface ConventionTraceJson {
   tokenScores: VocabTableJson
   decomposition: DecompositionJson
   heads: HeadTablesJson[]
+}
+
+/** What a convention gives over the scope (the point's 128-sequence batch, or the prompt). */
+export interface ConventionScopeJson {
   /** vector·resid_mid for every token of the scope. */
   activationScores: number[]
   topRows: ScoreRowJson[]
   fidelity: { pearson: number; pearsonRelu: number; predicted: number[]; disagreements: FidelityRowJson[] }
 }
+
+export type ConventionTraceJson = ConventionPointJson & ConventionScopeJson
 
 export interface QkGridJson {
   head: number
@@ -317,7 +324,8 @@ export interface QkGridJson {
   scores: (number | null)[][]
 }
 
-export interface TraceJson {
+/** The point part of a trace (trace.point): everything that needs only the point's own sequence. */
+export interface TracePointJson {
   feature: number
   hookPoint: string
   layer: number
@@ -329,8 +337,8 @@ export interface TraceJson {
   preActivation: number
   ln2Scale: number
   cosineVU: number
-  v: ConventionTraceJson
-  u: ConventionTraceJson
+  v: ConventionPointJson
+  u: ConventionPointJson
   sourcePos: number
   head: number
   /** The exact QK table of each head. */
@@ -339,10 +347,30 @@ export interface TraceJson {
   qkPairs: { head: number; queryToken: number; queryPos: number; keyToken: number; keyPos: number; score: number }[]
   /** null for an SAE on mlp.hook_pre. */
   logitEffect: VocabTableJson | null
-  scope: { kind: 'batch'; start: number; count: number; seqLen: number } | { kind: 'prompt'; seqLen: number }
+  scope: TraceScopeKind
+  timingsMs: Record<string, number>
+}
+
+/** Global sequences [start, start + count) of the corpus, or the typed prompt. */
+export type TraceScopeKind = { kind: 'batch'; start: number; count: number; seqLen: number } | { kind: 'prompt'; seqLen: number }
+
+/** The scope part of a trace (trace.scope): it needs the forward pass of the point's whole batch. */
+export interface TraceScopeJson {
+  scope: TraceScopeKind
+  v: ConventionScopeJson
+  u: ConventionScopeJson
+  /** The feature's true pre-activation and activation for every token of the scope. */
   scopePreActivations: number[]
   scopeActivations: number[]
   timingsMs: Record<string, number>
+}
+
+/** A whole trace (trace.run, the CLI): the point part with the scope part merged in. */
+export interface TraceJson extends Omit<TracePointJson, 'v' | 'u'> {
+  v: ConventionTraceJson
+  u: ConventionTraceJson
+  scopePreActivations: number[]
+  scopeActivations: number[]
 }
 
 export interface PromptViewJson {
@@ -500,6 +528,20 @@ export type TraceOptionsRequest = z.infer<typeof traceOptions>
 const traceChannels = {
   /** One trace: v and u, their decompositions, circuit tables, activation scores and fidelity. */
   'trace.run': channel<TraceJson>()(z.strictObject({ point: tracePoint, options: traceOptions.prefault({}) })),
+  /**
+   * The point part of a trace: all of trace.run but the scope's arrays. It never runs the batch's forward
+   * pass, so it answers fast on a batch not seen before; the app asks for the scope after it.
+   */
+  'trace.point': channel<TracePointJson>()(z.strictObject({ point: tracePoint, options: traceOptions.prefault({}) })),
+  /** The scope part of a trace: activation scores and fidelity over the point's batch (or its prompt). */
+  'trace.scope': channel<TraceScopeJson>()(
+    z.strictObject({ point: tracePoint, rowLimit: z.number().int().min(1).max(10_000).default(100) }),
+  ),
+  /**
+   * Runs the forward passes of the batches holding these corpus sequences (the first two distinct ones),
+   * so traces there get their scope without one; the app asks when a feature's top activations show.
+   */
+  'trace.prefetch': channel<{ batches: number }>()(z.strictObject({ samples: z.array(nonNegInt).min(1).max(64) })),
   /** A typed prompt: its tokens, each token's top features, and one feature's heat strip. */
   'trace.prompt': channel<PromptViewJson>()(
     z.strictObject({ prompt: promptText, topK: z.number().int().min(1).max(1000).default(10), feature: featureId.optional() }),

@@ -2,13 +2,19 @@
 // results in the contract's JSON form. Bad input the trace code detects (a feature, position or token out
 // of range, a prompt longer than n_ctx) comes back as `invalid_request` with the trace code's message.
 // Whole-corpus activation scores are a job (the Workbench starts its worker): start, cancel, last result.
-import { compareTraces, promptView, traceAt, TraceInputError, traceToJson, type TracePoint } from '../trace'
+import { compareTraces, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, TraceInputError, tracePoint, traceScope, traceToJson, type TracePoint } from '../trace'
 import type { TraceOptionsRequest, TracePointRequest } from './contract'
 import type { HandlerTable } from './dispatch'
 import { FtError } from './errors'
 import type { OpenBundle, Workbench, WorkbenchEngine } from './workbench'
 
-type TraceHandlers = Pick<HandlerTable, 'trace.run' | 'trace.prompt' | 'trace.compare' | 'trace.corpusScores' | 'trace.corpusScores.cancel' | 'trace.corpusScores.result'>
+type TraceHandlers = Pick<HandlerTable, 'trace.run' | 'trace.point' | 'trace.scope' | 'trace.prefetch' | 'trace.prompt' | 'trace.compare' | 'trace.corpusScores' | 'trace.corpusScores.cancel' | 'trace.corpusScores.result'>
+
+/**
+ * Batches one prefetch warms at most. The engine keeps three demo batches (256 MiB), and each forward pass
+ * holds the compute worker for a few hundred ms on 2 cores, which a trace asked for meanwhile waits out.
+ */
+const PREFETCH_BATCHES = 2
 
 /** Runs `work`, turning the trace code's input errors into `invalid_request`. */
 async function traceInput<T>(work: () => Promise<T>): Promise<T> {
@@ -31,6 +37,26 @@ export function createTraceHandlers(wb: Workbench): TraceHandlers {
       const { open, engine } = await wb.engine()
       const display = open.view.display
       return traceInput(async () => traceToJson(await trace(open, engine, point, options), (id) => display[id] ?? `<${id}>`, { vocabRows: options.vocabRows }))
+    },
+    'trace.point': async ({ point, options }) => {
+      const { open, engine } = await wb.engine()
+      const display = open.view.display
+      const { vocabRows, ...traceOptions } = options
+      return traceInput(async () => pointTraceToJson(await tracePoint(open.bundle, engine, point, traceOptions), (id) => display[id] ?? `<${id}>`, { vocabRows }))
+    },
+    'trace.scope': async ({ point, rowLimit }) => {
+      const { open, engine } = await wb.engine()
+      return traceInput(async () => scopeTraceToJson(await traceScope(open.bundle, engine, point, { rowLimit })))
+    },
+    'trace.prefetch': async ({ samples }) => {
+      const { open, engine } = await wb.engine()
+      const first = new Map<number, number>()
+      for (const s of samples) if (!first.has(Math.floor(s / SCORE_BATCH))) first.set(Math.floor(s / SCORE_BATCH), s)
+      const picked = [...first.values()].slice(0, PREFETCH_BATCHES)
+      await traceInput(async () => {
+        for (const s of picked) await prefetchScope(open.bundle, engine, s)
+      })
+      return { batches: picked.length }
     },
     'trace.prompt': async ({ prompt, topK, feature }) => {
       const { open, engine } = await wb.engine()

@@ -12,13 +12,20 @@ export {
   bundleViews,
   logitEffectDirection,
   pointSequence,
+  prefetchScope,
   promptTokens,
   residMidHook,
   SCORE_BATCH,
   traceAt,
+  tracePoint,
+  traceScope,
   TraceInputError,
   type Convention,
+  type ConventionPoint,
+  type ConventionScope,
   type ConventionTrace,
+  type PointTrace,
+  type ScopeTrace,
   type HeadTables,
   type TokenScore,
   type Trace,
@@ -27,5 +34,5 @@ export {
   type TracePoint,
   type VocabScores,
 } from './trace'
-export { traceToJson, type TraceJsonOptions } from './serialize'
+export { pointTraceToJson, scopeTraceToJson, traceToJson, type TraceJsonOptions } from './serialize'
 export { encoderColumn, modelWeights, saeView, type ModelWeights, type SaeView } from './weights'

@@ -1,7 +1,7 @@
-// A Trace as plain JSON (the CLI's `trace --json`, serve mode): typed arrays become number arrays, and every
+// A Trace (or its point or scope part) as plain JSON (the CLI's `trace --json`, IPC): typed arrays become number arrays, and every
 // vocabulary table lists every token as [token id, str_tokens, score], highest score first.
-import type { ConventionTraceJson, HeadTablesJson, TraceJson, VocabTableJson } from '../ipc/contract'
-import type { ConventionTrace, HeadTables, Trace, VocabScores } from './trace'
+import type { ConventionPointJson, ConventionScopeJson, HeadTablesJson, TraceJson, TracePointJson, TraceScopeJson, VocabTableJson } from '../ipc/contract'
+import type { ConventionPoint, ConventionScope, HeadTables, PointTrace, ScopeTrace, Trace, VocabScores } from './trace'
 
 export interface TraceJsonOptions {
   /** 'all': every vocabulary row of every table (the CLI's default); 'top': only the top/bottom lists. */
@@ -29,10 +29,10 @@ function vocabJson(v: VocabScores, display: (id: number) => string, opts: TraceJ
   return out
 }
 
-export function traceToJson(trace: Trace, display: (id: number) => string, opts: TraceJsonOptions = {}): TraceJson {
+export function pointTraceToJson(trace: PointTrace, display: (id: number) => string, opts: TraceJsonOptions = {}): TracePointJson {
   const vj = (v: VocabScores): VocabTableJson => vocabJson(v, display, opts)
   const heads = (hs: HeadTables[]): HeadTablesJson[] => hs.map((h) => ({ head: h.head, ovTokens: vj(h.ovTokens), lnOv: vj(h.lnOv), qkSeed: vj(h.qkSeed) }))
-  const conv = (c: ConventionTrace): ConventionTraceJson => ({
+  const conv = (c: ConventionPoint): ConventionPointJson => ({
     convention: c.convention,
     label: c.label,
     vector: numbers(c.vector),
@@ -40,9 +40,6 @@ export function traceToJson(trace: Trace, display: (id: number) => string, opts:
     tokenScores: vj(c.tokenScores),
     decomposition: c.decomposition,
     heads: heads(c.heads),
-    activationScores: numbers(c.activationScores),
-    topRows: c.topRows,
-    fidelity: { pearson: c.fidelity.pearson, pearsonRelu: c.fidelity.pearsonRelu, predicted: numbers(c.fidelity.predicted), disagreements: c.fidelity.disagreements },
   })
   return {
     feature: trace.feature,
@@ -65,8 +62,35 @@ export function traceToJson(trace: Trace, display: (id: number) => string, opts:
     qkPairs: trace.qkPairs,
     logitEffect: trace.logitEffect && vj(trace.logitEffect),
     scope: trace.scope,
+    timingsMs: trace.timingsMs,
+  }
+}
+
+export function scopeTraceToJson(trace: ScopeTrace): TraceScopeJson {
+  const conv = (c: ConventionScope): ConventionScopeJson => ({
+    activationScores: numbers(c.activationScores),
+    topRows: c.topRows,
+    fidelity: { pearson: c.fidelity.pearson, pearsonRelu: c.fidelity.pearsonRelu, predicted: numbers(c.fidelity.predicted), disagreements: c.fidelity.disagreements },
+  })
+  return {
+    scope: trace.scope,
+    v: conv(trace.v),
+    u: conv(trace.u),
     scopePreActivations: numbers(trace.scopePreActivations),
     scopeActivations: numbers(trace.scopeActivations),
     timingsMs: trace.timingsMs,
+  }
+}
+
+/** A whole trace: the point's JSON with the scope's merged in (each convention gets its scope fields). */
+export function traceToJson(trace: Trace, display: (id: number) => string, opts: TraceJsonOptions = {}): TraceJson {
+  const pt = pointTraceToJson(trace, display, opts)
+  const sc = scopeTraceToJson(trace)
+  return {
+    ...pt,
+    v: { ...pt.v, ...sc.v },
+    u: { ...pt.u, ...sc.u },
+    scopePreActivations: sc.scopePreActivations,
+    scopeActivations: sc.scopeActivations,
   }
 }

@@ -1,13 +1,17 @@
-// traceAt: one trace (issue 5), assembled from the pure functions of this folder. It runs two engine
-// requests besides the vocabulary products: the point's own sequence (hook values for the linearization
-// and the decomposition) and the scope's block (resid_mid·[v, u] and the feature's pre-activation for
-// every token; the engine keeps the block, so more traces in the same batch skip its forward pass).
+// One trace (issue 5), assembled from the pure functions of this folder, in two parts:
+// - the point (tracePoint): the point's own sequence through the model (hook values for the linearization
+//   and the decomposition), then v and u, decompositions, circuit tables and every vocabulary product;
+// - the scope (traceScope): resid_mid·[v, u] and the feature's pre-activation for every token of the
+//   128-sequence batch, which needs that batch's forward pass (16,384 tokens: most of a cold trace's time;
+//   the engine keeps recent blocks, so more traces in the same batch skip it).
+// traceAt runs both, overlapping them. The app asks for the point first and the scope after, so a click
+// shows v's tables at once and the batch grids fill in when their forward pass is done.
 import type { Bundle } from '../bundle'
 import type { ComputeEngine, HookName, TraceCompute } from '../compute/api'
 import { displayStrings } from '../cache/rows'
 import { headVectors, qkGrid, qkKeyVectors, qkPair, queries, type QkGrid } from './circuits'
 import { decomposeAt, strongestSourceAndHead, type Decomposition } from './decompose'
-import { linearizeFeature } from './linearize'
+import { linearizeFeature, type Linearization } from './linearize'
 import { cosine, dot, row, topIndices } from './math'
 import { fidelity, scoreRows, type Fidelity, type ScopeView, type ScoreRow } from './scores'
 import { encoderColumn, modelWeights, saeView, type ModelWeights, type SaeView } from './weights'
@@ -62,7 +66,8 @@ export interface HeadTables {
 
 export type Convention = 'v' | 'u'
 
-export interface ConventionTrace {
+/** What a convention gives at the point. */
+export interface ConventionPoint {
   convention: Convention
   /** What the UI should say about this convention. */
   label: string
@@ -73,13 +78,33 @@ export interface ConventionTrace {
   tokenScores: VocabScores
   decomposition: Decomposition
   heads: HeadTables[]
+}
+
+/** What a convention gives over the scope. */
+export interface ConventionScope {
   /** vector · resid_mid for every token of the scope, and the highest-scoring rows. */
   activationScores: Float32Array
   topRows: ScoreRow[]
   fidelity: Fidelity
 }
 
-export interface Trace {
+export type ConventionTrace = ConventionPoint & ConventionScope
+
+export type TraceScope = { kind: 'batch'; start: number; count: number; seqLen: number } | { kind: 'prompt'; seqLen: number }
+
+/** The scope part of a trace: activation scores and fidelity over the batch (or the prompt). */
+export interface ScopeTrace {
+  scope: TraceScope
+  v: ConventionScope
+  u: ConventionScope
+  /** The feature's true pre-activation and activation over the scope. */
+  scopePreActivations: Float32Array
+  scopeActivations: Float32Array
+  timingsMs: Record<string, number>
+}
+
+/** The point part of a trace: everything but the scope's arrays. */
+export interface PointTrace {
   feature: number
   hookPoint: string
   layer: number
@@ -94,8 +119,8 @@ export interface Trace {
   ln2Scale: number
   /** cosine(v, u) at this point. */
   cosineVU: number
-  v: ConventionTrace
-  u: ConventionTrace
+  v: ConventionPoint
+  u: ConventionPoint
   /** Source position of LN+OV and QK tables. */
   sourcePos: number
   /** Head of the QK grid and pairs. */
@@ -107,11 +132,16 @@ export interface Trace {
   /** W_dec[f] · W_out · W_U (null for an SAE on mlp.hook_pre, where it has no meaning). */
   logitEffect: VocabScores | null
   /** The scope of activation scores and fidelity: global sequences [start, start + count), or the prompt. */
-  scope: { kind: 'batch'; start: number; count: number; seqLen: number } | { kind: 'prompt'; seqLen: number }
-  /** The feature's true pre-activation and activation over the scope. */
+  scope: TraceScope
+  timingsMs: Record<string, number>
+}
+
+/** A whole trace: the point and the scope. */
+export interface Trace extends Omit<PointTrace, 'v' | 'u'> {
+  v: ConventionTrace
+  u: ConventionTrace
   scopePreActivations: Float32Array
   scopeActivations: Float32Array
-  timingsMs: Record<string, number>
 }
 
 export interface BundleViews {
@@ -174,48 +204,87 @@ function stack(vectors: ArrayLike<number>[], d: number): Float32Array {
 /** Row i of a row-major [k, n] result, copied (so the result's other rows can be freed). */
 const rowCopy = (m: Float32Array, i: number, n: number): Float32Array => row(m, i, n).slice()
 
-export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TracePoint, opts: TraceOptions = {}): Promise<Trace> {
-  const t0 = performance.now()
-  const timingsMs: Record<string, number> = {}
-  const lap = (name: string, since: number): number => {
+/** The scope of a point's activation scores: its 128-sequence batch of the corpus, or its prompt. */
+function scopeOf(bundle: Bundle, point: TracePoint, sequence: Int32Array): Pick<PointContext, 'scope' | 'scopeTokens' | 'scopeView' | 'blockKey'> {
+  const corpus = bundle.tokens
+  const { display } = bundleViews(bundle)
+  if ('sample' in point) {
+    const start = Math.floor(point.sample / SCORE_BATCH) * SCORE_BATCH
+    const count = Math.min(SCORE_BATCH, corpus.nSeq - start)
+    return {
+      scopeTokens: corpus.data.subarray(start * corpus.seqLen, (start + count) * corpus.seqLen),
+      scope: { kind: 'batch', start, count, seqLen: corpus.seqLen },
+      scopeView: { corpus: corpus.data, seqLen: corpus.seqLen, display, firstToken: start * corpus.seqLen },
+      blockKey: `batch:${start}:${count}`,
+    }
+  }
+  return {
+    scopeTokens: sequence,
+    scope: { kind: 'prompt', seqLen: sequence.length },
+    scopeView: { corpus: sequence, seqLen: sequence.length, display, firstToken: 0 },
+    blockKey: `prompt:${sequence.join(',')}`,
+  }
+}
+
+/**
+ * Runs the forward pass of the batch holding corpus sequence `sample`, so the engine keeps it and a later
+ * trace there gets its scope without one (the app asks for this when a feature's top activations show).
+ */
+export async function prefetchScope(bundle: Bundle, engine: TraceEngine, sample: number): Promise<void> {
+  const point = { feature: 0, sample, pos: 0 }
+  const { sequence } = pointSequence(bundle, point)
+  const { scope, scopeTokens, blockKey } = scopeOf(bundle, point, sequence)
+  if (scope.kind !== 'batch') return
+  const empty = new Float32Array(0)
+  await engine.projectBlock({
+    key: blockKey,
+    tokens: scopeTokens,
+    nSeq: scope.count,
+    seqLen: scope.seqLen,
+    projections: [
+      { hook: residMidHook(bundle.hookPoint.layer), vectors: empty },
+      { hook: bundle.config.sae.hook_point as HookName, vectors: empty },
+    ],
+  })
+}
+
+/** What both parts of a trace start from: the point's sequence through the model, and v and u there. */
+interface PointContext {
+  feature: number
+  sequence: Int32Array
+  pos: number
+  tokenId: number
+  scope: TraceScope
+  scopeTokens: Int32Array
+  scopeView: ScopeView
+  blockKey: string
+  fwd: Record<string, { data: Float32Array }>
+  names: { residPre: HookName; residMid: HookName; pattern: HookName; hookV: HookName }
+  lin: Linearization
+  timingsMs: Record<string, number>
+}
+
+function lapper(timingsMs: Record<string, number>): (name: string, since: number) => number {
+  return (name, since) => {
     const now = performance.now()
     timingsMs[name] = now - since
     return now
   }
+}
+
+async function pointContext(bundle: Bundle, engine: TraceEngine, point: TracePoint): Promise<PointContext> {
+  const t0 = performance.now()
+  const timingsMs: Record<string, number> = {}
   const { model, sae, display } = bundleViews(bundle)
-  const cfg = bundle.config.model
-  const { d_model: d, n_heads: H, d_vocab: vocab } = cfg
+  const d = bundle.config.model.d_model
   const L = bundle.hookPoint.layer
-  const hookPoint = bundle.config.sae.hook_point as HookName
   const feature = point.feature
   if (!Number.isInteger(feature) || feature < 0 || feature >= sae.dSae) throw new TraceInputError(`feature ${feature} outside [0, ${sae.dSae})`)
-  const topK = opts.topK ?? 20
-  const rowLimit = opts.rowLimit ?? 100
 
-  // The point's sequence and the scope of the activation scores.
-  const corpus = bundle.tokens
   const { sequence, pos } = pointSequence(bundle, point)
-  let scopeTokens: Int32Array
-  let scope: Trace['scope']
-  let scopeView: ScopeView
-  let blockKey: string
-  if ('sample' in point) {
-    const start = Math.floor(point.sample / SCORE_BATCH) * SCORE_BATCH
-    const count = Math.min(SCORE_BATCH, corpus.nSeq - start)
-    scopeTokens = corpus.data.subarray(start * corpus.seqLen, (start + count) * corpus.seqLen)
-    scope = { kind: 'batch', start, count, seqLen: corpus.seqLen }
-    scopeView = { corpus: corpus.data, seqLen: corpus.seqLen, display, firstToken: start * corpus.seqLen }
-    blockKey = `batch:${start}:${count}`
-  } else {
-    scopeTokens = sequence
-    scope = { kind: 'prompt', seqLen: sequence.length }
-    scopeView = { corpus: sequence, seqLen: sequence.length, display, firstToken: 0 }
-    blockKey = `prompt:${sequence.join(',')}`
-  }
-  const seqLen = sequence.length
-  const tokenId = sequence[pos]
+  const { scope, scopeTokens, scopeView, blockKey } = scopeOf(bundle, point, sequence)
 
-  // 1. The point's sequence: hook values for the linearization and the decomposition.
+  // The point's sequence: hook values for the linearization and the decomposition.
   const earlier = Array.from({ length: L }, (_, l) => [`blocks.${l}.hook_attn_out`, `blocks.${l}.hook_mlp_out`] as HookName[]).flat()
   const names = {
     residPre: `blocks.${L}.hook_resid_pre` as HookName,
@@ -223,28 +292,67 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
     pattern: `blocks.${L}.attn.hook_pattern` as HookName,
     hookV: `blocks.${L}.attn.hook_v` as HookName,
   }
-  const fwd = await engine.forward(sequence, 1, seqLen, [...Object.values(names), ...earlier])
-  let t = lap('forwardPoint', t0)
-  const atPos = (name: string): Float32Array => row(fwd[name].data, pos, d)
-  const x0 = atPos(names.residMid)
+  const fwd = await engine.forward(sequence, 1, sequence.length, [...Object.values(names), ...earlier])
+  const x0 = row(fwd[names.residMid].data, pos, d)
   const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, feature, x0)
+  lapper(timingsMs)('forwardPoint', t0)
+  return { feature, sequence, pos, tokenId: sequence[pos], scope, scopeTokens, scopeView, blockKey, fwd, names, lin, timingsMs }
+}
 
-  // 2. The scope: resid_mid · [v, u] and the feature's pre-activation for every token.
-  const e = encoderColumn(sae, feature)
-  const projections = engine.projectBlock({
-    key: blockKey,
+/** The scope's engine request: resid_mid · [v, u] and the feature's pre-activation (before b_enc) per token. */
+function scopeProjections(bundle: Bundle, engine: TraceEngine, ctx: PointContext): Promise<Float32Array[]> {
+  const { sae } = bundleViews(bundle)
+  const { scope, scopeTokens, lin } = ctx
+  return engine.projectBlock({
+    key: ctx.blockKey,
     tokens: scopeTokens,
     nSeq: scope.kind === 'batch' ? scope.count : 1,
-    seqLen: scope.kind === 'batch' ? scope.seqLen : seqLen,
+    seqLen: scope.kind === 'batch' ? scope.seqLen : ctx.sequence.length,
     projections: [
-      { hook: names.residMid, vectors: stack([lin.v, lin.u], d) },
-      { hook: hookPoint, vectors: e },
+      { hook: ctx.names.residMid, vectors: stack([lin.v, lin.u], bundle.config.model.d_model) },
+      { hook: bundle.config.sae.hook_point as HookName, vectors: encoderColumn(sae, ctx.feature) },
     ],
   })
-  // Awaited below; until then a failure must not count as unhandled (the vocabulary products may throw first).
-  projections.catch(() => undefined)
+}
 
-  // 3. Decompositions, head vectors and the vocabulary products (all vectors in one run).
+function scopePart(bundle: Bundle, ctx: PointContext, [scoresVU, hookProj]: Float32Array[], rowLimit: number): Omit<ScopeTrace, 'timingsMs'> {
+  const { sae } = bundleViews(bundle)
+  const { lin, scopeView } = ctx
+  const nScope = ctx.scopeTokens.length
+  const sV = new Float32Array(nScope)
+  const sU = new Float32Array(nScope)
+  for (let i = 0; i < nScope; i++) {
+    sV[i] = scoresVU[2 * i]
+    sU[i] = scoresVU[2 * i + 1]
+  }
+  const bias = sae.b_enc[ctx.feature] - dot(sae.b_dec, encoderColumn(sae, ctx.feature))
+  const scopePre = new Float32Array(nScope)
+  const scopeAct = new Float32Array(nScope)
+  for (let i = 0; i < nScope; i++) {
+    scopePre[i] = hookProj[i] + bias
+    scopeAct[i] = Math.max(0, scopePre[i])
+  }
+  const convention = (scores: Float32Array, dotX0: number): ConventionScope => ({
+    activationScores: scores,
+    topRows: scoreRows(scopeView, scores, rowLimit),
+    fidelity: fidelity(scopeView, scores, lin.preActivation, dotX0, scopePre, rowLimit),
+  })
+  return { scope: ctx.scope, v: convention(sV, lin.vDotResidMid), u: convention(sU, lin.uDotResidMid), scopePreActivations: scopePre, scopeActivations: scopeAct }
+}
+
+async function pointPart(bundle: Bundle, engine: TraceEngine, point: TracePoint, ctx: PointContext, opts: TraceOptions): Promise<PointTrace> {
+  const t0 = performance.now()
+  const timingsMs: Record<string, number> = {}
+  const lap = lapper(timingsMs)
+  const { model, sae, display } = bundleViews(bundle)
+  const { n_heads: H, d_vocab: vocab, d_model: d } = bundle.config.model
+  const L = bundle.hookPoint.layer
+  const { feature, sequence, pos, tokenId, fwd, names, lin } = ctx
+  const topK = opts.topK ?? 20
+  const atPos = (name: string): Float32Array => row(fwd[name].data, pos, d)
+  const x0 = atPos(names.residMid)
+
+  // Decompositions, head vectors and the vocabulary products (all vectors in one run).
   const decInput = {
     model,
     layer: L,
@@ -252,7 +360,7 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
     pos,
     hookV: fwd[names.hookV].data,
     pattern: fwd[names.pattern].data,
-    seqLen,
+    seqLen: sequence.length,
     residMid: x0,
     earlierAttnOut: Array.from({ length: L }, (_, l) => atPos(`blocks.${l}.hook_attn_out`)),
     earlierMlpOut: Array.from({ length: L }, (_, l) => atPos(`blocks.${l}.hook_mlp_out`)),
@@ -270,7 +378,7 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
   const logitDirection = logitEffectDirection(model, sae, L, bundle.hookPoint.hook, feature)
   const embedRows = [lin.v, lin.u, ...hvV.map((x) => x.ov), ...hvU.map((x) => x.ov), ...hvV.map((x) => x.qkSeed), ...hvU.map((x) => x.qkSeed)]
   const keyRows = [...hvV.map((x) => x.ov), ...hvU.map((x) => x.ov), ...keyVecs.map((x) => x.key)]
-  t = lap('pointMath', t)
+  let t = lap('pointMath', t0)
   const products = await engine.vocabProducts({
     layer: L,
     embed: stack(embedRows, d),
@@ -292,24 +400,7 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
       qkSeed: vs(products.embed, 2 + 2 * H + c * H + h),
     }))
   const qk = keyVecs.map((k, h) => vs(products.keys, 2 * H + h, k.bias))
-
-  const [scoresVU, hookProj] = await projections
-  t = lap('scope', t)
-  const nScope = scopeTokens.length
-  const sV = new Float32Array(nScope)
-  const sU = new Float32Array(nScope)
-  for (let i = 0; i < nScope; i++) {
-    sV[i] = scoresVU[2 * i]
-    sU[i] = scoresVU[2 * i + 1]
-  }
-  const bias = sae.b_enc[feature] - dot(sae.b_dec, e)
-  const scopePre = new Float32Array(nScope)
-  const scopeAct = new Float32Array(nScope)
-  for (let i = 0; i < nScope; i++) {
-    scopePre[i] = hookProj[i] + bias
-    scopeAct[i] = Math.max(0, scopePre[i])
-  }
-  const convention = (c: Convention, vec: Float32Array, dotX0: number, dec: Decomposition, hv: typeof hvV, scores: Float32Array): ConventionTrace => ({
+  const convention = (c: Convention, vec: Float32Array, dotX0: number, dec: Decomposition, hv: typeof hvV): ConventionPoint => ({
     convention: c,
     label:
       c === 'v'
@@ -320,18 +411,13 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
     tokenScores: vs(products.embed, c === 'v' ? 0 : 1),
     decomposition: dec,
     heads: headTables(c === 'v' ? 0 : 1, hv),
-    activationScores: scores,
-    topRows: scoreRows(scopeView, scores, rowLimit),
-    fidelity: fidelity(scopeView, scores, lin.preActivation, dotX0, scopePre, rowLimit),
   })
-  const v = convention('v', lin.v, lin.vDotResidMid, decV, hvV, sV)
-  const u = convention('u', lin.u, lin.uDotResidMid, decU, hvU, sU)
 
   const gridTokens = opts.gridTokens ?? (pos > 0 ? Array.from(sequence.subarray(Math.max(0, pos - 5), pos)) : [tokenId])
   const pairPositions = [...new Set([0, Math.floor(pos / 2), pos])].sort((a, b) => a - b)
-  const trace: Trace = {
+  const trace: PointTrace = {
     feature,
-    hookPoint,
+    hookPoint: bundle.config.sae.hook_point,
     layer: L,
     point: 'sample' in point ? { kind: 'corpus', sample: point.sample, pos } : { kind: 'prompt', prompt: point.prompt, pos },
     tokenId,
@@ -341,22 +427,60 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
     preActivation: lin.preActivation,
     ln2Scale: lin.ln2Scale,
     cosineVU: cosine(lin.v, lin.u),
-    v,
-    u,
+    v: convention('v', lin.v, lin.vDotResidMid, decV, hvV),
+    u: convention('u', lin.u, lin.uDotResidMid, decU, hvU),
     sourcePos,
     head,
     qk,
     qkGrid: qkGrid(model, L, head, tokenId, pos, gridTokens),
     qkPairs: pairPositions.map((s) => ({ head, queryToken: tokenId, queryPos: pos, keyToken: sequence[s], keyPos: s, score: qkPair(model, L, head, tokenId, pos, sequence[s], s) })),
     logitEffect: logitDirection ? vs(products.unembed, 0) : null,
-    scope,
-    scopePreActivations: scopePre,
-    scopeActivations: scopeAct,
+    scope: ctx.scope,
     timingsMs,
   }
   lap('assemble', t)
-  timingsMs.total = performance.now() - t0
   return trace
+}
+
+/** The point part of a trace: it never runs the scope's batch forward pass. */
+export async function tracePoint(bundle: Bundle, engine: TraceEngine, point: TracePoint, opts: TraceOptions = {}): Promise<PointTrace> {
+  const t0 = performance.now()
+  const ctx = await pointContext(bundle, engine, point)
+  const part = await pointPart(bundle, engine, point, ctx, opts)
+  part.timingsMs = { ...ctx.timingsMs, ...part.timingsMs, total: performance.now() - t0 }
+  return part
+}
+
+/** The scope part of a trace: activation scores and fidelity over the point's batch (or its prompt). */
+export async function traceScope(bundle: Bundle, engine: TraceEngine, point: TracePoint, opts: Pick<TraceOptions, 'rowLimit'> = {}): Promise<ScopeTrace> {
+  const t0 = performance.now()
+  const ctx = await pointContext(bundle, engine, point)
+  const t = performance.now()
+  const part = scopePart(bundle, ctx, await scopeProjections(bundle, engine, ctx), opts.rowLimit ?? 100)
+  const now = performance.now()
+  return { ...part, timingsMs: { ...ctx.timingsMs, scope: now - t, total: now - t0 } }
+}
+
+/** A whole trace: the point and the scope, the scope's engine request sent first so both overlap. */
+export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TracePoint, opts: TraceOptions = {}): Promise<Trace> {
+  const t0 = performance.now()
+  const ctx = await pointContext(bundle, engine, point)
+  const projections = scopeProjections(bundle, engine, ctx)
+  // Awaited below; until then a failure must not count as unhandled (the vocabulary products may throw first).
+  projections.catch(() => undefined)
+  const pt = await pointPart(bundle, engine, point, ctx, opts)
+  const t = performance.now()
+  const sc = scopePart(bundle, ctx, await projections, opts.rowLimit ?? 100)
+  const timingsMs: Record<string, number> = { ...ctx.timingsMs, ...pt.timingsMs, scope: performance.now() - t }
+  timingsMs.total = performance.now() - t0
+  return {
+    ...pt,
+    v: { ...pt.v, ...sc.v },
+    u: { ...pt.u, ...sc.u },
+    scopePreActivations: sc.scopePreActivations,
+    scopeActivations: sc.scopeActivations,
+    timingsMs,
+  }
 }
 
 /** The residual-stream direction the feature's decoder writes: W_dec[f] · W_out (or W_dec[f] on mlp_out). */

@@ -25,6 +25,16 @@ export function corpusScoresKey(tabId: string, convention: TraceConvention): str
   return `${tabId}|${convention}`
 }
 
+/** Whether a saved value is a corpus-scores result of this point and convention, with the fields the panel reads. */
+function isCorpusScores(r: unknown, point: TracePointRequest, convention: TraceConvention): r is CorpusScoresJson {
+  if (!r || typeof r !== 'object') return false
+  const o = r as Partial<CorpusScoresJson>
+  const p = o.point
+  const samePoint = !!p && ('sample' in point ? p.kind === 'corpus' && p.sample === point.sample && p.pos === point.pos : p.kind === 'prompt' && p.prompt === point.prompt && p.pos === point.token)
+  const arrays = [o.vector, o.top, o.bottom, o.histogram?.counts, o.fidelity?.disagreements, o.fidelity?.scatter?.token]
+  return o.feature === point.feature && o.convention === convention && samePoint && arrays.every(Array.isArray) && typeof o.nSeq === 'number' && typeof o.seqLen === 'number'
+}
+
 /**
  * Whole-corpus activation scores (trace.corpusScores): main runs one job at a time, so this store holds
  * at most one running job, its progress from the push events, and each trace tab's last result.
@@ -131,5 +141,32 @@ export const useCorpusScoresStore = defineStore('corpusScores', () => {
     }
   }
 
-  return { entries, running, lastRate, fraction, entry, listen, start, cancel, forget }
+  /** The finished results of a trace tab, per convention, as a session keeps them. */
+  function saved(tabId: string): Partial<Record<TraceConvention, CorpusScoresJson>> {
+    const out: Partial<Record<TraceConvention, CorpusScoresJson>> = {}
+    for (const c of ['v', 'u'] as const) {
+      const r = entries.value[corpusScoresKey(tabId, c)]?.result
+      if (r) out[c] = r
+    }
+    return out
+  }
+
+  /**
+   * Puts back a trace tab's results from a session file. The file is the user's and may come from another
+   * version: a result that is not for this point and convention, or lacks what the panel reads, is skipped.
+   * Returns how many were restored.
+   */
+  function restoreSaved(tabId: string, point: TracePointRequest, value: unknown): number {
+    if (!value || typeof value !== 'object') return 0
+    let n = 0
+    for (const c of ['v', 'u'] as const) {
+      const r = (value as Record<string, unknown>)[c]
+      if (!isCorpusScores(r, point, c)) continue
+      entries.value[corpusScoresKey(tabId, c)] = { result: markRaw(r), outcome: null, error: null }
+      n++
+    }
+    return n
+  }
+
+  return { entries, running, lastRate, fraction, entry, listen, start, cancel, forget, saved, restoreSaved }
 })

@@ -5,8 +5,9 @@ import { call, errorMessage } from '../api'
 import { applyGridStates, collectGridStates } from '../components/grid/registry'
 import { useBundleStore } from './bundle'
 import { useCacheStore } from './cache'
+import { useCorpusScoresStore } from './corpus-scores'
 import { useFeaturesStore } from './features'
-import { useTabsStore } from './tabs'
+import { traceTabId, useTabsStore } from './tabs'
 
 const AUTOSAVE_DELAY_MS = 3000
 
@@ -26,9 +27,14 @@ export const useSessionStore = defineStore('session', () => {
 
   function collect(): SessionState {
     const tabs = useTabsStore()
+    const corpus = useCorpusScoresStore()
     return {
-      // Only pinned traces are kept: a restored trace tab re-runs trace.run for its point.
-      tabs: [...tabs.featureTabs.map((t) => ({ ...t })), ...tabs.traceTabs.filter((t) => t.pinned).map((t) => ({ ...t, point: { ...t.point } }))],
+      // Only pinned traces are kept: a restored trace tab re-runs its trace, but its whole-corpus scores (a
+      // job of minutes) come back from the file.
+      tabs: [
+        ...tabs.featureTabs.map((t) => ({ ...t })),
+        ...tabs.traceTabs.filter((t) => t.pinned).map((t) => ({ ...t, point: { ...t.point }, corpusScores: corpus.saved(t.id) })),
+      ],
       activeTab: tabs.active,
       grids: collectGridStates(),
       ui: { ...ui.value },
@@ -81,7 +87,13 @@ export const useSessionStore = defineStore('session', () => {
       if (bundle.info) cache.set(bundle.info.cache)
     }
     if (cache.ready) await features.load()
-    useTabsStore().restore(loaded.session.state.tabs, loaded.session.state.activeTab)
+    const tabs = useTabsStore()
+    tabs.restore(loaded.session.state.tabs, loaded.session.state.activeTab)
+    const corpus = useCorpusScoresStore()
+    for (const saved of loaded.session.state.tabs) {
+      const tab = tabs.traceTabs.find((t) => t.kind === saved.kind && traceTabId(t.point) === saved.id)
+      if (tab && 'corpusScores' in saved) corpus.restoreSaved(tab.id, tab.point, saved.corpusScores)
+    }
     applyGridStates(loaded.session.state.grids)
     ui.value = { ...loaded.session.state.ui }
   }

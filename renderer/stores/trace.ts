@@ -1,18 +1,31 @@
 import { defineStore } from 'pinia'
 import { markRaw, ref } from 'vue'
-import type { PromptViewJson, TraceComparisonJson, TraceConvention, TraceJson, TracePointRequest } from '../../main/ipc/contract'
+import type { PromptViewJson, TraceComparisonJson, TraceConvention, TracePointJson, TracePointRequest, TraceScopeJson } from '../../main/ipc/contract'
 import { call, errorMessage } from '../api'
 
-/** One trace tab's result. The result is markRaw: it holds d_model vectors and scope-sized arrays. */
+/**
+ * One trace tab's result, in two parts: the point (v, u, decompositions, circuits: fast) and the scope
+ * (activation scores and fidelity over the batch: the first trace in a batch runs its forward pass).
+ * Both are markRaw: they hold d_model vectors and scope-sized arrays.
+ */
 export interface TraceEntry {
   loading: boolean
   error: string | null
-  result: TraceJson | null
+  result: TracePointJson | null
+  scopeLoading: boolean
+  scopeError: string | null
+  scope: TraceScopeJson | null
 }
 
 export interface TraceRunOptions {
   head?: number
   sourcePos?: number
+}
+
+/** Whether a trace result is of this point (same feature, same token). */
+function samePoint(t: TracePointJson, p: TracePointRequest): boolean {
+  if (t.feature !== p.feature) return false
+  return 'sample' in p ? t.point.kind === 'corpus' && t.point.sample === p.sample && t.point.pos === p.pos : t.point.kind === 'prompt' && t.point.prompt === p.prompt && t.point.pos === p.token
 }
 
 export const useTraceStore = defineStore('trace', () => {
@@ -28,21 +41,37 @@ export const useTraceStore = defineStore('trace', () => {
     return entries.value[id]
   }
 
-  async function run(id: string, point: TracePointRequest, options: TraceRunOptions = {}): Promise<TraceJson | null> {
+  /**
+   * Traces `point` into tab `id`: the point part first, then the scope part, which does not depend on the
+   * head or source position, so a re-run for those keeps the scope it has.
+   */
+  async function run(id: string, point: TracePointRequest, options: TraceRunOptions = {}): Promise<TracePointJson | null> {
     const mine = ++requests
     latest.set(id, mine)
-    const previous = entries.value[id]?.result ?? null
-    entries.value[id] = { loading: true, error: null, result: previous }
+    const old = entries.value[id]
+    const previous = old?.result ?? null
+    const keepScope = old?.scope != null && previous !== null && samePoint(previous, point)
+    const current = (): TraceEntry => entries.value[id]
+    entries.value[id] = { loading: true, error: null, result: previous, scopeLoading: !keepScope, scopeError: null, scope: keepScope ? old.scope : null }
+    let result: TracePointJson
     try {
-      const result = await call('trace.run', { point, options })
-      if (latest.get(id) !== mine) return null
-      entries.value[id] = { loading: false, error: null, result: markRaw(result) }
-      return result
+      result = markRaw(await call('trace.point', { point, options }))
     } catch (err) {
       if (latest.get(id) !== mine) return null
-      entries.value[id] = { loading: false, error: errorMessage(err), result: previous }
+      entries.value[id] = { ...current(), loading: false, error: errorMessage(err), scopeLoading: false }
       return null
     }
+    if (latest.get(id) !== mine) return null
+    entries.value[id] = { ...current(), loading: false, result }
+    if (!keepScope) {
+      try {
+        const scope = markRaw(await call('trace.scope', { point }))
+        if (latest.get(id) === mine) entries.value[id] = { ...current(), scopeLoading: false, scope }
+      } catch (err) {
+        if (latest.get(id) === mine) entries.value[id] = { ...current(), scopeLoading: false, scopeError: errorMessage(err) }
+      }
+    }
+    return result
   }
 
   function forget(id: string): void {
@@ -65,5 +94,14 @@ export const useTraceStore = defineStore('trace', () => {
     return markRaw(await call('trace.prompt', feature === undefined ? { prompt: text, topK } : { prompt: text, topK, feature }))
   }
 
-  return { entries, compareA, compareB, entry, run, forget, reset, compare, prompt }
+  /**
+   * Asks main to run the forward passes of the batches holding these corpus sequences ahead of a click,
+   * so a trace there shows its activation scores at once. Best effort: a failure only costs that speed.
+   */
+  function prefetch(samples: number[]): void {
+    if (samples.length === 0) return
+    call('trace.prefetch', { samples: samples.slice(0, 64) }).catch((err: unknown) => console.warn('trace prefetch failed:', errorMessage(err)))
+  }
+
+  return { entries, compareA, compareB, entry, run, forget, reset, compare, prompt, prefetch }
 })

@@ -49,15 +49,15 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
     userDataDir: join(tmp, 'user'),
     engine: (b) => ComputeWorkerClient.start({ bundleDir: b.dir, engine: ortOptions }),
   })
-  const once = async (point: ReturnType<typeof pointAt>): Promise<Sample> => {
+  const once = async (point: ReturnType<typeof pointAt>, channel: 'trace.run' | 'trace.point' | 'trace.scope' = 'trace.run'): Promise<Sample> => {
     const t0 = performance.now()
-    const r = (await wb.dispatch('trace.run', { point })) as Result<TraceJson>
+    const r = (await wb.dispatch(channel, { point })) as Result<Pick<TraceJson, 'timingsMs'>>
     const t1 = performance.now()
     const text = JSON.stringify(r)
     const t2 = performance.now()
     serialize(r)
     const t3 = performance.now()
-    if (!r.ok) throw new Error(`trace.run failed: ${r.error.code}: ${r.error.message}`)
+    if (!r.ok) throw new Error(`${channel} failed: ${r.error.code}: ${r.error.message}`)
     return { json: t2 - t0, clone: t1 - t0 + (t3 - t2), dispatch: t1 - t0, stringify: t2 - t1, structuredClone: t3 - t2, traceAt: r.value.timingsMs.total, bytes: text.length }
   }
   const report = (what: string, samples: Sample[], cpuMs: number): void => {
@@ -87,6 +87,26 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
         for (const sample of [b * 128 + (i % 128), i % 128]) await timed(async () => cold.push(await once({ feature: i, sample, pos: 5 })))
       }
       report(`ipc: cold trace.run (new 128-sequence batch, forward over ${128 * bundle.tokens.seqLen} tokens)`, cold, inp.cpuOfLast(cold.length))
+
+      // The app's path: trace.point (the tab shows v, u, decompositions and circuits), then trace.scope
+      // (the batch's activation scores and fidelity), on the same alternating new batches.
+      const points: Sample[] = []
+      const scopes: Sample[] = []
+      for (let i = 0; i < Math.min(3, batches - 1) * 2; i++) {
+        const b = 1 + (i % (batches - 1))
+        for (const sample of [b * 128 + (i % 128), i % 128]) {
+          const point = { feature: 100 + i, sample, pos: 7 }
+          points.push(await once(point, 'trace.point'))
+          scopes.push(await once(point, 'trace.scope'))
+        }
+      }
+      const m = (xs: Sample[], k: keyof Sample): number => median(xs.map((x) => x[k]))
+      const both = points.map((p, i) => p.clone + scopes[i].clone)
+      console.log(
+        `ipc: cold trace in two parts, median of ${points.length}: trace.point ${fmt(m(points, 'clone'))} to a structured clone (${fmt(m(points, 'json'))} to JSON, ` +
+          `${(m(points, 'bytes') / 1024).toFixed(0)} KiB), then trace.scope ${fmt(m(scopes, 'clone'))} (${fmt(m(scopes, 'json'))} to JSON, ${(m(scopes, 'bytes') / 1024).toFixed(0)} KiB); ` +
+          `both ${fmt(median(both))}; point part / cold trace.run = ${(m(points, 'clone') / m(cold, 'clone')).toFixed(2)}`,
+      )
     }
   } finally {
     await wb.close()

@@ -56,7 +56,7 @@ try {
   await tab.waitFor()
   const tabId = (await tab.getAttribute('data-tab'))!
   const panel = `[data-trace-tab="${tabId}"]`
-  await page.waitForSelector(`${panel}[data-loading="false"]`)
+  await page.waitForSelector(`${panel}[data-loading="false"][data-scope-loading="false"]`)
   await page.screenshot({ path: join(out, 'demo-03-trace.png') })
   await page.click(`${panel} [data-section="attention"]`)
   await page.waitForTimeout(500)

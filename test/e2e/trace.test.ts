@@ -5,7 +5,7 @@
 // cancel). Numbers on screen are checked against the PyTorch goldens of tools/golden.py and against the
 // same handler table called directly over HTTP.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import type { Channel, PromptViewJson, RequestIn, ResponseOf, Result, TraceComparisonJson, TraceJson } from '../../main/ipc/contract'
@@ -520,6 +520,35 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
 
     await page.click(`${q(tabId)} [data-convention="v"]`)
     await poll(() => page.getAttribute(`${panel} [data-field="corpus-result"]`, 'data-job-id')).toBe(vJob)
+  })
+
+  it('keeps a pinned trace’s whole-corpus scores in the session: restored from the file, not recomputed', async () => {
+    await page.click(`[data-tab="${tabId}"]`)
+    const panel = `${q(tabId)} [data-field="corpus-scores"]`
+    const vJob = (await page.getAttribute(`${panel} [data-field="corpus-result"]`, 'data-job-id'))!
+    const corpusMax = await num(`${panel} [data-field="corpus-max"]`)
+    const path = join(serve.tmp, 'corpus.ftsession')
+    await page.click('[data-action="session-save-as"]')
+    await page.fill('[role="dialog"] [data-field="path"]', path)
+    await page.keyboard.press('Enter')
+    await poll(() => existsSync(path)).toBe(true) // main writes it atomically: there means complete
+    const saved = JSON.parse(readFileSync(path, 'utf8')) as { state: { tabs: { id: string; corpusScores?: Record<string, { jobId: string }> }[] } }
+    const tab = saved.state.tabs.find((t) => t.id === tabId)!
+    expect(Object.keys(tab.corpusScores ?? {})).toEqual(['v']) // u's job was cancelled: nothing to keep
+    expect(tab.corpusScores!.v.jobId).toBe(vJob)
+
+    await page.reload()
+    await page.waitForSelector('.app[data-started="true"]')
+    await page.click('[data-action="session-open"]')
+    await page.fill('[role="dialog"] [data-field="path"]', path)
+    await page.click('[role="dialog"] [data-action="confirm"]')
+    await page.waitForSelector('[data-field="session-notice"]')
+    await page.click(`[data-tab="${tabId}"]`)
+    await page.click(`${q(tabId)} [data-section="corpus"]`)
+    // The same result: its job id is the saved one (a new job would have a new id), and no job ran.
+    await poll(() => page.getAttribute(`${panel} [data-field="corpus-result"]`, 'data-job-id')).toBe(vJob)
+    expect(await page.getAttribute(panel, 'data-state')).toBe('done')
+    expect(await num(`${panel} [data-field="corpus-max"]`)).toBe(corpusMax)
   })
 
   it('ran without page errors or CSP violations', () => {

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Result, TraceComparisonJson, TraceJson } from '../../main/ipc/contract'
+import type { Result, TraceComparisonJson, TraceJson, TracePointJson, TraceScopeJson } from '../../main/ipc/contract'
 import type { Workbench } from '../../main/ipc/workbench'
 import { tempDir, tinyWorkbench, TINY } from './helpers/cache'
 import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
@@ -59,6 +59,29 @@ describe('trace channels on the tiny bundle', () => {
     expect(rows.map((r) => r[0]).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i))
     const byId = new Map(all.v.tokenScores.rows!.map(([id, , score]) => [id, score]))
     expect(relErr(Array.from({ length: 300 }, (_, i) => byId.get(i)!), golden.f32(`${p.key}.W_E_v`).data)).toBeLessThan(TOL)
+  }, SLOW)
+
+  it('answers trace.point and trace.scope, the two parts the app asks for, as PyTorch does', async () => {
+    for (const p of points) {
+      const point = { feature: p.feature, sample: p.sample, pos: p.pos }
+      const pt = ok<TracePointJson>(await wb.dispatch('trace.point', { point }))
+      expect(relErr(pt.v.vector, golden.f32(`${p.key}.v`).data), `${p.key} v`).toBeLessThan(TOL)
+      expect(relErr(pt.u.vector, golden.f32(`${p.key}.u`).data), `${p.key} u`).toBeLessThan(TOL)
+      expect(pt.v.tokenScores.top).toHaveLength(20)
+      expect('activationScores' in pt.v).toBe(false)
+      const sc = ok<TraceScopeJson>(await wb.dispatch('trace.scope', { point, rowLimit: 7 }))
+      expect(relErr(sc.v.activationScores, golden.f32(`${p.key}.scores_v`).data), `${p.key} scores_v`).toBeLessThan(TOL)
+      expect(relErr(sc.u.activationScores, golden.f32(`${p.key}.scores_u`).data), `${p.key} scores_u`).toBeLessThan(TOL)
+      expect(relErr(sc.scopeActivations, golden.f32(`${p.key}.acts_batch`).data), `${p.key} acts`).toBeLessThan(TOL)
+      expect(sc.v.topRows).toHaveLength(7)
+      expect(sc.scope).toEqual(pt.scope)
+    }
+    const bad = await wb.dispatch('trace.scope', { point: { feature: points[0].feature, sample: 1e6, pos: 0 } })
+    expect(bad.ok ? null : bad.error.code).toBe('invalid_request')
+    // Prefetch warms the first two distinct batches of the samples given, and refuses a sample outside the corpus.
+    expect(ok<{ batches: number }>(await wb.dispatch('trace.prefetch', { samples: points.map((p) => p.sample) })).batches).toBe(new Set(points.map((p) => Math.floor(p.sample / 128))).size)
+    const outside = await wb.dispatch('trace.prefetch', { samples: [1e6] })
+    expect(outside.ok ? null : outside.error.code).toBe('invalid_request')
   }, SLOW)
 
   it('reuses one compute engine for the open bundle', async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBundle, type Bundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
 import { ComputeWorkerClient } from '../../main/compute/worker-client'
-import { compareTraces, promptTokens, promptView, traceAt, TraceInputError, traceToJson, type Decomposition, type Trace, type VocabScores } from '../../main/trace'
+import { compareTraces, prefetchScope, promptTokens, promptView, traceAt, TraceInputError, tracePoint, traceScope, traceToJson, type Decomposition, type Trace, type TraceEngine, type VocabScores } from '../../main/trace'
 import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
 
 const TOL = 1e-4
@@ -214,6 +214,95 @@ for (const c of CASES) {
     })
   })
 }
+
+describe('a trace in two parts: the point, then the scope', () => {
+  it('answers the point part from the point\'s own sequence alone, and the scope part with the batch; both as PyTorch', async () => {
+    const bundle = await loadBundle('test/fixtures/tiny')
+    const golden = readGolden('test/fixtures/golden/tiny')
+    const engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 1 })
+    // Record what each part asks of the engine.
+    const calls: string[] = []
+    const spy: TraceEngine = {
+      forward: (tokens, nSeq, seqLen, outputs) => (calls.push(`forward ${nSeq}x${seqLen}`), engine.forward(tokens, nSeq, seqLen, outputs)),
+      vocabProducts: (req) => (calls.push('vocabProducts'), engine.vocabProducts(req)),
+      projectBlock: (req) => (calls.push(`projectBlock ${req.nSeq}x${req.seqLen}`), engine.projectBlock(req)),
+    }
+    try {
+      for (const p of golden.points as unknown as PointJson[]) {
+        const point = { feature: p.feature, sample: p.sample, pos: p.pos }
+        calls.length = 0
+        const pt = await tracePoint(bundle, spy, point)
+        expect(calls).toEqual(['forward 1x' + bundle.tokens.seqLen, 'vocabProducts'])
+        expect(relErr(pt.v.vector, golden.f32(`${p.key}.v`).data)).toBeLessThan(TOL)
+        expect(relErr(pt.v.tokenScores.scores, golden.f32(`${p.key}.W_E_v`).data)).toBeLessThan(TOL)
+        expect(relErr(pt.u.heads[p.best_head].lnOv.scores, golden.f32(`${p.key}.ln_ov_u.h${p.best_head}`).data)).toBeLessThan(TOL)
+        expect(relErr(terms(pt.v.decomposition), terms(p.decomposition_v))).toBeLessThan(TOL)
+        expect(pt.scope).toEqual({ kind: 'batch', start: p.batch_start, count: p.batch_size, seqLen: bundle.tokens.seqLen })
+
+        calls.length = 0
+        const sc = await traceScope(bundle, spy, point, { rowLimit: 10 })
+        expect(calls).toEqual(['forward 1x' + bundle.tokens.seqLen, `projectBlock ${p.batch_size}x${bundle.tokens.seqLen}`])
+        expect(relErr(sc.v.activationScores, golden.f32(`${p.key}.scores_v`).data)).toBeLessThan(TOL)
+        expect(relErr(sc.u.activationScores, golden.f32(`${p.key}.scores_u`).data)).toBeLessThan(TOL)
+        expect(sc.v.topRows).toHaveLength(10)
+        expect(sc.v.fidelity.pearson).toBeCloseTo(p.fidelity_pearson, 4)
+        expect(sc.u.topRows[0].score).toBe(Math.max(...sc.u.activationScores))
+      }
+    } finally {
+      await engine.dispose()
+    }
+  }, 120_000)
+})
+
+describe('the engine\'s kept blocks and prefetch', () => {
+  /** An OrtEngine whose forward passes are counted. */
+  async function countingEngine(bundle: Bundle, maxBlockBytes?: number): Promise<{ engine: OrtEngine; forwards: () => number }> {
+    const engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 1, maxBlockBytes })
+    let n = 0
+    const forward = engine.forward.bind(engine)
+    engine.forward = (...args) => (n++, forward(...args))
+    return { engine, forwards: () => n }
+  }
+
+  it('prefetches a batch so its trace scope needs no batch forward pass, and keeps recent blocks, oldest out first', async () => {
+    const bundle = await loadBundle('test/fixtures/tiny')
+    const golden = readGolden('test/fixtures/golden/tiny')
+    const p = golden.points[0] as unknown as PointJson
+    const batchKey = `batch:${p.batch_start}:${p.batch_size}`
+    const { engine, forwards } = await countingEngine(bundle)
+    try {
+      await prefetchScope(bundle, engine, p.sample)
+      expect(forwards()).toBe(1)
+      expect(engine.keptBlocks).toEqual([batchKey])
+      const sc = await traceScope(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos })
+      expect(forwards()).toBe(2) // the point's own sequence only
+      expect(relErr(sc.v.activationScores, golden.f32(`${p.key}.scores_v`).data)).toBeLessThan(TOL)
+      // Two prompts' scopes are blocks too: all three are kept, least recently used first.
+      await traceScope(bundle, engine, { feature: p.feature, prompt: 'def f(x):', token: 1 })
+      await traceScope(bundle, engine, { feature: p.feature, prompt: 'import os', token: 1 })
+      expect(engine.keptBlocks[0]).toBe(batchKey)
+      expect(engine.keptBlocks).toHaveLength(3)
+      await traceScope(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos })
+      expect(engine.keptBlocks.at(-1)).toBe(batchKey)
+    } finally {
+      await engine.dispose()
+    }
+
+    // A budget smaller than one block keeps only the newest.
+    const small = await countingEngine(bundle, 1)
+    try {
+      await prefetchScope(bundle, small.engine, p.sample)
+      await traceScope(bundle, small.engine, { feature: p.feature, prompt: 'def f(x):', token: 1 })
+      expect(small.engine.keptBlocks).toHaveLength(1)
+      const before = small.forwards()
+      const sc = await traceScope(bundle, small.engine, { feature: p.feature, sample: p.sample, pos: p.pos })
+      expect(small.forwards() - before).toBe(2) // the point's sequence and the batch again
+      expect(relErr(sc.u.activationScores, golden.f32(`${p.key}.scores_u`).data)).toBeLessThan(TOL)
+    } finally {
+      await small.engine.dispose()
+    }
+  }, 120_000)
+})
 
 describe('traceAt through the compute worker (the app\'s path)', () => {
   it('gets the same batched products across the thread boundary, and reuses the batch block', async () => {

@@ -106,6 +106,7 @@ class SAE:
         self.dtype = dtype  # of the two dense products per step (tests use float32)
         self.bias_lr_mult = 1.0
         self.resample_enc_scale = 0.2
+        self.topk = 0  # > 0: TopK activation (Gao et al. 2024) while training; see to_relu()
         self.opt = torch.optim.Adam([{"params": [self.W_enc, self.W_dec, self.b_dec]}, {"params": [self.b_enc], "bias": True}], lr=1e-3)
 
     @torch.no_grad()
@@ -152,6 +153,9 @@ class SAE:
         B = x.shape[0]
         pre = self.encode_pre(x)
         mask = pre > 0
+        if self.topk:
+            mask &= torch.zeros_like(mask).scatter_(1, pre.topk(self.topk, dim=1).indices, True)
+            l1 = 0.0
         nnz = int(mask.sum())
         # The L1 weight of each feature: its decoder norm (free_norm), else 1.
         w = self.W_dec.norm(dim=1) * (l1 / B) if self.free_norm else torch.full((mask.shape[1],), l1 / B)
@@ -224,6 +228,26 @@ class SAE:
             self.reset_adam("W_dec", ids, 0)
         return n
 
+    @torch.no_grad()
+    def to_relu(self, x: torch.Tensor) -> None:
+        """Turn a TopK SAE into the plain ReLU form the app reads (acts = ReLU(x·W_enc + b_enc)): each
+        feature's bias is lowered to the threshold at which it fires on x as often as TopK selected it.
+        TopK learns a much better dictionary per training token than an L1 penalty (no shrinkage while
+        the directions form); the ReLU phase and the decoder refit that follow absorb the offset."""
+        pre = torch.cat([self.encode_pre(x[i : i + 4096]) for i in range(0, len(x), 4096)])
+        sel = torch.zeros_like(pre, dtype=torch.bool).scatter_(1, pre.topk(self.topk, dim=1).indices, True) & (pre > 0)
+        rate = sel.float().mean(0).clamp(1.0 / len(x), 0.5)
+        theta = torch.stack([torch.quantile(pre[:, f], 1 - float(rate[f])) for f in range(pre.shape[1])]) \
+            if pre.shape[1] <= 64 else self._quantiles(pre, 1 - rate)
+        self.b_enc -= theta.clamp_min(0)
+        self.topk = 0
+
+    @staticmethod
+    def _quantiles(pre: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        srt = pre.sort(dim=0).values
+        at = (q * (len(pre) - 1)).round().long().clamp(0, len(pre) - 1)
+        return srt.gather(0, at[None, :]).squeeze(0)
+
     def refit_decoder(self, buf, scale: float, steps: int, batch: int, lr: float) -> None:
         """With the encoder frozen (so L0 and which features fire do not change), fit the decoder and b_dec
         to the reconstruction alone. This undoes the L1 penalty's shrinkage, which the unit-norm decoder
@@ -280,6 +304,8 @@ def evaluate(sae: SAE, x: torch.Tensor) -> dict:
     for i in range(0, len(x), 8192):
         xb = x[i : i + 8192]
         acts = torch.relu((xb - sae.b_dec) @ sae.W_enc + sae.b_enc)
+        if sae.topk:
+            acts = acts * torch.zeros_like(acts).scatter_(1, acts.topk(sae.topk, dim=1).indices, 1.0)
         err += float(((acts @ sae.W_dec + sae.b_dec - xb) ** 2).sum())
         var += float(((xb - mean) ** 2).sum())
         l0 += float((acts > 0).sum())
@@ -303,6 +329,8 @@ def main() -> None:
     ap.add_argument("--init-fire", type=float, default=0.01, help="data init: fraction of inputs each feature fires on")
     ap.add_argument("--l1-init", type=float, default=6.0, help="L1 coefficient after the warm-up (then steered to --target-l0)")
     ap.add_argument("--bias-lr-mult", type=float, default=20.0, help="b_enc's learning rate over the others'")
+    ap.add_argument("--topk", type=int, default=0, help="train with TopK(k) first, then convert to ReLU form")
+    ap.add_argument("--relu-frac", type=float, default=0.3, help="with --topk: fraction of the steps trained as ReLU + L1 at the end")
     ap.add_argument("--refit-steps", type=int, default=300)
     ap.add_argument("--refit-lr", type=float, default=1e-3)
     ap.add_argument("--out", default="sae_final.pt")
@@ -326,18 +354,27 @@ def main() -> None:
     steps = math.ceil(args.tokens / args.batch)
     l1 = args.l1_init
     warm = max(1, int(0.05 * steps))  # the L1 coefficient ramps up from 0 over the first 5% of steps
+    # With --topk: TopK until `switch`, then the ReLU form with the L1 penalty steered to the target L0.
+    switch = int((1 - args.relu_frac) * steps) if args.topk else 0
+    sae.topk = args.topk
+    control = (switch + 1, int(0.93 * steps)) if args.topk else (warm, int(0.7 * steps))
     last_fired = torch.zeros(d_sae, dtype=torch.long)
     every = max(1, int(steps * args.resample_every))
-    resample_at = set(range(every, int(0.75 * steps), every))
+    resample_at = set(range(every, int(0.75 * (switch or steps)), every))
+    heldout = heldout_activations(p, cfg, os.path.join(args.work, "ids_heldout.npy"), n_seq=512) * scale
     t0 = time.time()
     hist = []
     for step in range(1, steps + 1):
+        if args.topk and step == switch + 1:
+            print("held-out, TopK:", evaluate(sae, heldout), flush=True)
+            sae.to_relu(buf.next(args.batch * 8) * scale)
+            print("held-out, converted to ReLU:", evaluate(sae, heldout), flush=True)
         lr = args.lr * min(1.0, step / 50) * (1.0 if step < 0.8 * steps else max(0.0, (steps - step) / (0.2 * steps)))
         x = buf.next(args.batch) * scale
-        st = sae.step(x, l1 * min(1.0, step / warm), lr)
+        st = sae.step(x, l1 * (1.0 if args.topk else min(1.0, step / warm)), lr)
         last_fired[st["fired"]] = step
         hist.append(st["l0"])
-        if warm <= step < 0.7 * steps and step % 5 == 0:
+        if control[0] <= step < control[1] and step % 5 == 0:
             recent = float(np.mean(hist[-5:]))
             l1 *= math.exp(float(np.clip(0.1 * math.log(recent / args.target_l0), -0.1, 0.1)))
         if step in resample_at:
@@ -349,8 +386,11 @@ def main() -> None:
             fvu = st["mse"] / float(((x - x.mean(0)) ** 2).sum(1).mean())
             print(f"step {step}/{steps} mse {st['mse']:.2f} fvu~{fvu:.3f} l0 {st['l0']:.1f} l1coef {l1:.3f} dense {st['density']:.3f} "
                   f"dead {int(((step - last_fired) > args.dead_window).sum())} {rate:.0f} tok/s eta {(steps - step) * args.batch / rate / 60:.1f} min", flush=True)
-    heldout = heldout_activations(p, cfg, os.path.join(args.work, "ids_heldout.npy")) * scale
     print("held-out before refit:", evaluate(sae, heldout), flush=True)
+    if sae.topk:  # --relu-frac 0: keep the TopK SAE as it is (its raw state, for experiments)
+        torch.save({"topk_state": {n: getattr(sae, n).clone() for n in sae.names}, "topk": sae.topk, "scale": scale, "args": vars(args)},
+                   os.path.join(args.work, args.out))
+        return
     if args.refit_steps:
         sae.refit_decoder(buf, scale, args.refit_steps, args.batch, args.refit_lr)
         print("held-out after refit:", evaluate(sae, heldout), flush=True)

@@ -1,5 +1,5 @@
 // How trace numbers and places are written in the trace views.
-import type { TracePointRequest, TraceJson } from '../../../main/ipc/contract'
+import type { TracePointRequest, TracePointJson } from '../../../main/ipc/contract'
 
 /** Four decimals; values too small for that (v·resid_mid, a residual) in exponent form so they never read as 0. */
 export function fmtNum(x: number | null | undefined): string {
@@ -19,7 +19,7 @@ export function traceTitle(p: TracePointRequest): string {
 }
 
 /** The point a token of a trace's own scope stands for (corpus rows carry their sequence; prompt rows the prompt). */
-export function pointInScope(trace: TraceJson, row: { batch: number; pos: number }): TracePointRequest {
+export function pointInScope(trace: TracePointJson, row: { batch: number; pos: number }): TracePointRequest {
   return trace.point.kind === 'prompt'
     ? { feature: trace.feature, prompt: trace.point.prompt, token: row.pos }
     : { feature: trace.feature, sample: row.batch, pos: row.pos }
