@@ -1,7 +1,10 @@
 // Main's side of the compute worker. ONNX Runtime's run() blocks its thread, so the engine lives in a
-// worker that this supervisor starts, waits for, restarts after a crash, and terminates to cancel.
-// Requests queue here and go to the worker one at a time: a crash or a cancel then concerns exactly the
-// request that was running, and every queued one simply continues on the next worker.
+// worker that this supervisor starts, waits for and restarts after a crash. Requests queue here and go to
+// the worker one at a time: a crash or a cancel then concerns exactly the request that was running.
+// A cancelled (or disposed) running request is answered at once, but its worker is left to finish the
+// run: terminating a thread inside onnxruntime-node's native run() aborts the whole process ("terminate
+// called after throwing an instance of 'Napi::Error'"). Only a worker still busy after a grace period
+// (a stuck one) is terminated, and the queue continues on a new worker.
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -56,12 +59,19 @@ export interface ComputeWorkerOptions {
   bundleDir: string
   engine?: OrtEngineOptions
   entry?: WorkerEntry
+  /** How long a cancelled running request may keep the worker busy before it is terminated (120 s). */
+  finishGraceMs?: number
 }
 
 export interface RequestOptions {
-  /** Aborting cancels the request: dropped if queued, the worker terminated if it is running. */
+  /**
+   * Aborting cancels the request: dropped if queued; if running, rejected at once while the worker
+   * finishes the run (terminated only if it is still busy after the grace period).
+   */
   signal?: AbortSignal
 }
+
+const FINISH_GRACE_MS = 120_000
 
 type Payload = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never
 
@@ -72,6 +82,11 @@ interface Job {
   resolve(value: ResultValue): void
   reject(error: Error): void
   cleanup(): void
+  /** Resolves when the worker is done with the job (its reply, a crash, or termination). */
+  over: Promise<void>
+  end(): void
+  /** Set once the running job is cancelled: terminates the worker if it is still busy by then. */
+  grace?: ReturnType<typeof setTimeout>
 }
 
 interface Running {
@@ -150,7 +165,7 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
     const job = this.active
     if (worker !== this.current?.worker || !job || !('id' in msg) || msg.id !== job.id) return
     this.active = undefined
-    job.cleanup()
+    this.ended(job)
     if (msg.type === 'result') job.resolve(msg.value)
     else if (msg.type === 'error') job.reject(fromWire(msg.error))
     this.pump()
@@ -164,7 +179,7 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
     const job = this.active
     this.active = undefined
     if (job) {
-      job.cleanup()
+      this.ended(job)
       job.reject(new ComputeWorkerCrashedError(`${reason}; the request was lost, and a new worker serves the next one`))
     }
     if (this.disposed) return
@@ -186,7 +201,7 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
       (e: Error) => {
         if (this.active !== job) return
         this.active = undefined
-        job.cleanup()
+        this.ended(job)
         job.reject(e)
         this.pump()
       },
@@ -198,7 +213,9 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
     const { signal } = opts
     if (signal?.aborted) return Promise.reject(new ComputeCancelledError('the request was cancelled'))
     return new Promise<ResultValue>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, payload, transfer, resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) }
+      let end!: () => void
+      const over = new Promise<void>((r) => (end = r))
+      const job: Job = { id: this.nextId++, payload, transfer, resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort), over, end }
       const onAbort = (): void => this.cancelJob(job)
       signal?.addEventListener('abort', onAbort, { once: true })
       this.queue.push(job)
@@ -206,21 +223,38 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
     })
   }
 
+  /** The worker is done with `job` (or gone): stop its grace timer and wake whoever waits for it. */
+  private ended(job: Job): void {
+    if (job.grace) clearTimeout(job.grace)
+    job.cleanup()
+    job.end()
+  }
+
   private cancelJob(job: Job): void {
     const queued = this.queue.indexOf(job)
-    if (queued >= 0) this.queue.splice(queued, 1)
-    else if (this.active === job) {
-      // run() cannot be interrupted from outside its thread, so the thread goes. terminate() takes effect
-      // once the native call returns; we do not wait for it, and the next request gets a new worker.
-      this.active = undefined
-      const worker = this.current?.worker
-      if (worker) {
-        this.forget(worker)
-        void worker.terminate()
-      }
+    if (queued >= 0) {
+      this.queue.splice(queued, 1)
+      this.ended(job)
+    } else if (this.active === job) {
+      // Answered now; the worker finishes the run (its result is dropped) unless it is still busy after
+      // the grace period. The queue waits for it: the worker runs one request at a time.
+      job.cleanup()
+      job.grace ??= setTimeout(() => this.terminateStuck(job), this.opts.finishGraceMs ?? FINISH_GRACE_MS)
+      job.grace.unref?.()
     } else return
-    job.cleanup()
     job.reject(new ComputeCancelledError('the request was cancelled'))
+  }
+
+  /** The last resort for a cancelled request whose worker did not finish in time: the thread goes. */
+  private terminateStuck(job: Job): void {
+    if (this.active !== job) return
+    this.active = undefined
+    const worker = this.current?.worker
+    if (worker) {
+      this.forget(worker)
+      void worker.terminate()
+    }
+    job.end()
     this.pump()
   }
 
@@ -264,10 +298,13 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
     for (const job of [...this.queue, ...(this.active ? [this.active] : [])]) this.cancelJob(job)
   }
 
+  /** Cancels everything, waits for a running request's native run to end (see the top), then stops the worker. */
   async dispose(): Promise<void> {
     if (this.disposed) return
     this.disposed = true
+    const running = this.active
     this.cancelAll()
+    if (running) await running.over
     const worker = this.current?.worker
     this.current = undefined
     if (worker) await worker.terminate()

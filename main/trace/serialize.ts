@@ -1,7 +1,7 @@
 // A Trace (or its point or scope part) as plain JSON (the CLI's `trace --json`, IPC): typed arrays become number arrays, and every
 // vocabulary table lists every token as [token id, str_tokens, score], highest score first.
 import type { ConventionPointJson, ConventionScopeJson, HeadTablesJson, TraceJson, TracePointJson, TraceScopeJson, VocabTableJson } from '../ipc/contract'
-import type { ConventionPoint, ConventionScope, HeadTables, PointTrace, ScopeTrace, Trace, VocabScores } from './trace'
+import { joinTraceParts, type ConventionPoint, type ConventionScope, type HeadTables, type PointTrace, type ScopeTrace, type Trace, type VocabScores } from './trace'
 
 export interface TraceJsonOptions {
   /** 'all': every vocabulary row of every table (the CLI's default); 'top': only the top/bottom lists. */
@@ -84,13 +84,5 @@ export function scopeTraceToJson(trace: ScopeTrace): TraceScopeJson {
 
 /** A whole trace: the point's JSON with the scope's merged in (each convention gets its scope fields). */
 export function traceToJson(trace: Trace, display: (id: number) => string, opts: TraceJsonOptions = {}): TraceJson {
-  const pt = pointTraceToJson(trace, display, opts)
-  const sc = scopeTraceToJson(trace)
-  return {
-    ...pt,
-    v: { ...pt.v, ...sc.v },
-    u: { ...pt.u, ...sc.u },
-    scopePreActivations: sc.scopePreActivations,
-    scopeActivations: sc.scopeActivations,
-  }
+  return joinTraceParts(pointTraceToJson(trace, display, opts), scopeTraceToJson(trace))
 }

@@ -473,14 +473,17 @@ export async function traceAt(bundle: Bundle, engine: TraceEngine, point: TraceP
   const sc = scopePart(bundle, ctx, await projections, opts.rowLimit ?? 100)
   const timingsMs: Record<string, number> = { ...ctx.timingsMs, ...pt.timingsMs, scope: performance.now() - t }
   timingsMs.total = performance.now() - t0
-  return {
-    ...pt,
-    v: { ...pt.v, ...sc.v },
-    u: { ...pt.u, ...sc.u },
-    scopePreActivations: sc.scopePreActivations,
-    scopeActivations: sc.scopeActivations,
-    timingsMs,
-  }
+  return { ...joinTraceParts(pt, sc), timingsMs }
+}
+
+type Parts = { v: object; u: object }
+
+/** A point part and a scope part as one trace: each convention gets its scope fields (typed or JSON form alike). */
+export function joinTraceParts<P extends Parts, S extends Parts & { scopePreActivations: unknown; scopeActivations: unknown }>(
+  pt: P,
+  sc: S,
+): Omit<P, 'v' | 'u'> & { v: P['v'] & S['v']; u: P['u'] & S['u']; scopePreActivations: S['scopePreActivations']; scopeActivations: S['scopeActivations'] } {
+  return { ...pt, v: { ...pt.v, ...sc.v }, u: { ...pt.u, ...sc.u }, scopePreActivations: sc.scopePreActivations, scopeActivations: sc.scopeActivations }
 }
 
 /** The residual-stream direction the feature's decoder writes: W_dec[f] · W_out (or W_dec[f] on mlp_out). */

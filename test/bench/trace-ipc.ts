@@ -80,25 +80,21 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
     const { nSeq } = bundle.tokens
     const batches = Math.floor(nSeq / 128)
     if (batches > 1) {
+      // The engine keeps recent batches, so every cold trace here takes a batch not used before.
+      let nextBatch = 1
+      const fresh = (): number[] => Array.from({ length: Math.min(6, Math.floor((batches - nextBatch) / 3)) }, () => nextBatch++)
       const cold: Sample[] = []
-      for (let i = 0; i < Math.min(3, batches - 1) * 2; i++) {
-        const b = 1 + (i % (batches - 1))
-        // Alternating batches: every trace here is the first of its batch since the last switch.
-        for (const sample of [b * 128 + (i % 128), i % 128]) await timed(async () => cold.push(await once({ feature: i, sample, pos: 5 })))
-      }
-      report(`ipc: cold trace.run (new 128-sequence batch, forward over ${128 * bundle.tokens.seqLen} tokens)`, cold, inp.cpuOfLast(cold.length))
+      for (const [i, b] of fresh().entries()) await timed(async () => cold.push(await once({ feature: i, sample: b * 128 + (i % 128), pos: 5 })))
+      report(`ipc: cold trace.run (a batch not used before, forward over ${128 * bundle.tokens.seqLen} tokens)`, cold, inp.cpuOfLast(cold.length))
 
       // The app's path: trace.point (the tab shows v, u, decompositions and circuits), then trace.scope
       // (the batch's activation scores and fidelity), on the same alternating new batches.
       const points: Sample[] = []
       const scopes: Sample[] = []
-      for (let i = 0; i < Math.min(3, batches - 1) * 2; i++) {
-        const b = 1 + (i % (batches - 1))
-        for (const sample of [b * 128 + (i % 128), i % 128]) {
-          const point = { feature: 100 + i, sample, pos: 7 }
-          points.push(await once(point, 'trace.point'))
-          scopes.push(await once(point, 'trace.scope'))
-        }
+      for (const [i, b] of fresh().entries()) {
+        const point = { feature: 100 + i, sample: b * 128 + (i % 128), pos: 7 }
+        points.push(await once(point, 'trace.point'))
+        scopes.push(await once(point, 'trace.scope'))
       }
       const m = (xs: Sample[], k: keyof Sample): number => median(xs.map((x) => x[k]))
       const both = points.map((p, i) => p.clone + scopes[i].clone)
@@ -107,6 +103,23 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
           `${(m(points, 'bytes') / 1024).toFixed(0)} KiB), then trace.scope ${fmt(m(scopes, 'clone'))} (${fmt(m(scopes, 'json'))} to JSON, ${(m(scopes, 'bytes') / 1024).toFixed(0)} KiB); ` +
           `both ${fmt(median(both))}; point part / cold trace.run = ${(m(points, 'clone') / m(cold, 'clone')).toFixed(2)}`,
       )
+
+      // What the feature tab does: trace.prefetch of a batch when its top activations show, then the click.
+      const pre: number[] = []
+      const after: number[] = []
+      const scopeAfter: number[] = []
+      for (const [i, b] of fresh().entries()) {
+        const point = { feature: 200 + i, sample: b * 128 + ((i + 1) % 128), pos: 9 }
+        const t0 = performance.now()
+        const r = await wb.dispatch('trace.prefetch', { samples: [point.sample] })
+        if (!r.ok) throw new Error(`trace.prefetch failed: ${r.error.code}: ${r.error.message}`)
+        pre.push(performance.now() - t0)
+        const pt = await once(point, 'trace.point')
+        const sc = await once(point, 'trace.scope')
+        after.push(pt.clone + sc.clone)
+        scopeAfter.push(sc.clone)
+      }
+      console.log(`ipc: trace.prefetch of a new batch ${fmt(median(pre))}; then both parts of a trace there ${fmt(median(after))}, trace.scope ${fmt(median(scopeAfter))} of it (median of ${after.length})`)
     }
   } finally {
     await wb.close()

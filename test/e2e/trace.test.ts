@@ -85,6 +85,16 @@ async function exportCsv(gridId: string): Promise<{ rows: string[][]; name: stri
   return { rows: parseCsv(text.slice(1)), name: download.suggestedFilename() }
 }
 
+/** A fresh page (the stores start empty), then the session file opened from the top bar. */
+async function reloadAndRestore(path: string) {
+  await page.reload()
+  await page.waitForSelector('.app[data-started="true"]')
+  await page.click('[data-action="session-open"]')
+  await page.fill('[role="dialog"] [data-field="path"]', path)
+  await page.click('[role="dialog"] [data-action="confirm"]')
+  await page.waitForSelector('[data-field="session-notice"]')
+}
+
 async function waitTrace(id: string) {
   await page.waitForSelector(`${q(id)}[data-loading="false"] [data-field="trace-activation"]`)
 }
@@ -403,12 +413,7 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     expect(traces.map((t) => t.id)).toEqual([tabId]) // only the pinned one
     expect(traces[0].point).toEqual({ feature: gp.feature, sample: gp.sample, pos: gp.pos })
 
-    await page.reload()
-    await page.waitForSelector('.app[data-started="true"]')
-    await page.click('[data-action="session-open"]')
-    await page.fill('[role="dialog"] [data-field="path"]', path)
-    await page.click('[role="dialog"] [data-action="confirm"]')
-    await page.waitForSelector('[data-field="session-notice"]')
+    await reloadAndRestore(path)
     await poll(() => page.getAttribute(`[data-tab="${tabId}"]`, 'aria-selected')).toBe('true')
     expect(await page.locator(`[data-tab="${firstTab}"]`).count()).toBe(0)
     await waitTrace(tabId)
@@ -537,12 +542,7 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     expect(Object.keys(tab.corpusScores ?? {})).toEqual(['v']) // u's job was cancelled: nothing to keep
     expect(tab.corpusScores!.v.jobId).toBe(vJob)
 
-    await page.reload()
-    await page.waitForSelector('.app[data-started="true"]')
-    await page.click('[data-action="session-open"]')
-    await page.fill('[role="dialog"] [data-field="path"]', path)
-    await page.click('[role="dialog"] [data-action="confirm"]')
-    await page.waitForSelector('[data-field="session-notice"]')
+    await reloadAndRestore(path)
     await page.click(`[data-tab="${tabId}"]`)
     await page.click(`${q(tabId)} [data-section="corpus"]`)
     // The same result: its job id is the saved one (a new job would have a new id), and no job ran.

@@ -73,3 +73,41 @@ def test_decoder_refit_keeps_the_code_and_lowers_the_error():
     err0 = float(((recon0 - x.double()) ** 2).sum())
     err1 = float(((recon1 - x.double()) ** 2).sum())
     assert err1 < 0.9 * err0
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_topk_gradients_match_autograd(sparse):
+    """With --topk the code keeps each input's k largest positive pre-activations and has no L1 term."""
+    torch.manual_seed(0)
+    d_in, d_sae, B, k = 16, 64, 32, 5
+    sae = SAE(d_in, d_sae, torch.zeros(d_in), seed=1, dtype=torch.float32)
+    sae.topk = k
+    x = torch.randn(B, d_in)
+    mine, stats = sae.grads(x, l1=0.7, sparse=sparse)  # the L1 coefficient is ignored under TopK
+    assert stats["l0"] <= k
+    p = {n: getattr(sae, n).clone().double().requires_grad_(True) for n in sae.names}
+    pre = (x.double() - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
+    keep = torch.zeros_like(pre).scatter_(1, pre.topk(k, dim=1).indices, 1.0) * (pre > 0)
+    recon = torch.relu(pre) * keep @ p["W_dec"] + p["b_dec"]
+    ((recon - x.double()) ** 2).sum(1).mean().backward()
+    for n in sae.names:
+        got = mine[n].to_dense() if mine[n].is_sparse else mine[n]
+        assert torch.allclose(got.double(), p[n].grad, rtol=1e-4, atol=1e-5), n
+
+
+def test_topk_to_relu_fires_each_feature_as_often_as_topk_selected_it():
+    torch.manual_seed(0)
+    d_in, d_sae, k = 16, 32, 4
+    x = torch.randn(4096, d_in)
+    sae = SAE(d_in, d_sae, torch.zeros(d_in), seed=3, dtype=torch.float32)
+    sae.W_enc *= 10
+    sae.topk = k
+    pre = (x - sae.b_dec) @ sae.W_enc + sae.b_enc
+    chosen = (torch.zeros_like(pre).scatter_(1, pre.topk(k, dim=1).indices, 1.0) * (pre > 0)).mean(0)
+    sae.to_relu(x)
+    assert sae.topk == 0
+    fired = (((x - sae.b_dec) @ sae.W_enc + sae.b_enc) > 0).double().mean(0)
+    # The same firing rate per feature (within one input of the quantile's rounding) ...
+    assert torch.allclose(fired, chosen.double(), atol=2 / len(x))
+    # ... so the same mean L0 as TopK's.
+    assert abs(float(fired.sum()) - float(chosen.sum())) < 0.05 * k
