@@ -275,7 +275,7 @@ function lapper(timingsMs: Record<string, number>): (name: string, since: number
 async function pointContext(bundle: Bundle, engine: TraceEngine, point: TracePoint): Promise<PointContext> {
   const t0 = performance.now()
   const timingsMs: Record<string, number> = {}
-  const { model, sae, display } = bundleViews(bundle)
+  const { model, sae } = bundleViews(bundle)
   const d = bundle.config.model.d_model
   const L = bundle.hookPoint.layer
   const feature = point.feature
