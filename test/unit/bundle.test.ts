@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { BundleError, loadBundle, type BundleErrorCode } from '../../main/bundle'
+import { bytesToText } from '../../main/bundle/tokenizer'
 import { editSafetensorsHeader, writeInt32Safetensors } from './helpers/safetensors-edit'
 
 const TINY = 'test/fixtures/tiny'
@@ -81,6 +82,43 @@ describe('loadBundle: the tiny bundle', () => {
     expect(b.tokenizer.encode(text)).toEqual(row)
     expect(b.tokenizer.tokenStrings()).toHaveLength(b.tokenizer.vocabSize)
     expect(b.tokenizer.tokenString(0)).toBe('<|endoftext|>')
+  })
+})
+
+describe('token texts of byte-level tokens', () => {
+  /** A token text back to its bytes: <0xNN> are raw bytes, everything else UTF-8. */
+  function textBytes(s: string): number[] {
+    const out: number[] = []
+    for (const part of s.split(/(<0x[0-9A-F]{2}>)/)) {
+      if (/^<0x[0-9A-F]{2}>$/.test(part)) out.push(parseInt(part.slice(3, 5), 16))
+      else out.push(...new TextEncoder().encode(part))
+    }
+    return out
+  }
+
+  it('writes bytes that are not a whole UTF-8 character as <0xNN>, so the tokens of any text add up to its bytes', async () => {
+    for (const dir of [TINY, ...(existsSync(join(DEMO, 'bundle.json')) ? [DEMO] : [])]) {
+      const b = await loadBundle(dir)
+      const text = 'naïve café — “quotes” 🙂 中文 ü\tend'
+      const ids = b.tokenizer.encode(text).filter((id, i) => !(i === 0 && id === (b.config.dataset.bos_token_id ?? -1)))
+      const strings = ids.map((id) => b.tokenizer.tokenString(id))
+      expect(strings.join('')).not.toContain('\uFFFD')
+      expect(textBytes(strings.join(''))).toEqual(Array.from(new TextEncoder().encode(text)))
+      // Some token of this text splits a character (else the test shows nothing) ...
+      expect(strings.some((t) => /<0x[0-9A-F]{2}>/.test(t))).toBe(true)
+      // ... and no token text is left with U+FFFD.
+      expect(b.tokenizer.tokenStrings().filter((t) => t.includes('\uFFFD'))).toEqual([])
+    }
+  })
+
+  it('escapes exactly the invalid bytes', () => {
+    const enc = (xs: number[]): Uint8Array => Uint8Array.from(xs)
+    expect(bytesToText(enc([0x61, 0xe2, 0x80]))).toBe('a<0xE2><0x80>')
+    expect(bytesToText(enc([0xe2, 0x80, 0x94, 0x62]))).toBe('—b')
+    expect(bytesToText(enc([0xc0, 0xaf]))).toBe('<0xC0><0xAF>') // an overlong '/'
+    expect(bytesToText(enc([0xed, 0xa0, 0x80]))).toBe('<0xED><0xA0><0x80>') // a UTF-16 surrogate
+    expect(bytesToText(enc([0xf0, 0x9f, 0x99, 0x82]))).toBe('🙂')
+    expect(bytesToText(enc([0xf0, 0x9f, 0x99]))).toBe('<0xF0><0x9F><0x99>')
   })
 })
 
