@@ -201,7 +201,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     this.blocks.delete(req.key)
     const cfg = this.src.config.model
     const bytes = hooks.reduce((sum, h) => sum + 4 * (hookDims(cfg, h, req.nSeq, req.seqLen) as number[]).reduce((a, b) => a * b, 1), 0)
-    // Make room before the forward pass allocates the new block, so the peak stays within the budget.
+    // Make room before the forward pass allocates the new block (kept even when it alone exceeds the budget).
     const budget = this.opts.maxBlockBytes ?? BLOCK_BUDGET_BYTES
     let used = [...this.blocks.values()].reduce((sum, b) => sum + b.bytes, 0)
     for (const [key, b] of this.blocks) {

@@ -3,8 +3,9 @@
 // the worker one at a time: a crash or a cancel then concerns exactly the request that was running.
 // A cancelled (or disposed) running request is answered at once, but its worker is left to finish the
 // run: terminating a thread inside onnxruntime-node's native run() aborts the whole process ("terminate
-// called after throwing an instance of 'Napi::Error'"). Only a worker still busy after a grace period
-// (a stuck one) is terminated, and the queue continues on a new worker.
+// called after throwing an instance of 'Napi::Error'"). A worker still busy after a grace period is
+// retired instead: the queue continues on a new worker, and the old thread is terminated once its run
+// has returned (never while it is inside it).
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -59,14 +60,14 @@ export interface ComputeWorkerOptions {
   bundleDir: string
   engine?: OrtEngineOptions
   entry?: WorkerEntry
-  /** How long a cancelled running request may keep the worker busy before it is terminated (120 s). */
+  /** How long a cancelled running request may keep the worker busy before it is retired (120 s). */
   finishGraceMs?: number
 }
 
 export interface RequestOptions {
   /**
    * Aborting cancels the request: dropped if queued; if running, rejected at once while the worker
-   * finishes the run (terminated only if it is still busy after the grace period).
+   * finishes the run (retired, and a new worker started, only if it is still busy after the grace period).
    */
   signal?: AbortSignal
 }
@@ -85,7 +86,9 @@ interface Job {
   /** Resolves when the worker is done with the job (its reply, a crash, or termination). */
   over: Promise<void>
   end(): void
-  /** Set once the running job is cancelled: terminates the worker if it is still busy by then. */
+  /** Set once the job is cancelled: its result, if any comes, is dropped. */
+  cancelled?: boolean
+  /** Set once the running job is cancelled: retires the worker if it is still busy by then. */
   grace?: ReturnType<typeof setTimeout>
 }
 
@@ -195,7 +198,14 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
     this.active = job
     this.ensureWorker().then(
       () => {
-        if (this.active !== job || !this.current) return // cancelled while the worker was starting
+        if (this.active !== job || !this.current) return
+        if (job.cancelled) {
+          // Cancelled while the worker was starting: nothing was sent, so nothing is waited for.
+          this.active = undefined
+          this.ended(job)
+          this.pump()
+          return
+        }
         this.current.worker.postMessage({ ...job.payload, id: job.id }, job.transfer)
       },
       (e: Error) => {
@@ -231,6 +241,7 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
   }
 
   private cancelJob(job: Job): void {
+    job.cancelled = true
     const queued = this.queue.indexOf(job)
     if (queued >= 0) {
       this.queue.splice(queued, 1)
@@ -239,20 +250,25 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
       // Answered now; the worker finishes the run (its result is dropped) unless it is still busy after
       // the grace period. The queue waits for it: the worker runs one request at a time.
       job.cleanup()
-      job.grace ??= setTimeout(() => this.terminateStuck(job), this.opts.finishGraceMs ?? FINISH_GRACE_MS)
+      job.grace ??= setTimeout(() => this.retireStuck(job), this.opts.finishGraceMs ?? FINISH_GRACE_MS)
       job.grace.unref?.()
     } else return
     job.reject(new ComputeCancelledError('the request was cancelled'))
   }
 
-  /** The last resort for a cancelled request whose worker did not finish in time: the thread goes. */
-  private terminateStuck(job: Job): void {
+  /**
+   * A cancelled request whose worker is still busy after the grace period: the queue moves on to a new
+   * worker, and the old thread is terminated when its run returns (its reply), which is safe; a thread
+   * that never returns is left alone rather than risk aborting the process.
+   */
+  private retireStuck(job: Job): void {
     if (this.active !== job) return
     this.active = undefined
     const worker = this.current?.worker
     if (worker) {
       this.forget(worker)
-      void worker.terminate()
+      worker.unref() // it must not keep the process alive
+      worker.once('message', () => void worker.terminate())
     }
     job.end()
     this.pump()

@@ -13,7 +13,8 @@ async function main(data: CorpusScoresWorkerData): Promise<void> {
   let engine: OrtEngine | null = null
   try {
     const bundle = await loadBundle(data.bundleDir)
-    engine = await OrtEngine.create(bundle)
+    // Each chunk is projected once: keep no block beyond the newest (the engine's LRU is for traces).
+    engine = await OrtEngine.create(bundle, { maxBlockBytes: 0 })
     const result = await corpusScores(bundle, engine, data.point, {
       convention: data.convention,
       rowLimit: data.rowLimit,

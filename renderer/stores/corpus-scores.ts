@@ -31,8 +31,17 @@ function isCorpusScores(r: unknown, point: TracePointRequest, convention: TraceC
   const o = r as Partial<CorpusScoresJson>
   const p = o.point
   const samePoint = !!p && ('sample' in point ? p.kind === 'corpus' && p.sample === point.sample && p.pos === point.pos : p.kind === 'prompt' && p.prompt === point.prompt && p.pos === point.token)
-  const arrays = [o.vector, o.top, o.bottom, o.histogram?.counts, o.fidelity?.disagreements, o.fidelity?.scatter?.token]
-  return o.feature === point.feature && o.convention === convention && samePoint && arrays.every(Array.isArray) && typeof o.nSeq === 'number' && typeof o.seqLen === 'number'
+  const sc = o.fidelity?.scatter
+  const arrays = [o.vector, o.top, o.bottom, o.histogram?.counts, o.histogram?.edges, o.fidelity?.disagreements, sc?.token, sc?.predicted, sc?.preActivation]
+  const numbers = [o.nSeq, o.seqLen, o.elapsedSec, o.preActivation, o.dotResidMid]
+  return (
+    o.feature === point.feature &&
+    o.convention === convention &&
+    samePoint &&
+    arrays.every(Array.isArray) &&
+    numbers.every((x) => typeof x === 'number') &&
+    o.histogram!.edges.length === o.histogram!.counts.length + 1
+  )
 }
 
 /**

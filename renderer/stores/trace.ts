@@ -22,6 +22,11 @@ export interface TraceRunOptions {
   sourcePos?: number
 }
 
+/** A point as a string, for "is this the same point". */
+function pointKey(p: TracePointRequest): string {
+  return 'sample' in p ? `${p.feature}:${p.sample}/${p.pos}` : `${p.feature}:${p.token}:${p.prompt}`
+}
+
 /** Whether a trace result is of this point (same feature, same token). */
 function samePoint(t: TracePointJson, p: TracePointRequest): boolean {
   if (t.feature !== p.feature) return false
@@ -41,16 +46,22 @@ export const useTraceStore = defineStore('trace', () => {
     return entries.value[id]
   }
 
+  /** Per tab: the point whose scope part is being fetched, so a re-run for the same point does not ask again. */
+  const scopeWanted = new Map<string, string>()
+
   /**
    * Traces `point` into tab `id`: the point part first, then the scope part, which does not depend on the
-   * head or source position, so a re-run for those keeps the scope it has.
+   * head or source position, so a re-run for those keeps the scope it has or is waiting for.
    */
   async function run(id: string, point: TracePointRequest, options: TraceRunOptions = {}): Promise<TracePointJson | null> {
     const mine = ++requests
     latest.set(id, mine)
+    const key = pointKey(point)
     const old = entries.value[id]
     const previous = old?.result ?? null
     const keepScope = old?.scope != null && previous !== null && samePoint(previous, point)
+    // Another point's scope, still on its way, is no longer wanted here.
+    if (scopeWanted.has(id) && scopeWanted.get(id) !== key) scopeWanted.delete(id)
     const current = (): TraceEntry => entries.value[id]
     entries.value[id] = { loading: true, error: null, result: previous, scopeLoading: !keepScope, scopeError: null, scope: keepScope ? old.scope : null }
     let result: TracePointJson
@@ -58,29 +69,39 @@ export const useTraceStore = defineStore('trace', () => {
       result = markRaw(await call('trace.point', { point, options }))
     } catch (err) {
       if (latest.get(id) !== mine) return null
-      entries.value[id] = { ...current(), loading: false, error: errorMessage(err), scopeLoading: false }
+      const message = errorMessage(err)
+      const waiting = scopeWanted.get(id) === key
+      entries.value[id] = { ...current(), loading: false, error: message, scopeLoading: waiting, scopeError: waiting || keepScope ? null : message }
       return null
     }
     if (latest.get(id) !== mine) return null
     entries.value[id] = { ...current(), loading: false, result }
-    if (!keepScope) {
-      try {
-        const scope = markRaw(await call('trace.scope', { point }))
-        if (latest.get(id) === mine) entries.value[id] = { ...current(), scopeLoading: false, scope }
-      } catch (err) {
-        if (latest.get(id) === mine) entries.value[id] = { ...current(), scopeLoading: false, scopeError: errorMessage(err) }
-      }
-    }
+    if (!keepScope && scopeWanted.get(id) !== key) void loadScope(id, point, key)
     return result
+  }
+
+  async function loadScope(id: string, point: TracePointRequest, key: string): Promise<void> {
+    scopeWanted.set(id, key)
+    let change: Partial<TraceEntry>
+    try {
+      change = { scopeLoading: false, scope: markRaw(await call('trace.scope', { point })) }
+    } catch (err) {
+      change = { scopeLoading: false, scopeError: errorMessage(err) }
+    }
+    if (scopeWanted.get(id) !== key || !entries.value[id]) return
+    scopeWanted.delete(id)
+    entries.value[id] = { ...entries.value[id], ...change }
   }
 
   function forget(id: string): void {
     latest.delete(id)
+    scopeWanted.delete(id)
     delete entries.value[id]
   }
 
   function reset(): void {
     latest.clear()
+    scopeWanted.clear()
     entries.value = {}
     compareA.value = null
     compareB.value = null
@@ -100,7 +121,20 @@ export const useTraceStore = defineStore('trace', () => {
    */
   function prefetch(samples: number[]): void {
     if (samples.length === 0) return
-    call('trace.prefetch', { samples: samples.slice(0, 64) }).catch((err: unknown) => console.warn('trace prefetch failed:', errorMessage(err)))
+    // One at a time, and only the latest waiting: each holds the compute worker for a forward pass.
+    pendingPrefetch = samples.slice(0, 64)
+    if (!prefetching) void pumpPrefetch()
+  }
+  let pendingPrefetch: number[] | null = null
+  let prefetching = false
+  async function pumpPrefetch(): Promise<void> {
+    prefetching = true
+    while (pendingPrefetch) {
+      const samples = pendingPrefetch
+      pendingPrefetch = null
+      await call('trace.prefetch', { samples }).catch((err: unknown) => console.warn('trace prefetch failed:', errorMessage(err)))
+    }
+    prefetching = false
   }
 
   return { entries, compareA, compareB, entry, run, forget, reset, compare, prompt, prefetch }

@@ -69,7 +69,7 @@ describe('ComputeWorkerClient on the tiny bundle', () => {
     expect(client.starts).toBe(starts)
   })
 
-  it('terminates a cancelled worker still busy after the grace period, then runs the queue on a new one', async () => {
+  it('retires a cancelled worker still busy after the grace period and runs the queue on a new one', async () => {
     const stuck = await ComputeWorkerClient.start({ bundleDir: TINY, engine: { providers: ['cpu'], intraOpNumThreads: 1 }, finishGraceMs: 300 })
     try {
       const ac = new AbortController()
