@@ -551,6 +551,42 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     expect(await num(`${panel} [data-field="corpus-max"]`)).toBe(corpusMax)
   })
 
+  it('shows the point part of a trace at once and fills the batch grids when the scope part arrives', async () => {
+    // Hold main's trace.scope answers back (the HTTP bridge's POST) until released.
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    await page.route('**/api/trace.scope', async (route) => {
+      await held
+      await route.continue()
+    })
+    try {
+      await page.click(`[data-tab="${tabId}"]`)
+      await page.click(`${q(tabId)} [data-section="overview"]`)
+      const row = `[data-grid-id="${tabId}:scores"] .ag-row[row-index="3"]`
+      const label = (await page.textContent(`${row} .ag-cell[col-id="label"]`))!.trim()
+      await page.click(`${row} .ag-cell[col-id="str_tokens"] .token-link`)
+      const there = `trace:${gp.feature}:${label}`
+      await poll(() => page.getAttribute(`[data-tab="${there}"]`, 'aria-selected')).toBe('true')
+      // The point part is shown: the activation, W_E·v's rows, the heatmap; the scope part is pending.
+      await waitTrace(there)
+      await page.waitForSelector(`[data-vocab="${there}:tokens"] .ag-row`)
+      expect(await page.getAttribute(q(there), 'data-scope-loading')).toBe('true')
+      expect(await page.textContent(`${q(there)} [data-field="scope-pending"]`)).toMatch(/running the batch through the model/)
+      expect(await page.locator(`[data-grid-id="${there}:scores"]`).count()).toBe(0)
+      await page.click(`${q(there)} [data-section="attention"]`)
+      await page.waitForSelector(`${q(there)} [data-field="sum-check"]`)
+      await shot('trace-15-scope-pending')
+      release()
+      await page.click(`${q(there)} [data-section="overview"]`)
+      await page.waitForSelector(`[data-grid-id="${there}:scores"] .ag-row`)
+      expect(await page.getAttribute(q(there), 'data-scope-loading')).toBe('false')
+      expect(await page.locator(`${q(there)} [data-field="scope-pending"]`).count()).toBe(0)
+    } finally {
+      release()
+      await page.unroute('**/api/trace.scope')
+    }
+  })
+
   it('ran without page errors or CSP violations', () => {
     expect(pageErrors).toEqual([])
   })
