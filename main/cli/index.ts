@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { CacheProgress, Channel, RequestIn, ResponseOf } from '../ipc/contract'
 import { FtError } from '../ipc/errors'
-import { createWorkbench, type Workbench } from '../ipc/workbench'
+import { createWorkbench, type Workbench, type WorkbenchEngine } from '../ipc/workbench'
 import { formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
 
 const USAGE = `usage: feature-tracer <command> [options]
@@ -150,12 +150,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const known = ['cache build', 'cache status', 'features', 'feature', 'by-token', 'trace']
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`)
 
+  let oneEngine: Promise<WorkbenchEngine> | undefined
   const wb = createWorkbench({
     bundleDir: values.bundle,
     cachePath: values.cache,
     userDataDir: userDataDir(env),
-    // A one-shot process: traces run on an OrtEngine in this thread (no supervised worker needed).
-    engine: async (bundle) => (await import('../compute/ort-engine')).OrtEngine.create(bundle),
+    // A one-shot process: traces run on one OrtEngine in this thread (no supervised worker needed), for
+    // both engine roles (they only pay off where a click must not wait behind a batch).
+    engine: (bundle) => (oneEngine ??= import('../compute/ort-engine').then((m) => m.OrtEngine.create(bundle))),
     build: { chunkSeqs: int(env.FEATURE_TRACER_CHUNK_SEQS, 'FEATURE_TRACER_CHUNK_SEQS'), pauseMsPerChunk: int(env.FEATURE_TRACER_TEST_PAUSE_MS, 'FEATURE_TRACER_TEST_PAUSE_MS') },
   })
   const stdout = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)

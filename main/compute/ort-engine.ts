@@ -18,6 +18,11 @@ export interface OrtEngineOptions extends SessionOptions {
    * this bounds memory; by default about 128 MiB of them.
    */
   maxBlockTokens?: number
+  /**
+   * Build the SAE graph's session at start (default), so the first saeActs pays no start-up cost; false
+   * defers it to the first saeActs (an engine for trace scopes never runs the SAE graph: less memory).
+   */
+  eagerSae?: boolean
   /** Forward sessions kept per distinct output set (each holds a copy of the weights). */
   maxForwardSessions?: number
   /**
@@ -45,7 +50,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
 
   private constructor(
     private readonly src: GraphSource,
-    private readonly saeSession: InferenceSession,
+    private saeSession: InferenceSession | undefined,
     created: CreatedSession,
     private readonly opts: OrtEngineOptions,
   ) {
@@ -56,10 +61,20 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     this.maxBlockTokens = opts.maxBlockTokens ?? Math.max(1, Math.floor(DENSE_BUDGET_FLOATS / dSae))
   }
 
-  /** Builds the SAE graph and its session now, so the first saeActs call pays no start-up cost. */
+  /**
+   * Picks the execution provider with the first session it builds: the SAE graph's (see eagerSae), or
+   * else the small projection graph's.
+   */
   static async create(src: GraphSource, opts: OrtEngineOptions = {}): Promise<OrtEngine> {
-    const created = await createSession(buildSaeGraph(src), opts.providers ?? candidateProviders(), opts)
-    return new OrtEngine(src, created.session, created, opts)
+    const providers = opts.providers ?? candidateProviders()
+    if (opts.eagerSae ?? true) {
+      const created = await createSession(buildSaeGraph(src), providers, opts)
+      return new OrtEngine(src, created.session, created, opts)
+    }
+    const created = await createSession(buildProjectGraph(), providers, opts)
+    const engine = new OrtEngine(src, undefined, created, opts)
+    engine.projectSession = created.session
+    return engine
   }
 
   /** The current TopK k (grows to the largest number of features seen firing on one token). */
@@ -92,6 +107,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     for (let s0 = 0; s0 < nSeq; s0 += seqPerBlock) {
       const n = Math.min(seqPerBlock, nSeq - s0)
       const feed = OrtEngine.tokensTensor(tokens.subarray(s0 * seqLen, (s0 + n) * seqLen), n, seqLen)
+      this.saeSession ??= (await createSession(buildSaeGraph(this.src), [this.provider], this.opts)).session
       for (;;) {
         const out = await this.saeSession.run({ tokens: feed, k: new OrtTensor('int64', BigInt64Array.of(BigInt(this.k)), [1]) })
         const counts = out.nonzero_counts.data as Int32Array
@@ -218,7 +234,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     if (this.disposed) return
     this.disposed = true
     this.blocks.clear()
-    await this.saeSession.release()
+    await this.saeSession?.release()
     for (const s of this.forwardSessions.values()) await s.release()
     this.forwardSessions.clear()
     for (const s of this.vocabSessions.values()) await s.release()

@@ -2,11 +2,11 @@
 // results in the contract's JSON form. Bad input the trace code detects (a feature, position or token out
 // of range, a prompt longer than n_ctx) comes back as `invalid_request` with the trace code's message.
 // Whole-corpus activation scores are a job (the Workbench starts its worker): start, cancel, last result.
-import { compareTraces, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, TraceInputError, tracePoint, traceScope, traceToJson, type TracePoint } from '../trace'
+import { compareTraces, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, TraceInputError, tracePoint, traceScope, traceToJson, type TraceEngine, type TracePoint } from '../trace'
 import type { TraceOptionsRequest, TracePointRequest } from './contract'
 import type { HandlerTable } from './dispatch'
 import { FtError } from './errors'
-import type { OpenBundle, Workbench, WorkbenchEngine } from './workbench'
+import type { OpenBundle, Workbench } from './workbench'
 
 type TraceHandlers = Pick<HandlerTable, 'trace.run' | 'trace.point' | 'trace.scope' | 'trace.prefetch' | 'trace.prompt' | 'trace.compare' | 'trace.corpusScores' | 'trace.corpusScores.cancel' | 'trace.corpusScores.result'>
 
@@ -26,30 +26,46 @@ async function traceInput<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-function trace(open: OpenBundle, engine: WorkbenchEngine, point: TracePointRequest, options?: Partial<TraceOptionsRequest>) {
+function trace(open: OpenBundle, engine: TraceEngine, point: TracePointRequest, options?: Partial<TraceOptionsRequest>) {
   const { vocabRows: _, ...traceOptions } = options ?? {}
   return traceAt(open.bundle, engine, point satisfies TracePoint, traceOptions)
+}
+
+/**
+ * Both engines as one, for a whole trace: the point's requests on the point engine, the batch's on the
+ * scope engine (which keeps recent batches), so the two parts of traceAt run side by side.
+ */
+async function bothEngines(wb: Workbench): Promise<{ open: OpenBundle; engine: TraceEngine }> {
+  const [{ open, engine: point }, { engine: scope }] = await Promise.all([wb.engine('point'), wb.engine('scope')])
+  return {
+    open,
+    engine: {
+      forward: (...args) => point.forward(...args),
+      vocabProducts: (req) => point.vocabProducts(req),
+      projectBlock: (req) => scope.projectBlock(req),
+    },
+  }
 }
 
 export function createTraceHandlers(wb: Workbench): TraceHandlers {
   return {
     'trace.run': async ({ point, options }) => {
-      const { open, engine } = await wb.engine()
+      const { open, engine } = await bothEngines(wb)
       const display = open.view.display
       return traceInput(async () => traceToJson(await trace(open, engine, point, options), (id) => display[id] ?? `<${id}>`, { vocabRows: options.vocabRows }))
     },
     'trace.point': async ({ point, options }) => {
-      const { open, engine } = await wb.engine()
+      const { open, engine } = await wb.engine('point')
       const display = open.view.display
       const { vocabRows, ...traceOptions } = options
       return traceInput(async () => pointTraceToJson(await tracePoint(open.bundle, engine, point, traceOptions), (id) => display[id] ?? `<${id}>`, { vocabRows }))
     },
     'trace.scope': async ({ point, rowLimit }) => {
-      const { open, engine } = await wb.engine()
+      const { open, engine } = await wb.engine('scope')
       return traceInput(async () => scopeTraceToJson(await traceScope(open.bundle, engine, point, { rowLimit })))
     },
     'trace.prefetch': async ({ samples }) => {
-      const { open, engine } = await wb.engine()
+      const { open, engine } = await wb.engine('scope')
       const first = new Map<number, number>()
       for (const s of samples) if (!first.has(Math.floor(s / SCORE_BATCH))) first.set(Math.floor(s / SCORE_BATCH), s)
       const picked = [...first.values()].slice(0, PREFETCH_BATCHES)
@@ -59,13 +75,13 @@ export function createTraceHandlers(wb: Workbench): TraceHandlers {
       return { batches: picked.length }
     },
     'trace.prompt': async ({ prompt, topK, feature }) => {
-      const { open, engine } = await wb.engine()
+      const { open, engine } = await wb.engine('point')
       const dSae = open.bundle.config.sae.d_sae
       if (feature !== undefined && feature >= dSae) throw new FtError('invalid_request', `feature ${feature} outside [0, ${dSae})`)
       return traceInput(() => promptView(open.bundle, engine, prompt, { topK, feature }))
     },
     'trace.compare': async ({ a, b, convention, topK }) => {
-      const { open, engine } = await wb.engine()
+      const { open, engine } = await bothEngines(wb)
       return traceInput(async () => compareTraces(await trace(open, engine, a), await trace(open, engine, b), convention, topK, open.view.display))
     },
     'trace.corpusScores': async (req) => ({ jobId: await wb.startCorpusScores(req) }),

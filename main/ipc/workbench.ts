@@ -31,11 +31,11 @@ export interface WorkbenchOptions {
   /** The app's compute worker's execution provider, once it runs (bundle.info reports it). */
   provider?: () => ExecutionProviderName | null
   /**
-   * Starts the compute engine traces and prompts run on, once per open bundle, on first use. Default: a
-   * supervised compute worker (ONNX Runtime's run() would block main's thread); the CLI, a one-shot
-   * process, runs an OrtEngine in its own thread.
+   * Starts a compute engine for traces, once per open bundle and role, on first use. Default: a supervised
+   * compute worker per role (ONNX Runtime's run() would block main's thread); the CLI, a one-shot process,
+   * runs one OrtEngine in its own thread for both.
    */
-  engine?: (bundle: Bundle) => Promise<WorkbenchEngine>
+  engine?: (bundle: Bundle, role: EngineRole) => Promise<WorkbenchEngine>
   /** Build tuning and test hooks, passed to the build worker. */
   build?: { chunkSeqs?: number; pauseMsPerChunk?: number }
   /** Corpus-scores tuning and test hooks, passed to its worker. */
@@ -45,6 +45,19 @@ export interface WorkbenchOptions {
 }
 
 export type WorkbenchEngine = ComputeEngine & TraceCompute
+
+/**
+ * What a compute engine is for. 'point': the point part of traces, prompts, compare (short runs). 'scope':
+ * the batch forward passes of trace scopes and prefetches (a few hundred ms each), on an engine of their
+ * own so a click is never queued behind one. The scope engine keeps the recent batches.
+ */
+export type EngineRole = 'point' | 'scope'
+
+interface EngineSlot {
+  open: OpenBundle
+  engine: Promise<WorkbenchEngine>
+  ready?: WorkbenchEngine
+}
 
 export type EventListener = <E extends EventName>(event: E, payload: Events[E]) => void
 
@@ -61,6 +74,7 @@ export class Workbench {
   readonly labels: LabelStore
   private current: OpenBundle | null = null
   private opening: Promise<OpenBundle> | null = null
+  private firstOpening: Promise<OpenBundle> | null = null
   private job: CacheJob | null = null
   private scoresJob: CorpusScoresJob | null = null
   /** The last finished corpus-scores result, for trace.corpusScores.result. */
@@ -69,8 +83,8 @@ export class Workbench {
   private closed = false
   /** The execution provider the last build in this process ran on. */
   private lastBuildProvider: ExecutionProviderName | null = null
-  /** The open bundle's compute engine (started by the first trace), and the bundle it belongs to. */
-  private computing: { open: OpenBundle; engine: Promise<WorkbenchEngine>; ready?: WorkbenchEngine } | null = null
+  /** The open bundle's compute engines (each started on first use), and the bundle they belong to. */
+  private readonly engines = new Map<EngineRole, EngineSlot>()
   readonly dispatch: RawDispatch
   readonly invoke: Invoke
 
@@ -104,7 +118,10 @@ export class Workbench {
   /** The open bundle, opening the default one on first use. */
   async bundle(): Promise<OpenBundle> {
     if (this.current) return this.current
-    return this.open(this.options.bundleDir ?? DEFAULT_BUNDLE_DIR)
+    // Concurrent first requests share one opening (two would each load the bundle, and the loser's
+    // OpenBundle would not be the current one).
+    this.firstOpening ??= this.open(this.options.bundleDir ?? DEFAULT_BUNDLE_DIR).finally(() => (this.firstOpening = null))
+    return this.firstOpening
   }
 
   async open(dir: string): Promise<OpenBundle> {
@@ -125,7 +142,7 @@ export class Workbench {
       const opened = await pending
       if (this.opening === pending) {
         this.current?.reader.close()
-        void this.disposeEngine()
+        void this.disposeEngines()
         this.current = opened
       }
       return opened
@@ -219,40 +236,54 @@ export class Workbench {
 
   /** The provider compute runs on: the app's compute worker's, this process's last build's, or the cache's. */
   async provider(): Promise<ExecutionProviderName | null> {
-    const engine = this.computing?.ready?.provider ?? null
+    const engine = this.engines.get('point')?.ready?.provider ?? null
     return this.options.provider?.() ?? engine ?? this.lastBuildProvider ?? (await this.bundle()).reader.builtWith()
   }
 
-  /** The open bundle with its compute engine, starting the engine on first use (one per open bundle). */
-  async engine(): Promise<{ open: OpenBundle; engine: WorkbenchEngine }> {
+  /** The open bundle with its compute engine for `role`, started on first use (one per open bundle and role). */
+  async engine(role: EngineRole = 'point'): Promise<{ open: OpenBundle; engine: WorkbenchEngine }> {
     const open = await this.bundle()
     if (this.closed) throw new FtError('internal', 'the workbench is closed')
-    let computing = this.computing
-    if (computing?.open !== open) {
-      void this.disposeEngine()
-      const start = this.options.engine ?? ((bundle: Bundle) => ComputeWorkerClient.start({ bundleDir: bundle.dir }))
-      const started: NonNullable<Workbench['computing']> = { open, engine: start(open.bundle) }
-      this.computing = computing = started
+    let slot = this.engines.get(role)
+    if (slot && slot.open !== open) {
+      // Of a bundle that has since been replaced (open() disposes them; this is a request that raced it).
+      this.engines.delete(role)
+      void Workbench.disposeSlots([slot])
+      slot = undefined
+    }
+    if (!slot) {
+      const start = this.options.engine ?? ((bundle: Bundle, r: EngineRole) => ComputeWorkerClient.start({ bundleDir: bundle.dir, engine: r === 'scope' ? { eagerSae: false } : {} }))
+      const started: EngineSlot = { open, engine: start(open.bundle, role) }
+      this.engines.set(role, started)
+      slot = started
       started.engine.then(
         (engine) => (started.ready = engine),
         () => {
           // A failed start is not kept: the next trace tries again.
-          if (this.computing === started) this.computing = null
+          if (this.engines.get(role) === started) this.engines.delete(role)
         },
       )
     }
-    return { open, engine: await computing.engine }
+    return { open, engine: await slot.engine }
   }
 
-  private async disposeEngine(): Promise<void> {
-    const computing = this.computing
-    this.computing = null
-    if (!computing) return
-    try {
-      await (await computing.engine).dispose()
-    } catch {
-      // An engine that never started has nothing to dispose.
+  private async disposeEngines(): Promise<void> {
+    const slots = [...this.engines.values()]
+    this.engines.clear()
+    await Workbench.disposeSlots(slots)
+  }
+
+  /** Disposes each distinct engine of `slots` once (the CLI's roles share one). */
+  private static async disposeSlots(slots: EngineSlot[]): Promise<void> {
+    const engines = new Set<WorkbenchEngine>()
+    for (const slot of slots) {
+      try {
+        engines.add(await slot.engine)
+      } catch {
+        // An engine that never started has nothing to dispose.
+      }
     }
+    for (const engine of engines) await engine.dispose()
   }
 
   /** The running job with this id, if any. */
@@ -270,7 +301,7 @@ export class Workbench {
     await this.job?.cancel()
     await this.cancelCorpusScores()
     await this.idle()
-    await this.disposeEngine()
+    await this.disposeEngines()
     this.current?.reader.close()
     this.labels.close()
   }

@@ -47,7 +47,7 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
     bundleDir: dir,
     cachePath: join(tmp, 'cache.sqlite'),
     userDataDir: join(tmp, 'user'),
-    engine: (b) => ComputeWorkerClient.start({ bundleDir: b.dir, engine: ortOptions }),
+    engine: (b, role) => ComputeWorkerClient.start({ bundleDir: b.dir, engine: { ...ortOptions, eagerSae: role !== 'scope' } }),
   })
   const once = async (point: ReturnType<typeof pointAt>, channel: 'trace.run' | 'trace.point' | 'trace.scope' = 'trace.run'): Promise<Sample> => {
     const t0 = performance.now()
@@ -120,6 +120,42 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
         scopeAfter.push(sc.clone)
       }
       console.log(`ipc: trace.prefetch of a new batch ${fmt(median(pre))}; then both parts of a trace there ${fmt(median(after))}, trace.scope ${fmt(median(scopeAfter))} of it (median of ${after.length})`)
+
+      // A click while the scope engine runs a batch (a prefetch started 20 ms before): the point part runs
+      // on the point engine, beside it, instead of queueing behind it. Baseline, same run: a Workbench whose
+      // two roles share one compute worker (as before the split, and as the CLI does).
+      let shared: ReturnType<typeof ComputeWorkerClient.start> | undefined
+      const wb1 = createWorkbench({
+        bundleDir: dir,
+        cachePath: join(tmp, 'cache1.sqlite'),
+        userDataDir: join(tmp, 'user1'),
+        engine: (b) => (shared ??= ComputeWorkerClient.start({ bundleDir: b.dir, engine: ortOptions })),
+      })
+      const clickDuringPrefetch = async (w: typeof wb, batch: number, i: number): Promise<number> => {
+        const prefetching = w.dispatch('trace.prefetch', { samples: [batch * 128] })
+        await new Promise((r) => setTimeout(r, 20))
+        const t0 = performance.now()
+        const r = await w.dispatch('trace.point', { point: { feature: 300 + i, sample: 5 + i, pos: 11 } })
+        const ms = performance.now() - t0
+        if (!r.ok) throw new Error(`trace.point failed: ${r.error.code}: ${r.error.message}`)
+        await prefetching
+        return ms
+      }
+      const during: number[] = []
+      const duringShared: number[] = []
+      try {
+        await wb1.dispatch('trace.point', { point: pointAt(0) }) // start its worker
+        for (const [i, b] of fresh().entries()) {
+          during.push(await clickDuringPrefetch(wb, b, i))
+          duringShared.push(await clickDuringPrefetch(wb1, b, i))
+        }
+      } finally {
+        await wb1.close()
+      }
+      console.log(
+        `ipc: trace.point while a prefetch runs, median of ${during.length}: ${fmt(median(during))} with the scope engine apart (alone: ${fmt(m(points, 'clone'))}), ` +
+          `${fmt(median(duringShared))} with one engine for both (baseline); ratio ${(median(during) / median(duringShared)).toFixed(2)}`,
+      )
     }
   } finally {
     await wb.close()

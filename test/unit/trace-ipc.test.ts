@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Result, TraceComparisonJson, TraceJson, TracePointJson, TraceScopeJson } from '../../main/ipc/contract'
 import type { Workbench } from '../../main/ipc/workbench'
+import { OrtEngine } from '../../main/compute/ort-engine'
 import { tempDir, tinyWorkbench, TINY } from './helpers/cache'
 import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
 
@@ -84,11 +85,49 @@ describe('trace channels on the tiny bundle', () => {
     expect(outside.ok ? null : outside.error.code).toBe('invalid_request')
   }, SLOW)
 
-  it('reuses one compute engine for the open bundle', async () => {
+  it('reuses one compute engine per role for the open bundle: one for points, one for batches', async () => {
     const a = await wb.engine()
-    const b = await wb.engine()
+    const b = await wb.engine('point')
     expect(b.engine).toBe(a.engine)
+    const s = await wb.engine('scope')
+    expect(s.engine).not.toBe(a.engine)
+    expect((await wb.engine('scope')).engine).toBe(s.engine)
   })
+
+  it('answers a point part while the scope engine is busy with a batch', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let scopeStarted!: () => void
+    const started = new Promise<void>((r) => (scopeStarted = r))
+    const held = tinyWorkbench(tempDir(), {
+      engine: async (bundle, role) => {
+        const engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 1 })
+        if (role === 'scope') {
+          const project = engine.projectBlock.bind(engine)
+          engine.projectBlock = async (req) => {
+            scopeStarted()
+            await gate
+            return project(req)
+          }
+        }
+        return engine
+      },
+    })
+    try {
+      const p = points[0]
+      const point = { feature: p.feature, sample: p.sample, pos: p.pos }
+      const scope = held.dispatch('trace.scope', { point })
+      await started
+      const pt = ok<TracePointJson>(await held.dispatch('trace.point', { point })) // while the batch is held
+      expect(relErr(pt.v.vector, golden.f32(`${p.key}.v`).data)).toBeLessThan(TOL)
+      release()
+      const sc = ok<TraceScopeJson>(await scope)
+      expect(relErr(sc.v.activationScores, golden.f32(`${p.key}.scores_v`).data)).toBeLessThan(TOL)
+    } finally {
+      release()
+      await held.close()
+    }
+  }, SLOW)
 
   it('compares two points and shows a typed prompt', async () => {
     const [p, q] = points
