@@ -587,6 +587,23 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     }
   })
 
+  it('warms the batch of a token link the pointer rests on (trace.prefetch)', async () => {
+    const asked: number[][] = []
+    await page.route('**/api/trace.prefetch', async (route) => {
+      asked.push((route.request().postDataJSON() as { samples: number[] }).samples)
+      await route.continue()
+    })
+    try {
+      await page.click(`[data-tab="feature:${gp.feature}"]`)
+      const row = `[data-grid-id="feature:${gp.feature}:top"] .ag-row[row-index="2"]`
+      const batch = Number((await page.textContent(`${row} .ag-cell[col-id="batch"]`))!.trim())
+      await page.hover(`${row} .ag-cell[col-id="str_tokens"] .token-link`)
+      await poll(() => asked.some((s) => s.length === 1 && s[0] === batch)).toBe(true)
+    } finally {
+      await page.unroute('**/api/trace.prefetch')
+    }
+  })
+
   it('ran without page errors or CSP violations', () => {
     expect(pageErrors).toEqual([])
   })

@@ -42,6 +42,19 @@ export function divergingColumn<T>(field: keyof T & string, rows: readonly T[], 
  * The token cell of a grid whose rows are places in the corpus or a prompt: the token is a button that
  * traces the feature there (Enter and double-click on the row do the same).
  */
+/** The event a token link sends up the page when the pointer rests on it: the app warms its batch then. */
+export const TOKEN_DWELL_EVENT = 'ft-token-dwell'
+const DWELL_MS = 150
+
+/** After the pointer has rested `DWELL_MS` on `el`, it dispatches TOKEN_DWELL_EVENT with the row (bubbling). */
+function announceDwell(el: HTMLElement, row: unknown): void {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  el.addEventListener('pointerenter', () => {
+    timer = setTimeout(() => el.dispatchEvent(new CustomEvent(TOKEN_DWELL_EVENT, { bubbles: true, detail: row })), DWELL_MS)
+  })
+  el.addEventListener('pointerleave', () => clearTimeout(timer))
+}
+
 export function traceableToken<T>(onTrace: (row: T) => void, what = 'the feature'): Pick<ColDef<T>, 'cellRenderer' | 'onCellClicked'> {
   return {
     cellRenderer: (p: ICellRendererParams<T>) => {
@@ -51,6 +64,7 @@ export function traceableToken<T>(onTrace: (row: T) => void, what = 'the feature
       b.dataset.action = 'trace'
       b.title = `Trace ${what} here`
       b.textContent = String(p.valueFormatted ?? p.value ?? '')
+      announceDwell(b, p.data)
       return b
     },
     onCellClicked: (e: CellClickedEvent<T>) => {
