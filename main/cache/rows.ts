@@ -2,9 +2,16 @@
 // context shown the way the notebook shows them.
 import type { ActivationRow } from '../ipc/contract'
 
-/** Whitespace made visible: space → ·, newline → ↩, tab → →. */
+/**
+ * Whitespace made visible: space → ·, newline → ↩, tab → →; other control characters (carriage return,
+ * form feed, NUL …), which a font draws as nothing or a box, as their byte: <0x0D>.
+ */
 export function visibleToken(s: string): string {
-  return s.replace(/ /g, '·').replace(/\n/g, '↩').replace(/\t/g, '→')
+  return s
+    .replace(/ /g, '·')
+    .replace(/\n/g, '↩')
+    .replace(/\t/g, '→')
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `<0x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}>`)
 }
 
 const CONTEXT_BEFORE = 5

@@ -91,6 +91,7 @@ describe('per-feature statistics', () => {
 describe('token rows and logit extremes', () => {
   it('shows whitespace and builds the seed’s context column', () => {
     expect(visibleToken(' a\tb\n')).toBe('·a→b↩')
+    expect(visibleToken('x\r\n\u0000\u000c\u007f')).toBe('x<0x0D>↩<0x00><0x0C><0x7F>')
     const display = ['<bos>', '·the', '·cat', '↩', 'x']
     const corpus = Int32Array.from([0, 1, 2, 3, 4, 1, 2, 0, 1, 2])
     const view = { corpus, seqLen: 7, display }
