@@ -40,6 +40,11 @@ function byteLevelAlphabet(): Map<number, number> {
 
 const strict = new TextDecoder('utf-8', { fatal: true })
 
+/** How a byte that is not (part of) a readable character is shown: <0xNN>, the byte-fallback tokens' notation. */
+export function byteToken(b: number): string {
+  return `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`
+}
+
 /**
  * UTF-8 bytes as text, each byte that does not belong to a whole valid character written <0xNN>. Written
  * by hand because TextDecoder (and the tokenizers' decode) can only replace such bytes with U+FFFD.
@@ -58,7 +63,7 @@ export function bytesToText(bytes: Uint8Array): string {
         // not a valid character: escape its first byte and go on from the next
       }
     }
-    out += `<0x${c.toString(16).toUpperCase().padStart(2, '0')}>`
+    out += byteToken(c)
     i++
   }
   return out

@@ -3,7 +3,7 @@
 // interrupted from inside). Whatever the worker committed before it stopped stays, and the next build
 // resumes from there.
 import type { CacheProgress, ExecutionProviderName } from '../ipc/contract'
-import { startWorkerJob, type JobEnd as WorkerJobEnd, type JobMessage, type WorkerJob } from '../jobs/worker-job'
+import { startWorkerJob, type JobMessage, type WorkerJob } from '../jobs/worker-job'
 
 export interface BuildWorkerData {
   jobId: string
@@ -17,7 +17,6 @@ export interface BuildWorkerData {
 }
 
 export type WorkerMessage = JobMessage<CacheProgress, { provider: ExecutionProviderName }>
-export type JobEnd = WorkerJobEnd<{ provider: ExecutionProviderName }>
 export type CacheJob = WorkerJob<CacheProgress, { provider: ExecutionProviderName }>
 
 /** worker.ts from the sources; cache-worker.js in the electron-vite build (`worker.js` for builds that named it so). */

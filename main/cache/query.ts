@@ -15,7 +15,7 @@ import type {
 import { FtError } from '../ipc/errors'
 import { decodeFeatureActs, decodeIntervals, float32Of, uint32Of, type FeatureActs } from './encode'
 import { extremes, LOGIT_K, logitEffects, type LogitWeights } from './logits'
-import { activationRow, type CorpusView } from './rows'
+import { activationRow, tokenText, type CorpusView } from './rows'
 import { keyMismatch, openCacheDb, readMeta, type CacheKey } from './schema'
 import { histogram, histogramEdges, INTERVAL_EXAMPLES, intervalRange } from './stats'
 import { decodeTokenEntries } from './token-index'
@@ -124,7 +124,7 @@ export class CacheReader {
       max: row.max,
       mean: row.mean,
       topTokenId: row.top_token_id,
-      topToken: row.top_token_id === null ? null : (display[row.top_token_id] ?? `<${row.top_token_id}>`),
+      topToken: row.top_token_id === null ? null : tokenText(display, row.top_token_id),
       precision: row.precision,
       recall: row.recall,
       f1: row.f1,
@@ -179,7 +179,7 @@ export class CacheReader {
   /** Stored effects when the build computed them; else computed here (and remembered) from the weights. */
   private logits(id: number, row: StoredShapes): { top: LogitEffect[]; bottom: LogitEffect[] } {
     const display = this.input.view.display
-    const effect = (tokenId: number, value: number): LogitEffect => ({ tokenId, token: display[tokenId] ?? `<${tokenId}>`, effect: value })
+    const effect = (tokenId: number, value: number): LogitEffect => ({ tokenId, token: tokenText(display, tokenId), effect: value })
     if (row.logit_top_ids && row.logit_top_vals && row.logit_bottom_ids && row.logit_bottom_vals) {
       const pairs = (ids: Buffer, vals: Buffer) => {
         const v = float32Of(vals)

@@ -1,5 +1,6 @@
 // The seed notebook's token table (make_token_df): one row per (sequence, position), with its token and
 // context shown the way the notebook shows them.
+import { byteToken } from '../bundle/tokenizer'
 import type { ActivationRow } from '../ipc/contract'
 
 /**
@@ -11,7 +12,12 @@ export function visibleToken(s: string): string {
     .replace(/ /g, '·')
     .replace(/\n/g, '↩')
     .replace(/\t/g, '→')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `<0x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}>`)
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => byteToken(c.charCodeAt(0)))
+}
+
+/** A token id's display text, or <id> for an id the tokenizer does not name (padding rows of W_U). */
+export function tokenText(display: readonly string[], id: number): string {
+  return display[id] ?? `<${id}>`
 }
 
 const CONTEXT_BEFORE = 5
@@ -35,7 +41,7 @@ export function activationRow(view: CorpusView, token: number, activation: numbe
   const batch = Math.floor(token / seqLen)
   const pos = token - batch * seqLen
   const tokenId = corpus[token]
-  const str = display[tokenId] ?? `<${tokenId}>`
+  const str = tokenText(display, tokenId)
   let before = ''
   for (let p = Math.max(0, pos - CONTEXT_BEFORE); p < pos; p++) before += display[corpus[token - pos + p]] ?? ''
   let after = ''

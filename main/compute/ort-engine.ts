@@ -104,12 +104,12 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     const dSae = this.src.config.sae.d_sae
     const seqPerBlock = Math.max(1, Math.floor(this.maxBlockTokens / seqLen))
     const parts: SparseActs[] = []
+    const session = (this.saeSession ??= (await createSession(buildSaeGraph(this.src), [this.provider], this.opts)).session)
     for (let s0 = 0; s0 < nSeq; s0 += seqPerBlock) {
       const n = Math.min(seqPerBlock, nSeq - s0)
       const feed = OrtEngine.tokensTensor(tokens.subarray(s0 * seqLen, (s0 + n) * seqLen), n, seqLen)
-      this.saeSession ??= (await createSession(buildSaeGraph(this.src), [this.provider], this.opts)).session
       for (;;) {
-        const out = await this.saeSession.run({ tokens: feed, k: new OrtTensor('int64', BigInt64Array.of(BigInt(this.k)), [1]) })
+        const out = await session.run({ tokens: feed, k: new OrtTensor('int64', BigInt64Array.of(BigInt(this.k)), [1]) })
         const counts = out.nonzero_counts.data as Int32Array
         const needed = maxCount(counts)
         if (needed <= this.k) {
@@ -194,9 +194,12 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
       const dims = hookDims(cfg, p.hook, req.nSeq, req.seqLen) as number[]
       const width = dims[dims.length - 1]
       if (dims.length !== 3) throw new RangeError(`projectBlock takes per-token hooks of [n_seq, seq_len, width]; ${p.hook} is not one`)
+      if (p.vectors.length === 0) {
+        results.push(new Float32Array(0)) // a prefetch: the block is kept, nothing to project
+        continue
+      }
       const out = await this.projectSession.run({ values: new OrtTensor('float32', values[p.hook].data, [nTok, width]), vectors: OrtEngine.rows(p.vectors, width, p.hook) })
-      const data = out.projections.data as Float32Array
-      results.push(p.vectors.length === 0 ? new Float32Array(0) : data)
+      results.push(out.projections.data as Float32Array)
     }
     return results
   }

@@ -429,14 +429,8 @@ export interface CorpusScoresJson {
   elapsedSec: number
 }
 
-export interface CorpusScoresProgress {
-  jobId: string
-  doneTokens: number
-  totalTokens: number
-  tokensPerSec: number
-  /** Seconds left at the current rate; null until the rate is known. */
-  etaSec: number | null
-}
+/** A corpus-scores job's progress: a cache build's, without phases. */
+export type CorpusScoresProgress = Omit<CacheProgress, 'phase'>
 
 // ---------------------------------------------------------------------------------------------------
 // Channels
@@ -509,6 +503,9 @@ export const tracePoint = z.union([
 ])
 export type TracePointRequest = z.infer<typeof tracePoint>
 
+/** Rows of an activation-score or disagreement grid. */
+const rowLimit = z.number().int().min(1).max(10_000).default(100)
+
 export const traceOptions = z.strictObject({
   /** Source position of the LN+OV and QK tables (default: the largest term of v's decomposition). */
   sourcePos: nonNegInt.optional(),
@@ -519,7 +516,7 @@ export const traceOptions = z.strictObject({
   /** Rows per top/bottom vocabulary list. */
   topK: z.number().int().min(1).max(1000).default(20),
   /** Rows of the activation-score and disagreement grids. */
-  rowLimit: z.number().int().min(1).max(10_000).default(100),
+  rowLimit,
   /** 'all' adds every vocabulary row to every table (d_vocab rows each: large); 'top' keeps the top/bottom lists. */
   vocabRows: z.enum(['all', 'top']).default('top'),
 })
@@ -535,7 +532,7 @@ const traceChannels = {
   'trace.point': channel<TracePointJson>()(z.strictObject({ point: tracePoint, options: traceOptions.prefault({}) })),
   /** The scope part of a trace: activation scores and fidelity over the point's batch (or its prompt). */
   'trace.scope': channel<TraceScopeJson>()(
-    z.strictObject({ point: tracePoint, rowLimit: z.number().int().min(1).max(10_000).default(100) }),
+    z.strictObject({ point: tracePoint, rowLimit }),
   ),
   /**
    * Runs the forward passes of the batches holding these corpus sequences (the first two distinct ones),
@@ -562,7 +559,7 @@ const corpusScoreChannels = {
       point: tracePoint,
       convention: z.enum(['v', 'u']).default('v'),
       /** Rows of the top, bottom and disagreement grids. */
-      rowLimit: z.number().int().min(1).max(10_000).default(100),
+      rowLimit,
       bins: z.number().int().min(1).max(1000).default(50),
       /** Points of the fidelity scatter plot. */
       scatterPoints: z.number().int().min(0).max(100_000).default(4000),

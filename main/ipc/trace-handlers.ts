@@ -2,7 +2,8 @@
 // results in the contract's JSON form. Bad input the trace code detects (a feature, position or token out
 // of range, a prompt longer than n_ctx) comes back as `invalid_request` with the trace code's message.
 // Whole-corpus activation scores are a job (the Workbench starts its worker): start, cancel, last result.
-import { compareTraces, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, TraceInputError, tracePoint, traceScope, traceToJson, type TraceEngine, type TracePoint } from '../trace'
+import { compareTraces, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, isTraceInputError, tracePoint, traceScope, traceToJson, type TraceEngine, type TracePoint } from '../trace'
+import { tokenText } from '../cache/rows'
 import type { TraceOptionsRequest, TracePointRequest } from './contract'
 import type { HandlerTable } from './dispatch'
 import { FtError } from './errors'
@@ -21,7 +22,7 @@ async function traceInput<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work()
   } catch (error) {
-    if (error instanceof TraceInputError || error instanceof RangeError) throw new FtError('invalid_request', error.message)
+    if (isTraceInputError(error)) throw new FtError('invalid_request', error.message)
     throw error
   }
 }
@@ -52,13 +53,13 @@ export function createTraceHandlers(wb: Workbench): TraceHandlers {
     'trace.run': async ({ point, options }) => {
       const { open, engine } = await bothEngines(wb)
       const display = open.view.display
-      return traceInput(async () => traceToJson(await trace(open, engine, point, options), (id) => display[id] ?? `<${id}>`, { vocabRows: options.vocabRows }))
+      return traceInput(async () => traceToJson(await trace(open, engine, point, options), (id) => tokenText(display, id), { vocabRows: options.vocabRows }))
     },
     'trace.point': async ({ point, options }) => {
       const { open, engine } = await wb.engine('point')
       const display = open.view.display
       const { vocabRows, ...traceOptions } = options
-      return traceInput(async () => pointTraceToJson(await tracePoint(open.bundle, engine, point, traceOptions), (id) => display[id] ?? `<${id}>`, { vocabRows }))
+      return traceInput(async () => pointTraceToJson(await tracePoint(open.bundle, engine, point, traceOptions), (id) => tokenText(display, id), { vocabRows }))
     },
     'trace.scope': async ({ point, rowLimit }) => {
       const { open, engine } = await wb.engine('scope')

@@ -12,7 +12,7 @@ import { ComputeWorkerClient } from '../compute/worker-client'
 import { CacheReader } from '../cache/query'
 import type { CorpusView } from '../cache/rows'
 import { LabelStore } from '../session/labels'
-import { pointSequence } from '../trace'
+import { isTraceInputError, pointSequence } from '../trace'
 import type { CacheState, CorpusScoresJson, EventName, Events, ExecutionProviderName, Invoke, RequestOf } from './contract'
 import type { FileDialog } from './dialog'
 import { createDispatch, type RawDispatch } from './dispatch'
@@ -194,12 +194,10 @@ export class Workbench {
   async startCorpusScores(req: RequestOf<'trace.corpusScores'>): Promise<string> {
     if (this.scoresJob) throw new FtError('busy', `corpus scores are already being computed (job ${this.scoresJob.id}); cancel them or wait`)
     const { bundle } = await this.bundle()
-    const dSae = bundle.config.sae.d_sae
-    if (req.point.feature >= dSae) throw new FtError('invalid_request', `feature ${req.point.feature} outside [0, ${dSae})`)
     try {
       pointSequence(bundle, req.point)
     } catch (e) {
-      throw new FtError('invalid_request', (e as Error).message)
+      throw isTraceInputError(e) ? new FtError('invalid_request', e.message) : e
     }
     const job = startCorpusScoresJob({ bundleDir: bundle.dir, ...req, ...this.options.corpusScores }, (p) => this.emit('trace.corpusScores.progress', p))
     this.scoresJob = job
@@ -225,8 +223,7 @@ export class Workbench {
   private async cancelCorpusScores(): Promise<void> {
     const job = this.scoresJob
     if (!job) return
-    await job.cancel()
-    await job.ended
+    await job.cancel() // resolves once the job has ended
   }
 
   /** The result of the last finished corpus-scores job, if it has this id. */

@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { loadBundle } from '../bundle'
 import { OrtEngine } from '../compute/ort-engine'
 import { toIpcError } from '../ipc/errors'
-import { corpusScores, corpusScoresToJson, TraceInputError } from '../trace'
+import { corpusScores, corpusScoresToJson, isTraceInputError } from '../trace'
 import type { CorpusScoresMessage, CorpusScoresWorkerData } from './corpus-scores'
 import { JobCancelledError, throwIfCancelled } from './worker-job'
 
@@ -13,8 +13,9 @@ async function main(data: CorpusScoresWorkerData): Promise<void> {
   let engine: OrtEngine | null = null
   try {
     const bundle = await loadBundle(data.bundleDir)
-    // Each chunk is projected once: keep no block beyond the newest (the engine's LRU is for traces).
-    engine = await OrtEngine.create(bundle, { maxBlockBytes: 0 })
+    // Each chunk is projected once: keep no block beyond the newest (the engine's LRU is for traces), and
+    // build no SAE session (the job never runs the SAE graph).
+    engine = await OrtEngine.create(bundle, { maxBlockBytes: 0, eagerSae: false })
     const result = await corpusScores(bundle, engine, data.point, {
       convention: data.convention,
       rowLimit: data.rowLimit,
@@ -32,8 +33,7 @@ async function main(data: CorpusScoresWorkerData): Promise<void> {
   } catch (error) {
     if (error instanceof JobCancelledError) return
     // Main checks the point before it starts the job; a point the trace code still refuses is bad input.
-    const bad = error instanceof TraceInputError || error instanceof RangeError
-    post({ type: 'error', error: bad ? { code: 'invalid_request', message: error.message } : toIpcError(error) })
+    post({ type: 'error', error: isTraceInputError(error) ? { code: 'invalid_request', message: error.message } : toIpcError(error) })
   } finally {
     await engine?.dispose()
   }

@@ -46,7 +46,7 @@ export interface JobEntry {
  * Node 20 does not apply a parent's loader to a worker's entry file. In the electron-vite build it is an
  * entry of its own next to the bundled main (or one folder up when the caller lands in a shared chunk).
  */
-export function spawnJobWorker(entry: JobEntry, workerData: unknown, here: string): Worker {
+function spawnJobWorker(entry: JobEntry, workerData: unknown, here: string): Worker {
   if (here.endsWith('.ts')) {
     // The ESM build of tsx's API; require.resolve finds its CommonJS twin next to it.
     const tsxApi = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href

@@ -1,5 +1,6 @@
 // Two traces side by side (issue 5, Interaction): how alike their directions are, and where their
 // vocabulary scores differ most, each token with its display text (the page cannot look up the vocabulary).
+import { tokenText } from '../cache/rows'
 import { cosine, topIndices } from './math'
 import type { Convention, Trace } from './trace'
 
@@ -24,7 +25,7 @@ export function compareTraces(a: Trace, b: Trace, convention: Convention = 'v', 
   if (sa.length !== sb.length) throw new RangeError('the traces come from bundles with different vocabularies')
   const diff = new Float32Array(sa.length)
   for (let i = 0; i < diff.length; i++) diff[i] = sa[i] - sb[i]
-  const entry = (i: number): TokenScoreDiff => ({ tokenId: i, str_tokens: display[i] ?? `<${i}>`, diff: diff[i] })
+  const entry = (i: number): TokenScoreDiff => ({ tokenId: i, str_tokens: tokenText(display, i), diff: diff[i] })
   return {
     cosineV: cosine(a.v.vector, b.v.vector),
     cosineU: cosine(a.u.vector, b.u.vector),

@@ -8,11 +8,10 @@ import type { Bundle } from '../bundle'
 import { histogram } from '../cache/stats'
 import type { BlockProjectionRequest, ComputeEngine, HookName, TraceCompute } from '../compute/api'
 import type { CorpusScoresJson, CorpusScoresProgress, Histogram } from '../ipc/contract'
-import { linearizeFeature } from './linearize'
-import { dot, row } from './math'
+import { dot } from './math'
 import { fidelity, scoreRows, type FidelityRow, type ScopeView, type ScoreRow } from './scores'
 import { numbers } from './serialize'
-import { bundleViews, pointSequence, residMidHook, TraceInputError, type Convention, type Trace, type TracePoint } from './trace'
+import { bundleViews, pointDirection, residMidHook, type Convention, type Trace, type TracePoint } from './trace'
 import { encoderColumn } from './weights'
 
 /** Tokens per engine call when the caller does not say (the cache build's chunk size). */
@@ -87,18 +86,13 @@ export function scatterSample(predicted: Float32Array, pre: Float32Array, points
 
 export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, point: TracePoint, opts: CorpusScoresOptions): Promise<CorpusScores> {
   const started = performance.now()
-  const { model, sae, display } = bundleViews(bundle)
-  const L = bundle.hookPoint.layer
-  const d = bundle.config.model.d_model
+  const { sae, display } = bundleViews(bundle)
   const feature = point.feature
-  if (!Number.isInteger(feature) || feature < 0 || feature >= sae.dSae) throw new TraceInputError(`feature ${feature} outside [0, ${sae.dSae})`)
   const rowLimit = opts.rowLimit ?? 100
 
   // The direction: v or u at the point, from the point's own sequence.
-  const { sequence, pos } = pointSequence(bundle, point)
-  const residMid = residMidHook(L)
-  const fwd = await engine.forward(sequence, 1, sequence.length, [residMid])
-  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, feature, row(fwd[residMid].data, pos, d))
+  const { ref, lin } = await pointDirection(bundle, engine, point)
+  const residMid = residMidHook(bundle.hookPoint.layer)
   const vector = opts.convention === 'v' ? lin.v : lin.u
   const dotResidMid = opts.convention === 'v' ? lin.vDotResidMid : lin.uDotResidMid
   const e = encoderColumn(sae, feature)
@@ -136,7 +130,7 @@ export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, p
   const fid = fidelity(view, scores, lin.preActivation, dotResidMid, preActivations, rowLimit)
   return {
     feature,
-    point: 'sample' in point ? { kind: 'corpus', sample: point.sample, pos } : { kind: 'prompt', prompt: point.prompt, pos },
+    point: ref,
     convention: opts.convention,
     vector,
     preActivation: lin.preActivation,

@@ -11,6 +11,7 @@ export { fidelity, scoreRow, scoreRows, type Fidelity, type FidelityRow, type Sc
 export {
   bundleViews,
   logitEffectDirection,
+  pointDirection,
   pointSequence,
   prefetchScope,
   promptTokens,
@@ -20,6 +21,7 @@ export {
   tracePoint,
   traceScope,
   TraceInputError,
+  isTraceInputError,
   type Convention,
   type ConventionPoint,
   type ConventionScope,

@@ -8,7 +8,7 @@
 // shows v's tables at once and the batch grids fill in when their forward pass is done.
 import type { Bundle } from '../bundle'
 import type { ComputeEngine, HookName, TraceCompute } from '../compute/api'
-import { displayStrings } from '../cache/rows'
+import { displayStrings, tokenText } from '../cache/rows'
 import { headVectors, qkGrid, qkKeyVectors, qkPair, queries, type QkGrid } from './circuits'
 import { decomposeAt, strongestSourceAndHead, type Decomposition } from './decompose'
 import { linearizeFeature, type Linearization } from './linearize'
@@ -38,6 +38,11 @@ export interface TraceOptions {
 
 export class TraceInputError extends Error {
   override readonly name = 'TraceInputError'
+}
+
+/** Whether an error is bad input the trace code detected (its own checks, or a range the engine refused). */
+export function isTraceInputError(error: unknown): error is Error {
+  return error instanceof TraceInputError || error instanceof RangeError
 }
 
 export interface TokenScore {
@@ -172,25 +177,45 @@ export function promptTokens(bundle: Bundle, prompt: string): Int32Array {
   return Int32Array.from(ids)
 }
 
-/** The sequence a point lies in (the corpus sequence, or the typed prompt's tokens) and its position there. */
-export function pointSequence(bundle: Bundle, point: TracePoint): { sequence: Int32Array; pos: number } {
+/**
+ * A point checked against the bundle (feature, sample, position or prompt token): the sequence it lies in
+ * (the corpus sequence, or the typed prompt's tokens), its position there, and how results name it.
+ */
+export function pointSequence(bundle: Bundle, point: TracePoint): { sequence: Int32Array; pos: number; ref: PointTrace['point'] } {
+  const { feature } = point
+  const dSae = bundle.config.sae.d_sae
+  if (!Number.isInteger(feature) || feature < 0 || feature >= dSae) throw new TraceInputError(`feature ${feature} outside [0, ${dSae})`)
   if ('sample' in point) {
     const corpus = bundle.tokens
     const { sample, pos } = point
     if (!Number.isInteger(sample) || sample < 0 || sample >= corpus.nSeq) throw new TraceInputError(`sample ${sample} outside [0, ${corpus.nSeq})`)
     if (!Number.isInteger(pos) || pos < 0 || pos >= corpus.seqLen) throw new TraceInputError(`position ${pos} outside [0, ${corpus.seqLen})`)
-    return { sequence: corpus.data.subarray(sample * corpus.seqLen, (sample + 1) * corpus.seqLen), pos }
+    return { sequence: corpus.data.subarray(sample * corpus.seqLen, (sample + 1) * corpus.seqLen), pos, ref: { kind: 'corpus', sample, pos } }
   }
   const sequence = promptTokens(bundle, point.prompt)
   const pos = point.token
   if (!Number.isInteger(pos) || pos < 0 || pos >= sequence.length) throw new TraceInputError(`token ${pos} outside the prompt's ${sequence.length} tokens`)
-  return { sequence, pos }
+  return { sequence, pos, ref: { kind: 'prompt', prompt: point.prompt, pos } }
+}
+
+/**
+ * v and u at a point from the point's own sequence, run for resid_mid and the SAE's hook only: the same
+ * output set as the scope's block requests, so the engine serves both with one forward session.
+ */
+export async function pointDirection(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint): Promise<{ sequence: Int32Array; pos: number; ref: PointTrace['point']; lin: Linearization }> {
+  const { model, sae } = bundleViews(bundle)
+  const L = bundle.hookPoint.layer
+  const at = pointSequence(bundle, point)
+  const residMid = residMidHook(L)
+  const fwd = await engine.forward(at.sequence, 1, at.sequence.length, [residMid, bundle.config.sae.hook_point as HookName])
+  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, point.feature, row(fwd[residMid].data, at.pos, bundle.config.model.d_model))
+  return { ...at, lin }
 }
 
 export const residMidHook = (layer: number): HookName => `blocks.${layer}.hook_resid_mid`
 
 function vocabScores(scores: Float32Array, display: string[], k: number): VocabScores {
-  const entry = (i: number): TokenScore => ({ tokenId: i, str_tokens: display[i] ?? `<${i}>`, score: scores[i] })
+  const entry = (i: number): TokenScore => ({ tokenId: i, str_tokens: tokenText(display, i), score: scores[i] })
   return { scores, top: topIndices(scores, k).map(entry), bottom: topIndices(scores, k, false).map(entry) }
 }
 
@@ -248,19 +273,24 @@ export async function prefetchScope(bundle: Bundle, engine: TraceEngine, sample:
   })
 }
 
-/** What both parts of a trace start from: the point's sequence through the model, and v and u there. */
-interface PointContext {
+/** What the scope part of a trace needs: v and u at the point, and the point's scope. */
+interface ScopeContext {
   feature: number
   sequence: Int32Array
-  pos: number
-  tokenId: number
+  lin: Linearization
   scope: TraceScope
   scopeTokens: Int32Array
   scopeView: ScopeView
   blockKey: string
+}
+
+/** What the point part needs besides: the point's hook values for the decomposition and the circuits. */
+interface PointContext extends ScopeContext {
+  ref: PointTrace['point']
+  pos: number
+  tokenId: number
   fwd: Record<string, { data: Float32Array }>
   names: { residPre: HookName; residMid: HookName; pattern: HookName; hookV: HookName }
-  lin: Linearization
   timingsMs: Record<string, number>
 }
 
@@ -279,9 +309,7 @@ async function pointContext(bundle: Bundle, engine: TraceEngine, point: TracePoi
   const d = bundle.config.model.d_model
   const L = bundle.hookPoint.layer
   const feature = point.feature
-  if (!Number.isInteger(feature) || feature < 0 || feature >= sae.dSae) throw new TraceInputError(`feature ${feature} outside [0, ${sae.dSae})`)
-
-  const { sequence, pos } = pointSequence(bundle, point)
+  const { sequence, pos, ref } = pointSequence(bundle, point)
   const { scope, scopeTokens, scopeView, blockKey } = scopeOf(bundle, point, sequence)
 
   // The point's sequence: hook values for the linearization and the decomposition.
@@ -296,11 +324,11 @@ async function pointContext(bundle: Bundle, engine: TraceEngine, point: TracePoi
   const x0 = row(fwd[names.residMid].data, pos, d)
   const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, feature, x0)
   lapper(timingsMs)('forwardPoint', t0)
-  return { feature, sequence, pos, tokenId: sequence[pos], scope, scopeTokens, scopeView, blockKey, fwd, names, lin, timingsMs }
+  return { feature, sequence, ref, pos, tokenId: sequence[pos], scope, scopeTokens, scopeView, blockKey, fwd, names, lin, timingsMs }
 }
 
 /** The scope's engine request: resid_mid · [v, u] and the feature's pre-activation (before b_enc) per token. */
-function scopeProjections(bundle: Bundle, engine: TraceEngine, ctx: PointContext): Promise<Float32Array[]> {
+function scopeProjections(bundle: Bundle, engine: TraceEngine, ctx: ScopeContext): Promise<Float32Array[]> {
   const { sae } = bundleViews(bundle)
   const { scope, scopeTokens, lin } = ctx
   return engine.projectBlock({
@@ -309,13 +337,13 @@ function scopeProjections(bundle: Bundle, engine: TraceEngine, ctx: PointContext
     nSeq: scope.kind === 'batch' ? scope.count : 1,
     seqLen: scope.kind === 'batch' ? scope.seqLen : ctx.sequence.length,
     projections: [
-      { hook: ctx.names.residMid, vectors: stack([lin.v, lin.u], bundle.config.model.d_model) },
+      { hook: residMidHook(bundle.hookPoint.layer), vectors: stack([lin.v, lin.u], bundle.config.model.d_model) },
       { hook: bundle.config.sae.hook_point as HookName, vectors: encoderColumn(sae, ctx.feature) },
     ],
   })
 }
 
-function scopePart(bundle: Bundle, ctx: PointContext, [scoresVU, hookProj]: Float32Array[], rowLimit: number): Omit<ScopeTrace, 'timingsMs'> {
+function scopePart(bundle: Bundle, ctx: ScopeContext, [scoresVU, hookProj]: Float32Array[], rowLimit: number): Omit<ScopeTrace, 'timingsMs'> {
   const { sae } = bundleViews(bundle)
   const { lin, scopeView } = ctx
   const nScope = ctx.scopeTokens.length
@@ -347,7 +375,7 @@ async function pointPart(bundle: Bundle, engine: TraceEngine, point: TracePoint,
   const { model, sae, display } = bundleViews(bundle)
   const { n_heads: H, d_vocab: vocab, d_model: d } = bundle.config.model
   const L = bundle.hookPoint.layer
-  const { feature, sequence, pos, tokenId, fwd, names, lin } = ctx
+  const { feature, sequence, ref, pos, tokenId, fwd, names, lin } = ctx
   const topK = opts.topK ?? 20
   const atPos = (name: string): Float32Array => row(fwd[name].data, pos, d)
   const x0 = atPos(names.residMid)
@@ -419,10 +447,10 @@ async function pointPart(bundle: Bundle, engine: TraceEngine, point: TracePoint,
     feature,
     hookPoint: bundle.config.sae.hook_point,
     layer: L,
-    point: 'sample' in point ? { kind: 'corpus', sample: point.sample, pos } : { kind: 'prompt', prompt: point.prompt, pos },
+    point: ref,
     tokenId,
     sequence: Int32Array.from(sequence),
-    sequenceStrTokens: Array.from(sequence, (id) => display[id] ?? `<${id}>`),
+    sequenceStrTokens: Array.from(sequence, (id) => tokenText(display, id)),
     activation: lin.activation,
     preActivation: lin.preActivation,
     ln2Scale: lin.ln2Scale,
@@ -454,11 +482,12 @@ export async function tracePoint(bundle: Bundle, engine: TraceEngine, point: Tra
 /** The scope part of a trace: activation scores and fidelity over the point's batch (or its prompt). */
 export async function traceScope(bundle: Bundle, engine: TraceEngine, point: TracePoint, opts: Pick<TraceOptions, 'rowLimit'> = {}): Promise<ScopeTrace> {
   const t0 = performance.now()
-  const ctx = await pointContext(bundle, engine, point)
+  const { sequence, lin } = await pointDirection(bundle, engine, point)
+  const ctx: ScopeContext = { feature: point.feature, sequence, lin, ...scopeOf(bundle, point, sequence) }
   const t = performance.now()
   const part = scopePart(bundle, ctx, await scopeProjections(bundle, engine, ctx), opts.rowLimit ?? 100)
   const now = performance.now()
-  return { ...part, timingsMs: { ...ctx.timingsMs, scope: now - t, total: now - t0 } }
+  return { ...part, timingsMs: { forwardPoint: t - t0, scope: now - t, total: now - t0 } }
 }
 
 /** A whole trace: the point and the scope, the scope's engine request sent first so both overlap. */
