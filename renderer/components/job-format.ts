@@ -12,3 +12,8 @@ export function duration(sec: number | null | undefined): string {
 export function tokenRate(tokensPerSec: number | null | undefined): string | null {
   return tokensPerSec && tokensPerSec > 0 ? `${Math.round(tokensPerSec).toLocaleString('en-US')} tokens/s` : null
 }
+
+/** The rate to show: the running job's, else the last job's (`last build 6,123 tokens/s`), else a dash. */
+export function rateText(tokensPerSec: number | null | undefined, lastRate: number | null, lastWhat: string): string {
+  return tokenRate(tokensPerSec) ?? (lastRate ? `${lastWhat} ${tokenRate(lastRate)}` : '— tokens/s')
+}

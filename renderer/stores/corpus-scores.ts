@@ -1,7 +1,8 @@
 import { defineStore } from 'pinia'
-import { computed, markRaw, ref } from 'vue'
+import { markRaw, ref } from 'vue'
 import type { CorpusScoresJson, CorpusScoresProgress, Events, TraceConvention, TracePointRequest } from '../../main/ipc/contract'
 import { call, errorMessage, onPush } from '../api'
+import { isPointOf } from '../components/trace/format'
 
 type Done = Events['trace.corpusScores.done']
 
@@ -30,7 +31,7 @@ function isCorpusScores(r: unknown, point: TracePointRequest, convention: TraceC
   if (!r || typeof r !== 'object') return false
   const o = r as Partial<CorpusScoresJson>
   const p = o.point
-  const samePoint = !!p && ('sample' in point ? p.kind === 'corpus' && p.sample === point.sample && p.pos === point.pos : p.kind === 'prompt' && p.prompt === point.prompt && p.pos === point.token)
+  const samePoint = !!p && isPointOf(p, point)
   const sc = o.fidelity?.scatter
   const arrays = [o.vector, o.top, o.bottom, o.histogram?.counts, o.histogram?.edges, o.fidelity?.disagreements, sc?.token, sc?.predicted, sc?.preActivation]
   const numbers = [o.nSeq, o.seqLen, o.elapsedSec, o.preActivation, o.dotResidMid]
@@ -59,11 +60,6 @@ export const useCorpusScoresStore = defineStore('corpusScores', () => {
   /** Keys of closed tabs whose job is still ending: its outcome is not kept. */
   const dropped = new Set<string>()
   let listening = false
-
-  const fraction = computed(() => {
-    const p = running.value?.progress
-    return p && p.totalTokens > 0 ? p.doneTokens / p.totalTokens : 0
-  })
 
   function entry(key: string): CorpusScoresEntry | undefined {
     return entries.value[key]
@@ -177,5 +173,5 @@ export const useCorpusScoresStore = defineStore('corpusScores', () => {
     return n
   }
 
-  return { entries, running, lastRate, fraction, entry, listen, start, cancel, forget, saved, restoreSaved }
+  return { entries, running, lastRate, entry, listen, start, cancel, forget, saved, restoreSaved }
 })

@@ -7,7 +7,7 @@ import { useBundleStore } from './bundle'
 import { useCacheStore } from './cache'
 import { useCorpusScoresStore } from './corpus-scores'
 import { useFeaturesStore } from './features'
-import { traceTabId, useTabsStore } from './tabs'
+import { useTabsStore } from './tabs'
 
 const AUTOSAVE_DELAY_MS = 3000
 
@@ -91,7 +91,7 @@ export const useSessionStore = defineStore('session', () => {
     tabs.restore(loaded.session.state.tabs, loaded.session.state.activeTab)
     const corpus = useCorpusScoresStore()
     for (const saved of loaded.session.state.tabs) {
-      const tab = tabs.traceTabs.find((t) => t.kind === saved.kind && traceTabId(t.point) === saved.id)
+      const tab = saved.kind === 'trace' ? tabs.traceTab(saved.id) : undefined
       if (tab && 'corpusScores' in saved) corpus.restoreSaved(tab.id, tab.point, saved.corpusScores)
     }
     applyGridStates(loaded.session.state.grids)

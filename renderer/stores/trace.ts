@@ -2,6 +2,8 @@ import { defineStore } from 'pinia'
 import { markRaw, ref } from 'vue'
 import type { PromptViewJson, TraceComparisonJson, TraceConvention, TracePointJson, TracePointRequest, TraceScopeJson } from '../../main/ipc/contract'
 import { call, errorMessage } from '../api'
+import { isPointOf } from '../components/trace/format'
+import { traceTabId } from './tabs'
 
 /**
  * One trace tab's result, in two parts: the point (v, u, decompositions, circuits: fast) and the scope
@@ -22,15 +24,9 @@ export interface TraceRunOptions {
   sourcePos?: number
 }
 
-/** A point as a string, for "is this the same point". */
-function pointKey(p: TracePointRequest): string {
-  return 'sample' in p ? `${p.feature}:${p.sample}/${p.pos}` : `${p.feature}:${p.token}:${p.prompt}`
-}
-
 /** Whether a trace result is of this point (same feature, same token). */
 function samePoint(t: TracePointJson, p: TracePointRequest): boolean {
-  if (t.feature !== p.feature) return false
-  return 'sample' in p ? t.point.kind === 'corpus' && t.point.sample === p.sample && t.point.pos === p.pos : t.point.kind === 'prompt' && t.point.prompt === p.prompt && t.point.pos === p.token
+  return t.feature === p.feature && isPointOf(t.point, p)
 }
 
 export const useTraceStore = defineStore('trace', () => {
@@ -56,7 +52,7 @@ export const useTraceStore = defineStore('trace', () => {
   async function run(id: string, point: TracePointRequest, options: TraceRunOptions = {}): Promise<TracePointJson | null> {
     const mine = ++requests
     latest.set(id, mine)
-    const key = pointKey(point)
+    const key = traceTabId(point)
     const old = entries.value[id]
     const previous = old?.result ?? null
     const keepScope = old?.scope != null && previous !== null && samePoint(previous, point)

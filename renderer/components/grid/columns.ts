@@ -1,7 +1,7 @@
 // Column definitions shared by the grids, named as the seed notebook's tables name them.
 import type { CellClickedEvent, ColDef, ICellRendererParams, ValueFormatterParams } from 'ag-grid-community'
 import type { ActivationRow } from '../../../main/ipc/contract'
-import { columnRange, gradientStyle } from './coolwarm'
+import { columnRange, gradientStyle, symmetricBound } from './coolwarm'
 
 export function fixed(digits: number) {
   return (p: ValueFormatterParams): string => (typeof p.value === 'number' && Number.isFinite(p.value) ? p.value.toFixed(digits) : '')
@@ -33,29 +33,32 @@ export function gradientColumn<T>(field: keyof T & string, rows: readonly T[], e
  * W_E·v or a decomposition's terms, where a red and a blue of the same depth mean the same strength.
  */
 export function divergingColumn<T>(field: keyof T & string, rows: readonly T[], extra: ColDef<T> = {}): ColDef<T> {
-  const range = columnRange(rows.map((r) => r[field] as unknown as number))
-  const bound = Math.max(1e-12, Math.abs(range?.min ?? 0), Math.abs(range?.max ?? 0))
+  const bound = symmetricBound(rows.map((r) => r[field] as unknown as number))
   return gradientColumn(field, rows, { cellStyle: (p) => (typeof p.value === 'number' ? gradientStyle(p.value, -bound, bound) : null), ...extra })
 }
 
 /**
- * The token cell of a grid whose rows are places in the corpus or a prompt: the token is a button that
- * traces the feature there (Enter and double-click on the row do the same).
+ * The event a corpus token link sends up the page when the pointer rests on it, with the token's corpus
+ * sequence: the app runs that sequence's batch meanwhile, for the click that usually follows.
  */
-/** The event a token link sends up the page when the pointer rests on it: the app warms its batch then. */
 export const TOKEN_DWELL_EVENT = 'ft-token-dwell'
 const DWELL_MS = 150
 
-/** After the pointer has rested `DWELL_MS` on `el`, it dispatches TOKEN_DWELL_EVENT with the row (bubbling). */
-function announceDwell(el: HTMLElement, row: unknown): void {
+/** After the pointer has rested `DWELL_MS` on `el`, it dispatches TOKEN_DWELL_EVENT with `sample` (bubbling). */
+function announceDwell(el: HTMLElement, sample: number): void {
   let timer: ReturnType<typeof setTimeout> | undefined
   el.addEventListener('pointerenter', () => {
-    timer = setTimeout(() => el.dispatchEvent(new CustomEvent(TOKEN_DWELL_EVENT, { bubbles: true, detail: row })), DWELL_MS)
+    timer = setTimeout(() => el.dispatchEvent(new CustomEvent(TOKEN_DWELL_EVENT, { bubbles: true, detail: sample })), DWELL_MS)
   })
   el.addEventListener('pointerleave', () => clearTimeout(timer))
 }
 
-export function traceableToken<T>(onTrace: (row: T) => void, what = 'the feature'): Pick<ColDef<T>, 'cellRenderer' | 'onCellClicked'> {
+/**
+ * The token cell of a grid whose rows are places in the corpus or a prompt: the token is a button that
+ * traces the feature there (Enter and double-click on the row do the same). `sampleOf` gives a corpus
+ * row's sequence, announced when the pointer rests on the button (prompt rows have none).
+ */
+export function traceableToken<T>(onTrace: (row: T) => void, what = 'the feature', sampleOf?: (row: T) => number): Pick<ColDef<T>, 'cellRenderer' | 'onCellClicked'> {
   return {
     cellRenderer: (p: ICellRendererParams<T>) => {
       const b = document.createElement('button')
@@ -64,7 +67,7 @@ export function traceableToken<T>(onTrace: (row: T) => void, what = 'the feature
       b.dataset.action = 'trace'
       b.title = `Trace ${what} here`
       b.textContent = String(p.valueFormatted ?? p.value ?? '')
-      announceDwell(b, p.data)
+      if (sampleOf && p.data) announceDwell(b, sampleOf(p.data))
       return b
     },
     onCellClicked: (e: CellClickedEvent<T>) => {
@@ -76,10 +79,14 @@ export function traceableToken<T>(onTrace: (row: T) => void, what = 'the feature
 
 type SeedRow = Omit<ActivationRow, 'activation'>
 
-/** The seed's token table without its value column: str_tokens, unique_token, context, batch, pos, label. */
-export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void): ColDef<T>[] {
+/**
+ * The seed's token table without its value column: str_tokens, unique_token, context, batch, pos, label.
+ * `corpusRows`: the rows are corpus tokens (`batch` is their sequence), not a prompt's.
+ */
+export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void, corpusRows = false): ColDef<T>[] {
+  const sampleOf = corpusRows ? (r: SeedRow) => r.batch : undefined
   const seed: ColDef<SeedRow>[] = [
-    { field: 'str_tokens', headerName: 'str_tokens', width: 120, cellClass: 'mono', ...(onTrace ? traceableToken(onTrace as (row: SeedRow) => void) : {}) },
+    { field: 'str_tokens', headerName: 'str_tokens', width: 120, cellClass: 'mono', ...(onTrace ? traceableToken(onTrace as (row: SeedRow) => void, undefined, sampleOf) : {}) },
     { field: 'unique_token', headerName: 'unique_token', width: 130, cellClass: 'mono' },
     { field: 'context', headerName: 'context', flex: 1, minWidth: 260, cellClass: 'mono', tooltipField: 'context' },
     { field: 'batch', headerName: 'batch', width: 80, type: 'numericColumn', filter: 'agNumberColumnFilter' },
@@ -92,21 +99,24 @@ export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void): ColD
 export interface TokenTableOptions<T> {
   /** Makes the str_tokens cell a "trace here" button. */
   onTrace?: (row: T) => void
-  /** How the value column is sorted at first (highest first unless said otherwise). */
-  sort?: 'asc' | 'desc'
+  /** The rows are corpus tokens (see seedColumns). */
+  corpusRows?: boolean
 }
 
 /** The seed's token table: str_tokens, unique_token, context, batch, pos, label, and the value column. */
 export function activationColumns<T extends ActivationRow = ActivationRow>(rows: readonly T[], extra: ColDef<T>[] = [], opts: TokenTableOptions<T> = {}): ColDef<T>[] {
-  return [...extra, ...seedColumns<T>(opts.onTrace), gradientColumn<T>('activation', rows, { sort: 'desc' })]
+  return [...extra, ...seedColumns<T>(opts.onTrace, opts.corpusRows), gradientColumn<T>('activation', rows, { sort: 'desc' })]
 }
 
 /**
  * The same table with an activation score (resid_mid·v) in place of the activation. `rows` set the colour
  * scale: pass every row the scale should span (e.g. a corpus's top and bottom rows for both their grids).
  */
-export function scoreColumns<T extends SeedRow & { score: number }>(rows: readonly T[], extra: ColDef<T>[] = [], opts: TokenTableOptions<T> = {}): ColDef<T>[] {
-  return [...seedColumns<T>(opts.onTrace), gradientColumn<T>('score', rows, { sort: opts.sort ?? 'desc' }), ...extra]
+export function scoreColumns<T extends SeedRow & { score: number }>(
+  rows: readonly T[],
+  opts: TokenTableOptions<T> & { /** How the score column is sorted at first (highest first). */ sort?: 'asc' | 'desc' } = {},
+): ColDef<T>[] {
+  return [...seedColumns<T>(opts.onTrace, opts.corpusRows), gradientColumn<T>('score', rows, { sort: opts.sort ?? 'desc' })]
 }
 
 type FidelityRow = SeedRow & { predicted: number; preActivation: number; activation: number; error: number }
@@ -116,11 +126,11 @@ type FidelityRow = SeedRow & { predicted: number; preActivation: number; activat
  * true pre-activation and activation, and the error painted around zero, largest |error| first. (Such a
  * row's `score` holds the prediction too, so only `predicted` is shown.)
  */
-export function fidelityColumns<T extends FidelityRow>(rows: readonly T[], onTrace?: (row: T) => void): ColDef<T>[] {
+export function fidelityColumns<T extends FidelityRow>(rows: readonly T[], opts: TokenTableOptions<T> = {}): ColDef<T>[] {
   const num = (field: 'predicted' | 'preActivation' | 'activation'): ColDef<T> =>
     ({ field, headerName: field, width: 110, type: 'numericColumn', filter: 'agNumberColumnFilter', valueFormatter: fixed(4) }) as ColDef<T>
   return [
-    ...seedColumns<T>(onTrace),
+    ...seedColumns<T>(opts.onTrace, opts.corpusRows),
     num('predicted'),
     num('preActivation'),
     num('activation'),

@@ -57,6 +57,12 @@ export function gradientStyle(value: number, min: number, max: number): CellColo
 }
 
 /** min and max of the finite values, or null when there are none. */
+/** The largest |value| (at least 1e-12): the bound of a colour scale symmetric around zero. */
+export function symmetricBound(values: Iterable<number>): number {
+  const range = columnRange(values)
+  return Math.max(1e-12, Math.abs(range?.min ?? 0), Math.abs(range?.max ?? 0))
+}
+
 export function columnRange(values: Iterable<number>): { min: number; max: number } | null {
   let min = Infinity
   let max = -Infinity

@@ -1,5 +1,5 @@
 // How trace numbers and places are written in the trace views.
-import type { TracePointRequest, TracePointJson } from '../../../main/ipc/contract'
+import type { TracePointRequest, TracePointJson, TraceScopeKind } from '../../../main/ipc/contract'
 
 /** Four decimals; values too small for that (v·resid_mid, a residual) in exponent form so they never read as 0. */
 export function fmtNum(x: number | null | undefined): string {
@@ -16,6 +16,16 @@ export function pointLabel(p: TracePointRequest): string {
 /** The tab strip's title of a trace tab. */
 export function traceTitle(p: TracePointRequest): string {
   return `⤷ #${p.feature} @ ${pointLabel(p)}`
+}
+
+/** Whether a result's point (corpus token or prompt token) is the requested one's place. */
+export function isPointOf(ref: TracePointJson['point'], p: TracePointRequest): boolean {
+  return 'sample' in p ? ref.kind === 'corpus' && ref.sample === p.sample && ref.pos === p.pos : ref.kind === 'prompt' && ref.prompt === p.prompt && ref.pos === p.token
+}
+
+/** What a trace's scope covers: `sequences 128…255`, or `the prompt`. */
+export function scopeLabel(s: TraceScopeKind): string {
+  return s.kind === 'batch' ? `sequences ${s.start}…${s.start + s.count - 1}` : 'the prompt'
 }
 
 /** The point a token of a trace's own scope stands for (corpus rows carry their sequence; prompt rows the prompt). */
