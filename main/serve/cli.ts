@@ -1,4 +1,4 @@
-// `feature-tracer serve [--bundle DIR] [--port N] [--cache FILE] [--user-data DIR]`: the workbench in a
+// `feature-tracer serve [--bundle DIR] [--port N] [--cache FILE] [--user-data DIR] [--token T]`: the workbench in a
 // browser, for a machine without a display (or a GPU box through `ssh -L N:127.0.0.1:N`). The same
 // Workbench and handler table as the Electron window; only the transport differs.
 import { existsSync } from 'node:fs'
@@ -8,19 +8,28 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createWorkbench } from '../ipc/workbench'
 import { startServer } from './server'
+import { chosenToken } from './token'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const DEFAULT_PORT = 7373
 
-const USAGE = `usage: feature-tracer serve [--bundle DIR] [--port N] [--cache FILE] [--user-data DIR]
+const USAGE = `usage: feature-tracer serve [--bundle DIR] [--port N] [--cache FILE] [--user-data DIR] [--token T]
 
   --bundle DIR      the bundle to open (default: resources/demo)
   --port N          loopback port (default ${DEFAULT_PORT}; 0 picks a free one)
   --cache FILE      the activation cache file (default: one per bundle in the user cache folder)
   --user-data DIR   labels, notes and the autosave slot (default: ~/.config/feature-tracer)
   --renderer DIR    the built renderer (default: out/renderer)
+  --token T         the access token (default: a new random one each launch; FT_SERVE_TOKEN sets it too,
+                    without showing it to other users in the process list). 32+ characters of A-Za-z0-9_-
 
-Binds 127.0.0.1 only. From another machine: ssh -L N:127.0.0.1:N host, then open http://127.0.0.1:N/`
+Binds 127.0.0.1 only. Open the URL it prints, http://127.0.0.1:N/?token=…; every /api request needs
+the token (Authorization: Bearer T). From another machine: ssh -L N:127.0.0.1:N host, then that URL.`
+
+/** What serve prints on stdout, and only there: the bundle and the URL with its token. */
+export function banner(bundleDir: string, launchUrl: string): string {
+  return `Feature Tracer workbench for ${bundleDir}\n  ${launchUrl}\n`
+}
 
 function defaultUserData(): string {
   return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'feature-tracer')
@@ -46,6 +55,7 @@ export async function main(argv: string[]): Promise<void> {
       cache: { type: 'string' },
       'user-data': { type: 'string' },
       renderer: { type: 'string' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -54,6 +64,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`)
     return
   }
+  const token = chosenToken(values.token)
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port number: ${values.port}`)
   const rendererDir = resolve(values.renderer ?? join(ROOT, 'out/renderer'))
@@ -73,10 +84,11 @@ export async function main(argv: string[]): Promise<void> {
     bundleDir,
     port,
     rendererDir,
+    token,
     dispatch: workbench.dispatch,
     subscribe: (listener) => workbench.subscribe(listener),
   })
-  process.stdout.write(`Feature Tracer workbench for ${bundleDir}\n  ${server.url}\n`)
+  process.stdout.write(banner(bundleDir, server.launchUrl))
 
   let closing = false
   const shutdown = async () => {

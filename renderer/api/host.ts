@@ -19,6 +19,46 @@ export interface BrowserHostDeps {
   EventSource: new (url: string) => EventSourceLike
   /** Origin of the bridge, e.g. location.origin. */
   base: string
+  /** Serve mode's per-launch token (takeServeToken); null when the page was opened without it. */
+  token: string | null
+}
+
+/** What the browser host needs of the page to find its token: its URL, a per-tab store, the history. */
+export interface BrowserPage {
+  location: { origin: string; href: string }
+  sessionStorage: Pick<Storage, 'getItem' | 'setItem'>
+  history: Pick<History, 'replaceState' | 'state'>
+}
+
+const TOKEN_KEY = 'feature-tracer.serve-token'
+export const NO_TOKEN_MESSAGE =
+  'the workbench server refused this page: open the URL printed by feature-tracer serve, with its ?token= (a restarted server has a new token)'
+
+/**
+ * Serve mode's token, from the page's own `?token=` (printed by feature-tracer serve). It is kept in
+ * sessionStorage so that a reload without the query still works, and removed from the address bar so
+ * that history, bookmarks and screenshots do not carry it.
+ */
+export function takeServeToken(page: BrowserPage): string | null {
+  const url = new URL(page.location.href)
+  const fromUrl = url.searchParams.get('token')
+  if (fromUrl !== null) {
+    url.searchParams.delete('token')
+    page.history.replaceState(page.history.state, '', `${url.pathname}${url.search}${url.hash}`)
+    if (fromUrl) {
+      try {
+        page.sessionStorage.setItem(TOKEN_KEY, fromUrl)
+      } catch {
+        // storage disabled: this load still works, a reload will ask for the URL again
+      }
+      return fromUrl
+    }
+  }
+  try {
+    return page.sessionStorage.getItem(TOKEN_KEY)
+  } catch {
+    return null
+  }
 }
 
 function transportError(message: string): Result<never> {
@@ -31,9 +71,12 @@ export function createBrowserHost(deps: BrowserHostDeps): Host {
   let source: EventSourceLike | null = null
 
   // One stream for all pushes, opened on first use so that a page that never listens costs nothing.
+  // EventSource cannot send headers: the stream alone takes the token in its query.
   function ensureStream(): void {
-    if (source) return
-    source = new deps.EventSource(new URL('/api/events', deps.base).toString())
+    if (source || !deps.token) return
+    const url = new URL('/api/events', deps.base)
+    url.searchParams.set('token', deps.token)
+    source = new deps.EventSource(url.toString())
     source.onmessage = (ev) => {
       let msg: { event: string; payload: unknown }
       try {
@@ -48,16 +91,18 @@ export function createBrowserHost(deps: BrowserHostDeps): Host {
   }
 
   const call: Host['call'] = async (channel, payload) => {
+    if (!deps.token) return transportError(NO_TOKEN_MESSAGE)
     let res: { status: number; json(): Promise<unknown> }
     try {
       res = await deps.fetch(new URL(`/api/${encodeURIComponent(channel)}`, deps.base).toString(), {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${deps.token}` },
         body: JSON.stringify(payload ?? {}),
       })
     } catch (err) {
       return transportError(`the workbench server is unreachable (${(err as Error).message})`)
     }
+    if (res.status === 401) return transportError(NO_TOKEN_MESSAGE)
     try {
       return (await res.json()) as Awaited<ReturnType<Host['call']>>
     } catch {
@@ -81,15 +126,15 @@ export function createBrowserHost(deps: BrowserHostDeps): Host {
   }
 }
 
-/** Picks the host: the preload's `window.api` when present, otherwise the loopback HTTP bridge. */
-export function detectHost(
-  win: { api?: FeatureTracerApi; location: { origin: string } },
-  deps?: Omit<BrowserHostDeps, 'base'>,
-): Host {
+/**
+ * Picks the host: the preload's `window.api` when present, otherwise the loopback HTTP bridge with the
+ * token of the page's URL.
+ */
+export function detectHost(win: BrowserPage & { api?: FeatureTracerApi }, deps?: Omit<BrowserHostDeps, 'base' | 'token'>): Host {
   if (win.api) {
     const api = win.api
     return { kind: 'electron', call: api.call, onPush: api.onPush }
   }
   if (!deps) throw new Error('no preload API and no fetch/EventSource to reach the workbench server')
-  return createBrowserHost({ ...deps, base: win.location.origin })
+  return createBrowserHost({ ...deps, base: win.location.origin, token: takeServeToken(win) })
 }

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ensureRendererBuilt, launchChromium, openWorkbenchPage, ROOT } from './harness'
+import { authHeaders, ensureRendererBuilt, LAUNCH_URL, launchChromium, openWorkbenchPage, ROOT } from './harness'
 
 const { values: args } = parseArgs({
   options: { cache: { type: 'string' }, feature: { type: 'string', default: '2630' }, out: { type: 'string', default: 'test/e2e/output' } },
@@ -24,25 +24,25 @@ const serve = spawn(
   ['--import', 'tsx', join(ROOT, 'main/serve/cli.ts'), '--bundle', join(ROOT, 'resources/demo'), '--port', '0', '--cache', resolve(args.cache), '--user-data', userData],
   { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
 )
-const url = await new Promise<string>((ok, fail) => {
+const [launchUrl, url, serveToken] = await new Promise<RegExpExecArray>((ok, fail) => {
   let text = ''
   serve.stdout!.on('data', (c) => {
     text += c
-    const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text)
-    if (m) ok(m[1])
+    const m = LAUNCH_URL.exec(text)
+    if (m) ok(m)
   })
   serve.on('exit', (code) => fail(new Error(`serve exited with ${code}`)))
 })
 const browser = await launchChromium()
 try {
   const errors: string[] = []
-  const page = await openWorkbenchPage(browser.context, url, errors)
+  const page = await openWorkbenchPage(browser.context, launchUrl, errors)
   await page.click('[data-tab="features"]')
   await page.waitForSelector('[data-grid-id="features"] .ag-row')
   await page.screenshot({ path: join(out, 'demo-01-features.png') })
   // The features grid is virtualised: open the feature through the token search, as a user would.
   await page.click('[data-tab="tokens"]')
-  const token = (await (await fetch(new URL('api/feature.get', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: feature, topK: 1 }) })).json()) as {
+  const token = (await (await fetch(new URL('api/feature.get', url), { method: 'POST', headers: authHeaders(serveToken), body: JSON.stringify({ id: feature, topK: 1 }) })).json()) as {
     value: { top: { str_tokens: string }[] }
   }
   await page.fill('[data-field="token-query"]', token.value.top[0].str_tokens.replace(/·/g, ' ').replace(/↩/g, '\n').replace(/→/g, '\t'))

@@ -76,7 +76,7 @@ afterAll(async () => {
 describe('features browser with 16,384 rows', () => {
   it('renders, sorts and filters quickly', async () => {
     let t = performance.now()
-    await page.goto(server.url)
+    await page.goto(server.launchUrl)
     await page.waitForSelector('[data-grid-id="features"] .ag-row')
     const firstRender = performance.now() - t
     expect(await page.textContent('[data-grid-id="features"] .grid-count')).toContain('16,384 / 16,384')

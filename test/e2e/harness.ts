@@ -58,11 +58,23 @@ export async function ensureRendererBuilt(): Promise<void> {
 }
 
 export interface Serve {
+  /** http://127.0.0.1:PORT/, without the token: the base of /api calls (send `authHeaders(token)`). */
   url: string
+  /** The URL serve printed, with `?token=`: what a user opens, and what the page takes its token from. */
+  launchUrl: string
+  token: string
   tmp: string
   proc: ChildProcess
   log: () => string
   stop(): Promise<void>
+}
+
+/** The URL `feature-tracer serve` prints on stdout: http://127.0.0.1:PORT/?token=TOKEN. */
+export const LAUNCH_URL = /(http:\/\/127\.0\.0\.1:\d+\/)\?token=([A-Za-z0-9_-]+)/
+
+/** Headers for a direct call to serve's /api (what the page sends). */
+export function authHeaders(token: string): Record<string, string> {
+  return { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }
 }
 
 /** Starts `main/serve/cli.ts` (what `npm run serve` runs) and waits for the URL it prints. */
@@ -76,13 +88,13 @@ export async function startServe(): Promise<Serve> {
   let out = ''
   proc.stdout!.on('data', (c) => (out += c))
   proc.stderr!.on('data', (c) => (out += c))
-  const url = await new Promise<string>((resolveUrl, reject) => {
+  const [launchUrl, url, token] = await new Promise<RegExpExecArray>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 60_000)
     const check = () => {
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)
+      const m = LAUNCH_URL.exec(out)
       if (m) {
         clearTimeout(timer)
-        resolveUrl(m[1])
+        resolveUrl(m)
       }
     }
     proc.stdout!.on('data', check)
@@ -90,6 +102,8 @@ export async function startServe(): Promise<Serve> {
   })
   return {
     url,
+    launchUrl,
+    token,
     tmp,
     proc,
     log: () => out,
@@ -166,7 +180,10 @@ export function parseCsv(text: string): string[][] {
   return rows
 }
 
-/** A new page on the workbench at `url`, once it has started; page errors and console errors go into `errors`. */
+/**
+ * A new page on the workbench at `url` (a launch URL, with its ?token=), once it has started; page errors
+ * and console errors go into `errors`.
+ */
 export async function openWorkbenchPage(context: BrowserContext, url: string, errors: string[]): Promise<Page> {
   const page = await context.newPage()
   // CI shares two cores with other jobs; generous waits keep a slow machine from failing the test.

@@ -11,7 +11,7 @@ import type { BrowserContext, Page } from 'playwright-core'
 import type { Channel, PromptViewJson, RequestIn, ResponseOf, Result, TraceComparisonJson, TraceJson } from '../../main/ipc/contract'
 import { gradientStyle } from '../../renderer/components/grid/coolwarm'
 import { readGolden, relErr, type Golden, type GoldenPoint } from '../unit/helpers/golden'
-import { BUNDLE, OUTPUT, ROOT, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
+import { BUNDLE, OUTPUT, ROOT, authHeaders, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
 
 /** The golden point's fields this test reads besides the shared ones (tools/golden.py writes them). */
 type Point = GoldenPoint & {
@@ -59,7 +59,7 @@ async function shot(name: string) {
 
 /** The handler table directly, over the same HTTP bridge the page uses. */
 async function ipc<C extends Channel>(channel: C, payload: RequestIn<C>): Promise<ResponseOf<C>> {
-  const res = await fetch(new URL(`api/${channel}`, serve.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) })
+  const res = await fetch(new URL(`api/${channel}`, serve.url), { method: 'POST', headers: authHeaders(serve.token), body: JSON.stringify(payload) })
   const r = (await res.json()) as Result<ResponseOf<C>>
   if (!r.ok) throw new Error(`${channel}: ${r.error.code}: ${r.error.message}`)
   return r.value
@@ -129,7 +129,7 @@ beforeAll(async () => {
   process.env.FT_CORPUS_PAUSE_MS ??= '200'
   serve = await startServe()
   browser = await launchChromium()
-  page = await openWorkbenchPage(browser.context, serve.url, pageErrors)
+  page = await openWorkbenchPage(browser.context, serve.launchUrl, pageErrors)
 }, 300_000)
 
 afterEach(async ({ task }) => {
@@ -601,6 +601,21 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
       await poll(() => asked.some((s) => s.length === 1 && s[0] === batch)).toBe(true)
     } finally {
       await page.unroute('**/api/trace.prefetch')
+    }
+  })
+
+  it('keeps the token out of the address bar, and without it says which URL to open', async () => {
+    // The page dropped ?token= at start; the reloads above found it in the tab's sessionStorage.
+    expect(page.url()).not.toContain('token')
+    expect(new URL(page.url()).origin).toBe(new URL(serve.url).origin)
+    const bare = await browser.context.newPage()
+    try {
+      await bare.goto(serve.url)
+      await poll(() => bare.locator('[role="alert"]').allTextContents()).toContainEqual(
+        expect.stringContaining('open the URL printed by feature-tracer serve, with its ?token='),
+      )
+    } finally {
+      await bare.close()
     }
   })
 

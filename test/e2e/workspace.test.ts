@@ -108,7 +108,7 @@ beforeAll(async () => {
   }
   serve = await startServe()
   browser = await launchChromium()
-  page = await openWorkbenchPage(browser.context, serve.url, pageErrors)
+  page = await openWorkbenchPage(browser.context, serve.launchUrl, pageErrors)
 }, 300_000)
 
 afterEach(async ({ task }) => {

@@ -1,7 +1,7 @@
 // The `feature-tracer` command as a user runs it (bin/feature-tracer.mjs, a child process) on the tiny
 // bundle: output shapes, exit codes, the default cache location, and a SIGKILL in the middle of a build.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -122,5 +122,79 @@ describe('feature-tracer CLI', () => {
     expect(cli(['features', '--bundle', TINY, '--cache', killedCache, '--json'], env).stdout).toBe(
       cli(['features', '--bundle', TINY, '--cache', cleanCache, '--json'], env).stdout,
     )
+  }, SLOW)
+})
+
+describe('feature-tracer serve', () => {
+  const TOKEN = 'fixed-token_for-scripts-0123456789abcdef'
+
+  /** Starts serve on a free port with a stub renderer; resolves with what it printed once the URL is out. */
+  async function startServe(args: string[], env: Record<string, string> = {}) {
+    const dir = tempDir()
+    const renderer = join(dir, 'renderer')
+    mkdirSync(renderer)
+    writeFileSync(join(renderer, 'index.html'), '<!doctype html>')
+    const opts = ['--bundle', TINY, '--port', '0', '--cache', join(dir, 'c.sqlite'), '--user-data', join(dir, 'user'), '--renderer', renderer]
+    const child = spawn(process.execPath, [BIN, 'serve', ...opts, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stderr.on('data', (c) => (stderr += c))
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve printed no URL: ${stderr}`)), 120_000)
+      child.stdout.on('data', (c) => {
+        stdout += c
+        const m = /http:\/\/127\.0\.0\.1:\d+\/\S*/.exec(stdout)
+        if (m) {
+          clearTimeout(timer)
+          resolve(m[0])
+        }
+      })
+      child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)))
+    })
+    const stop = async () => {
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+    }
+    return { url, stdout: () => stdout, stderr: () => stderr, stop }
+  }
+
+  it('prints the URL with its token; --token fixes it, and /api answers only with it', async () => {
+    const serve = await startServe(['--token', TOKEN])
+    try {
+      expect(serve.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/\\?token=${TOKEN}$`))
+      const host = new URL('api/host', serve.url)
+      expect((await fetch(host, { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
+      expect((await fetch(host)).status).toBe(401)
+      expect(serve.stderr()).not.toContain(TOKEN)
+    } finally {
+      await serve.stop()
+    }
+    const random = await startServe([], { FT_SERVE_TOKEN: '' })
+    try {
+      expect(random.url).toMatch(/\?token=[A-Za-z0-9_-]{43}$/)
+    } finally {
+      await random.stop()
+    }
+  }, SLOW)
+
+  it('takes FT_SERVE_TOKEN, and refuses a short or odd token with a clear message that does not quote it', async () => {
+    const fromEnv = await startServe([], { FT_SERVE_TOKEN: TOKEN })
+    try {
+      expect(fromEnv.url.endsWith(`?token=${TOKEN}`)).toBe(true)
+    } finally {
+      await fromEnv.stop()
+    }
+    const short = cli(['serve', '--bundle', TINY, '--port', '0', '--token', 'hunter2'])
+    expect(short.code).toBe(1)
+    expect(short.stderr).toMatch(/^feature-tracer serve: --token: a token needs at least 32 characters/)
+    expect(short.stderr).not.toContain('hunter2')
+    expect(short.stdout).toBe('')
+    const odd = cli(['serve', '--bundle', TINY, '--port', '0', '--token', `${TOKEN}/../x`])
+    expect(odd.code).toBe(1)
+    expect(odd.stderr).toContain('--token: a token may only use the characters A-Z a-z 0-9 _ -')
+    const env = cli(['serve', '--bundle', TINY, '--port', '0'], { FT_SERVE_TOKEN: 'short' })
+    expect(env.code).toBe(1)
+    expect(env.stderr).toContain('FT_SERVE_TOKEN: a token needs at least 32 characters')
   }, SLOW)
 })

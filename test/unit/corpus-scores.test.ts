@@ -189,7 +189,7 @@ describe('trace.corpusScores through serve mode', () => {
     try {
       const events: { event: string; payload: { jobId: string } }[] = []
       const streamDone = new Promise<void>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: server.port, path: '/api/events' }, (res) => {
+        const req = request({ host: '127.0.0.1', port: server.port, path: `/api/events?token=${server.token}` }, (res) => {
           let buf = ''
           res.on('data', (chunk: Buffer) => {
             buf += chunk.toString()
@@ -212,7 +212,7 @@ describe('trace.corpusScores through serve mode', () => {
       await new Promise((r) => setTimeout(r, 100)) // the stream is open before the job starts
       const res = await fetch(`${server.url}api/trace.corpusScores`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${server.token}` },
         body: JSON.stringify({ point: { feature: 2, sample: 6, pos: 30 } }),
       })
       const { value } = (await res.json()) as { value: { jobId: string } }

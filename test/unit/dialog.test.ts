@@ -31,7 +31,11 @@ describe('dialog channels in serve mode (no native dialog)', () => {
   ])('answers %s %j with unsupported, over HTTP too', async (channel, payload) => {
     const expected = { ok: false, error: { code: 'unsupported', message: expect.stringContaining('type the path') } }
     expect(await wb.dispatch(channel, payload)).toEqual(expected)
-    const res = await fetch(`${server.url}api/${channel}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) })
+    const res = await fetch(`${server.url}api/${channel}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${server.token}` },
+      body: JSON.stringify(payload),
+    })
     expect(await res.json()).toEqual(expected)
   })
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { reactive } from 'vue'
-import { createBrowserHost, detectHost, type BrowserHostDeps } from '../../renderer/api/host'
+import { createBrowserHost, detectHost, NO_TOKEN_MESSAGE, takeServeToken, type BrowserHostDeps, type BrowserPage } from '../../renderer/api/host'
 import { ApiError, call, installHost, onPush } from '../../renderer/api'
 import type { FeatureTracerApi } from '../../preload/api'
 
@@ -21,8 +21,25 @@ function fakeFetch(reply: (url: string, init?: RequestInit) => unknown) {
   return vi.fn(async (url: string, init?: RequestInit) => ({ status: 200, json: async () => reply(url, init) }))
 }
 
-function browserHost(fetch: BrowserHostDeps['fetch']) {
-  return createBrowserHost({ fetch, EventSource: FakeEventSource, base: 'http://127.0.0.1:4321' })
+const TOKEN = 'tok_0123456789abcdefghijklmnopqrstuvwxyz-AB'
+
+function browserHost(fetch: BrowserHostDeps['fetch'], token: string | null = TOKEN) {
+  return createBrowserHost({ fetch, EventSource: FakeEventSource, base: 'http://127.0.0.1:4321', token })
+}
+
+/** A page at `href` with its own sessionStorage and a history that records replaceState. */
+function fakePage(href: string, stored = new Map<string, string>()) {
+  const page = {
+    location: { origin: new URL(href).origin, href },
+    sessionStorage: { getItem: (k: string) => stored.get(k) ?? null, setItem: (k: string, v: string) => void stored.set(k, v) },
+    history: {
+      state: { restored: 1 },
+      replaceState: vi.fn((_state: unknown, _unused: string, url?: string | URL | null) => {
+        page.location.href = new URL(String(url), page.location.href).toString()
+      }),
+    },
+  } satisfies BrowserPage
+  return { page, stored }
 }
 
 describe('browser host (HTTP + SSE)', () => {
@@ -36,6 +53,37 @@ describe('browser host (HTTP + SSE)', () => {
     expect(init?.method).toBe('POST')
     expect((init?.headers as Record<string, string>)['Content-Type']).toBe('application/json')
     expect(JSON.parse(String(init?.body))).toEqual({ rebuild: true })
+  })
+
+  it('sends the token as a Bearer header on every call, and in the query of the event stream only', async () => {
+    const fetch = fakeFetch(() => ({ ok: true, value: null }))
+    const host = browserHost(fetch)
+    await host.call('bundle.info', {})
+    await host.call('features.list', {})
+    for (const [, init] of fetch.mock.calls) expect((init?.headers as Record<string, string>).Authorization).toBe(`Bearer ${TOKEN}`)
+    expect(fetch.mock.calls.every(([url]) => !url.includes('token'))).toBe(true)
+    host.onPush('cache.done', () => {})
+    expect(FakeEventSource.last!.url).toBe(`http://127.0.0.1:4321/api/events?token=${TOKEN}`)
+  })
+
+  it('answers HTTP 401 with an error that says to open the printed URL with its token', async () => {
+    const host = browserHost(vi.fn(async () => ({ status: 401, json: async () => ({ ok: false, error: { code: 'unauthorized', message: 'x' } }) })))
+    const res = await host.call('bundle.info', {})
+    expect(res).toEqual({ ok: false, error: { code: 'io', message: NO_TOKEN_MESSAGE } })
+    expect(NO_TOKEN_MESSAGE).toMatch(/open the URL printed by feature-tracer serve, with its \?token=/)
+  })
+
+  it('without a token, calls nothing and opens no stream, and says why', async () => {
+    const fetch = fakeFetch(() => ({ ok: true, value: null }))
+    FakeEventSource.last = null
+    const host = browserHost(fetch, null)
+    installHost(host)
+    const err = await call('bundle.info', {}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect((err as ApiError).message).toBe(NO_TOKEN_MESSAGE)
+    host.onPush('cache.done', () => {})
+    expect(fetch).not.toHaveBeenCalled()
+    expect(FakeEventSource.last).toBeNull()
   })
 
   it('turns an unreachable server into error data instead of a rejection', async () => {
@@ -52,7 +100,7 @@ describe('browser host (HTTP + SSE)', () => {
     const stop = host.onPush('cache.progress', progress)
     host.onPush('cache.done', done)
     const es = FakeEventSource.last!
-    expect(es.url).toBe('http://127.0.0.1:4321/api/events')
+    expect(es.url).toBe(`http://127.0.0.1:4321/api/events?token=${TOKEN}`)
     es.emit('cache.progress', { doneTokens: 5 })
     expect(progress).toHaveBeenCalledWith({ doneTokens: 5 })
     expect(done).not.toHaveBeenCalled()
@@ -69,16 +117,55 @@ describe('detectHost', () => {
       call: vi.fn(async () => ({ ok: true as const, value: { cancelled: true } })) as unknown as FeatureTracerApi['call'],
       onPush: vi.fn(() => () => {}),
     }
-    const host = detectHost({ api, location: { origin: 'file://' } })
+    const host = detectHost({ api, ...fakePage('file:///index.html').page })
     expect(host.kind).toBe('electron')
     await host.call('cache.cancel', { jobId: 'x' })
     expect(api.call).toHaveBeenCalledWith('cache.cancel', { jobId: 'x' })
   })
 
-  it('falls back to HTTP in a browser', () => {
-    const host = detectHost({ location: { origin: 'http://127.0.0.1:1' } }, { fetch: fakeFetch(() => null), EventSource: FakeEventSource })
+  it('falls back to HTTP in a browser, with the token of the page URL', async () => {
+    const fetch = fakeFetch(() => ({ ok: true, value: null }))
+    const { page } = fakePage(`http://127.0.0.1:1/?token=${TOKEN}`)
+    const host = detectHost(page, { fetch, EventSource: FakeEventSource })
     expect(host.kind).toBe('browser')
-    expect(() => detectHost({ location: { origin: 'x' } })).toThrow(/no preload/)
+    await host.call('bundle.info', {})
+    expect(fetch.mock.calls[0][0]).toBe('http://127.0.0.1:1/api/bundle.info')
+    expect((fetch.mock.calls[0][1]?.headers as Record<string, string>).Authorization).toBe(`Bearer ${TOKEN}`)
+    expect(() => detectHost(fakePage('http://x/').page)).toThrow(/no preload/)
+  })
+})
+
+describe('takeServeToken', () => {
+  it('takes the token from the URL, keeps it for a reload, and removes it from the address bar', () => {
+    const { page, stored } = fakePage(`http://127.0.0.1:7373/?tab=2&token=${TOKEN}#f`)
+    expect(takeServeToken(page)).toBe(TOKEN)
+    expect(page.history.replaceState).toHaveBeenCalledWith({ restored: 1 }, '', '/?tab=2#f')
+    expect(page.location.href).toBe('http://127.0.0.1:7373/?tab=2#f')
+    expect([...stored.values()]).toEqual([TOKEN])
+    // The reload: same tab (same sessionStorage), no query.
+    const reload = fakePage(page.location.href, stored)
+    expect(takeServeToken(reload.page)).toBe(TOKEN)
+    expect(reload.page.history.replaceState).not.toHaveBeenCalled()
+  })
+
+  it('prefers a new URL token over a stored one, and is null with neither', () => {
+    const { stored } = fakePage(`http://127.0.0.1:1/?token=old-${TOKEN}`)
+    takeServeToken(fakePage(`http://127.0.0.1:1/?token=old-${TOKEN}`, stored).page)
+    expect(takeServeToken(fakePage(`http://127.0.0.1:1/?token=${TOKEN}`, stored).page)).toBe(TOKEN)
+    expect(takeServeToken(fakePage('http://127.0.0.1:1/?token=', stored).page)).toBe(TOKEN)
+    expect(takeServeToken(fakePage('http://127.0.0.1:1/').page)).toBeNull()
+  })
+
+  it('works when storage throws (disabled storage): this load keeps the URL token', () => {
+    const { page } = fakePage(`http://127.0.0.1:1/?token=${TOKEN}`)
+    page.sessionStorage.setItem = () => {
+      throw new Error('SecurityError')
+    }
+    page.sessionStorage.getItem = () => {
+      throw new Error('SecurityError')
+    }
+    expect(takeServeToken(page)).toBe(TOKEN)
+    expect(takeServeToken(fakePage('http://127.0.0.1:1/').page)).toBeNull()
   })
 })
 
@@ -109,7 +196,7 @@ describe('renderer/api call()', () => {
       }) as unknown as FeatureTracerApi['call'],
       onPush: () => () => {},
     }
-    installHost(detectHost({ api, location: { origin: 'file://' } }))
+    installHost(detectHost({ api, ...fakePage('file:///index.html').page }))
     const state = reactive({ tabs: [{ id: 'feature:1', kind: 'feature' }], activeTab: null, grids: {}, ui: {} })
     await call('session.autosave', { state })
     expect(seen[0]).toEqual({ state: { tabs: [{ id: 'feature:1', kind: 'feature' }], activeTab: null, grids: {}, ui: {} } })
