@@ -4,7 +4,8 @@
  * which file and tensor to fix rather than a stack trace from deep inside a parser.
  */
 export type BundleErrorCode =
-  | 'not-found' // the folder or one of its files is missing or unreadable
+  | 'not-found' // the folder or one of its files is missing
+  | 'unreadable' // a file is not a regular file, is too large, or cannot be read
   | 'bad-json' // bundle.json or tokenizer.json is not valid JSON
   | 'bad-config' // bundle.json does not follow the format (docs/BUNDLE.md)
   | 'bad-safetensors' // a safetensors file is truncated or its header is malformed
@@ -16,6 +17,7 @@ export type BundleErrorCode =
   | 'bad-tokens' // token ids out of range or sequences longer than n_ctx
   | 'bad-tokenizer' // tokenizer.json is not loadable
   | 'hash-mismatch' // a file differs from the sha256 bundle.json records for it
+  | 'non-finite' // a weight is NaN or ±Infinity
 
 export interface BundleErrorDetails {
   file?: string

@@ -1,10 +1,14 @@
 // Opens a bundle folder into a typed, fully validated Bundle. Everything is read and checked before the
 // Bundle exists, so a caller holds either a complete bundle or one BundleError — never half of one.
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { constants as bufferConstants } from 'node:buffer'
 import { join, resolve } from 'node:path'
 import type { Tensor } from '../compute/api'
+import { userCacheDir } from '../files/dirs'
+import { pathText, readRegular, SafeReadError } from '../files/safe-io'
 import { BundleError, shapeText } from './errors'
+import { HashCache } from './hash-cache'
 import { parseSafetensors, toFloat32, toInt32, type RawTensor } from './safetensors'
 import { expectedModelShapes, expectedSaeShapes, parseBundleConfig, parseHookPoint, type BundleConfig, type HookPoint } from './schema'
 import { createTokenizer, type BundleTokenizer } from './tokenizer'
@@ -41,28 +45,65 @@ export interface Bundle {
 
 export interface LoadBundleOptions {
   /**
-   * Hash every file and compare with bundle.json's provenance (a few hundred ms on large bundles). Without
-   * it the recorded hashes are trusted, and files are hashed only when bundle.json records none.
+   * Where the sha256 of each file is remembered by size, mtime and inode, so a second open hashes nothing
+   * (default: the user cache folder; null: hash every open).
    */
-  verifyHashes?: boolean
+  hashCacheDir?: string | null
 }
 
 export const DEFAULT_BUNDLE_DIR = 'resources/demo'
 
-async function readBundleFile(dir: string, file: string): Promise<Buffer> {
+/** Size caps checked (fstat) before a byte is read: the JSON files are small; weights may be as large as a Buffer. */
+const MAX_BYTES: Record<'bundle.json' | BundleFile, number> = {
+  'bundle.json': 4 << 20,
+  'tokenizer.json': 512 << 20,
+  'model.safetensors': bufferConstants.MAX_LENGTH,
+  'sae.safetensors': bufferConstants.MAX_LENGTH,
+  'tokens.safetensors': bufferConstants.MAX_LENGTH,
+}
+
+interface FileRead {
+  bytes: Buffer
+  stat: Stats
+}
+
+function readBundleFile(dir: string, file: keyof typeof MAX_BYTES): FileRead {
   try {
-    return await readFile(join(dir, file))
+    return readRegular(join(dir, file), { maxBytes: MAX_BYTES[file], what: file })
   } catch (e) {
-    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(e as Error).message})`
-    throw new BundleError('not-found', `${file} in ${dir} ${reason}`, { file })
+    if (!(e instanceof SafeReadError)) throw e
+    const message = e.code === 'not_found' ? `${file} in ${pathText(dir)} does not exist` : e.message
+    throw new BundleError(e.code === 'not_found' ? 'not-found' : 'unreadable', message, { file })
   }
 }
 
 function parseJson(bytes: Buffer, file: string): unknown {
+  const text = bytes.toString('utf-8')
   try {
-    return JSON.parse(bytes.toString('utf-8'))
-  } catch (e) {
-    throw new BundleError('bad-json', `${file} is not valid JSON: ${(e as Error).message}`, { file })
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
+  } catch {
+    // V8's message quotes the text: never pass a file's content on (it may be a link to anything).
+    throw new BundleError('bad-json', `${file} is not valid JSON; re-export the bundle or fix the file`, { file })
+  }
+}
+
+/** Refuses NaN and ±Infinity: they would load, build a cache of dead features and trace to NaN. */
+function checkFinite(data: Float32Array, shape: readonly number[], file: string, name: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i]
+    if (x - x === 0) continue // finite (NaN - NaN and Inf - Inf are NaN)
+    const index: number[] = []
+    let rest = i
+    for (let d = shape.length - 1; d >= 0; d--) {
+      index.unshift(rest % shape[d])
+      rest = Math.floor(rest / shape[d])
+    }
+    const what = Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity'
+    throw new BundleError(
+      'non-finite',
+      `${file}: tensor ${name} holds ${what} at index ${shapeText(index)}; the weights are damaged (or come from a diverged run): re-export them`,
+      { file, tensor: name },
+    )
   }
 }
 
@@ -88,7 +129,9 @@ function checkedTensors(
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new BundleError('bad-shape', `${file}: tensor ${name} has shape ${shapeText(t.shape)}, expected ${shapeText(shape)}`, { file, tensor: name, expected: shape })
     }
-    out.set(name, { dims: [...shape], data: toFloat32(t) })
+    const data = toFloat32(t)
+    checkFinite(data, shape, file, name)
+    out.set(name, { dims: [...shape], data })
   }
   return out
 }
@@ -120,21 +163,26 @@ function checkTokens(raw: Map<string, RawTensor>, config: BundleConfig): Bundle[
 
 const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex')
 
-function bundleHashes(config: BundleConfig, contents: Record<BundleFile, Buffer>, verify: boolean): BundleHashes {
+/**
+ * Every file's sha256, verified against bundle.json's provenance: the cache key and the labels' bundle
+ * hash come from these, so changed weights can never reuse a cache built from the old ones.
+ */
+function bundleHashes(dir: string, config: BundleConfig, contents: Record<BundleFile, FileRead>, hashCache: HashCache): BundleHashes {
   const recorded = config.provenance.files
   const files = {} as Record<BundleFile, string>
   for (const file of BUNDLE_FILES) {
-    const known = recorded[file]?.sha256
-    if (known && !verify) {
-      files[file] = known
-      continue
-    }
-    const actual = sha256(contents[file])
+    const known = recorded[file]?.sha256?.toLowerCase()
+    const actual = hashCache.sha256(join(dir, file), contents[file].stat, contents[file].bytes)
     if (known && known !== actual) {
-      throw new BundleError('hash-mismatch', `${file} has sha256 ${actual}, but bundle.json records ${known}: the file was changed after the bundle was made`, { file })
+      throw new BundleError(
+        'hash-mismatch',
+        `${file} has sha256 ${actual}, but bundle.json records ${known.slice(0, 64)}: the file was changed after the bundle was made; re-export the bundle (or correct provenance.files in bundle.json)`,
+        { file },
+      )
     }
     files[file] = actual
   }
+  hashCache.save()
   // The configs are part of the identity: the same files read with another hook point or eps mean other numbers.
   const identity = JSON.stringify({ format: config.format, version: config.version, model: config.model, sae: config.sae, dataset: config.dataset, files })
   return { bundle: sha256(identity), files }
@@ -142,9 +190,9 @@ function bundleHashes(config: BundleConfig, contents: Record<BundleFile, Buffer>
 
 export async function loadBundle(dir: string = DEFAULT_BUNDLE_DIR, opts: LoadBundleOptions = {}): Promise<Bundle> {
   const abs = resolve(dir)
-  const config = parseBundleConfig(parseJson(await readBundleFile(abs, 'bundle.json'), 'bundle.json'))
-  const [modelBytes, saeBytes, tokenizerBytes, tokensBytes] = await Promise.all(BUNDLE_FILES.map((f) => readBundleFile(abs, f)))
-  const contents = { 'model.safetensors': modelBytes, 'sae.safetensors': saeBytes, 'tokenizer.json': tokenizerBytes, 'tokens.safetensors': tokensBytes }
+  const config = parseBundleConfig(parseJson(readBundleFile(abs, 'bundle.json').bytes, 'bundle.json'))
+  const contents = Object.fromEntries(BUNDLE_FILES.map((f) => [f, readBundleFile(abs, f)])) as Record<BundleFile, FileRead>
+  const [modelBytes, saeBytes, tokenizerBytes, tokensBytes] = BUNDLE_FILES.map((f) => contents[f].bytes)
 
   const model = checkedTensors(parseSafetensors(modelBytes, 'model.safetensors'), expectedModelShapes(config.model), config.model.dtype, 'model.safetensors', 'model state dict')
 
@@ -172,6 +220,6 @@ export async function loadBundle(dir: string = DEFAULT_BUNDLE_DIR, opts: LoadBun
     )
   }
   const tokens = checkTokens(parseSafetensors(tokensBytes, 'tokens.safetensors'), config)
-  const hashes = bundleHashes(config, contents, opts.verifyHashes ?? false)
+  const hashes = bundleHashes(abs, config, contents, new HashCache(opts.hashCacheDir === undefined ? userCacheDir() : opts.hashCacheDir))
   return { dir: abs, config, hookPoint, model, sae, tokens, tokenizer, hashes }
 }

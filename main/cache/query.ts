@@ -1,7 +1,6 @@
 // Read side of the activation cache: state, and the per-feature answers the IPC handlers return. All
 // of it reads precomputed rows or one feature's blob, so a query costs milliseconds.
 import { existsSync, statSync } from 'node:fs'
-import type Database from 'better-sqlite3'
 import type {
   CacheState,
   ExecutionProviderName,
@@ -16,7 +15,9 @@ import { FtError } from '../ipc/errors'
 import { decodeFeatureActs, decodeIntervals, float32Of, uint32Of, type FeatureActs } from './encode'
 import { extremes, LOGIT_K, logitEffects, type LogitWeights } from './logits'
 import { activationRow, tokenText, type CorpusView } from './rows'
-import { keyMismatch, openCacheDb, readMeta, type CacheKey } from './schema'
+import { FINAL_TABLES, foreignReason, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
+import Database from 'better-sqlite3'
+import { pathText } from '../files/safe-io'
 import { histogram, histogramEdges, INTERVAL_EXAMPLES, intervalRange } from './stats'
 import { decodeTokenEntries } from './token-index'
 
@@ -58,6 +59,8 @@ interface StoredShapes {
 
 export class CacheReader {
   private db: Database.Database | null = null
+  /** meta.built_at of the finished cache whose feature table was checked on this connection. */
+  private verifiedBuiltAt: string | null = null
   private readonly logitMemo = new Map<number, { top: LogitEffect[]; bottom: LogitEffect[] }>()
 
   constructor(private readonly input: CacheReaderInput) {}
@@ -66,43 +69,104 @@ export class CacheReader {
     return this.input.path
   }
 
+  /**
+   * A read-only connection: the reader never writes a byte (a foreign or damaged file at the cache path is
+   * left exactly as it is; only a build, after checking ownership, writes).
+   */
   private connection(): Database.Database | null {
     if (this.db) return this.db
     if (!existsSync(this.input.path)) return null
-    this.db = openCacheDb(this.input.path)
-    return this.db
+    const db = new Database(this.input.path, { readonly: true, fileMustExist: true })
+    db.pragma('cache_size = -65536')
+    this.db = db
+    return db
   }
 
-  /** Drop the connection (before a rebuild replaces the content, or on close). */
+  /** Drop the connection (before a rebuild replaces the content, a file is moved aside, or on close). */
   close(): void {
     this.db?.close()
     this.db = null
+    this.verifiedBuiltAt = null
   }
 
+  /** Never throws: a file that cannot be read is the state 'corrupt', with the reason. */
   status(): Omit<CacheState, 'job'> {
     const { path, key } = this.input
     const totalTokens = key.nSeq * key.seqLen
     const base = { path, totalTokens, doneTokens: 0, sizeBytes: sizeOf(path) }
-    const db = this.connection()
-    if (!db) return { ...base, state: 'missing' }
+    const notAFile = notAFileReason(path)
+    if (notAFile) return { ...base, state: 'foreign', reason: notAFile }
+    try {
+      const db = this.connection()
+      if (!db) return { ...base, state: 'missing' }
+      return { ...base, ...this.stateOf(db, totalTokens) }
+    } catch (e) {
+      this.close()
+      return { ...base, state: 'corrupt', reason: sqliteReason(e) }
+    }
+  }
+
+  private stateOf(db: Database.Database, totalTokens: number): Pick<CacheState, 'state' | 'reason' | 'doneTokens' | 'builtAt'> {
+    const tables = tableNames(db)
     const meta = readMeta(db)
-    if (Object.keys(meta).length === 0) return { ...base, state: 'missing' }
-    const reason = keyMismatch(meta, key)
-    if (reason) return { ...base, state: 'stale', reason }
-    if (meta.built_at) return { ...base, state: 'ready', doneTokens: totalTokens, builtAt: meta.built_at }
+    const foreign = foreignReason(tables, meta)
+    if (foreign) return { state: 'foreign', doneTokens: 0, reason: `${foreign}; it is left as it is` }
+    if (Object.keys(meta).length === 0) return { state: 'missing', doneTokens: 0 }
+    const reason = keyMismatch(meta, this.input.key)
+    if (reason) return { state: 'stale', doneTokens: 0, reason }
+    if (meta.built_at) {
+      const damage = this.verifiedBuiltAt === meta.built_at ? null : this.completenessProblem(db, tables)
+      if (damage) return { state: 'corrupt', doneTokens: 0, reason: damage }
+      this.verifiedBuiltAt = meta.built_at
+      return { state: 'ready', doneTokens: totalTokens, builtAt: meta.built_at }
+    }
     const done = db.prepare('SELECT COALESCE(SUM(n_tokens), 0) AS n FROM chunk').get() as { n: number }
-    return { ...base, state: done.n > 0 ? 'partial' : 'missing', doneTokens: done.n }
+    return { state: done.n > 0 ? 'partial' : 'missing', doneTokens: done.n }
+  }
+
+  /** Why a cache that says it is finished cannot be, or null: every final table, one feature row per feature. */
+  private completenessProblem(db: Database.Database, tables: string[]): string | null {
+    const missing = FINAL_TABLES.filter((t) => !tables.includes(t))
+    if (missing.length) return `it says it is complete but lacks the table ${missing.join(', ')}`
+    const { dSae } = this.input.key
+    const f = db.prepare('SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM feature').get() as { n: number; lo: number | null; hi: number | null }
+    if (f.n !== dSae || (dSae > 0 && (f.lo !== 0 || f.hi !== dSae - 1))) return `it says it is complete but holds ${f.n} of the SAE's ${dSae} features`
+    return null
   }
 
   /** The execution provider the finished cache was built on, if it is known. */
   builtWith(): ExecutionProviderName | null {
-    const db = this.connection()
-    const provider = db ? readMeta(db).provider : undefined
-    return (provider as ExecutionProviderName | undefined) ?? null
+    try {
+      const db = this.connection()
+      const provider = db ? readMeta(db).provider : undefined
+      return (provider as ExecutionProviderName | undefined) ?? null
+    } catch {
+      return null
+    }
+  }
+
+  /** Runs a query; SQLite's word that the file is damaged becomes cache_corrupt, with what to do. */
+  private guard<T>(query: () => T): T {
+    try {
+      return query()
+    } catch (e) {
+      // A RangeError is a stored blob that does not decode: damaged content, like SQLite's own codes.
+      if (e instanceof FtError || !(isCorruptionError(e) || e instanceof RangeError)) throw e
+      this.close()
+      throw this.corrupt(sqliteReason(e))
+    }
+  }
+
+  private corrupt(reason: string): FtError {
+    return new FtError('cache_corrupt', `the activation cache ${pathText(this.input.path)} is damaged (${reason}); rebuild it (the damaged file is moved aside, not deleted)`)
   }
 
   private ready(): Database.Database {
     const s = this.status()
+    if (s.state === 'corrupt') throw this.corrupt(s.reason ?? 'unreadable')
+    if (s.state === 'foreign') {
+      throw new FtError('cache_foreign', `${pathText(s.path)} is not a Feature Tracer cache (${s.reason}); choose another cache file`)
+    }
     if (s.state === 'stale') throw new FtError('cache_stale', `the activation cache ${s.path} is stale: ${s.reason}; rebuild it`)
     if (s.state !== 'ready') {
       const progress = s.state === 'partial' ? ` (${s.doneTokens} of ${s.totalTokens} tokens done)` : ''
@@ -133,22 +197,34 @@ export class CacheReader {
   }
 
   summaries(annotate: Annotations = noAnnotations): FeatureSummary[] {
-    const rows = this.ready()
-      .prepare('SELECT id, count, max, mean, top_token_id, precision, recall, f1 FROM feature ORDER BY id')
-      .all() as FeatureRow[]
-    return rows.map((r) => this.summary(r, annotate))
+    return this.guard(() => {
+      const rows = this.ready()
+        .prepare('SELECT id, count, max, mean, top_token_id, precision, recall, f1 FROM feature ORDER BY id')
+        .all() as FeatureRow[]
+      const vocab = this.input.view.display.length
+      if (rows.some((r) => r.top_token_id !== null && (r.top_token_id < 0 || r.top_token_id >= vocab))) throw this.corrupt('a top token id lies outside the vocabulary')
+      return rows.map((r) => this.summary(r, annotate))
+    })
   }
 
   detail(id: number, topK: number, annotate: Annotations = noAnnotations): FeatureDetail {
     this.checkId(id)
+    return this.guard(() => this.detailOf(id, topK, annotate))
+  }
+
+  private detailOf(id: number, topK: number, annotate: Annotations): FeatureDetail {
     const row = this.ready().prepare('SELECT * FROM feature WHERE id = ?').get(id) as (FeatureRow & StoredShapes) | undefined
     if (!row) throw new FtError('not_found', `feature ${id} is not in the cache`)
     const view = this.input.view
     const topTokens = uint32Of(row.top_tokens)
     const topVals = float32Of(row.top_vals)
+    // Rows name corpus places; one outside the corpus means the stored blobs are not this bundle's.
+    if (topTokens.some((t) => t >= view.corpus.length)) throw this.corrupt('a stored corpus position lies outside the corpus')
     const top = []
     for (let i = 0; i < Math.min(topK, topTokens.length); i++) top.push(activationRow(view, topTokens[i], topVals[i]))
-    const intervals: IntervalBin[] = decodeIntervals(row.interval_counts, row.interval_examples, INTERVAL_EXAMPLES).map((b, bin) => ({
+    const decoded = decodeIntervals(row.interval_counts, row.interval_examples, INTERVAL_EXAMPLES)
+    if (decoded.some((b) => b.examples.some(([t]) => t >= view.corpus.length))) throw this.corrupt('a stored corpus position lies outside the corpus')
+    const intervals: IntervalBin[] = decoded.map((b, bin) => ({
       ...intervalRange(row.max, bin),
       count: b.count,
       examples: b.examples.map(([t, v]) => activationRow(view, t, v)),
@@ -165,11 +241,13 @@ export class CacheReader {
   /** All of a feature's firings, decoded from its blob. */
   acts(id: number): FeatureActs {
     this.checkId(id)
-    const row = this.ready().prepare('SELECT token_deltas, vals FROM feature_acts WHERE id = ?').get(id) as
-      | { token_deltas: Buffer; vals: Buffer }
-      | undefined
-    if (!row) throw new FtError('not_found', `feature ${id} is not in the cache`)
-    return decodeFeatureActs(row.token_deltas, row.vals)
+    return this.guard(() => {
+      const row = this.ready().prepare('SELECT token_deltas, vals FROM feature_acts WHERE id = ?').get(id) as
+        | { token_deltas: Buffer; vals: Buffer }
+        | undefined
+      if (!row) throw new FtError('not_found', `feature ${id} is not in the cache`)
+      return decodeFeatureActs(row.token_deltas, row.vals)
+    })
   }
 
   histogram(id: number, bins: number, scale: 'linear' | 'log'): Histogram {
@@ -202,6 +280,10 @@ export class CacheReader {
 
   /** Features that fire on any of `tokenIds`, most firings first. */
   byToken(tokenIds: number[], occurrences: number, limit: number, annotate: Annotations = noAnnotations): TokenFeature[] {
+    return this.guard(() => this.byTokenOf(tokenIds, occurrences, limit, annotate))
+  }
+
+  private byTokenOf(tokenIds: number[], occurrences: number, limit: number, annotate: Annotations): TokenFeature[] {
     const stmt = this.ready().prepare('SELECT entries FROM token_index WHERE token_id = ?')
     const merged = new Map<number, { count: number; max: number; sum: number }>()
     for (const t of new Set(tokenIds)) {

@@ -1,5 +1,6 @@
 // The activation cache's SQLite layout and its key. One file per bundle; it can always be rebuilt from
 // the bundle, so it holds nothing a researcher typed (labels and notes live in main/session).
+import { statSync } from 'node:fs'
 import Database from 'better-sqlite3'
 
 /** Bump when the layout or the meaning of a stored number changes; older caches are then stale. */
@@ -53,6 +54,10 @@ export interface BuildLayout {
 
 export type Meta = Record<string, string>
 
+/** meta.format of every cache this app writes; a build wipes no file without it (or the older key set). */
+export const CACHE_FORMAT = 'feature-tracer-activation-cache'
+
+/** Opens (creating if needed) a cache for a build; callers check ownership first (inspectCacheFile). */
 export function openCacheDb(path: string, opts: { readonly?: boolean } = {}): Database.Database {
   const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false })
   if (!opts.readonly) {
@@ -80,6 +85,7 @@ export function writeMeta(db: Database.Database, entries: Meta): void {
 
 export function keyToMeta(key: CacheKey): Meta {
   return {
+    format: CACHE_FORMAT,
     schema_version: String(key.schemaVersion),
     model_sha256: key.modelSha256,
     sae_sha256: key.saeSha256,
@@ -104,6 +110,8 @@ export function keyMismatch(meta: Meta, key: CacheKey): string | null {
     d_sae: 'SAE d_sae',
   }
   for (const [k, v] of Object.entries(want)) {
+    // Caches written before meta.format existed are ours all the same (isOurMeta).
+    if (k === 'format') continue
     if (meta[k] !== v) return `${names[k]} differs (cache: ${meta[k] ?? 'none'}, bundle: ${v})`
   }
   return null
@@ -118,4 +126,82 @@ export function wipe(db: Database.Database): void {
     for (const t of ['meta', ...FINAL_TABLES, 'chunk']) db.exec(`DROP TABLE IF EXISTS ${t}`)
     db.exec(DDL)
   })()
+}
+
+/** Meta of a cache this app wrote: with its format tag, or (older builds) the full key set. */
+export function isOurMeta(meta: Meta): boolean {
+  if (meta.format !== undefined) return meta.format === CACHE_FORMAT
+  return ['schema_version', 'model_sha256', 'sae_sha256', 'tokens_sha256', 'd_sae'].every((k) => typeof meta[k] === 'string')
+}
+
+export type CacheFileKind =
+  | { kind: 'absent' }
+  | { kind: 'empty' } // an SQLite file (or a zero-byte one) with no tables: nothing to lose
+  | { kind: 'ours' }
+  | { kind: 'foreign'; reason: string } // a readable SQLite file of someone else's: never touched
+  | { kind: 'corrupt'; reason: string } // cannot be read as SQLite at all
+
+const OUR_TABLES = new Set<string>(['meta', 'chunk', ...FINAL_TABLES])
+
+/** Why a readable SQLite file with these tables and meta is not this app's cache, or null when it is. */
+export function foreignReason(tables: readonly string[], meta: Meta): string | null {
+  if (tables.every((t) => OUR_TABLES.has(t)) && (Object.keys(meta).length === 0 || isOurMeta(meta))) return null
+  const shown = tables.slice(0, 5).map((t) => t.slice(0, 40)).join(', ')
+  return `it is an SQLite database of another program (tables: ${shown}${tables.length > 5 ? ', …' : ''})`
+}
+
+export function tableNames(db: Database.Database): string[] {
+  return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name)
+}
+
+/** Why what is at `path` cannot be a cache file at all (a folder, a FIFO, a link to one), or null. */
+export function notAFileReason(path: string): string | null {
+  let st
+  try {
+    st = statSync(path)
+  } catch {
+    return null
+  }
+  return st.isFile() ? null : `it is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, not a cache file`
+}
+
+/** What is at a cache path, read without writing a byte (a read-only connection, closed again). */
+export function inspectCacheFile(path: string): CacheFileKind {
+  const notAFile = notAFileReason(path)
+  if (notAFile) return { kind: 'foreign', reason: notAFile }
+  let db: Database.Database
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true })
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === 'SQLITE_CANTOPEN') return { kind: 'absent' }
+    return { kind: 'corrupt', reason: sqliteReason(e) }
+  }
+  try {
+    const tables = tableNames(db)
+    if (tables.length === 0) return { kind: 'empty' }
+    const reason = foreignReason(tables, readMeta(db))
+    return reason ? { kind: 'foreign', reason } : { kind: 'ours' }
+  } catch (e) {
+    return { kind: 'corrupt', reason: sqliteReason(e) }
+  } finally {
+    db.close()
+  }
+}
+
+/** SQLite's reason for a failure, in words that never quote the file. */
+export function sqliteReason(e: unknown): string {
+  const code = (e as { code?: string }).code ?? ''
+  if (code === 'SQLITE_NOTADB') return 'it is not an SQLite database (truncated, overwritten, or another kind of file)'
+  if (code.startsWith('SQLITE_CORRUPT')) return 'the SQLite file is damaged'
+  if (code.startsWith('SQLITE_IOERR')) return 'it could not be read (I/O error)'
+  if (code === 'SQLITE_CANTOPEN') return 'it cannot be opened'
+  if (code.startsWith('SQLITE_')) return `SQLite reports ${code}`
+  return e instanceof Error ? e.message.slice(0, 200) : String(e).slice(0, 200)
+}
+
+/** True for errors that mean the file's content cannot be trusted (rather than a bug of ours). */
+export function isCorruptionError(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? ''
+  return code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_ERROR'
 }

@@ -8,7 +8,8 @@ import { createEngine } from '../compute/engine'
 import { runBuild } from './build'
 import { cacheKeyOf, logitWeightsOf } from './bundle-link'
 import { computeLogitTable } from './logit-table'
-import { openCacheDb } from './schema'
+import { inspectCacheFile, openCacheDb } from './schema'
+import { FtError } from '../ipc/errors'
 import type { BuildWorkerData, WorkerMessage } from './job'
 import { toIpcError } from '../ipc/errors'
 import { JobCancelledError, throwIfCancelled } from '../jobs/worker-job'
@@ -19,6 +20,11 @@ async function main(data: BuildWorkerData): Promise<void> {
   let db: ReturnType<typeof openCacheDb> | null = null
   try {
     const bundle = await loadBundle(data.bundleDir)
+    // main checked this before starting the job; the file may have been replaced since.
+    const file = inspectCacheFile(data.cachePath)
+    if (file.kind === 'foreign' || file.kind === 'corrupt') {
+      throw new FtError(file.kind === 'foreign' ? 'cache_foreign' : 'cache_corrupt', `the cache file cannot be built into: ${file.reason}; it was left as it is`)
+    }
     engine = await createEngine(bundle)
     db = openCacheDb(data.cachePath)
     await runBuild({

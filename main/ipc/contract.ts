@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'bundle_invalid'
   | 'cache_missing' // the activation cache has not been built (or not finished)
   | 'cache_stale' // the cache was built for other model/SAE/token hashes or another schema version
+  | 'cache_corrupt' // the cache file cannot be read (damaged, truncated, not SQLite): rebuild moves it aside
+  | 'cache_foreign' // the file at the cache path is not this app's cache: it is never touched
   | 'busy' // a cache build is already running
   | 'session_corrupt'
   | 'session_future_version'
@@ -86,6 +88,8 @@ export type CacheStateName =
   | 'building'
   | 'ready'
   | 'stale' // built for different hashes or schema: queries refused, cache.build rebuilds
+  | 'corrupt' // cannot be read, or claims to be complete and is not: cache.build moves it aside and starts over
+  | 'foreign' // another program's SQLite file: left as it is; choose another cache path
 
 export interface CacheProgress {
   jobId: string
@@ -103,12 +107,28 @@ export interface CacheState {
   doneTokens: number
   totalTokens: number
   sizeBytes: number
-  /** Why a cache is stale, in words (which hash or version differs). */
+  /** Why a cache is stale, corrupt or foreign, in words (which hash or version differs, what is damaged). */
   reason?: string
   /** ISO time the build finished (state 'ready'). */
   builtAt?: string
   /** The running job, when state is 'building'. */
   job?: CacheProgress
+}
+
+/** A file the app could not read and renamed, rather than overwrite: where it was, where it is now, why. */
+export interface MovedAside {
+  from: string
+  to: string
+  reason: string
+}
+
+/** Something the researcher must be told even though no request failed (shown as a banner until dismissed). */
+export interface Notice {
+  id: string
+  /** ISO time. */
+  at: string
+  message: string
+  movedAside?: MovedAside
 }
 
 export interface BundleInfo {
@@ -240,8 +260,13 @@ export interface SessionFile {
 export interface SessionLoaded {
   path: string
   session: SessionFile
-  /** Labels/notes from the file that were copied into the per-bundle store (those the store lacked). */
+  /**
+   * Labels/notes from the file that were copied into the per-bundle store (those the store lacked); 0 when
+   * the session belongs to another bundle than the open one (they are imported once that bundle is open).
+   */
   labelsImported: number
+  /** Entries skipped because their feature id does not exist in the SAE. */
+  labelsSkipped: number
 }
 
 // Traces (issue 5): the JSON form of main/trace's Trace (main/trace/serialize.ts builds it), so the page,
@@ -435,16 +460,24 @@ export type CorpusScoresProgress = Omit<CacheProgress, 'phase'>
 // ---------------------------------------------------------------------------------------------------
 // Channels
 
+/** A path the user typed or picked: absolute (checked by the handler), at most PATH_MAX long. */
+const userPath = z.string().min(1).max(4096)
+
+const appChannels = {
+  /** What the researcher must be told since the app started (files moved aside, …); also pushed as 'workbench.notice'. */
+  'workbench.notices': channel<{ notices: Notice[] }>()(empty),
+}
+
 const bundleChannels = {
   'bundle.info': channel<BundleInfo>()(empty),
   /** Open another bundle folder; it becomes the one every other channel talks about. */
-  'bundle.open': channel<BundleInfo>()(z.strictObject({ path: z.string().min(1) })),
+  'bundle.open': channel<BundleInfo>()(z.strictObject({ path: userPath })),
 }
 
 const cacheChannels = {
   'cache.status': channel<CacheState>()(empty),
   /** Starts (or resumes) a build; `rebuild` discards an existing or stale cache first. */
-  'cache.build': channel<{ jobId: string }>()(z.strictObject({ rebuild: z.boolean().default(false) })),
+  'cache.build': channel<{ jobId: string; movedAside?: MovedAside }>()(z.strictObject({ rebuild: z.boolean().default(false) })),
   'cache.cancel': channel<{ cancelled: boolean }>()(z.strictObject({ jobId: z.string().min(1) })),
 }
 
@@ -482,14 +515,20 @@ const labelChannels = {
 }
 
 const sessionChannels = {
-  /** Write a .ftsession file (atomically); labels and notes of the open bundle go in with the UI state. */
-  'session.save': channel<{ path: string; savedAt: string }>()(
-    z.strictObject({ path: z.string().min(1), state: sessionState }),
-  ),
-  /** Read a .ftsession file; without `path`, the autosave slot (null when there is none). */
-  'session.load': channel<SessionLoaded | null>()(z.strictObject({ path: z.string().min(1).optional() })),
-  /** Save to the autosave slot in the user-data folder. */
-  'session.autosave': channel<{ path: string; savedAt: string }>()(z.strictObject({ state: sessionState })),
+  /**
+   * Write a .ftsession file (atomically); labels and notes of the open bundle go in with the UI state. The
+   * path is absolute and ends in .ftsession; an existing file is replaced only if it is a session.
+   */
+  'session.save': channel<{ path: string; savedAt: string }>()(z.strictObject({ path: userPath, state: sessionState })),
+  /** Read a .ftsession file; labels are imported when it belongs to the open bundle. */
+  'session.load': channel<SessionLoaded>()(z.strictObject({ path: userPath })),
+  /**
+   * The open bundle's autosave slot: its session (null when there is none), or, when the file there cannot
+   * be read, where it was moved; and the folder a new session file is suggested in.
+   */
+  'session.autosaved': channel<{ loaded: SessionLoaded | null; movedAside: MovedAside | null; defaultDir: string }>()(empty),
+  /** Save to the open bundle's autosave slot in the user-data folder. */
+  'session.autosave': channel<{ path: string; savedAt: string; movedAside: MovedAside | null }>()(z.strictObject({ state: sessionState })),
 }
 
 const nonNegInt = z.number().int().nonnegative()
@@ -589,6 +628,7 @@ const dialogChannels = {
 }
 
 export const contract = {
+  ...appChannels,
   ...bundleChannels,
   ...cacheChannels,
   ...featureChannels,
@@ -622,7 +662,8 @@ export interface Events {
   'trace.corpusScores.progress': CorpusScoresProgress
   /** A corpus-scores job ended; `result` when it finished. */
   'trace.corpusScores.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; result?: CorpusScoresJson }
+  'workbench.notice': Notice
 }
 export type EventName = keyof Events
 /** Every event name at runtime (a type test checks it lists exactly the keys of Events). */
-export const eventNames = ['cache.progress', 'cache.done', 'trace.corpusScores.progress', 'trace.corpusScores.done'] as const satisfies readonly EventName[]
+export const eventNames = ['cache.progress', 'cache.done', 'trace.corpusScores.progress', 'trace.corpusScores.done', 'workbench.notice'] as const satisfies readonly EventName[]

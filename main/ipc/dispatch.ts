@@ -22,14 +22,15 @@ function isChannel(name: string): name is Channel {
 export function describeZodError(error: z.ZodError): string {
   return error.issues
     .slice(0, 5)
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : 'payload'}: ${issue.message}`)
+    // Keys can come from the input (records): each is cut short, so a message never echoes a whole payload.
+    .map((issue) => `${issue.path.length ? issue.path.map((k) => String(k).slice(0, 40)).join('.') : 'payload'}: ${issue.message.slice(0, 200)}`)
     .join('; ')
 }
 
 export function createDispatch(table: HandlerTable): { dispatch: RawDispatch; invoke: Invoke } {
   const dispatch: RawDispatch = async (channel, payload) => {
     if (typeof channel !== 'string' || !isChannel(channel)) {
-      return { ok: false, error: { code: 'unknown_channel', message: `unknown channel ${JSON.stringify(channel)}` } }
+      return { ok: false, error: { code: 'unknown_channel', message: `unknown channel ${JSON.stringify(String(channel).slice(0, 80))}` } }
     }
     // A missing payload means "no arguments" for channels whose fields are all optional.
     const parsed = contract[channel].request.safeParse(payload === undefined ? {} : payload)

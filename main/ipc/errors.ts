@@ -2,6 +2,7 @@
 // with the code unchanged. A bundle that fails to load keeps its own message; anything else that
 // escapes a handler becomes code 'internal'.
 import { BundleError } from '../bundle/errors'
+import { capText } from '../files/safe-io'
 import type { ErrorCode, IpcError } from './contract'
 
 export class FtError extends Error {
@@ -14,11 +15,12 @@ export class FtError extends Error {
   }
 }
 
+/** Every message is capped: no input, however long, comes back whole inside an error. */
 export function toIpcError(error: unknown): IpcError {
-  if (error instanceof FtError) return { code: error.code, message: error.message }
+  if (error instanceof FtError) return { code: error.code, message: capText(error.message) }
   if (error instanceof BundleError) {
-    return { code: error.code === 'not-found' ? 'no_bundle' : 'bundle_invalid', message: error.message }
+    return { code: error.code === 'not-found' ? 'no_bundle' : 'bundle_invalid', message: capText(error.message) }
   }
   const message = error instanceof Error ? error.message : String(error)
-  return { code: 'internal', message }
+  return { code: 'internal', message: capText(message) }
 }

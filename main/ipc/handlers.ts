@@ -7,7 +7,12 @@ import { FtError } from './errors'
 import { createDialogHandlers } from './dialog'
 import { createTraceHandlers } from './trace-handlers'
 import type { OpenBundle, Workbench } from './workbench'
-import { readSessionFile, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
+import { mkdirSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, isAbsolute } from 'node:path'
+import { pathText } from '../files/safe-io'
+import { checkSessionSavePath, readAutosave, readSessionFile, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
+import type { SessionFile } from './contract'
 
 async function bundleInfo(wb: Workbench, open: OpenBundle): Promise<BundleInfo> {
   const { bundle } = open
@@ -57,12 +62,24 @@ export function createHandlers(wb: Workbench): HandlerTable {
     } as const
   }
 
+  /** Copies a session's labels into the store when it belongs to the open bundle (checked against its d_sae). */
+  const importLabels = async (session: SessionFile) => {
+    const open = await wb.bundle()
+    if (session.bundle.hash !== open.bundle.hashes.bundle) return { labelsImported: 0, labelsSkipped: 0 }
+    const r = await wb.labels.importMissing(session.bundle.hash, session.labels, open.bundle.config.sae.d_sae)
+    return { labelsImported: r.copied, labelsSkipped: r.skipped }
+  }
+
   return {
+    'workbench.notices': () => ({ notices: wb.notices }),
     'bundle.info': async () => bundleInfo(wb, await wb.bundle()),
-    'bundle.open': async ({ path }) => bundleInfo(wb, await wb.open(path)),
+    'bundle.open': async ({ path }) => {
+      if (!isAbsolute(path)) throw new FtError('invalid_request', `bundle path ${pathText(path)} is relative; give the folder's full path`)
+      return bundleInfo(wb, await wb.open(path))
+    },
 
     'cache.status': () => wb.cacheState(),
-    'cache.build': async ({ rebuild }) => ({ jobId: await wb.startBuild(rebuild) }),
+    'cache.build': async ({ rebuild }) => wb.startBuild(rebuild),
     'cache.cancel': async ({ jobId }) => {
       const job = wb.runningJob(jobId)
       if (!job) return { cancelled: false }
@@ -108,26 +125,33 @@ export function createHandlers(wb: Workbench): HandlerTable {
     },
 
     'session.save': async ({ path, state }) => {
+      checkSessionSavePath(path, wb.options.userDataDir)
       const session = await sessionOf(state)
       writeSessionFile(path, session)
       return { path, savedAt: session.savedAt }
     },
     'session.autosave': async ({ state }) => {
+      const slot = await wb.autosavePath()
       const session = await sessionOf(state)
-      writeSessionFile(wb.autosavePath, session)
-      return { path: wb.autosavePath, savedAt: session.savedAt }
+      // Whatever cannot be read in the slot is moved aside before the write (never replaced).
+      const { movedAside } = readAutosave(slot, session.bundle.hash)
+      if (movedAside) wb.notice('The autosaved session could not be read; it was moved aside before autosaving.', movedAside)
+      mkdirSync(dirname(slot), { recursive: true })
+      writeSessionFile(slot, session)
+      return { path: slot, savedAt: session.savedAt, movedAside }
+    },
+    'session.autosaved': async () => {
+      const slot = await wb.autosavePath()
+      const open = await wb.bundle()
+      const { session, movedAside } = readAutosave(slot, open.bundle.hashes.bundle)
+      if (movedAside) wb.notice('The autosaved session could not be read; it was moved aside.', movedAside)
+      const loaded = session ? { path: slot, session, ...(await importLabels(session)) } : null
+      return { loaded, movedAside, defaultDir: homedir() }
     },
     'session.load': async ({ path }) => {
-      const file = path ?? wb.autosavePath
-      let session
-      try {
-        session = readSessionFile(file)
-      } catch (e) {
-        if (!path && e instanceof FtError && e.code === 'not_found') return null
-        throw e
-      }
-      const labelsImported = wb.labels.importMissing(session.bundle.hash, session.labels)
-      return { path: file, session, labelsImported }
+      if (!isAbsolute(path)) throw new FtError('invalid_request', `session path ${pathText(path)} is relative; give the full path`)
+      const session = readSessionFile(path)
+      return { path, session, ...(await importLabels(session)) }
     },
 
     ...createTraceHandlers(wb),

@@ -1,6 +1,7 @@
 // The state behind the handler table: the open bundle, its cache reader, the running build job, the
 // label store and the event listeners. One Workbench serves every transport (Electron IPC, the HTTP
 // bridge, the CLI) through `dispatch`.
+import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadBundle, DEFAULT_BUNDLE_DIR, type Bundle } from '../bundle'
@@ -11,9 +12,12 @@ import type { ComputeEngine, TraceCompute } from '../compute/api'
 import { ComputeWorkerClient } from '../compute/worker-client'
 import { CacheReader } from '../cache/query'
 import type { CorpusView } from '../cache/rows'
+import { inspectCacheFile } from '../cache/schema'
+import { moveAside, pathText } from '../files/safe-io'
+import { autosavePath, migrateLegacyAutosave } from '../session/file'
 import { LabelStore } from '../session/labels'
 import { isTraceInputError, pointSequence } from '../trace'
-import type { CacheState, CorpusScoresJson, EventName, Events, ExecutionProviderName, Invoke, RequestOf } from './contract'
+import type { CacheState, CorpusScoresJson, EventName, Events, ExecutionProviderName, Invoke, MovedAside, Notice, RequestOf } from './contract'
 import type { FileDialog } from './dialog'
 import { createDispatch, type RawDispatch } from './dispatch'
 import { FtError, toIpcError } from './errors'
@@ -85,19 +89,40 @@ export class Workbench {
   private lastBuildProvider: ExecutionProviderName | null = null
   /** The open bundle's compute engines (each started on first use), and the bundle they belong to. */
   private readonly engines = new Map<EngineRole, EngineSlot>()
+  /** What the researcher must be told (files moved aside); kept for pages that connect later. */
+  private readonly noticeList: Notice[] = []
   readonly dispatch: RawDispatch
   readonly invoke: Invoke
 
   constructor(readonly options: WorkbenchOptions) {
     mkdirSync(options.userDataDir, { recursive: true })
     this.labels = new LabelStore(join(options.userDataDir, 'labels.sqlite'))
+    if (this.labels.movedAside) this.notice('Your labels file could not be opened; it was moved aside and a new one started.', this.labels.movedAside)
+    const legacy = migrateLegacyAutosave(options.userDataDir)
+    if (legacy) this.notice('An old autosaved session could not be kept in its place; it was moved aside.', legacy)
     const { dispatch, invoke } = createDispatch(createHandlers(this))
     this.dispatch = dispatch
     this.invoke = invoke
   }
 
-  get autosavePath(): string {
-    return join(this.options.userDataDir, 'autosave.ftsession')
+  /** Records and pushes a notice; `movedAside` names the file and where it went. */
+  notice(message: string, movedAside?: MovedAside): Notice {
+    const text = movedAside ? `${message} It is now ${pathText(movedAside.to)} (${movedAside.reason.slice(0, 300)}).` : message
+    const n: Notice = { id: randomUUID(), at: new Date().toISOString(), message: text, ...(movedAside ? { movedAside } : {}) }
+    this.noticeList.push(n)
+    if (this.noticeList.length > 100) this.noticeList.shift()
+    this.emit('workbench.notice', n)
+    return n
+  }
+
+  get notices(): Notice[] {
+    return [...this.noticeList]
+  }
+
+  /** The open bundle's autosave slot: one per bundle, so one bundle's autosave never replaces another's. */
+  async autosavePath(): Promise<string> {
+    const { bundle } = await this.bundle()
+    return autosavePath(this.options.userDataDir, bundle.hashes.bundle)
   }
 
   subscribe(listener: EventListener): () => void {
@@ -162,10 +187,30 @@ export class Workbench {
     return reader.status()
   }
 
-  async startBuild(rebuild: boolean): Promise<string> {
+  /**
+   * Starts (or resumes) a build. A file at the cache path that cannot be read is moved aside first (and
+   * named in the result); another program's SQLite file is refused, never wiped.
+   */
+  async startBuild(rebuild: boolean): Promise<{ jobId: string; movedAside?: MovedAside }> {
     if (this.job) throw new FtError('busy', `a cache build is already running (job ${this.job.id})`)
     const { bundle, reader } = await this.bundle()
     mkdirSync(join(reader.path, '..'), { recursive: true })
+    const file = inspectCacheFile(reader.path)
+    if (file.kind === 'foreign') {
+      throw new FtError(
+        'cache_foreign',
+        `${pathText(reader.path)} is not a Feature Tracer cache: ${file.reason}. It was left as it is; choose another cache file (--cache) or move that one away`,
+      )
+    }
+    let movedAside: MovedAside | undefined
+    if (file.kind === 'corrupt') {
+      reader.close()
+      movedAside = { from: reader.path, to: moveAside(reader.path, 'unreadable', ['-wal', '-shm']), reason: file.reason }
+      this.notice('The activation cache could not be read; it was moved aside and a new one is being built.', movedAside)
+    } else if (reader.status().state === 'corrupt') {
+      // Ours and readable, but claims a completeness it lacks: start over in place.
+      rebuild = true
+    }
     const job = startCacheJob(
       { bundleDir: bundle.dir, cachePath: reader.path, rebuild, ...this.options.build },
       (progress) => this.emit('cache.progress', progress),
@@ -184,7 +229,7 @@ export class Workbench {
       }
       this.emit('cache.done', { jobId: job.id, outcome: end.outcome, ...(end.outcome === 'failed' ? { error: end.error } : {}), cache })
     })
-    return job.id
+    return { jobId: job.id, ...(movedAside ? { movedAside } : {}) }
   }
 
   /**
@@ -236,6 +281,7 @@ export class Workbench {
     const engine = this.engines.get('point')?.ready?.provider ?? null
     return this.options.provider?.() ?? engine ?? this.lastBuildProvider ?? (await this.bundle()).reader.builtWith()
   }
+
 
   /** The open bundle with its compute engine for `role`, started on first use (one per open bundle and role). */
   async engine(role: EngineRole = 'point'): Promise<{ open: OpenBundle; engine: WorkbenchEngine }> {

@@ -1,93 +1,199 @@
 // .ftsession files: the workspace (bundle, tabs, grid states, labels and notes) as versioned JSON.
 // Writes are atomic (temp file, fsync, rename, fsync of the folder), so a crash leaves the old file or
-// the new one, never half of one. A file we cannot read is refused with a message and left untouched.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+// the new one, never half of one. A session path must be absolute and end in .ftsession; a save never
+// replaces a file that is not a session of ours and never writes into the app's own folder. A file we
+// cannot read is refused with a message that names it (never quotes it) and left untouched; the autosave
+// slot moves an unreadable file aside before anything is written there.
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync } from 'node:fs'
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path'
 import { z } from 'zod'
 import { sessionState, type SessionFile } from '../ipc/contract'
 import { describeZodError } from '../ipc/dispatch'
 import { FtError } from '../ipc/errors'
+import { moveAside, pathText, readRegularFile, SafeReadError, utf8Text, writeFileAtomic } from '../files/safe-io'
+
+export { writeFileAtomic }
 
 export const SESSION_FORMAT = 'feature-tracer-session'
 export const SESSION_VERSION = 1
+export const SESSION_EXT = '.ftsession'
+/** Sessions hold UI state, labels and saved corpus scores: tens of MB at most. */
+export const MAX_SESSION_BYTES = 256 * 1024 * 1024
+/** The autosave slots, one per bundle, inside the user-data folder. */
+export const AUTOSAVE_DIR = 'autosave'
 
-const annotation = z.object({ label: z.string(), notes: z.string() })
+const annotation = z.object({ label: z.string().max(1000), notes: z.string().max(100_000) })
 const sessionFileSchema = z.object({
   format: z.literal(SESSION_FORMAT),
   version: z.number().int().positive(),
-  savedAt: z.string(),
-  bundle: z.object({ path: z.string(), hash: z.string() }),
+  savedAt: z.string().max(100),
+  bundle: z.object({ path: z.string().max(4096), hash: z.string().max(200) }),
   state: sessionState,
-  labels: z.record(z.string(), annotation).default({}),
+  labels: z.record(z.string().regex(/^\d{1,9}$/, 'a feature id'), annotation).default({}),
 })
-
-/** Replaces `path` with `bytes` atomically. */
-export function writeFileAtomic(path: string, bytes: string | Uint8Array): void {
-  const dir = dirname(path)
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`)
-  const fd = openSync(temp, 'w', 0o644)
-  try {
-    writeSync(fd, typeof bytes === 'string' ? Buffer.from(bytes, 'utf-8') : bytes)
-    fsyncSync(fd)
-  } catch (e) {
-    closeSync(fd)
-    rmSync(temp, { force: true })
-    throw e
-  }
-  closeSync(fd)
-  try {
-    renameSync(temp, path)
-  } catch (e) {
-    rmSync(temp, { force: true })
-    throw e
-  }
-  // The rename itself must reach the disk; Windows cannot open a folder for fsync, and needs not to.
-  if (process.platform !== 'win32') {
-    const dfd = openSync(dir, 'r')
-    try {
-      fsyncSync(dfd)
-    } finally {
-      closeSync(dfd)
-    }
-  }
-}
 
 export function writeSessionFile(path: string, session: SessionFile): void {
   try {
     writeFileAtomic(path, `${JSON.stringify(session, null, 2)}\n`)
   } catch (e) {
-    throw new FtError('io', `cannot write session ${path}: ${(e as Error).message}`)
+    throw new FtError('io', `cannot write session ${pathText(path)} (${(e as NodeJS.ErrnoException).code ?? 'error'}); check that the folder exists and is writable`)
   }
 }
 
-export function readSessionFile(path: string): SessionFile {
-  let text: string
+function readSessionBytes(path: string): string {
   try {
-    text = readFileSync(path, 'utf-8')
+    return utf8Text(readRegularFile(path, { maxBytes: MAX_SESSION_BYTES, what: 'session file' }))
   } catch (e) {
-    const err = e as NodeJS.ErrnoException
-    if (err.code === 'ENOENT') throw new FtError('not_found', `session file ${path} does not exist`)
-    throw new FtError('io', `cannot read session file ${path}: ${err.message}`)
+    if (!(e instanceof SafeReadError)) throw e
+    throw new FtError(e.code === 'not_found' ? 'not_found' : e.code === 'io' ? 'io' : 'invalid_request', e.message)
   }
+}
+
+/** Parses a session file's text; every failure names the file and says what to do, and never quotes it. */
+export function parseSessionText(text: string, path: string): SessionFile {
+  const where = pathText(path)
   let json: unknown
   try {
     json = JSON.parse(text)
-  } catch (e) {
-    throw new FtError('session_corrupt', `session file ${path} is not valid JSON (${(e as Error).message}); it was left as it is`)
+  } catch {
+    // V8's message quotes the text it choked on: never pass it on (the file may be anything).
+    throw new FtError('session_corrupt', `session file ${where} is not valid JSON (damaged or not a session); it was left as it is`)
   }
   const head = z.object({ format: z.string(), version: z.number() }).safeParse(json)
   if (!head.success || head.data.format !== SESSION_FORMAT) {
-    throw new FtError('session_corrupt', `${path} is not a Feature Tracer session (no "format": "${SESSION_FORMAT}"); it was left as it is`)
+    throw new FtError('session_corrupt', `${where} is not a Feature Tracer session (no "format": "${SESSION_FORMAT}"); it was left as it is`)
   }
   if (head.data.version > SESSION_VERSION) {
     throw new FtError(
       'session_future_version',
-      `session file ${path} has version ${head.data.version}, written by a newer Feature Tracer (this one reads up to ${SESSION_VERSION}); update the app. The file was left as it is`,
+      `session file ${where} has version ${head.data.version}, written by a newer Feature Tracer (this one reads up to ${SESSION_VERSION}); update the app. The file was left as it is`,
     )
   }
   const parsed = sessionFileSchema.safeParse(json)
   if (!parsed.success) {
-    throw new FtError('session_corrupt', `session file ${path} is damaged (${describeZodError(parsed.error)}); it was left as it is`)
+    throw new FtError('session_corrupt', `session file ${where} is damaged (${describeZodError(parsed.error)}); it was left as it is`)
   }
   return { ...parsed.data, format: SESSION_FORMAT }
+}
+
+export function readSessionFile(path: string): SessionFile {
+  return parseSessionText(readSessionBytes(path), path)
+}
+
+/** True when `child` is `parent` or inside it (both real, absolute paths). */
+function isInside(child: string, parent: string): boolean {
+  const rel = relative(parent, child)
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    return resolve(path)
+  }
+}
+
+/** Refuses a path a session may not be written to; see the file's header for the rules. */
+export function checkSessionSavePath(path: string, appDir: string): void {
+  const where = pathText(path)
+  if (!isAbsolute(path)) throw new FtError('invalid_request', `session path ${where} is relative; give the full path (e.g. /home/you/work${SESSION_EXT})`)
+  if (extname(path) !== SESSION_EXT) throw new FtError('invalid_request', `session files end in ${SESSION_EXT}; ${where} does not (rename it to …${SESSION_EXT})`)
+  const dir = dirname(path)
+  let realDir: string
+  try {
+    realDir = realpathSync(dir)
+  } catch {
+    throw new FtError('not_found', `the folder of ${where} does not exist; create it or choose another`)
+  }
+  if (isInside(realDir, realOrSelf(appDir))) {
+    throw new FtError('invalid_request', `${where} is inside Feature Tracer's own folder (labels, autosaves); save the session somewhere else, e.g. your home folder`)
+  }
+  let st
+  try {
+    st = lstatSync(path)
+  } catch {
+    return // a new file
+  }
+  if (st.isSymbolicLink()) throw new FtError('invalid_request', `${where} is a symbolic link; save to the file it points to, or to a new name`)
+  if (!st.isFile()) throw new FtError('invalid_request', `${where} exists and is not a file; choose another name`)
+  try {
+    readSessionFile(path)
+  } catch (e) {
+    const why = e instanceof FtError && e.code === 'session_future_version' ? 'it was written by a newer Feature Tracer' : 'it is not a session file this app can read'
+    throw new FtError('invalid_request', `${where} exists and ${why}, so it was not replaced; choose another name or move that file`)
+  }
+}
+
+/** The autosave slot of a bundle. */
+export function autosavePath(userDataDir: string, bundleHash: string): string {
+  return join(userDataDir, AUTOSAVE_DIR, `${bundleHash}${SESSION_EXT}`)
+}
+
+/** A file that could not be read and was moved aside: where it is now, and why. */
+export interface MovedAside {
+  from: string
+  to: string
+  reason: string
+}
+
+export type AutosaveRead = { session: SessionFile | null; movedAside: MovedAside | null }
+
+/**
+ * Reads a bundle's autosave slot. A file there that cannot be read (damaged, newer version, another
+ * bundle's) is moved aside under a time-stamped name before anything is written to the slot.
+ */
+export function readAutosave(slot: string, bundleHash: string): AutosaveRead {
+  if (!existsSync(slot)) return { session: null, movedAside: null }
+  let reason: string
+  try {
+    const session = readSessionFile(slot)
+    if (session.bundle.hash === bundleHash) return { session, movedAside: null }
+    reason = `it belongs to another bundle (${pathText(session.bundle.path)})`
+  } catch (e) {
+    reason = e instanceof Error ? e.message : String(e)
+  }
+  const to = moveAside(slot, 'unreadable')
+  return { session: null, movedAside: { from: slot, to, reason } }
+}
+
+/** The bundle folder of the newest readable autosave (the Electron window reopens it), or null. */
+export function lastAutosavedBundle(userDataDir: string): string | null {
+  const dir = join(userDataDir, AUTOSAVE_DIR)
+  let names: string[]
+  try {
+    names = readdirSync(dir).filter((n) => /^[0-9a-f]{64}\.ftsession$/.test(n))
+  } catch {
+    return null
+  }
+  const newest = names.map((n) => join(dir, n)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
+  for (const file of newest) {
+    try {
+      return readSessionFile(file).bundle.path
+    } catch {
+      // Unreadable: the workbench moves it aside when that bundle opens; try the next.
+    }
+  }
+  return null
+}
+
+/**
+ * Before per-bundle slots there was one autosave.ftsession: move it into its bundle's slot (or aside, if it
+ * cannot be read), so an upgrade loses nothing.
+ */
+export function migrateLegacyAutosave(userDataDir: string): MovedAside | null {
+  const legacy = join(userDataDir, `autosave${SESSION_EXT}`)
+  if (!existsSync(legacy)) return null
+  mkdirSync(join(userDataDir, AUTOSAVE_DIR), { recursive: true })
+  try {
+    const session = readSessionFile(legacy)
+    const slot = autosavePath(userDataDir, session.bundle.hash)
+    if (!existsSync(slot)) {
+      renameSync(legacy, slot)
+      return null
+    }
+    return { from: legacy, to: moveAside(legacy, 'older'), reason: 'a newer autosave of the same bundle exists' }
+  } catch (e) {
+    return { from: legacy, to: moveAside(legacy, 'unreadable'), reason: e instanceof Error ? e.message : String(e) }
+  }
 }

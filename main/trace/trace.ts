@@ -400,6 +400,9 @@ async function pointPart(bundle: Bundle, engine: TraceEngine, point: TracePoint,
   if (!Number.isInteger(sourcePos) || sourcePos < 0 || sourcePos > pos) throw new TraceInputError(`source position ${sourcePos} outside [0, ${pos}]`)
   const head = opts.head ?? strongest.head
   if (!Number.isInteger(head) || head < 0 || head >= H) throw new TraceInputError(`head ${head} outside [0, ${H})`)
+  const dVocab = bundle.config.model.d_vocab
+  const badToken = opts.gridTokens?.find((t) => !Number.isInteger(t) || t < 0 || t >= dVocab)
+  if (badToken !== undefined) throw new TraceInputError(`grid token id ${badToken} lies outside the vocabulary [0, ${dVocab})`)
   const hvV = headVectors(model, L, lin.v)
   const hvU = headVectors(model, L, lin.u)
   const keyVecs = qkKeyVectors(model, L, queries(model, L, atPos(names.residPre)))

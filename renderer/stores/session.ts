@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import type { SessionLoaded, SessionState } from '../../main/ipc/contract'
+import type { MovedAside, SessionLoaded, SessionState } from '../../main/ipc/contract'
 import { call, errorMessage } from '../api'
 import { applyGridStates, collectGridStates } from '../components/grid/registry'
 import { useBundleStore } from './bundle'
@@ -16,8 +16,12 @@ export const useSessionStore = defineStore('session', () => {
   const path = ref<string | null>(null)
   const savedAt = ref<string | null>(null)
   const autosavedAt = ref<string | null>(null)
-  /** Where the autosave slot lives; its folder is the default for a new session file. */
+  /** Where the open bundle's autosave slot lives. */
   const autosavePath = ref<string | null>(null)
+  /** The folder a new session file is suggested in (main's answer: the user's home folder). */
+  const defaultDir = ref<string | null>(null)
+  /** The last autosave that could not be read and was moved aside (also a notice banner). */
+  const movedAside = ref<MovedAside | null>(null)
   const error = ref<string | null>(null)
   const notice = ref<string | null>(null)
   const ui = ref<Record<string, unknown>>({})
@@ -62,6 +66,7 @@ export const useSessionStore = defineStore('session', () => {
       const res = await call('session.autosave', { state: collect() })
       autosavedAt.value = res.savedAt
       autosavePath.value = res.path
+      if (res.movedAside) movedAside.value = res.movedAside
     } catch (err) {
       // Autosave runs unattended; a failure is shown but must not interrupt the work.
       console.warn('autosave failed:', errorMessage(err))
@@ -85,6 +90,10 @@ export const useSessionStore = defineStore('session', () => {
       if (!(await bundle.open(loaded.session.bundle.path))) throw new Error(bundle.error ?? 'cannot open the bundle')
       features.clear()
       if (bundle.info) cache.set(bundle.info.cache)
+      // Main imports a session's labels only into the bundle they belong to, now the open one.
+      const again = await call('session.load', { path: loaded.path })
+      loaded.labelsImported = again.labelsImported
+      loaded.labelsSkipped = again.labelsSkipped
     }
     if (cache.ready) await features.load()
     const tabs = useTabsStore()
@@ -103,12 +112,14 @@ export const useSessionStore = defineStore('session', () => {
     generation++
     try {
       const loaded = await call('session.load', { path: from })
-      if (!loaded) throw new Error(`no session at ${from}`)
       await apply(loaded)
       path.value = loaded.path
       savedAt.value = loaded.session.savedAt
       error.value = null
-      notice.value = `Session restored from ${loaded.path}` + (loaded.labelsImported ? ` (${loaded.labelsImported} labels imported)` : '')
+      notice.value =
+        `Session restored from ${loaded.path}` +
+        (loaded.labelsImported ? ` (${loaded.labelsImported} labels imported)` : '') +
+        (loaded.labelsSkipped ? ` (${loaded.labelsSkipped} labels skipped: their features do not exist in this SAE)` : '')
       return true
     } catch (err) {
       error.value = `Session not restored: ${errorMessage(err)}`
@@ -116,24 +127,29 @@ export const useSessionStore = defineStore('session', () => {
     }
   }
 
-  /** At start: reopen the autosaved workspace when it belongs to the bundle main opened. */
+  /**
+   * At start: reopen the open bundle's autosaved workspace. One that cannot be read was moved aside by main
+   * (before any autosave could replace it); the notice banner names where it is now.
+   */
   async function restoreAutosave(): Promise<void> {
     const started = generation
     try {
-      const loaded = await call('session.load', {})
-      if (!loaded) return
-      autosavePath.value = loaded.path
-      if (started === generation && loaded.session.bundle.hash === useBundleStore().info?.hash) await apply(loaded)
+      const res = await call('session.autosaved', {})
+      defaultDir.value = res.defaultDir
+      if (res.movedAside) movedAside.value = res.movedAside
+      if (!res.loaded) return
+      autosavePath.value = res.loaded.path
+      if (started === generation && res.loaded.session.bundle.hash === useBundleStore().info?.hash) await apply(res.loaded)
     } catch (err) {
-      console.warn('autosave not restored:', errorMessage(err))
+      error.value = `The autosaved session was not restored: ${errorMessage(err)}`
     }
   }
 
   function defaultPath(): string {
-    const dir = autosavePath.value?.replace(/[\\/][^\\/]*$/, '')
+    const dir = defaultDir.value?.replace(/[\\/]+$/, '')
     const name = (useBundleStore().info?.name ?? 'workspace').replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'workspace'
     return `${dir ?? '.'}/${name}.ftsession`
   }
 
-  return { path, savedAt, autosavedAt, autosavePath, error, notice, ui, collect, save, autosave, scheduleAutosave, restore, restoreAutosave, defaultPath }
+  return { path, savedAt, autosavedAt, autosavePath, defaultDir, movedAside, error, notice, ui, collect, save, autosave, scheduleAutosave, restore, restoreAutosave, defaultPath }
 })

@@ -58,7 +58,8 @@ beforeAll(async () => {
     dispatch: async (channel) => {
       if (channel === 'bundle.info') return { ok: true, value: info }
       if (channel === 'features.list') return { ok: true, value: { features } }
-      if (channel === 'session.load') return { ok: true, value: null }
+      if (channel === 'session.autosaved') return { ok: true, value: { loaded: null, movedAside: null, defaultDir: '/tmp' } }
+      if (channel === 'workbench.notices') return { ok: true, value: { notices: [] } }
       return { ok: false, error: { code: 'internal', message: `not in this test: ${channel}` } }
     },
   })

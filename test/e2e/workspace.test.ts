@@ -3,7 +3,7 @@
 // features, open a feature, check the seed's columns and the coolwarm colours, export CSV and compare it
 // with the grid, label, save, reload, restore, and refuse a corrupt and a future-version session file.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import { gradientStyle } from '../../renderer/components/grid/coolwarm'
@@ -293,10 +293,12 @@ describe('workspace in the browser (serve mode)', () => {
     const since = new Date().toISOString()
     await page.click('[data-tab="features"]')
     await page.click(`[data-tab="feature:${featureId}"]`)
-    const autosave = join(serve.tmp, 'user-data', 'autosave.ftsession')
+    // One slot per bundle: user-data/autosave/<bundle hash>.ftsession.
+    const slots = join(serve.tmp, 'user-data', 'autosave')
+    const autosave = () => readdirSync(slots).filter((n) => /^[0-9a-f]{64}\.ftsession$/.test(n)).map((n) => join(slots, n))[0]
     const read = () => {
       try {
-        return JSON.parse(readFileSync(autosave, 'utf8')) as { savedAt: string; state: { activeTab: string } }
+        return JSON.parse(readFileSync(autosave(), 'utf8')) as { savedAt: string; state: { activeTab: string } }
       } catch {
         return null
       }
@@ -305,6 +307,19 @@ describe('workspace in the browser (serve mode)', () => {
     expect(read()?.state.activeTab).toBe(`feature:${featureId}`)
     await page.reload()
     await poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+  })
+
+  it('moves an autosave it cannot read aside, names it in a banner, and never overwrites it', async () => {
+    const slot = readdirSync(join(serve.tmp, 'user-data', 'autosave')).find((n) => /^[0-9a-f]{64}\.ftsession$/.test(n))!
+    const slotPath = join(serve.tmp, 'user-data', 'autosave', slot)
+    const damaged = '{"format": "feature-tracer-session", "version": 1, "state": [truncated'
+    writeFileSync(slotPath, damaged)
+    await page.reload()
+    const movedTo = page.locator('[data-field="moved-to"]').first()
+    await poll(() => movedTo.textContent()).toContain('.unreadable-')
+    const to = (await movedTo.textContent())!.trim()
+    expect(readFileSync(to, 'utf8')).toBe(damaged)
+    await page.locator('[data-field="notice"] button').first().click()
   })
 
   it('ran without page errors or CSP violations', () => {

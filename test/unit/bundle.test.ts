@@ -56,12 +56,12 @@ describe('loadBundle: the tiny bundle', () => {
     expect(b.hashes.bundle).toMatch(/^[0-9a-f]{64}$/)
   })
 
-  it('verifies the recorded sha256 of every file on request', async () => {
-    const b = await loadBundle(TINY, { verifyHashes: true })
+  it('verifies the recorded sha256 of every file', async () => {
+    const b = await loadBundle(TINY, { hashCacheDir: null })
     const again = await loadBundle(TINY)
     expect(b.hashes).toEqual(again.hashes)
     const dir = brokenCopy((d) => editJson(join(d, 'bundle.json'), (j) => (j.provenance.files['sae.safetensors'].sha256 = '0'.repeat(64))))
-    const err = await loadBundle(dir, { verifyHashes: true }).catch((e: BundleError) => e)
+    const err = await loadBundle(dir).catch((e: BundleError) => e)
     expect((err as BundleError).code).toBe('hash-mismatch')
     expect((err as BundleError).file).toBe('sae.safetensors')
   })

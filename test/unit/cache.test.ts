@@ -1,7 +1,7 @@
 // A real cache build on the tiny bundle (worker thread + ONNX Runtime), checked against an independent
 // recount from the engine's raw CSR output and against the PyTorch goldens; then kill/resume and key
 // mismatches.
-import { mkdirSync } from 'node:fs'
+import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -285,13 +285,27 @@ describe('activation cache on the tiny bundle', () => {
 
   it('reports a build that fails in its worker as a failed job, with the reason', async () => {
     const d = tempDir()
-    mkdirSync(join(d, 'cache.sqlite')) // a folder where the cache file should be: SQLite cannot open it
-    const broken = tinyWorkbench(d)
+    const bundleDir = join(d, 'bundle')
+    cpSync(TINY, bundleDir, { recursive: true })
+    const broken = tinyWorkbench(d, { bundleDir })
+    unwrap(await broken.invoke('bundle.info', {}))
+    rmSync(join(bundleDir, 'sae.safetensors')) // after main opened it: the worker's own load fails
     const end = await build(broken)
     expect(end.outcome).toBe('failed')
-    expect(end.error?.message).toBeTruthy()
-    expect((await broken.invoke('cache.status', {})).ok).toBe(false)
+    expect(end.error?.message).toMatch(/sae\.safetensors .* does not exist/)
     await broken.close()
+  }, SLOW)
+
+  it('refuses to build where a folder stands at the cache path, and leaves it', async () => {
+    const d = tempDir()
+    mkdirSync(join(d, 'cache.sqlite'))
+    writeFileSync(join(d, 'cache.sqlite', 'kept.txt'), 'x')
+    const wb = tinyWorkbench(d)
+    expect(unwrap(await wb.invoke('cache.status', {})).state).toBe('foreign')
+    const r = await wb.invoke('cache.build', { rebuild: true })
+    expect(r.ok ? null : r.error.code).toBe('cache_foreign')
+    expect(readdirSync(join(d, 'cache.sqlite'))).toEqual(['kept.txt'])
+    await wb.close()
   }, SLOW)
 
   it('refuses a second build while one runs, and reports a missing cache clearly', async () => {

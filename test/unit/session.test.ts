@@ -1,7 +1,7 @@
 // Sessions and annotations: atomic .ftsession writes, refusal of corrupt or future files (left
 // untouched), the autosave slot, and labels/notes that live outside the (rebuildable) cache.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { unwrap } from '../../main/ipc/dispatch'
 import type { Workbench } from '../../main/ipc/workbench'
@@ -79,10 +79,11 @@ describe('sessions through the handler table', () => {
 
   it('autosaves to a slot and loads it back; an empty slot is null', async () => {
     const fresh = tinyWorkbench(tempDir())
-    expect(unwrap(await fresh.invoke('session.load', {}))).toBeNull()
+    expect(unwrap(await fresh.invoke('session.autosaved', {})).loaded).toBeNull()
     const saved = unwrap(await fresh.invoke('session.autosave', { state }))
     expect(existsSync(saved.path)).toBe(true)
-    expect(unwrap(await fresh.invoke('session.load', {}))?.session.state).toEqual(state)
+    expect(saved.movedAside).toBeNull()
+    expect(unwrap(await fresh.invoke('session.autosaved', {})).loaded?.session.state).toEqual(state)
     await fresh.close()
   })
 
@@ -106,14 +107,18 @@ describe('sessions through the handler table', () => {
     expect(statSync(path).mtimeMs).toBe(before.mtimeMs)
   })
 
-  it('reports a missing file as not_found, and refuses a corrupt autosave slot too', async () => {
+  it('reports a missing file as not_found, and moves a corrupt autosave slot aside, byte for byte', async () => {
     const r = await wb.invoke('session.load', { path: join(dir, 'nope.ftsession') })
     expect(r.ok ? null : r.error.code).toBe('not_found')
-    mkdirSync(join(dir, 'user'), { recursive: true })
-    writeFileSync(wb.autosavePath, 'garbage')
-    const slot = await wb.invoke('session.load', {})
-    expect(slot.ok ? null : slot.error.code).toBe('session_corrupt')
-    expect(readFileSync(wb.autosavePath, 'utf-8')).toBe('garbage')
+    const slotPath = await wb.autosavePath()
+    mkdirSync(dirname(slotPath), { recursive: true })
+    writeFileSync(slotPath, 'garbage')
+    const slot = unwrap(await wb.invoke('session.autosaved', {}))
+    expect(slot.loaded).toBeNull()
+    expect(slot.movedAside?.from).toBe(slotPath)
+    expect(existsSync(slotPath)).toBe(false)
+    expect(readFileSync(slot.movedAside!.to, 'utf-8')).toBe('garbage')
+    expect(unwrap(await wb.invoke('workbench.notices', {})).notices.some((n) => n.movedAside?.to === slot.movedAside!.to)).toBe(true)
   })
 
   it('keeps labels per bundle and rejects labels for features the SAE lacks', async () => {
