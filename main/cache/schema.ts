@@ -143,9 +143,15 @@ export type CacheFileKind =
 
 const OUR_TABLES = new Set<string>(['meta', 'chunk', ...FINAL_TABLES])
 
-/** Why a readable SQLite file with these tables and meta is not this app's cache, or null when it is. */
+/**
+ * Why a readable SQLite file with these tables and meta is not this app's cache, or null when it is: ours
+ * has our meta, or (a build killed between creating its tables and writing its meta) exactly our tables
+ * and an empty meta. A file with only some of our table names and no meta is someone else's.
+ */
 export function foreignReason(tables: readonly string[], meta: Meta): string | null {
-  if (tables.every((t) => OUR_TABLES.has(t)) && (Object.keys(meta).length === 0 || isOurMeta(meta))) return null
+  const onlyOurs = tables.every((t) => OUR_TABLES.has(t))
+  if (onlyOurs && Object.keys(meta).length > 0 && isOurMeta(meta)) return null
+  if (onlyOurs && Object.keys(meta).length === 0 && tables.length === OUR_TABLES.size) return null
   const shown = tables.slice(0, 5).map((t) => t.slice(0, 40)).join(', ')
   return `it is an SQLite database of another program (tables: ${shown}${tables.length > 5 ? ', …' : ''})`
 }

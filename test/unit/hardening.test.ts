@@ -266,10 +266,14 @@ describe('caches', () => {
     await wb.close()
   }, 120_000)
 
-  it('never touches another program\'s SQLite file at the cache path, even on rebuild', async () => {
+  it.each([
+    ['tables named like ours and its own meta', "CREATE TABLE feature (x); CREATE TABLE meta (key, value); INSERT INTO meta VALUES ('owner', 'someone else')"],
+    ['a table of ours by name and no meta', 'CREATE TABLE feature (x); INSERT INTO feature VALUES (1)'],
+    ['tables of its own', "CREATE TABLE feature (x); CREATE TABLE meta (key, value); CREATE TABLE mine (y)"],
+  ])('never touches another program\'s SQLite file (%s) at the cache path, even on rebuild', async (_what, ddl) => {
     const { d, wb } = withCache((p) => {
       const db = new Database(p)
-      db.exec("CREATE TABLE feature (x); CREATE TABLE meta (key, value); CREATE TABLE mine (y); INSERT INTO meta VALUES ('owner', 'someone else')")
+      db.exec(ddl)
       db.close()
     })
     const path = join(d, 'cache.sqlite')
