@@ -8,8 +8,10 @@ const root = dirname(fileURLToPath(import.meta.url))
 export default defineConfig({
   main: {
     build: {
-      // Native modules cannot be bundled: they load a .node binary next to their JS, and are rebuilt
-      // for Electron's ABI at packaging time. Every other dependency is externalized too (the default).
+      // Native modules cannot be bundled: they load a .node binary next to their JS. better-sqlite3's
+      // binary for Electron's ABI comes from `npm run electron:native` in a checkout (main/native/) and
+      // from electron-builder's rebuild in the installers (electron-builder.yml); onnxruntime-node is
+      // N-API and loads as installed. Every other dependency is externalized too (the default).
       externalizeDeps: { include: ['better-sqlite3', 'onnxruntime-node'] },
       rollupOptions: {
         // Worker threads start from files next to the bundled main (main/cache/job.ts looks for

@@ -6,6 +6,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDialogOptions, saveDialogOptions, type FileDialog } from './ipc/dialog'
 import { createWorkbench, type Workbench } from './ipc/workbench'
+import { bindingFile, currentRuntime, sqliteLoadError } from './native/sqlite'
+import { FIX_COMMAND, pageUrl, sqliteProblemPage } from './native/startup-page'
 import { readSessionFile } from './session/file'
 import { CONTENT_SECURITY_POLICY } from './serve/server'
 import { IPC_CALL, IPC_PUSH } from '../preload/api'
@@ -40,6 +42,32 @@ function fromOurPage(e: IpcMainInvokeEvent): boolean {
   return e.sender === win?.webContents && (DEV_SERVER ? url.startsWith(DEV_SERVER) : url.startsWith('file://'))
 }
 
+/** Each window shows one page of ours: links open in the user's browser, and the page never navigates. */
+function confine(w: BrowserWindow): void {
+  w.webContents.setWindowOpenHandler(({ url }) => {
+    if (/^https?:\/\//.test(url)) void shell.openExternal(url)
+    return { action: 'deny' }
+  })
+  w.webContents.on('will-navigate', (e) => e.preventDefault())
+  w.on('closed', () => {
+    if (win === w) win = null
+  })
+}
+
+/** Instead of the workbench, when better-sqlite3 cannot load: a page that says why and what fixes it. */
+function createProblemWindow(html: string): BrowserWindow {
+  const w = new BrowserWindow({
+    width: 860,
+    height: 640,
+    title: 'Feature Tracer cannot start',
+    backgroundColor: '#ffffff',
+    webPreferences: { contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, spellcheck: false },
+  })
+  confine(w)
+  void w.loadURL(pageUrl(html))
+  return w
+}
+
 function createWindow(wb: Workbench): BrowserWindow {
   const w = new BrowserWindow({
     width: 1440,
@@ -59,19 +87,11 @@ function createWindow(wb: Workbench): BrowserWindow {
     },
   })
   w.once('ready-to-show', () => w.show())
-  // The workbench is a single page: links open in the user's browser, and the page never navigates.
-  w.webContents.setWindowOpenHandler(({ url }) => {
-    if (/^https?:\/\//.test(url)) void shell.openExternal(url)
-    return { action: 'deny' }
-  })
-  w.webContents.on('will-navigate', (e) => e.preventDefault())
+  confine(w)
   const unsubscribe = wb.subscribe((event, payload) => {
     if (!w.isDestroyed()) w.webContents.send(IPC_PUSH, event, payload)
   })
-  w.on('closed', () => {
-    unsubscribe()
-    if (win === w) win = null
-  })
+  w.on('closed', unsubscribe)
   if (DEV_SERVER) void w.loadURL(DEV_SERVER)
   else void w.loadFile(RENDERER_HTML)
   return w
@@ -91,13 +111,23 @@ const fileDialog: FileDialog = {
   },
 }
 
+/** better-sqlite3 must load before the Workbench opens its cache: under Electron it needs a build for
+ *  Electron's ABI (main/native/sqlite.ts). Without one, the window explains instead of failing blank. */
+function showSqliteProblem(): boolean {
+  const error = sqliteLoadError()
+  if (!error) return false
+  const runtime = currentRuntime()
+  console.error(`Feature Tracer: better-sqlite3 does not load: ${error}\nFix: ${FIX_COMMAND}`)
+  const page = sqliteProblemPage({ error, runtime, expected: bindingFile(runtime), packaged: app.isPackaged })
+  win = createProblemWindow(page)
+  app.on('activate', () => {
+    if (!win) win = createProblemWindow(page)
+  })
+  return true
+}
+
 async function start(): Promise<void> {
   await app.whenReady()
-  const userDataDir = app.getPath('userData')
-  const probe = join(userDataDir, 'autosave.ftsession')
-  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(probe), dialog: fileDialog })
-  workbench = wb
-
   // The file:// page carries the CSP in a meta tag; the header covers the dev server and anything else.
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     if (DEV_SERVER) return callback({ responseHeaders: details.responseHeaders })
@@ -106,6 +136,12 @@ async function start(): Promise<void> {
   session.defaultSession.setPermissionRequestHandler((_wc, _permission, grant) => grant(false))
   // CSV exports reach main as downloads of a blob: URL. With no save path set, Electron's default
   // will-download behaviour is the native save dialog, which is what the export should show.
+  if (showSqliteProblem()) return
+
+  const userDataDir = app.getPath('userData')
+  const probe = join(userDataDir, 'autosave.ftsession')
+  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(probe), dialog: fileDialog })
+  workbench = wb
 
   ipcMain.handle(IPC_CALL, (e, channel: unknown, payload: unknown) => {
     if (!fromOurPage(e)) return { ok: false, error: { code: 'internal', message: 'call from an unknown frame refused' } }
