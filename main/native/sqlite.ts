@@ -42,14 +42,17 @@ export function sqlitePackage(): SqlitePackage {
   return installed
 }
 
-/** The folder for one ABI, e.g. .native/better-sqlite3-12.11.1/electron-abi150-linux-x64. It sits
- *  outside node_modules (npm never touches it, and `npm rebuild` cannot clobber it) and is keyed by
+function abiDir(kind: 'electron' | 'node', rt: NativeRuntime, pkg: SqlitePackage): string {
+  const root = process.env.FT_NATIVE_DIR || join(pkg.projectDir, '.native')
+  return join(root, `better-sqlite3-${pkg.version}`, `${kind}-abi${rt.modules}-${rt.platform}-${rt.arch}`)
+}
+
+/** The folder for one runtime's ABI, e.g. .native/better-sqlite3-12.11.1/electron-abi150-linux-x64. It
+ *  sits outside node_modules (npm never touches it, and `npm rebuild` cannot clobber it) and is keyed by
  *  better-sqlite3's version too, because a binary only fits the JS it was built with. FT_NATIVE_DIR
  *  moves the whole tree (a read-only checkout, builds shared between checkouts, the tests). */
 export function nativeDir(rt: NativeRuntime, pkg: SqlitePackage = sqlitePackage()): string {
-  const root = process.env.FT_NATIVE_DIR || join(pkg.projectDir, '.native')
-  const runtime = rt.electron ? 'electron' : 'node'
-  return join(root, `better-sqlite3-${pkg.version}`, `${runtime}-abi${rt.modules}-${rt.platform}-${rt.arch}`)
+  return abiDir(rt.electron ? 'electron' : 'node', rt, pkg)
 }
 
 /** Where the build of better-sqlite3 for a runtime is kept (whether or not it is there yet). */
@@ -59,16 +62,18 @@ export function bindingFile(rt: NativeRuntime, pkg: SqlitePackage = sqlitePackag
 
 /**
  * The `nativeBinding` this process passes to better-sqlite3; undefined means node_modules' own build.
- * - Plain Node: node_modules' build, which npm made for this Node.
- * - Electron with the ABI-keyed build present (a checkout after `npm run electron:native`): that build.
+ * - Electron with its ABI-keyed build present (a checkout after `npm run electron:native`): that build.
  * - Electron without it: node_modules' build. That is right in the packaged app, where electron-builder
  *   built node_modules' copy for Electron, and wrong in a checkout that never ran electron:native, where
  *   loading it fails with Node's "compiled against a different Node.js version" and the start-up check
  *   (main/index.ts) says which command fixes it.
+ * - Plain Node: node_modules' build, which npm made for this Node.
+ * The lookup goes by the ABI alone, not by process.versions.electron, which a worker thread of Electron's
+ * main process may lack: Node's and Electron's ABI numbers come from one registry and never coincide,
+ * so plain Node never finds an Electron folder for its own ABI.
  */
-export function sqliteBinding(rt: NativeRuntime = currentRuntime(), pkg?: SqlitePackage): string | undefined {
-  if (!rt.electron) return undefined
-  const file = bindingFile(rt, pkg)
+export function sqliteBinding(rt: NativeRuntime = currentRuntime(), pkg: SqlitePackage = sqlitePackage()): string | undefined {
+  const file = join(abiDir('electron', rt, pkg), SQLITE_BINARY)
   return existsSync(file) ? file : undefined
 }
 

@@ -1,6 +1,7 @@
 // main/index.ts needs the Electron binary, which CI does not download; with 'electron' mocked, this
 // checks what matters for security: one sandboxed, isolated window, a CSP header, no navigation or
-// new windows, and the preload's calls reaching the handler table only from our own page.
+// new windows, and the preload's calls reaching the handler table only from our own page. Here
+// better-sqlite3 loads, so the start-up check passes; native-startup.test.ts has a binding that does not.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

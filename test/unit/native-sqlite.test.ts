@@ -51,7 +51,7 @@ describe('the better-sqlite3 binary a process loads', () => {
     expect(electronAbi(electron.version)).toBe(readFileSync(join(electron.dir, 'abi_version'), 'utf8').trim())
   })
 
-  it('under Electron: the ABI-keyed build when it is there, else node_modules’ (the packaged app’s)', () => {
+  it('under Electron’s ABI: its own build when it is there, else node_modules’ (the packaged app’s)', () => {
     process.env.FT_NATIVE_DIR = join(tmp, 'native')
     const rt: NativeRuntime = { electron: '45.5.0', modules: '150', platform: process.platform, arch: process.arch }
     const file = bindingFile(rt)
@@ -60,6 +60,8 @@ describe('the better-sqlite3 binary a process loads', () => {
     mkdirSync(dirname(file), { recursive: true })
     writeFileSync(file, 'node_register_module_v150')
     expect(sqliteBinding(rt)).toBe(file)
+    // A worker thread of Electron's main process, which may lack process.versions.electron: same ABI.
+    expect(sqliteBinding({ ...rt, electron: undefined })).toBe(file)
     expect(sqliteBinding({ ...rt, electron: undefined, modules: '115' })).toBeUndefined()
   })
 
