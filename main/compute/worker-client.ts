@@ -219,7 +219,7 @@ export class ComputeWorkerClient implements ComputeEngine, TraceCompute {
   }
 
   private request(payload: Payload, transfer: ArrayBuffer[], opts: RequestOptions = {}): Promise<ResultValue> {
-    if (this.disposed) return Promise.reject(new Error('the compute worker client has been disposed'))
+    if (this.disposed) return Promise.reject(new ComputeCancelledError('the compute worker client has been disposed'))
     const { signal } = opts
     if (signal?.aborted) return Promise.reject(new ComputeCancelledError('the request was cancelled'))
     return new Promise<ResultValue>((resolve, reject) => {

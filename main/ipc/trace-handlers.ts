@@ -4,6 +4,7 @@
 // Whole-corpus activation scores are a job (the Workbench starts its worker): start, cancel, last result.
 import { compareTraces, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, isTraceInputError, tracePoint, traceScope, traceToJson, type TraceEngine, type TracePoint } from '../trace'
 import { tokenText } from '../cache/rows'
+import { ComputeCancelledError } from '../compute/worker-client'
 import type { TraceOptionsRequest, TracePointRequest } from './contract'
 import type { HandlerTable } from './dispatch'
 import { FtError } from './errors'
@@ -17,12 +18,18 @@ type TraceHandlers = Pick<HandlerTable, 'trace.run' | 'trace.point' | 'trace.sco
  */
 const PREFETCH_BATCHES = 2
 
-/** Runs `work`, turning the trace code's input errors into `invalid_request`. */
+/**
+ * Runs `work`, turning the trace code's input errors into `invalid_request`, and a request whose engine
+ * was replaced while it ran (another bundle.open, or a superseding cancel) into `busy`: ask again.
+ */
 async function traceInput<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work()
   } catch (error) {
     if (isTraceInputError(error)) throw new FtError('invalid_request', error.message)
+    if (error instanceof ComputeCancelledError) {
+      throw new FtError('busy', 'this trace was stopped because the bundle was opened again (or the request was superseded) while it ran; ask again')
+    }
     throw error
   }
 }

@@ -395,6 +395,22 @@ describe('bundles', () => {
 })
 
 describe('traces', () => {
+  it('answers a trace whose engine is replaced mid-run (bundle.open) with busy, never internal', async () => {
+    const wb = tinyWorkbench(tempDir())
+    const info = unwrap(await wb.invoke('bundle.info', {}))
+    const runs = [
+      wb.invoke('trace.run', { point: { feature: 1, sample: 0, pos: 3 } }),
+      wb.invoke('trace.compare', { a: { feature: 1, sample: 0, pos: 3 }, b: { feature: 1, sample: 1, pos: 4 } }),
+    ]
+    await new Promise((r) => setTimeout(r, 50))
+    unwrap(await wb.invoke('bundle.open', { path: info.path }))
+    for (const r of await Promise.all(runs)) {
+      if (!r.ok) expect(r.error.code).toBe('busy')
+    }
+    expect(unwrap(await wb.invoke('trace.point', { point: { feature: 1, sample: 0, pos: 3 } })).feature).toBe(1)
+    await wb.close()
+  })
+
   it('refuses grid tokens outside the vocabulary instead of answering NaN', async () => {
     const wb = tinyWorkbench(tempDir())
     const info = unwrap(await wb.invoke('bundle.info', {}))
