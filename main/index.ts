@@ -8,7 +8,7 @@ import { openDialogOptions, saveDialogOptions, type FileDialog } from './ipc/dia
 import { createWorkbench, type Workbench } from './ipc/workbench'
 import { bindingFile, currentRuntime, sqliteLoadError } from './native/sqlite'
 import { FIX_COMMAND, pageUrl, sqliteProblemPage } from './native/startup-page'
-import { readSessionFile } from './session/file'
+import { lastAutosavedBundle } from './session/file'
 import { CONTENT_SECURITY_POLICY } from './serve/server'
 import { IPC_CALL, IPC_PUSH } from '../preload/api'
 
@@ -23,17 +23,13 @@ function demoBundleDir(): string {
   return app.isPackaged ? join(process.resourcesPath, 'demo') : join(app.getAppPath(), 'resources/demo')
 }
 
-/** The bundle to open: --bundle DIR, else the autosaved session's (if it still exists), else the demo. */
-function initialBundleDir(autosavePath: string): string {
+/** The bundle to open: --bundle DIR, else the newest autosaved session's (if it still exists), else the demo. */
+function initialBundleDir(userDataDir: string): string {
   const i = process.argv.indexOf('--bundle')
   if (i > 0 && process.argv[i + 1]) return process.argv[i + 1]
-  try {
-    const last = readSessionFile(autosavePath).bundle.path
-    if (existsSync(last)) return last
-  } catch {
-    // No autosave yet, or one we cannot read: the demo is the right start either way.
-  }
-  return demoBundleDir()
+  // No autosave yet, or none we can read: the demo is the right start either way.
+  const last = lastAutosavedBundle(userDataDir)
+  return last && existsSync(last) ? last : demoBundleDir()
 }
 
 /** Only our own page may call the handler table (not a navigated-away or injected frame). */
@@ -61,7 +57,7 @@ function createProblemWindow(html: string): BrowserWindow {
     height: 640,
     title: 'Feature Tracer cannot start',
     backgroundColor: '#ffffff',
-    webPreferences: { contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, spellcheck: false },
+    webPreferences: { contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, spellcheck: false, disableBlinkFeatures: 'Auxclick' },
   })
   confine(w)
   void w.loadURL(pageUrl(html))
@@ -84,6 +80,8 @@ function createWindow(wb: Workbench): BrowserWindow {
       nodeIntegration: false,
       webSecurity: true,
       spellcheck: false,
+      // A middle click would open a link in a new window without the window-open handler's say.
+      disableBlinkFeatures: 'Auxclick',
     },
   })
   w.once('ready-to-show', () => w.show())
@@ -139,8 +137,7 @@ async function start(): Promise<void> {
   if (showSqliteProblem()) return
 
   const userDataDir = app.getPath('userData')
-  const probe = join(userDataDir, 'autosave.ftsession')
-  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(probe), dialog: fileDialog })
+  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(userDataDir), dialog: fileDialog })
   workbench = wb
 
   ipcMain.handle(IPC_CALL, (e, channel: unknown, payload: unknown) => {

@@ -16,7 +16,8 @@ import { decodeFeatureActs, decodeIntervals, float32Of, uint32Of, type FeatureAc
 import { extremes, LOGIT_K, logitEffects, type LogitWeights } from './logits'
 import { activationRow, tokenText, type CorpusView } from './rows'
 import { FINAL_TABLES, foreignReason, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openSqlite } from '../native/sqlite'
 import { pathText } from '../files/safe-io'
 import { histogram, histogramEdges, INTERVAL_EXAMPLES, intervalRange } from './stats'
 import { decodeTokenEntries } from './token-index'
@@ -76,7 +77,7 @@ export class CacheReader {
   private connection(): Database.Database | null {
     if (this.db) return this.db
     if (!existsSync(this.input.path)) return null
-    const db = new Database(this.input.path, { readonly: true, fileMustExist: true })
+    const db = openSqlite(this.input.path, { readonly: true, fileMustExist: true })
     db.pragma('cache_size = -65536')
     this.db = db
     return db

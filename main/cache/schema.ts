@@ -1,7 +1,8 @@
 // The activation cache's SQLite layout and its key. One file per bundle; it can always be rebuilt from
 // the bundle, so it holds nothing a researcher typed (labels and notes live in main/session).
 import { statSync } from 'node:fs'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openSqlite } from '../native/sqlite'
 
 /** Bump when the layout or the meaning of a stored number changes; older caches are then stale. */
 export const SCHEMA_VERSION = 1
@@ -59,7 +60,7 @@ export const CACHE_FORMAT = 'feature-tracer-activation-cache'
 
 /** Opens (creating if needed) a cache for a build; callers check ownership first (inspectCacheFile). */
 export function openCacheDb(path: string, opts: { readonly?: boolean } = {}): Database.Database {
-  const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false })
+  const db = openSqlite(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false })
   if (!opts.readonly) {
     db.pragma('journal_mode = WAL')
     // NORMAL in WAL mode still never corrupts the file; a power cut can lose the last chunk, which the
@@ -177,7 +178,7 @@ export function inspectCacheFile(path: string): CacheFileKind {
   if (notAFile) return { kind: 'foreign', reason: notAFile }
   let db: Database.Database
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true })
+    db = openSqlite(path, { readonly: true, fileMustExist: true })
   } catch (e) {
     const code = (e as { code?: string }).code
     if (code === 'SQLITE_CANTOPEN') return { kind: 'absent' }

@@ -160,13 +160,16 @@ export function readAutosave(slot: string, bundleHash: string): AutosaveRead {
 /** The bundle folder of the newest readable autosave (the Electron window reopens it), or null. */
 export function lastAutosavedBundle(userDataDir: string): string | null {
   const dir = join(userDataDir, AUTOSAVE_DIR)
-  let names: string[]
+  let names: string[] = []
   try {
     names = readdirSync(dir).filter((n) => /^[0-9a-f]{64}\.ftsession$/.test(n))
   } catch {
-    return null
+    // No slots yet.
   }
-  const newest = names.map((n) => join(dir, n)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
+  // The one slot of versions before per-bundle slots, until the workbench moves it into place.
+  const legacy = join(userDataDir, `autosave${SESSION_EXT}`)
+  const files = [...names.map((n) => join(dir, n)), ...(existsSync(legacy) ? [legacy] : [])]
+  const newest = files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
   for (const file of newest) {
     try {
       return readSessionFile(file).bundle.path

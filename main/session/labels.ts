@@ -3,7 +3,8 @@
 // A labels file that cannot be opened is moved aside (with its -wal/-shm) and named, never replaced.
 import { existsSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openSqlite } from '../native/sqlite'
 import { moveAside, pathText } from '../files/safe-io'
 import type { MovedAside } from './file'
 
@@ -21,7 +22,7 @@ const DDL = `CREATE TABLE IF NOT EXISTS annotation (
 const IMPORT_BATCH = 2000
 
 function open(path: string): Database.Database {
-  const db = new Database(path)
+  const db = openSqlite(path)
   try {
     db.pragma('journal_mode = WAL')
     // FULL: a label the researcher just typed survives a power cut.

@@ -98,7 +98,7 @@ afterAll(() => rmSync(h.userData, { recursive: true, force: true }))
 describe('Electron shell (main/index.ts)', () => {
   it('opens one sandboxed, context-isolated window without Node, with the CJS preload', () => {
     const prefs = h.windows[0].options.webPreferences as Record<string, unknown>
-    expect(prefs).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true })
+    expect(prefs).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, disableBlinkFeatures: 'Auxclick' })
     expect(String(prefs.preload)).toMatch(/preload[\\/]index\.cjs$/)
     expect(h.windows[0].loaded[0]).toMatch(/renderer[\\/]index\.html$/)
   })
