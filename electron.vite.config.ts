@@ -15,13 +15,13 @@ export default defineConfig({
       externalizeDeps: { include: ['better-sqlite3', 'onnxruntime-node'] },
       rollupOptions: {
         // Worker threads start from files next to the bundled main (main/cache/job.ts looks for
-        // cache-worker.js, main/compute/worker-client.ts for compute-worker.js, main/jobs/corpus-scores.ts
+        // cache-worker.js, main/compute/worker-client.ts for compute-worker.js, main/trace/corpus-scores-job.ts
         // for corpus-scores-worker.js), so each is an entry.
         input: {
           index: resolve(root, 'main/index.ts'),
           'cache-worker': resolve(root, 'main/cache/worker.ts'),
           'compute-worker': resolve(root, 'main/compute/worker.ts'),
-          'corpus-scores-worker': resolve(root, 'main/jobs/corpus-scores-worker.ts'),
+          'corpus-scores-worker': resolve(root, 'main/trace/corpus-scores-worker.ts'),
         },
       },
     },

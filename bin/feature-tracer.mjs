@@ -11,7 +11,7 @@ let entry = built
 if (!existsSync(built)) {
   const { register } = await import('tsx/esm/api')
   register()
-  entry = join(root, 'main', 'cli', 'index.ts')
+  entry = join(root, 'main', 'transports', 'cli', 'index.ts')
 }
 const cli = await import(pathToFileURL(entry).href)
 cli.run(process.argv.slice(2))

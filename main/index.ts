@@ -4,13 +4,13 @@ import { app, BrowserWindow, dialog, ipcMain, session, shell, type IpcMainInvoke
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { openDialogOptions, saveDialogOptions, type FileDialog } from './ipc/dialog'
-import { createWorkbench, type Workbench } from './ipc/workbench'
+import { openDialogOptions, saveDialogOptions, type FileDialog } from './app/dialog'
+import { createWorkbench, type Workbench } from './app/workbench'
 import { bindingFile, currentRuntime, sqliteLoadError } from './native/sqlite'
 import { FIX_COMMAND, pageUrl, sqliteProblemPage } from './native/startup-page'
 import { lastAutosavedBundle } from './session/file'
-import { CONTENT_SECURITY_POLICY } from './serve/server'
-import { IPC_CALL, IPC_PUSH } from '../preload/api'
+import { CONTENT_SECURITY_POLICY } from './transports/serve/server'
+import { IPC_CALL, IPC_PUSH } from '../common/ipc-channels'
 
 const PRELOAD = fileURLToPath(new URL('../preload/index.cjs', import.meta.url))
 const RENDERER_HTML = fileURLToPath(new URL('../renderer/index.html', import.meta.url))

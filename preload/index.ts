@@ -2,7 +2,7 @@
 // Node). main/index.ts hands every call to the handler table's dispatch, which validates the channel
 // and the payload, so this side only forwards.
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
-import { IPC_CALL, IPC_PUSH, type FeatureTracerApi } from './api'
+import { IPC_CALL, IPC_PUSH, type FeatureTracerApi } from '../common/ipc-channels'
 
 const api: FeatureTracerApi = {
   call: (channel, payload) => ipcRenderer.invoke(IPC_CALL, channel, payload),

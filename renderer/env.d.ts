@@ -1,5 +1,5 @@
 /// <reference types="vite/client" />
-import type { FeatureTracerApi } from '../preload/api'
+import type { FeatureTracerApi } from '../common/ipc-channels'
 
 declare global {
   interface Window {

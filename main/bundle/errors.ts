@@ -1,3 +1,5 @@
+import type { IpcError, IpcMappable } from '../../common/errors'
+
 /**
  * Every way a bundle can fail to load ends in one BundleError, so callers (IPC, CLI, the cache job)
  * have a single thing to catch and a code to branch on, and the researcher gets a message that says
@@ -25,7 +27,7 @@ export interface BundleErrorDetails {
   expected?: readonly number[]
 }
 
-export class BundleError extends Error {
+export class BundleError extends Error implements IpcMappable {
   override readonly name = 'BundleError'
   readonly file?: string
   readonly tensor?: string
@@ -40,6 +42,11 @@ export class BundleError extends Error {
     this.file = details.file
     this.tensor = details.tensor
     this.expected = details.expected
+  }
+
+  /** A missing bundle is `no_bundle`; anything else wrong with one is `bundle_invalid`. */
+  toIpc(): IpcError {
+    return { code: this.code === 'not-found' ? 'no_bundle' : 'bundle_invalid', message: this.message }
   }
 }
 

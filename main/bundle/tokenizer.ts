@@ -1,6 +1,7 @@
 // The bundle's tokenizer: tokenizer.json through @huggingface/tokenizers, plus the per-id token texts the
 // feature views show (one decoded id each, so a byte-level token shows what it adds to the text). A
 // byte-level token that holds part of a UTF-8 character shows those bytes as <0xNN>, not as "�".
+import { byteToken } from '../../common/text'
 import { Tokenizer } from '@huggingface/tokenizers'
 import { BundleError } from './errors'
 
@@ -39,11 +40,6 @@ function byteLevelAlphabet(): Map<number, number> {
 }
 
 const strict = new TextDecoder('utf-8', { fatal: true })
-
-/** How a byte that is not (part of) a readable character is shown: <0xNN>, the byte-fallback tokens' notation. */
-export function byteToken(b: number): string {
-  return `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`
-}
 
 /**
  * UTF-8 bytes as text, each byte that does not belong to a whole valid character written <0xNN>. Written

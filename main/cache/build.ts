@@ -3,7 +3,7 @@
 // crash or a cancel) continues after them, cutting the corpus the same way, so the result is identical.
 import type Database from 'better-sqlite3'
 import type { ComputeEngine } from '../compute/api'
-import type { CacheProgress } from '../ipc/contract'
+import type { CacheProgress } from '../../common/contract'
 import { encodeChunk } from './encode'
 import { finalize } from './finalize'
 import type { LogitTable } from './logit-table'

@@ -1,12 +1,11 @@
-// What the cache takes from a bundle: its key (the provenance hashes), the corpus, the token texts and
+// What the cache takes from a bundle: its key (the verified file hashes), its file's default place, and
 // the weights of the logit-effect product. Shared by the build worker and the main-side reader.
-import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { Bundle } from '../bundle'
 import type { LogitWeights } from './logits'
 import { logitPath } from './logits'
-import { displayStrings, type CorpusView } from './rows'
 import { SCHEMA_VERSION, type CacheKey } from './schema'
+import { userCacheDir } from '../files/dirs'
 
 export function cacheKeyOf(bundle: Bundle): CacheKey {
   const files = bundle.hashes.files
@@ -21,23 +20,9 @@ export function cacheKeyOf(bundle: Bundle): CacheKey {
   }
 }
 
-/** The user's cache folder: $XDG_CACHE_HOME/feature-tracer, else ~/.cache/feature-tracer. */
-export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.length > 0 ? env.XDG_CACHE_HOME : join(homedir(), '.cache')
-  return join(base, 'feature-tracer')
-}
-
 /** Bundle folders may be read-only, so the cache lives in the user's cache folder under the bundle hash. */
 export function defaultCachePath(bundle: Bundle, dir: string = userCacheDir()): string {
   return join(dir, `${bundle.hashes.bundle}.sqlite`)
-}
-
-export function corpusViewOf(bundle: Bundle): CorpusView {
-  const strings = bundle.tokenizer.tokenStrings()
-  // Ids the tokenizer lacks but the model has (padding rows of W_U) still get a name.
-  const display = displayStrings(strings)
-  for (let i = display.length; i < bundle.config.model.d_vocab; i++) display.push(`<${i}>`)
-  return { corpus: bundle.tokens.data, seqLen: bundle.tokens.seqLen, display }
 }
 
 export function logitWeightsOf(bundle: Bundle): LogitWeights | null {

@@ -2,7 +2,7 @@
 // worker's progress with the job id and cancels by terminating it (ONNX Runtime's run() cannot be
 // interrupted from inside). Whatever the worker committed before it stopped stays, and the next build
 // resumes from there.
-import type { CacheProgress, ExecutionProviderName } from '../ipc/contract'
+import type { CacheProgress, ExecutionProviderName } from '../../common/contract'
 import { startWorkerJob, type JobMessage, type WorkerJob } from '../jobs/worker-job'
 
 export interface BuildWorkerData {

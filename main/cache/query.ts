@@ -10,16 +10,18 @@ import type {
   IntervalBin,
   LogitEffect,
   TokenFeature,
-} from '../ipc/contract'
-import { FtError } from '../ipc/errors'
+} from '../../common/contract'
+import { FtError } from '../../common/errors'
 import { decodeFeatureActs, decodeIntervals, float32Of, uint32Of, type FeatureActs } from './encode'
 import { extremes, LOGIT_K, logitEffects, type LogitWeights } from './logits'
-import { activationRow, tokenText, type CorpusView } from './rows'
+import { activationRow, type CorpusView } from '../bundle/corpus'
+import { tokenText } from '../../common/text'
 import { FINAL_TABLES, foreignReason, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
 import type Database from 'better-sqlite3'
 import { openSqlite } from '../native/sqlite'
-import { pathText } from '../files/safe-io'
-import { histogram, histogramEdges, INTERVAL_EXAMPLES, intervalRange } from './stats'
+import { pathText } from '../../common/text'
+import { INTERVAL_EXAMPLES, intervalRange } from './stats'
+import { histogram, histogramEdges } from '../trace/histogram'
 import { decodeTokenEntries } from './token-index'
 
 export interface CacheReaderInput {

@@ -9,9 +9,9 @@ import { runBuild } from './build'
 import { cacheKeyOf, logitWeightsOf } from './bundle-link'
 import { computeLogitTable } from './logit-table'
 import { inspectCacheFile, openCacheDb } from './schema'
-import { FtError } from '../ipc/errors'
+import { FtError } from '../../common/errors'
 import type { BuildWorkerData, WorkerMessage } from './job'
-import { toIpcError } from '../ipc/errors'
+import { toIpcError } from '../../common/errors'
 import { JobCancelledError, throwIfCancelled } from '../jobs/worker-job'
 
 async function main(data: BuildWorkerData): Promise<void> {

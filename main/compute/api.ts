@@ -12,10 +12,8 @@ export interface SparseActs {
 }
 
 /** A dense tensor returned by the engine. */
-export interface Tensor {
-  dims: number[]
-  data: Float32Array
-}
+export type { Tensor } from '../bundle/tensor'
+import type { Tensor } from '../bundle/tensor'
 
 /** Hook values the forward graph can return, named as TransformerLens names them (layer L). */
 export type HookName =

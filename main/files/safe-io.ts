@@ -5,6 +5,7 @@
 // app, so every domain can use it.
 import { closeSync, constants, existsSync, fsyncSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs'
 import { basename, dirname, extname, join } from 'node:path'
+import { pathText } from '../../common/text'
 
 export type SafeReadErrorCode = 'not_found' | 'not_regular' | 'too_large' | 'io'
 
@@ -16,20 +17,6 @@ export class SafeReadError extends Error {
   ) {
     super(message)
   }
-}
-
-const MAX_PATH_TEXT = 160
-
-/** A path for a message: whole when short, else its start and end around an ellipsis (a 1 MB path stays a line). */
-export function pathText(path: string): string {
-  if (path.length <= MAX_PATH_TEXT) return path
-  const keep = Math.floor((MAX_PATH_TEXT - 1) / 2)
-  return `${path.slice(0, keep)}…${path.slice(path.length - keep)}`
-}
-
-/** Caps a message for people at `max` characters (error messages cross IPC and reach logs). */
-export function capText(text: string, max = 1000): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
 }
 
 export function bytesText(n: number): string {

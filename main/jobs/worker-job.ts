@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import type { IpcError } from '../ipc/contract'
+import type { IpcError } from '../../common/contract'
 
 /** What a job's worker posts to main. */
 export type JobMessage<P, R> = { type: 'progress'; progress: P } | { type: 'done'; value: R } | { type: 'error'; error: IpcError }

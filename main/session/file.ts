@@ -7,10 +7,11 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync } from 'node:fs'
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path'
 import { z } from 'zod'
-import { sessionState, type SessionFile } from '../ipc/contract'
-import { describeZodError } from '../ipc/dispatch'
-import { FtError } from '../ipc/errors'
-import { moveAside, pathText, readRegularFile, SafeReadError, utf8Text, writeFileAtomic } from '../files/safe-io'
+import { sessionState, type SessionFile } from '../../common/contract'
+import { describeZodError } from '../../common/zod-error'
+import { FtError } from '../../common/errors'
+import { moveAside, readRegularFile, SafeReadError, utf8Text, writeFileAtomic } from '../files/safe-io'
+import { pathText } from '../../common/text'
 
 export { writeFileAtomic }
 

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type Database from 'better-sqlite3'
 import { openSqlite } from '../native/sqlite'
-import { moveAside, pathText } from '../files/safe-io'
+import { moveAside } from '../files/safe-io'
+import { pathText } from '../../common/text'
 import type { MovedAside } from './file'
 
 export interface Annotation {

@@ -9,7 +9,7 @@
 import { headWriteDirections } from './decompose'
 import { dot, layerNorm, matVec, vecMat, type Vec } from './math'
 import type { ModelWeights } from './weights'
-import type { QkGridJson } from '../ipc/contract'
+import type { QkGridJson } from '../../common/contract'
 
 export interface HeadVectors {
   /** W_V[h] · W_O[h] · vec, [d_model]: LN+OV and OV-token tables are scores against it. */

@@ -1,6 +1,6 @@
 // Two traces side by side (issue 5, Interaction): how alike their directions are, and where their
 // vocabulary scores differ most, each token with its display text (the page cannot look up the vocabulary).
-import { tokenText } from '../cache/rows'
+import { tokenText } from '../../common/text'
 import { cosine, topIndices } from './math'
 import type { Convention, Trace } from './trace'
 

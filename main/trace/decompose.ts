@@ -5,7 +5,7 @@
 // weight (what each source would add if head h attended to it fully), as the seed plotted.
 import { dot, matVec, type Vec } from './math'
 import type { ModelWeights } from './weights'
-import type { DecompositionJson } from '../ipc/contract'
+import type { DecompositionJson } from '../../common/contract'
 
 /** vec·resid_mid at the point, term by term; the contract's shape, so IPC carries it unchanged. */
 export type Decomposition = DecompositionJson

@@ -3,7 +3,7 @@
 // there with traceAt(bundle, engine, { feature, prompt, token }).
 import type { Bundle } from '../bundle'
 import type { ComputeEngine } from '../compute/api'
-import { visibleToken } from '../cache/rows'
+import { visibleToken } from '../../common/text'
 import { promptTokens } from './trace'
 
 export interface PromptToken {

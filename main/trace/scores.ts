@@ -1,8 +1,8 @@
 // Activation scores and fidelity over a scope of tokens (issue 5 §2): the batch of 128 sequences holding
 // the point, or a typed prompt. Rows use the seed's token-table columns (main/cache/rows.ts, shared with
 // the feature tab), with `score` in place of `activation`.
-import { activationRow, type CorpusView } from '../cache/rows'
-import type { ActivationRow } from '../ipc/contract'
+import { activationRow, type CorpusView } from '../bundle/corpus'
+import type { ActivationRow } from '../../common/contract'
 import { pearson, topIndices } from './math'
 
 export type ScoreRow = Omit<ActivationRow, 'activation'> & { score: number }

@@ -1,6 +1,6 @@
 // A Trace (or its point or scope part) as plain JSON (the CLI's `trace --json`, IPC): typed arrays become number arrays, and every
 // vocabulary table lists every token as [token id, str_tokens, score], highest score first.
-import type { ConventionPointJson, ConventionScopeJson, HeadTablesJson, TraceJson, TracePointJson, TraceScopeJson, VocabTableJson } from '../ipc/contract'
+import type { ConventionPointJson, ConventionScopeJson, HeadTablesJson, TraceJson, TracePointJson, TraceScopeJson, VocabTableJson } from '../../common/contract'
 import { joinTraceParts, type ConventionPoint, type ConventionScope, type HeadTables, type PointTrace, type ScopeTrace, type Trace, type VocabScores } from './trace'
 
 export interface TraceJsonOptions {

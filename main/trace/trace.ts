@@ -8,7 +8,8 @@
 // shows v's tables at once and the batch grids fill in when their forward pass is done.
 import type { Bundle } from '../bundle'
 import type { ComputeEngine, HookName, TraceCompute } from '../compute/api'
-import { displayStrings, tokenText } from '../cache/rows'
+import { displayStrings } from '../bundle/corpus'
+import { tokenText } from '../../common/text'
 import { headVectors, qkGrid, qkKeyVectors, qkPair, queries, type QkGrid } from './circuits'
 import { decomposeAt, strongestSourceAndHead, type Decomposition } from './decompose'
 import { linearizeFeature, type Linearization } from './linearize'

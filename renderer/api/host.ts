@@ -1,8 +1,8 @@
 // The one door between the page and the engine. In the Electron window the preload has put `window.api`
 // on the page; in a browser (serve mode) the same interface is built from fetch + server-sent events
-// against main/serve. Everything above renderer/api is unaware of which host it runs in.
-import type { EventName, Result } from '../../main/ipc/contract'
-import type { FeatureTracerApi } from '../../preload/api'
+// against main/transports/serve. Everything above renderer/api is unaware of which host it runs in.
+import type { EventName, Result } from '../../common/contract'
+import type { FeatureTracerApi } from '../../common/ipc-channels'
 
 export interface Host extends FeatureTracerApi {
   kind: 'electron' | 'browser'

@@ -1,6 +1,6 @@
 // Typed calls for the stores: unwraps the contract's envelope into a value or a thrown ApiError, so
 // that error codes survive the boundary (Electron's invoke would keep only the message).
-import type { Channel, ErrorCode, EventName, Events, RequestIn, ResponseOf } from '../../main/ipc/contract'
+import type { Channel, ErrorCode, EventName, Events, RequestIn, ResponseOf } from '../../common/contract'
 import type { Host } from './host'
 
 export class ApiError extends Error {

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import type { BundleInfo } from '../../main/ipc/contract'
+import type { BundleInfo } from '../../common/contract'
 import { ApiError, call, errorMessage } from '../api'
 
 export const useBundleStore = defineStore('bundle', () => {

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { CacheProgress, CacheState, Events } from '../../main/ipc/contract'
+import type { CacheProgress, CacheState, Events } from '../../common/contract'
 import { call, errorMessage, onPush } from '../api'
 
 export const useCacheStore = defineStore('cache', () => {

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { markRaw, ref } from 'vue'
-import type { CorpusScoresJson, CorpusScoresProgress, Events, TraceConvention, TracePointRequest } from '../../main/ipc/contract'
+import type { CorpusScoresJson, CorpusScoresProgress, Events, TraceConvention, TracePointRequest } from '../../common/contract'
 import { call, errorMessage, onPush } from '../api'
 import { isPointOf } from '../components/trace/format'
 

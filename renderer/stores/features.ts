@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { ref, shallowRef } from 'vue'
-import type { FeatureDetail, FeatureSummary } from '../../main/ipc/contract'
+import type { FeatureDetail, FeatureSummary } from '../../common/contract'
 import { call, errorMessage } from '../api'
 
 type RowsListener = (updated: FeatureSummary[]) => void

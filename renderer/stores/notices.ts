@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { Notice } from '../../main/ipc/contract'
+import type { Notice } from '../../common/contract'
 import { call, onPush } from '../api'
 
 /**

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import type { MovedAside, SessionLoaded, SessionState } from '../../main/ipc/contract'
+import type { MovedAside, SessionLoaded, SessionState } from '../../common/contract'
 import { call, errorMessage } from '../api'
 import { applyGridStates, collectGridStates } from '../components/grid/registry'
 import { useBundleStore } from './bundle'

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { TraceConvention, TracePointRequest } from '../../main/ipc/contract'
+import type { TraceConvention, TracePointRequest } from '../../common/contract'
 
 export interface FeatureTab {
   id: string

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { markRaw, ref } from 'vue'
-import type { PromptViewJson, TraceComparisonJson, TraceConvention, TracePointJson, TracePointRequest, TraceScopeJson } from '../../main/ipc/contract'
+import type { PromptViewJson, TraceComparisonJson, TraceConvention, TracePointJson, TracePointRequest, TraceScopeJson } from '../../common/contract'
 import { call, errorMessage } from '../api'
 import { isPointOf } from '../components/trace/format'
 import { traceTabId } from './tabs'

@@ -11,9 +11,9 @@ import type { ComputeEngine, SparseActs } from '../../main/compute/api'
 import { runBuild } from '../../main/cache/build'
 import { CacheReader } from '../../main/cache/query'
 import { openCacheDb, SCHEMA_VERSION, type CacheKey } from '../../main/cache/schema'
-import type { CacheProgress } from '../../main/ipc/contract'
-import { unwrap } from '../../main/ipc/dispatch'
-import { createWorkbench } from '../../main/ipc/workbench'
+import type { CacheProgress } from '../../common/contract'
+import { unwrap } from '../../main/app/dispatch'
+import { createWorkbench } from '../../main/app/workbench'
 
 const { values: args } = parseArgs({
   options: {

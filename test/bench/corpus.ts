@@ -11,9 +11,9 @@ import { parseArgs } from 'node:util'
 import { loadBundle } from '../../main/bundle'
 import type { HookName } from '../../main/compute/api'
 import { OrtEngine } from '../../main/compute/ort-engine'
-import type { Events } from '../../main/ipc/contract'
-import { unwrap } from '../../main/ipc/dispatch'
-import { createWorkbench, type Workbench } from '../../main/ipc/workbench'
+import type { Events } from '../../common/contract'
+import { unwrap } from '../../main/app/dispatch'
+import { createWorkbench, type Workbench } from '../../main/app/workbench'
 import { CORPUS_CHUNK_TOKENS } from '../../main/trace'
 
 const { values: args } = parseArgs({ options: { bundle: { type: 'string', default: 'resources/demo' }, threads: { type: 'string', default: '2' } } })

@@ -10,8 +10,8 @@ import { serialize } from 'node:v8'
 import type { Bundle } from '../../main/bundle'
 import type { OrtEngineOptions } from '../../main/compute/ort-engine'
 import { ComputeWorkerClient } from '../../main/compute/worker-client'
-import type { Result, TraceJson } from '../../main/ipc/contract'
-import { createWorkbench } from '../../main/ipc/workbench'
+import type { Result, TraceJson } from '../../common/contract'
+import { createWorkbench } from '../../main/app/workbench'
 
 export interface IpcBenchInput {
   dir: string

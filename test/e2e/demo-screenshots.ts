@@ -21,7 +21,7 @@ await ensureRendererBuilt()
 const userData = mkdtempSync(join(tmpdir(), 'ft-shots-'))
 const serve = spawn(
   process.execPath,
-  ['--import', 'tsx', join(ROOT, 'main/serve/cli.ts'), '--bundle', join(ROOT, 'resources/demo'), '--port', '0', '--cache', resolve(args.cache), '--user-data', userData],
+  ['--import', 'tsx', join(ROOT, 'main/transports/serve/cli.ts'), '--bundle', join(ROOT, 'resources/demo'), '--port', '0', '--cache', resolve(args.cache), '--user-data', userData],
   { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
 )
 const [launchUrl, url, serveToken] = await new Promise<RegExpExecArray>((ok, fail) => {

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
-import type { BundleInfo, CacheState, FeatureSummary } from '../../main/ipc/contract'
-import { startServer, type RunningServer } from '../../main/serve/server'
+import type { BundleInfo, CacheState, FeatureSummary } from '../../common/contract'
+import { startServer, type RunningServer } from '../../main/transports/serve/server'
 import { OUTPUT, ROOT, ensureRendererBuilt, launchChromium } from './harness'
 
 /** expect.poll waits one second by default; a loaded CI machine needs longer. */

@@ -22,7 +22,7 @@ function newestMtime(path: string): number {
 
 function rendererIsFresh(): boolean {
   const built = join(ROOT, 'out/renderer/index.html')
-  const sources = ['renderer', 'preload/api.ts', 'main/ipc/contract.ts'].map((p) => join(ROOT, p))
+  const sources = ['renderer', 'common'].map((p) => join(ROOT, p))
   return existsSync(built) && statSync(built).mtimeMs >= Math.max(...sources.map(newestMtime))
 }
 
@@ -77,12 +77,12 @@ export function authHeaders(token: string): Record<string, string> {
   return { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }
 }
 
-/** Starts `main/serve/cli.ts` (what `npm run serve` runs) and waits for the URL it prints. */
+/** Starts `main/transports/serve/cli.ts` (what `npm run serve` runs) and waits for the URL it prints. */
 export async function startServe(): Promise<Serve> {
   const tmp = mkdtempSync(join(tmpdir(), 'ft-e2e-'))
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'main/serve/cli.ts'), '--bundle', BUNDLE, '--port', '0', '--cache', join(tmp, 'cache.sqlite'), '--user-data', join(tmp, 'user-data')],
+    ['--import', 'tsx', join(ROOT, 'main/transports/serve/cli.ts'), '--bundle', BUNDLE, '--port', '0', '--cache', join(tmp, 'cache.sqlite'), '--user-data', join(tmp, 'user-data')],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FT_NO_BUILD: '1' } },
   )
   let out = ''

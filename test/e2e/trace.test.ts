@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
-import type { Channel, PromptViewJson, RequestIn, ResponseOf, Result, TraceComparisonJson, TraceJson } from '../../main/ipc/contract'
+import type { Channel, PromptViewJson, RequestIn, ResponseOf, Result, TraceComparisonJson, TraceJson } from '../../common/contract'
 import { gradientStyle } from '../../renderer/components/grid/coolwarm'
 import { readGolden, relErr, type Golden, type GoldenPoint } from '../unit/helpers/golden'
 import { BUNDLE, OUTPUT, ROOT, authHeaders, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'

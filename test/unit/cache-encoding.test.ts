@@ -3,8 +3,10 @@
 import { describe, expect, it } from 'vitest'
 import { decodeIntervals, decodeTokenDeltas, encodeIntervals, encodeTokenDeltas } from '../../main/cache/encode'
 import { extremes } from '../../main/cache/logits'
-import { activationRow, visibleToken } from '../../main/cache/rows'
-import { aggregateFeature, histogram, intervals, TokenScratch, topK } from '../../main/cache/stats'
+import { activationRow } from '../../main/bundle/corpus'
+import { visibleToken } from '../../common/text'
+import { aggregateFeature, intervals, TokenScratch, topK } from '../../main/cache/stats'
+import { histogram } from '../../main/trace/histogram'
 import { decodeTokenEntries, TokenIndexBuilder } from '../../main/cache/token-index'
 
 const acts = (tokens: number[], values: number[]) => ({ tokens: Uint32Array.from(tokens), values: Float32Array.from(values) })

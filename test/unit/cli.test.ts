@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { beforeAll, describe, expect, it } from 'vitest'
-import type { FeatureDetail, FeatureSummary } from '../../main/ipc/contract'
+import type { FeatureDetail, FeatureSummary } from '../../common/contract'
 import { dumpTables, tempDir, TINY } from './helpers/cache'
 
 const BIN = 'bin/feature-tracer.mjs'

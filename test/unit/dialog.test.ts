@@ -4,9 +4,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openDialogOptions, saveDialogOptions, type FileDialogRequest } from '../../main/ipc/dialog'
-import type { Workbench } from '../../main/ipc/workbench'
-import { startServer, type RunningServer } from '../../main/serve/server'
+import { openDialogOptions, saveDialogOptions, type FileDialogRequest } from '../../main/app/dialog'
+import type { Workbench } from '../../main/app/workbench'
+import { startServer, type RunningServer } from '../../main/transports/serve/server'
 import { tempDir, tinyWorkbench } from './helpers/cache'
 
 describe('dialog channels in serve mode (no native dialog)', () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { IPC_CALL, IPC_PUSH } from '../../preload/api'
+import { IPC_CALL, IPC_PUSH } from '../../common/ipc-channels'
 
 const h = vi.hoisted(() => ({
   windows: [] as Array<{ options: Record<string, unknown>; events: Map<string, (...a: unknown[]) => void>; wc: Record<string, unknown>; loaded: string[] }>,

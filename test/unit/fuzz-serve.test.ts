@@ -1,5 +1,5 @@
 // Issue 10 §7, the fuzz test: thousands of generated malformed payloads over every channel of the IPC
-// contract, through the real serve entry (main/serve/cli.ts in a child process, the HTTP bridge and the
+// contract, through the real serve entry (main/transports/serve/cli.ts in a child process, the HTTP bridge and the
 // whole handler table on the tiny bundle). Every answer must be a clear error code of the contract (never
 // `internal`, never a 5xx or a dropped connection), quote no file it was pointed at, and the server must
 // still be up at the end; no file outside the server's temp folder may change.
@@ -22,7 +22,7 @@ import { dirname, extname, isAbsolute, join, resolve, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { channels, contract, type Channel, type ErrorCode, type RequestIn } from '../../main/ipc/contract'
+import { channels, contract, type Channel, type ErrorCode, type RequestIn } from '../../common/contract'
 import { BOUNDARY_NUMBERS, EXTREME_NUMBERS, mutate, rawBody, Rng, weirdString, weirdValue, type FieldValues } from './helpers/fuzz'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -61,7 +61,7 @@ const ERROR_CODES = [
 ] as const satisfies readonly ErrorCode[]
 type MissingCode = Exclude<ErrorCode, (typeof ERROR_CODES)[number]>
 const everyCodeListed: [MissingCode] extends [never] ? true : MissingCode = true
-/** The bridge's own refusals (main/serve/server.ts), before a payload reaches dispatch. */
+/** The bridge's own refusals (main/transports/serve/server.ts), before a payload reaches dispatch. */
 const BRIDGE_STATUSES = new Set([400, 413, 414, 415])
 
 const sha256 = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex')
@@ -235,7 +235,7 @@ interface Server {
   log(): string
 }
 
-/** The serve entry as `npm run serve` runs it (tsx, main/serve/cli.ts), confined to `root`. */
+/** The serve entry as `npm run serve` runs it (tsx, main/transports/serve/cli.ts), confined to `root`. */
 async function startServe(root: string, renderer: string): Promise<Server> {
   const cwd = join(root, 'cwd')
   const home = join(root, 'home')
@@ -243,7 +243,7 @@ async function startServe(root: string, renderer: string): Promise<Server> {
   for (const d of [cwd, home, temp]) mkdirSync(d)
   // --import by file URL: a bare `tsx` would be resolved from the (empty) working directory.
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
-  const args = ['--import', tsx, join(ROOT, 'main/serve/cli.ts'), '--bundle', TINY, '--port', '0']
+  const args = ['--import', tsx, join(ROOT, 'main/transports/serve/cli.ts'), '--bundle', TINY, '--port', '0']
   args.push('--cache', join(root, 'cache.sqlite'), '--user-data', join(root, 'user-data'), '--renderer', renderer)
   const proc = spawn(process.execPath, args, {
     cwd,

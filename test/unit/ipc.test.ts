@@ -1,9 +1,10 @@
 // The contract's runtime side (validation, errors as data) and its type side (channels and handlers
 // cannot drift apart: a missing handler, an extra one, or a wrong response type fails `tsc`).
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { channels, contract, eventNames, type Channel, type EventName, type RequestIn, type RequestOf, type ResponseOf } from '../../main/ipc/contract'
-import { createDispatch, FtError, type HandlerTable } from '../../main/ipc/dispatch'
-import { createHandlers } from '../../main/ipc/handlers'
+import { channels, contract, eventNames, type Channel, type EventName, type RequestIn, type RequestOf, type ResponseOf } from '../../common/contract'
+import { createDispatch, type HandlerTable } from '../../main/app/dispatch'
+import { FtError } from '../../common/errors'
+import { createHandlers } from '../../main/app/handlers'
 
 /** A table whose handlers echo their validated request, to see what dispatch hands them. */
 function echoTable(): HandlerTable {

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { reactive } from 'vue'
 import { createBrowserHost, detectHost, NO_TOKEN_MESSAGE, takeServeToken, type BrowserHostDeps, type BrowserPage } from '../../renderer/api/host'
 import { ApiError, call, installHost, onPush } from '../../renderer/api'
-import type { FeatureTracerApi } from '../../preload/api'
+import type { FeatureTracerApi } from '../../common/ipc-channels'
 
 class FakeEventSource {
   static last: FakeEventSource | null = null

@@ -1,4 +1,4 @@
-// The loopback bridge (main/serve/server.ts) as a hostile client sees it: every /api route needs the
+// The loopback bridge (main/transports/serve/server.ts) as a hostile client sees it: every /api route needs the
 // per-launch token and a loopback origin, and no URL, header or body can stop it answering. Loopback
 // only, a temp renderer folder, a recording dispatch (no workbench), a few hundred requests in all.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -7,9 +7,9 @@ import { request } from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { contract } from '../../main/ipc/contract'
-import { isLoopbackHost, isLoopbackOrigin, startServer, type RunningServer } from '../../main/serve/server'
-import { chosenToken, launchUrl, newServeToken, tokenProblem } from '../../main/serve/token'
+import { contract } from '../../common/contract'
+import { isLoopbackHost, isLoopbackOrigin, startServer, type RunningServer } from '../../main/transports/serve/server'
+import { chosenToken, launchUrl, newServeToken, tokenProblem } from '../../main/transports/serve/token'
 
 const TOKEN = newServeToken()
 const CHANNELS = Object.keys(contract)

@@ -1,6 +1,6 @@
 // Column definitions shared by the grids, named as the seed notebook's tables name them.
 import type { CellClickedEvent, ColDef, ICellRendererParams, ValueFormatterParams } from 'ag-grid-community'
-import type { ActivationRow } from '../../../main/ipc/contract'
+import type { ActivationRow } from '../../../common/contract'
 import { columnRange, gradientStyle, symmetricBound } from './coolwarm'
 
 export function fixed(digits: number) {

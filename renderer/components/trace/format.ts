@@ -1,5 +1,5 @@
 // How trace numbers and places are written in the trace views.
-import type { TracePointRequest, TracePointJson, TraceScopeKind } from '../../../main/ipc/contract'
+import type { TracePointRequest, TracePointJson, TraceScopeKind } from '../../../common/contract'
 
 /** Four decimals; values too small for that (v·resid_mid, a residual) in exponent form so they never read as 0. */
 export function fmtNum(x: number | null | undefined): string {

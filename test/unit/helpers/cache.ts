@@ -4,9 +4,9 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import type { Events } from '../../../main/ipc/contract'
-import { unwrap } from '../../../main/ipc/dispatch'
-import { createWorkbench, type Workbench, type WorkbenchOptions } from '../../../main/ipc/workbench'
+import type { Events } from '../../../common/contract'
+import { unwrap } from '../../../main/app/dispatch'
+import { createWorkbench, type Workbench, type WorkbenchOptions } from '../../../main/app/workbench'
 
 export const TINY = 'test/fixtures/tiny'
 

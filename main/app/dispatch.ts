@@ -1,11 +1,9 @@
 // The transport-agnostic door into main: validate a payload against the contract, run the handler,
 // and turn every failure into error data. Electron's ipcMain (preload), the loopback HTTP bridge
 // (serve) and the CLI all call `dispatch`; nothing else looks at raw payloads.
-import type { z } from 'zod'
-import { contract, type Channel, type Invoke, type RequestOf, type ResponseOf, type Result } from './contract'
-import { FtError, toIpcError } from './errors'
-
-export { FtError, toIpcError }
+import { describeZodError } from '../../common/zod-error'
+import { contract, type Channel, type Invoke, type RequestOf, type ResponseOf, type Result } from '../../common/contract'
+import { FtError, toIpcError } from '../../common/errors'
 
 export type Handler<C extends Channel> = (request: RequestOf<C>) => ResponseOf<C> | Promise<ResponseOf<C>>
 
@@ -16,15 +14,6 @@ export type RawDispatch = (channel: string, payload: unknown) => Promise<Result<
 
 function isChannel(name: string): name is Channel {
   return Object.prototype.hasOwnProperty.call(contract, name)
-}
-
-/** Zod's issues, shortened to one line that names each failing field. */
-export function describeZodError(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    // Keys can come from the input (records): each is cut short, so a message never echoes a whole payload.
-    .map((issue) => `${issue.path.length ? issue.path.map((k) => String(k).slice(0, 40)).join('.') : 'payload'}: ${issue.message.slice(0, 200)}`)
-    .join('; ')
 }
 
 export function createDispatch(table: HandlerTable): { dispatch: RawDispatch; invoke: Invoke } {

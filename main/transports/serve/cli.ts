@@ -6,7 +6,7 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createWorkbench } from '../ipc/workbench'
+import { createWorkbench } from '../../app/workbench'
 import { startServer } from './server'
 import { chosenToken } from './token'
 

@@ -1,18 +1,18 @@
 // The handler table: one function per contract channel, each receiving its validated request. Typed
 // as HandlerTable, so a channel added to the contract without a handler (or with the wrong response)
 // fails the type check.
-import type { BundleInfo, TokenMatch } from './contract'
+import type { BundleInfo, TokenMatch } from '../../common/contract'
 import type { HandlerTable } from './dispatch'
-import { FtError } from './errors'
+import { FtError } from '../../common/errors'
 import { createDialogHandlers } from './dialog'
 import { createTraceHandlers } from './trace-handlers'
 import type { OpenBundle, Workbench } from './workbench'
 import { mkdirSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute } from 'node:path'
-import { pathText } from '../files/safe-io'
+import { pathText } from '../../common/text'
 import { checkSessionSavePath, readAutosave, readSessionFile, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
-import type { SessionFile } from './contract'
+import type { SessionFile } from '../../common/contract'
 
 async function bundleInfo(wb: Workbench, open: OpenBundle): Promise<BundleInfo> {
   const { bundle } = open

@@ -3,10 +3,10 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { loadBundle } from '../bundle'
 import { OrtEngine } from '../compute/ort-engine'
-import { toIpcError } from '../ipc/errors'
-import { corpusScores, corpusScoresToJson, isTraceInputError } from '../trace'
-import type { CorpusScoresMessage, CorpusScoresWorkerData } from './corpus-scores'
-import { JobCancelledError, throwIfCancelled } from './worker-job'
+import { toIpcError } from '../../common/errors'
+import { corpusScores, corpusScoresToJson, isTraceInputError } from '.'
+import type { CorpusScoresMessage, CorpusScoresWorkerData } from './corpus-scores-job'
+import { JobCancelledError, throwIfCancelled } from '../jobs/worker-job'
 
 async function main(data: CorpusScoresWorkerData): Promise<void> {
   const post = (m: CorpusScoresMessage): void => parentPort?.postMessage(m)

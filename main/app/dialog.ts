@@ -2,9 +2,9 @@
 // on Electron's dialog module; serve mode and the CLI have none, and dialog.open/dialog.save then answer
 // 'unsupported' as data so the page falls back to its typed-path field. This module never imports
 // Electron, so the handler table stays plain Node and testable.
-import type { DialogTarget } from './contract'
+import type { DialogTarget } from '../../common/contract'
 import type { HandlerTable } from './dispatch'
-import { FtError } from './errors'
+import { FtError } from '../../common/errors'
 
 export interface FileDialogRequest {
   mode: 'open' | 'save'

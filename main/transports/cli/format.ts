@@ -1,5 +1,5 @@
 // Plain-text renderings for people at a terminal; --json prints the handler's value instead.
-import type { ActivationRow, CacheProgress, ConventionTraceJson, FeatureDetail, FeatureSummary, TraceJson } from '../ipc/contract'
+import type { ActivationRow, CacheProgress, ConventionTraceJson, FeatureDetail, FeatureSummary, TraceJson } from '../../../common/contract'
 
 const num = (x: number | null, digits = 4): string => (x === null ? '-' : x.toFixed(digits))
 

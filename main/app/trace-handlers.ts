@@ -3,11 +3,11 @@
 // of range, a prompt longer than n_ctx) comes back as `invalid_request` with the trace code's message.
 // Whole-corpus activation scores are a job (the Workbench starts its worker): start, cancel, last result.
 import { compareTraces, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, isTraceInputError, tracePoint, traceScope, traceToJson, type TraceEngine, type TracePoint } from '../trace'
-import { tokenText } from '../cache/rows'
+import { tokenText } from '../../common/text'
 import { ComputeCancelledError } from '../compute/worker-client'
-import type { TraceOptionsRequest, TracePointRequest } from './contract'
+import type { TraceOptionsRequest, TracePointRequest } from '../../common/contract'
 import type { HandlerTable } from './dispatch'
-import { FtError } from './errors'
+import { FtError } from '../../common/errors'
 import type { OpenBundle, Workbench } from './workbench'
 
 type TraceHandlers = Pick<HandlerTable, 'trace.run' | 'trace.point' | 'trace.scope' | 'trace.prefetch' | 'trace.prompt' | 'trace.compare' | 'trace.corpusScores' | 'trace.corpusScores.cancel' | 'trace.corpusScores.result'>

@@ -1,6 +1,7 @@
-// The type of `window.api`, derived from the IPC contract. Types only, so that the renderer's type check
-// can import it without pulling in Electron or Node.
-import type { EventName, Events, Invoke } from '../main/ipc/contract'
+// What the page calls in every host: `window.api` (the preload's, in the Electron window) and the loopback
+// bridge's client (renderer/api/host.ts) implement this one interface; types only, plus the two Electron
+// IPC channel names the preload and main/index.ts share.
+import type { EventName, Events, Invoke } from './contract'
 
 export interface FeatureTracerApi {
   /** One call of the contract; resolves to its envelope ({ok,value} | {ok:false,error}), never rejects. */
@@ -9,6 +10,6 @@ export interface FeatureTracerApi {
   onPush<E extends EventName>(event: E, cb: (payload: Events[E]) => void): () => void
 }
 
-/** The Electron IPC channels the preload and main/index.ts share; every contract call goes through them. */
+/** Every contract call goes through IPC_CALL; every push arrives on IPC_PUSH. */
 export const IPC_CALL = 'ft:call'
 export const IPC_PUSH = 'ft:push'

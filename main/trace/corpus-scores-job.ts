@@ -1,9 +1,9 @@
 // Main's side of a whole-corpus activation-scores job (issue 5 §2): a worker thread of its own, with its
-// own bundle and engine (main/jobs/corpus-scores-worker.ts), so neither main's event loop nor the compute
+// own bundle and engine (main/trace/corpus-scores-worker.ts), so neither main's event loop nor the compute
 // worker that answers traces waits on a million-token pass. Progress is pushed with the job id; cancel
 // terminates the thread.
-import type { CorpusScoresJson, CorpusScoresProgress, TraceConvention, TracePointRequest } from '../ipc/contract'
-import { startWorkerJob, type JobMessage, type WorkerJob } from './worker-job'
+import type { CorpusScoresJson, CorpusScoresProgress, TraceConvention, TracePointRequest } from '../../common/contract'
+import { startWorkerJob, type JobMessage, type WorkerJob } from '../jobs/worker-job'
 
 export interface CorpusScoresWorkerData {
   jobId: string

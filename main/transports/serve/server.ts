@@ -55,7 +55,7 @@ export interface RunningServer {
 const MAX_BODY_BYTES = 16 * 1024 * 1024
 /** Far above any real path or query; Node itself refuses request heads over 16 kB. */
 const MAX_URL_LENGTH = 8192
-/** Channel names are `domain.verb` (main/ipc/contract.ts); anything else never reaches dispatch. */
+/** Channel names are `domain.verb` (common/contract/); anything else never reaches dispatch. */
 const CHANNEL_NAME = /^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*$/
 const MAX_CHANNEL_LENGTH = 100
 /** Messages of handler bugs are shown as they are, but never longer than this. */

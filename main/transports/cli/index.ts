@@ -4,9 +4,9 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { CacheProgress, Channel, RequestIn, ResponseOf } from '../ipc/contract'
-import { FtError } from '../ipc/errors'
-import { createWorkbench, type Workbench, type WorkbenchEngine } from '../ipc/workbench'
+import type { CacheProgress, Channel, RequestIn, ResponseOf } from '../../../common/contract'
+import { FtError } from '../../../common/errors'
+import { createWorkbench, type Workbench, type WorkbenchEngine } from '../../app/workbench'
 import { formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
 
 const USAGE = `usage: feature-tracer <command> [options]
@@ -157,7 +157,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     userDataDir: userDataDir(env),
     // A one-shot process: traces run on one OrtEngine in this thread (no supervised worker needed), for
     // both engine roles (they only pay off where a click must not wait behind a batch).
-    engine: (bundle) => (oneEngine ??= import('../compute/ort-engine').then((m) => m.OrtEngine.create(bundle))),
+    engine: (bundle) => (oneEngine ??= import('../../compute/ort-engine').then((m) => m.OrtEngine.create(bundle))),
     build: { chunkSeqs: int(env.FEATURE_TRACER_CHUNK_SEQS, 'FEATURE_TRACER_CHUNK_SEQS'), pauseMsPerChunk: int(env.FEATURE_TRACER_TEST_PAUSE_MS, 'FEATURE_TRACER_TEST_PAUSE_MS') },
   })
   const stdout = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
@@ -212,7 +212,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 /** Runs the CLI and exits with its code; errors become one line on stderr, never a stack trace. */
 export function run(argv: string[] = process.argv.slice(2)): void {
   if (argv[0] === 'serve') {
-    // The loopback server (main/serve/cli.ts) owns its options and runs until Ctrl-C.
+    // The loopback server (main/transports/serve/cli.ts) owns its options and runs until Ctrl-C.
     void import('../serve/cli').then((serve) =>
       serve.main(argv.slice(1)).catch((error: unknown) => {
         process.stderr.write(`feature-tracer serve: ${(error as Error).message ?? error}\n`)
@@ -237,5 +237,5 @@ export function run(argv: string[] = process.argv.slice(2)): void {
   )
 }
 
-// `tsx main/cli/index.ts …` (npm run cli) runs it directly; bin/feature-tracer.mjs imports and calls run().
+// `tsx main/transports/cli/index.ts …` (npm run cli) runs it directly; bin/feature-tracer.mjs imports and calls run().
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) run()

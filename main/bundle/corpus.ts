@@ -1,24 +1,8 @@
 // The seed notebook's token table (make_token_df): one row per (sequence, position), with its token and
 // context shown the way the notebook shows them.
-import { byteToken } from '../bundle/tokenizer'
-import type { ActivationRow } from '../ipc/contract'
-
-/**
- * Whitespace made visible: space → ·, newline → ↩, tab → →; other control characters (carriage return,
- * form feed, NUL …), which a font draws as nothing or a box, as their byte: <0x0D>.
- */
-export function visibleToken(s: string): string {
-  return s
-    .replace(/ /g, '·')
-    .replace(/\n/g, '↩')
-    .replace(/\t/g, '→')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => byteToken(c.charCodeAt(0)))
-}
-
-/** A token id's display text, or <id> for an id the tokenizer does not name (padding rows of W_U). */
-export function tokenText(display: readonly string[], id: number): string {
-  return display[id] ?? `<${id}>`
-}
+import { tokenText, visibleToken } from '../../common/text'
+import type { ActivationRow } from '../../common/contract'
+import type { Bundle } from './load'
 
 const CONTEXT_BEFORE = 5
 const CONTEXT_AFTER = 1
@@ -56,4 +40,13 @@ export function activationRow(view: CorpusView, token: number, activation: numbe
     activation,
     token_id: tokenId,
   }
+}
+
+/** The corpus and token texts of a bundle, as every grid of corpus places shows them. */
+export function corpusViewOf(bundle: Bundle): CorpusView {
+  const strings = bundle.tokenizer.tokenStrings()
+  // Ids the tokenizer lacks but the model has (padding rows of W_U) still get a name.
+  const display = displayStrings(strings)
+  for (let i = display.length; i < bundle.config.model.d_vocab; i++) display.push(`<${i}>`)
+  return { corpus: bundle.tokens.data, seqLen: bundle.tokens.seqLen, display }
 }

@@ -1,0 +1,125 @@
+// Feature views: the browser's rows, one feature's detail (top activations, intervals, histogram, logit
+// effects), token search, and labels/notes.
+import { z } from 'zod'
+import { channel, empty, featureId } from './channel'
+
+/** One row of the features browser. Dead features have count 0 and null token fields. */
+export interface FeatureSummary {
+  id: number
+  /** Firing fraction: tokens with a non-zero activation / all tokens in the corpus. */
+  density: number
+  /** Number of firings (non-zero activations) in the corpus. */
+  count: number
+  max: number
+  /** Mean over firings (non-zero activations only), not over all tokens. */
+  mean: number
+  /** The most common token among the feature's firings (id and display text), or null. */
+  topTokenId: number | null
+  topToken: string | null
+  /** Single-token classifier "fires ⇔ token is topToken": precision, recall, F1. */
+  precision: number | null
+  recall: number | null
+  f1: number | null
+  label: string
+  notes: string
+}
+
+/** A row of the seed's token table: one (sequence, position) and the feature's activation there. */
+export interface ActivationRow {
+  /** The token's text, space → ·, newline → ↩, tab → →. */
+  str_tokens: string
+  /** `str_tokens/pos` */
+  unique_token: string
+  /** Five tokens before, `|token|`, one after. */
+  context: string
+  /** Sequence index in the corpus. */
+  batch: number
+  pos: number
+  /** `batch/pos` */
+  label: string
+  activation: number
+  token_id: number
+}
+
+export interface Histogram {
+  scale: 'linear' | 'log'
+  /** Bin edges, length counts.length + 1, over non-zero activations. */
+  edges: number[]
+  counts: number[]
+}
+
+export interface IntervalBin {
+  /** Activation range [lo, hi) (the last bin includes hi). */
+  lo: number
+  hi: number
+  /** Firings in this range. */
+  count: number
+  examples: ActivationRow[]
+}
+
+export interface LogitEffect {
+  tokenId: number
+  token: string
+  /** (W_dec[f] · W_out · W_U)[token] for the hook layer's MLP. */
+  effect: number
+}
+
+export interface FeatureDetail {
+  stats: FeatureSummary
+  histogram: Histogram
+  top: ActivationRow[]
+  intervals: IntervalBin[]
+  logits: { top: LogitEffect[]; bottom: LogitEffect[] }
+}
+
+export interface TokenMatch {
+  id: number
+  /** Display text (visible whitespace). */
+  token: string
+  /** Occurrences of this token id in the corpus. */
+  occurrences: number
+}
+
+export interface TokenFeature {
+  id: number
+  /** Firings of the feature on occurrences of the queried token(s). */
+  count: number
+  /** count / occurrences of the queried token(s). */
+  fraction: number
+  max: number
+  mean: number
+  label: string
+}
+
+const limit = z.number().int().min(1).max(10_000).default(100)
+
+export const featureChannels = {
+  'features.list': channel<{ features: FeatureSummary[] }>()(empty),
+  'feature.get': channel<FeatureDetail>()(
+    z.strictObject({
+      id: featureId,
+      /** Top activation rows to return (the cache stores 100). */
+      topK: z.number().int().min(1).max(100).default(100),
+    }),
+  ),
+  /** The histogram of all of a feature's non-zero activations with other binning. */
+  'feature.histogram': channel<Histogram>()(
+    z.strictObject({
+      id: featureId,
+      bins: z.number().int().min(1).max(1000).default(40),
+      scale: z.enum(['linear', 'log']).default('linear'),
+    }),
+  ),
+  /** Which features fire on a token: by id, or by text (tokenized; every resulting id is searched). */
+  'features.byToken': channel<{ tokens: TokenMatch[]; features: TokenFeature[] }>()(
+    z.union([
+      z.strictObject({ tokenId: z.number().int().nonnegative(), limit }),
+      z.strictObject({ text: z.string().min(1), limit }),
+    ]),
+  ),
+}
+
+export const labelChannels = {
+  'labels.set': channel<{ id: number; label: string }>()(z.strictObject({ id: featureId, label: z.string().max(1000) })),
+  'notes.set': channel<{ id: number; notes: string }>()(z.strictObject({ id: featureId, notes: z.string().max(100_000) })),
+}

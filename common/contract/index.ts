@@ -1,0 +1,67 @@
+// THE IPC contract: every channel's request schema and response type, and the events main pushes, split
+// by domain in this folder. main (main/app/handlers.ts), preload and renderer all take their types from
+// here, so a renamed field fails the type check on every side. common/ is the leaf of the app: it imports
+// nothing of main/, preload/ or renderer/, and the renderer type-checks it: zod and plain types only.
+//
+// To add a domain, write its channels in a file of its own here and spread them into `contract`; the
+// handler table then fails to type-check until main implements the new channels.
+import type { z } from 'zod'
+import type { IpcError, Result } from '../errors'
+import { appChannels, type Notice } from './app'
+import { bundleChannels } from './bundle'
+import { cacheChannels, type CacheProgress, type CacheState } from './cache'
+import { dialogChannels } from './dialog'
+import { featureChannels, labelChannels } from './features'
+import { sessionChannels } from './session'
+import { corpusScoreChannels, traceChannels, type CorpusScoresJson, type CorpusScoresProgress } from './trace'
+
+export * from './app'
+export * from './bundle'
+export * from './cache'
+export * from './channel'
+export * from './dialog'
+export * from './features'
+export * from './session'
+export * from './trace'
+export type { ErrorCode, IpcError, Result } from '../errors'
+
+export const contract = {
+  ...appChannels,
+  ...bundleChannels,
+  ...cacheChannels,
+  ...featureChannels,
+  ...labelChannels,
+  ...sessionChannels,
+  ...traceChannels,
+  ...corpusScoreChannels,
+  ...dialogChannels,
+}
+
+export type Contract = typeof contract
+export type Channel = keyof Contract
+export const channels = Object.keys(contract) as Channel[]
+
+/** What a caller sends (defaults may be omitted). */
+export type RequestIn<C extends Channel> = z.input<Contract[C]['request']>
+/** What a handler receives, after validation and defaults. */
+export type RequestOf<C extends Channel> = z.output<Contract[C]['request']>
+export type ResponseOf<C extends Channel> = NonNullable<Contract[C]['__response']>[0]
+
+/** The transport-agnostic call a preload or an HTTP client implements. */
+export type Invoke = <C extends Channel>(channel: C, payload: RequestIn<C>) => Promise<Result<ResponseOf<C>>>
+
+// ---------------------------------------------------------------------------------------------------
+// Events main pushes to every window/client
+
+export interface Events {
+  'cache.progress': CacheProgress
+  /** A job ended: finished, cancelled, or failed (with the error). */
+  'cache.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; cache: CacheState }
+  'trace.corpusScores.progress': CorpusScoresProgress
+  /** A corpus-scores job ended; `result` when it finished. */
+  'trace.corpusScores.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; result?: CorpusScoresJson }
+  'workbench.notice': Notice
+}
+export type EventName = keyof Events
+/** Every event name at runtime (a type test checks it lists exactly the keys of Events). */
+export const eventNames = ['cache.progress', 'cache.done', 'trace.corpusScores.progress', 'trace.corpusScores.done', 'workbench.notice'] as const satisfies readonly EventName[]
