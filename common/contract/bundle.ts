@@ -3,36 +3,60 @@ import type { CacheState } from './cache'
 import { channel, empty, userPath } from './channel'
 import { z } from 'zod'
 
-export interface ModelConfig {
-  n_layers: number
-  d_model: number
-  n_heads: number
-  d_head: number
-  d_mlp: number
-  d_vocab: number
-  n_ctx: number
-  act_fn: string
-  normalization_type: string
-  eps: number
-  positional_embedding_type: string
-  dtype?: string
-}
+// bundle.json's schema, a port of tools/ftlib/bundle.py so that the Python writer and this reader refuse
+// exactly the same bundles; main/bundle parses with it, and the page sees the same config types.
+const dim = z.number().int().positive()
+const dtype = z.enum(['float16', 'float32'])
 
-export interface SaeConfig {
-  hook_point: string
-  d_in: number
-  d_sae: number
-  kind: string
-  dtype?: string
-}
+export const modelConfigSchema = z.object({
+  n_layers: dim,
+  d_model: dim,
+  n_heads: dim,
+  d_head: dim,
+  d_mlp: dim,
+  d_vocab: dim,
+  n_ctx: dim,
+  act_fn: z.enum(['gelu', 'gelu_new', 'gelu_fast', 'relu']),
+  normalization_type: z.enum(['LN', 'LNPre']),
+  eps: z.number().positive(),
+  positional_embedding_type: z.literal('standard'),
+  dtype,
+  processing: z.record(z.string(), z.boolean()).optional(),
+})
 
-export interface DatasetConfig {
-  name?: string
-  n_seq: number
-  seq_len: number
-  prepend_bos: boolean
-  bos_token_id?: number | null
-}
+export const saeConfigSchema = z.object({
+  hook_point: z.string(),
+  d_in: dim,
+  d_sae: dim,
+  kind: z.literal('relu'),
+  dtype,
+})
+
+export const datasetConfigSchema = z.object({
+  n_seq: dim,
+  seq_len: dim,
+  name: z.string().optional(),
+  prepend_bos: z.boolean().default(false),
+  bos_token_id: z.number().int().nonnegative().nullable().optional(),
+})
+
+export const bundleConfigSchema = z.object({
+  format: z.literal('feature-tracer-bundle'),
+  version: z.literal(1),
+  name: z.string().default(''),
+  model: modelConfigSchema,
+  sae: saeConfigSchema,
+  dataset: datasetConfigSchema,
+  quality: z.record(z.string(), z.number()).default({}),
+  provenance: z
+    .object({ files: z.record(z.string(), z.object({ sha256: z.string(), source: z.string().optional() })).default({}) })
+    .default({ files: {} }),
+})
+
+export type ModelConfig = z.infer<typeof modelConfigSchema>
+export type SaeConfig = z.infer<typeof saeConfigSchema>
+export type DatasetConfig = z.infer<typeof datasetConfigSchema>
+export type BundleConfig = z.infer<typeof bundleConfigSchema>
 
 export type ExecutionProviderName = 'cuda' | 'dml' | 'coreml' | 'cpu'
 

@@ -14,14 +14,21 @@ export const sessionState = z.object({
 })
 export type SessionState = z.infer<typeof sessionState>
 
-export interface SessionFile {
-  format: 'feature-tracer-session'
-  version: number
-  savedAt: string
-  bundle: { path: string; hash: string }
-  state: SessionState
-  labels: Record<string, { label: string; notes: string }>
-}
+export const SESSION_FORMAT = 'feature-tracer-session'
+/** The newest session file version this app reads and writes. */
+export const SESSION_VERSION = 1
+
+/** A .ftsession file as main writes and reads it (main/session/file.ts). */
+export const sessionFileSchema = z.object({
+  format: z.literal(SESSION_FORMAT),
+  version: z.number().int().positive(),
+  savedAt: z.string().max(100),
+  bundle: z.object({ path: z.string().max(4096), hash: z.string().max(200) }),
+  state: sessionState,
+  /** Labels and notes by feature id (only ids the bundle's SAE has are imported). */
+  labels: z.record(z.string().regex(/^\d{1,9}$/, 'a feature id'), z.object({ label: z.string().max(1000), notes: z.string().max(100_000) })).default({}),
+})
+export type SessionFile = z.infer<typeof sessionFileSchema>
 
 export interface SessionLoaded {
   path: string

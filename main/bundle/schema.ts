@@ -1,57 +1,10 @@
 // bundle.json's schema and the tensor shapes a config implies; a port of tools/ftlib/bundle.py so that
 // the Python writer and this reader refuse exactly the same bundles.
-import { z } from 'zod'
+import { bundleConfigSchema, type BundleConfig, type ModelConfig, type SaeConfig } from '../../common/contract/bundle'
 import { BundleError } from './errors'
 
-const dim = z.number().int().positive()
-const dtype = z.enum(['float16', 'float32'])
+export type { BundleConfig, ModelConfig, SaeConfig }
 
-export const modelConfigSchema = z.object({
-  n_layers: dim,
-  d_model: dim,
-  n_heads: dim,
-  d_head: dim,
-  d_mlp: dim,
-  d_vocab: dim,
-  n_ctx: dim,
-  act_fn: z.enum(['gelu', 'gelu_new', 'gelu_fast', 'relu']),
-  normalization_type: z.enum(['LN', 'LNPre']),
-  eps: z.number().positive(),
-  positional_embedding_type: z.literal('standard'),
-  dtype,
-  processing: z.record(z.string(), z.boolean()).optional(),
-})
-
-export const saeConfigSchema = z.object({
-  hook_point: z.string(),
-  d_in: dim,
-  d_sae: dim,
-  kind: z.literal('relu'),
-  dtype,
-})
-
-export const bundleConfigSchema = z.object({
-  format: z.literal('feature-tracer-bundle'),
-  version: z.literal(1),
-  name: z.string().default(''),
-  model: modelConfigSchema,
-  sae: saeConfigSchema,
-  dataset: z.object({
-    n_seq: dim,
-    seq_len: dim,
-    name: z.string().optional(),
-    prepend_bos: z.boolean().default(false),
-    bos_token_id: z.number().int().nonnegative().nullable().optional(),
-  }),
-  quality: z.record(z.string(), z.number()).default({}),
-  provenance: z
-    .object({ files: z.record(z.string(), z.object({ sha256: z.string(), source: z.string().optional() })).default({}) })
-    .default({ files: {} }),
-})
-
-export type ModelConfig = z.infer<typeof modelConfigSchema>
-export type SaeConfig = z.infer<typeof saeConfigSchema>
-export type BundleConfig = z.infer<typeof bundleConfigSchema>
 
 /** Parses bundle.json's content; a failure lists every offending field by its path, in one message. */
 export function parseBundleConfig(json: unknown, file = 'bundle.json'): BundleConfig {

@@ -7,7 +7,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync } from 'node:fs'
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path'
 import { z } from 'zod'
-import { sessionState, type SessionFile } from '../../common/contract'
+import { SESSION_FORMAT, SESSION_VERSION, sessionFileSchema, type SessionFile } from '../../common/contract'
 import { describeZodError } from '../../common/zod-error'
 import { FtError } from '../../common/errors'
 import { moveAside, readRegularFile, SafeReadError, utf8Text, writeFileAtomic } from '../files/safe-io'
@@ -15,23 +15,12 @@ import { pathText } from '../../common/text'
 
 export { writeFileAtomic }
 
-export const SESSION_FORMAT = 'feature-tracer-session'
-export const SESSION_VERSION = 1
+export { SESSION_FORMAT, SESSION_VERSION }
 export const SESSION_EXT = '.ftsession'
 /** Sessions hold UI state, labels and saved corpus scores: tens of MB at most. */
 export const MAX_SESSION_BYTES = 256 * 1024 * 1024
 /** The autosave slots, one per bundle, inside the user-data folder. */
 export const AUTOSAVE_DIR = 'autosave'
-
-const annotation = z.object({ label: z.string().max(1000), notes: z.string().max(100_000) })
-const sessionFileSchema = z.object({
-  format: z.literal(SESSION_FORMAT),
-  version: z.number().int().positive(),
-  savedAt: z.string().max(100),
-  bundle: z.object({ path: z.string().max(4096), hash: z.string().max(200) }),
-  state: sessionState,
-  labels: z.record(z.string().regex(/^\d{1,9}$/, 'a feature id'), annotation).default({}),
-})
 
 export function writeSessionFile(path: string, session: SessionFile): void {
   try {
