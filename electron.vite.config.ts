@@ -19,6 +19,9 @@ export default defineConfig({
         // for corpus-scores-worker.js), so each is an entry.
         input: {
           index: resolve(root, 'main/index.ts'),
+          // The command line (bin/feature-tracer.mjs runs out/main/cli.js when it exists), so an install
+          // without devDependencies (no tsx) runs it too.
+          cli: resolve(root, 'main/transports/cli/index.ts'),
           'cache-worker': resolve(root, 'main/cache/worker.ts'),
           'compute-worker': resolve(root, 'main/compute/worker.ts'),
           'corpus-scores-worker': resolve(root, 'main/trace/corpus-scores-worker.ts'),

@@ -6,11 +6,12 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { appRoot } from '../../files/dirs'
 import { createWorkbench } from '../../app/workbench'
 import { startServer } from './server'
 import { chosenToken } from './token'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const ROOT = appRoot(import.meta.url)
 export const DEFAULT_PORT = 7373
 
 const USAGE = `usage: feature-tracer serve [--bundle DIR] [--port N] [--cache FILE] [--user-data DIR] [--token T]
