@@ -3,7 +3,7 @@
 // Workbench and handler table as the Electron window; only the transport differs.
 import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { appRoot } from '../../files/dirs'
