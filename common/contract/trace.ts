@@ -1,12 +1,33 @@
-// Traces (issue 5): the JSON form of main/trace's Trace (main/trace/serialize.ts builds it), so the page,
-// the HTTP bridge and the CLI all receive the same plain shape; typed arrays arrive as number arrays.
+// Traces (issue 5). Each shape of a trace is declared once here, generic in how it holds its arrays
+// (TraceArrays): main/trace computes with typed arrays and vocabulary scores (its `TypedArrays`), and the
+// page, the HTTP bridge and the CLI receive the wire form (`WireArrays`: plain number arrays, vocabulary
+// tables), which main/trace/serialize.ts makes from the typed one. The *Json names are the wire forms.
 import { z } from 'zod'
 import type { CacheProgress } from './cache'
 import { channel, featureId, nonNegInt } from './channel'
 import type { ActivationRow, Histogram } from './features'
 
+/** How a trace holds its arrays: the one thing its typed form (in main) and its wire form differ in. */
+export interface TraceArrays {
+  /** Float vectors and per-token values. */
+  floats: ArrayLike<number>
+  /** The token ids of a sequence. */
+  tokenIds: ArrayLike<number>
+  /** Global token indices into the corpus, sequence · seqLen + pos. */
+  tokenIndices: ArrayLike<number>
+  /** A score for every vocabulary token. */
+  vocab: object
+}
 
-/** One vocabulary entry: its id, its text with visible whitespace, its score. */
+/** The wire form: plain number arrays, and vocabulary tables of top/bottom lists (every row when asked). */
+export interface WireArrays extends TraceArrays {
+  floats: number[]
+  tokenIds: number[]
+  tokenIndices: number[]
+  vocab: VocabTableJson
+}
+
+/** One vocabulary entry: its id, its text with visible whitespace (· ↩ →), its score. */
 export interface TokenScoreJson {
   tokenId: number
   str_tokens: string
@@ -40,36 +61,63 @@ export interface DecompositionJson {
 /** A row of an activation-score grid: the token table's columns, with the score in place of the activation. */
 export type ScoreRowJson = Omit<ActivationRow, 'activation'> & { score: number }
 
-export type FidelityRowJson = ScoreRowJson & { predicted: number; preActivation: number; activation: number; error: number }
-
-export interface HeadTablesJson {
-  head: number
-  ovTokens: VocabTableJson
-  lnOv: VocabTableJson
-  qkSeed: VocabTableJson
+export type FidelityRowJson = ScoreRowJson & {
+  /** pre(x0) + vec·(x − x0): the linear prediction of the pre-activation (`score` holds it too). */
+  predicted: number
+  preActivation: number
+  activation: number
+  /** predicted − preActivation */
+  error: number
 }
+
+export interface HeadTablesOf<A extends TraceArrays> {
+  head: number
+  /** W_E · W_V[h] W_O[h] vec (raw, as the seed's OV table). */
+  ovTokens: A['vocab']
+  /** LN1(W_E[x] + W_pos[sourcePos]) · W_V[h] W_O[h] vec + b_V[h] W_O[h] vec: exact. */
+  lnOv: A['vocab']
+  /** W_E · W_Q[h] W_K[h]ᵀ vec: the seed's QK definition, for comparison only. */
+  qkSeed: A['vocab']
+}
+export type HeadTablesJson = HeadTablesOf<WireArrays>
 
 export type TraceConvention = 'v' | 'u'
 
 /** What a convention gives at the point. */
-export interface ConventionPointJson {
+export interface ConventionPointOf<A extends TraceArrays> {
   convention: TraceConvention
   /** What the UI should say about this convention. */
   label: string
-  vector: number[]
+  vector: A['floats']
+  /** vector · resid_mid at the point (≈ 0 for v, by LayerNorm's scale invariance). */
   dotResidMid: number
-  tokenScores: VocabTableJson
+  /** W_E · vector. */
+  tokenScores: A['vocab']
   decomposition: DecompositionJson
-  heads: HeadTablesJson[]
+  heads: HeadTablesOf<A>[]
+}
+export type ConventionPointJson = ConventionPointOf<WireArrays>
+
+export interface FidelityOf<A extends TraceArrays> {
+  /** Pearson r of the linear prediction against the true pre-activation over the scope. */
+  pearson: number
+  /** Pearson r of ReLU(prediction) against the true activation. */
+  pearsonRelu: number
+  /** The linear prediction for every token of the scope. */
+  predicted: A['floats']
+  /** The tokens where prediction and truth disagree most, |error| descending. */
+  disagreements: FidelityRowJson[]
 }
 
 /** What a convention gives over the scope (the point's 128-sequence batch, or the prompt). */
-export interface ConventionScopeJson {
+export interface ConventionScopeOf<A extends TraceArrays> {
   /** vector·resid_mid for every token of the scope. */
-  activationScores: number[]
+  activationScores: A['floats']
+  /** The highest-scoring rows. */
   topRows: ScoreRowJson[]
-  fidelity: { pearson: number; pearsonRelu: number; predicted: number[]; disagreements: FidelityRowJson[] }
+  fidelity: FidelityOf<A>
 }
+export type ConventionScopeJson = ConventionScopeOf<WireArrays>
 
 export type ConventionTraceJson = ConventionPointJson & ConventionScopeJson
 
@@ -83,58 +131,89 @@ export interface QkGridJson {
   scores: (number | null)[][]
 }
 
-/** The point part of a trace (trace.point): everything that needs only the point's own sequence. */
-export interface TracePointJson {
-  feature: number
-  hookPoint: string
-  layer: number
-  point: { kind: 'corpus'; sample: number; pos: number } | { kind: 'prompt'; prompt: string; pos: number }
-  tokenId: number
-  sequence: number[]
-  sequenceStrTokens: string[]
-  activation: number
-  preActivation: number
-  ln2Scale: number
-  cosineVU: number
-  v: ConventionPointJson
-  u: ConventionPointJson
-  sourcePos: number
+/** One query token/position against one key token/position (the seed's do_single_token_qk, exact). */
+export interface QkPairJson {
   head: number
-  /** The exact QK table of each head. */
-  qk: (VocabTableJson & { head: number })[]
-  qkGrid: QkGridJson
-  qkPairs: { head: number; queryToken: number; queryPos: number; keyToken: number; keyPos: number; score: number }[]
-  /** null for an SAE on mlp.hook_pre. */
-  logitEffect: VocabTableJson | null
-  scope: TraceScopeKind
-  timingsMs: Record<string, number>
+  queryToken: number
+  queryPos: number
+  keyToken: number
+  keyPos: number
+  score: number
 }
+
+/** Where a trace sits: a corpus token, or a token of a typed prompt. */
+export type TracePlaceJson = { kind: 'corpus'; sample: number; pos: number } | { kind: 'prompt'; prompt: string; pos: number }
 
 /** Global sequences [start, start + count) of the corpus, or the typed prompt. */
 export type TraceScopeKind = { kind: 'batch'; start: number; count: number; seqLen: number } | { kind: 'prompt'; seqLen: number }
 
-/** The scope part of a trace (trace.scope): it needs the forward pass of the point's whole batch. */
-export interface TraceScopeJson {
+/** The point part of a trace (trace.point): everything that needs only the point's own sequence. */
+export interface TracePointOf<A extends TraceArrays> {
+  feature: number
+  hookPoint: string
+  layer: number
+  point: TracePlaceJson
+  tokenId: number
+  /** The point's sequence (the prompt's token ids for a prompt), and each token's visible text. */
+  sequence: A['tokenIds']
+  sequenceStrTokens: string[]
+  activation: number
+  preActivation: number
+  ln2Scale: number
+  /** cosine(v, u) at this point. */
+  cosineVU: number
+  v: ConventionPointOf<A>
+  u: ConventionPointOf<A>
+  /** Source position of the LN+OV and QK tables. */
+  sourcePos: number
+  /** Head of the QK grid and pairs. */
+  head: number
+  /** The exact QK table of each head: the point's query against every token x at sourcePos. */
+  qk: (A['vocab'] & { head: number })[]
+  qkGrid: QkGridJson
+  qkPairs: QkPairJson[]
+  /** W_dec[f] · W_out · W_U (null for an SAE on mlp.hook_pre, where it has no meaning). */
+  logitEffect: A['vocab'] | null
+  /** The scope of activation scores and fidelity. */
   scope: TraceScopeKind
-  v: ConventionScopeJson
-  u: ConventionScopeJson
-  /** The feature's true pre-activation and activation for every token of the scope. */
-  scopePreActivations: number[]
-  scopeActivations: number[]
   timingsMs: Record<string, number>
 }
+export type TracePointJson = TracePointOf<WireArrays>
+
+/** The scope part of a trace (trace.scope): it needs the forward pass of the point's whole batch. */
+export interface TraceScopeOf<A extends TraceArrays> {
+  scope: TraceScopeKind
+  v: ConventionScopeOf<A>
+  u: ConventionScopeOf<A>
+  /** The feature's true pre-activation and activation for every token of the scope. */
+  scopePreActivations: A['floats']
+  scopeActivations: A['floats']
+  timingsMs: Record<string, number>
+}
+export type TraceScopeJson = TraceScopeOf<WireArrays>
 
 /** A whole trace (trace.run, the CLI): the point part with the scope part merged in. */
-export interface TraceJson extends Omit<TracePointJson, 'v' | 'u'> {
-  v: ConventionTraceJson
-  u: ConventionTraceJson
-  scopePreActivations: number[]
-  scopeActivations: number[]
+export type TraceOf<A extends TraceArrays> = Omit<TracePointOf<A>, 'v' | 'u'> & {
+  v: ConventionPointOf<A> & ConventionScopeOf<A>
+  u: ConventionPointOf<A> & ConventionScopeOf<A>
+  scopePreActivations: A['floats']
+  scopeActivations: A['floats']
 }
+export type TraceJson = TraceOf<WireArrays>
 
 export interface PromptViewJson {
   prompt: string
-  tokens: { pos: number; tokenId: number; str_tokens: string; top: { feature: number; activation: number }[]; firing: number }[]
+  tokens: {
+    pos: number
+    tokenId: number
+    /** The token's text with whitespace made visible (· ↩ →). */
+    str_tokens: string
+    /** Every firing feature of this token, strongest first, up to the limit asked for. */
+    top: { feature: number; activation: number }[]
+    /** How many features fire on this token in all (top may hold fewer). */
+    firing: number
+  }[]
+  /** The chosen feature's activation on every token, when one was asked for. */
   strip: { feature: number; activations: number[] } | null
 }
 
@@ -149,6 +228,7 @@ export interface TokenScoreDiffJson {
 export interface TraceComparisonJson {
   cosineV: number
   cosineU: number
+  /** (W_E·a − W_E·b) for the chosen convention: the tokens a favours most, then those b favours most. */
   tokenScoreDiff: { convention: TraceConvention; moreInA: TokenScoreDiffJson[]; moreInB: TokenScoreDiffJson[] }
 }
 
@@ -157,13 +237,12 @@ export interface TraceComparisonJson {
  * of tokens.safetensors, and the fidelity of the linear prediction pre(x0) + vector·(x − x0) against the
  * feature's true pre-activation and activation at every token.
  */
-export interface CorpusScoresJson {
-  jobId: string
+export interface CorpusScoresOf<A extends TraceArrays> {
   feature: number
-  point: TraceJson['point']
+  point: TracePlaceJson
   convention: TraceConvention
   /** The linearized direction (v or u at the point) every token was scored along. */
-  vector: number[]
+  vector: A['floats']
   preActivation: number
   dotResidMid: number
   nSeq: number
@@ -181,11 +260,15 @@ export interface CorpusScoresJson {
     /**
      * Points for a scatter plot, far fewer than the corpus: evenly spaced tokens of the whole corpus, and
      * evenly spaced tokens among those where the feature fires or is predicted to (rare in a large corpus).
-     * `token` is the global index, sequence · seqLen + pos.
      */
-    scatter: { token: number[]; predicted: number[]; preActivation: number[] }
+    scatter: { token: A['tokenIndices']; predicted: A['floats']; preActivation: A['floats'] }
   }
   elapsedSec: number
+}
+
+/** A finished corpus-scores job's result (its per-token arrays stay in the job: too many to send). */
+export interface CorpusScoresJson extends CorpusScoresOf<WireArrays> {
+  jobId: string
 }
 
 /** A corpus-scores job's progress: a cache build's, without phases. */

@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import type { Bundle } from '../bundle'
 import type { LogitWeights } from './logits'
-import { logitPath } from './logits'
+import { logitPath } from '../trace/logit-effect'
 import { SCHEMA_VERSION, type CacheKey } from './schema'
 import { userCacheDir } from '../files/dirs'
 

@@ -7,40 +7,57 @@ export interface FeatureActs {
   values: Float32Array
 }
 
+/** Writes `value` (a non-negative integer below 2³²) as a LEB128 varint at `at`; returns the next free offset. */
+export function writeVarint(buf: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    buf[at++] = (value & 0x7f) | 0x80
+    value >>>= 7
+  }
+  buf[at++] = value
+  return at
+}
+
+/** Reads LEB128 varints (and whatever lies between them) from `bytes`, advancing `at`. */
+export class VarintReader {
+  constructor(
+    readonly bytes: Uint8Array,
+    public at = 0,
+  ) {}
+
+  varint(): number {
+    let v = 0
+    let shift = 0
+    let b: number
+    do {
+      b = this.bytes[this.at++]
+      v += (b & 0x7f) * 2 ** shift
+      shift += 7
+    } while (b & 0x80)
+    return v
+  }
+}
+
 /** Token indices as LEB128 varints of the gap to the previous index (the first gap is from 0). */
 export function encodeTokenDeltas(tokens: Uint32Array): Buffer {
   const out = Buffer.allocUnsafe(tokens.length * 5)
   let n = 0
   let prev = 0
   for (let i = 0; i < tokens.length; i++) {
-    let d = tokens[i] - prev
+    n = writeVarint(out, n, tokens[i] - prev)
     prev = tokens[i]
-    while (d >= 0x80) {
-      out[n++] = (d & 0x7f) | 0x80
-      d >>>= 7
-    }
-    out[n++] = d
   }
   return out.subarray(0, n)
 }
 
 export function decodeTokenDeltas(bytes: Uint8Array, count: number): Uint32Array {
   const tokens = new Uint32Array(count)
-  let p = 0
+  const r = new VarintReader(bytes)
   let prev = 0
   for (let i = 0; i < count; i++) {
-    let d = 0
-    let shift = 0
-    let b: number
-    do {
-      b = bytes[p++]
-      d += (b & 0x7f) * 2 ** shift
-      shift += 7
-    } while (b & 0x80)
-    prev += d
+    prev += r.varint()
     tokens[i] = prev
   }
-  if (p !== bytes.length) throw new Error(`token delta blob: ${bytes.length - p} trailing bytes after ${count} entries`)
+  if (r.at !== bytes.length) throw new Error(`token delta blob: ${bytes.length - r.at} trailing bytes after ${count} entries`)
   return tokens
 }
 

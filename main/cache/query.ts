@@ -13,8 +13,10 @@ import type {
 } from '../../common/contract'
 import { FtError } from '../../common/errors'
 import { decodeFeatureActs, decodeIntervals, float32Of, uint32Of, type FeatureActs } from './encode'
-import { extremes, LOGIT_K, logitEffects, type LogitWeights } from './logits'
+import { LOGIT_K, logitEffects, type LogitWeights } from './logits'
+import { topIndices } from '../trace/math'
 import { activationRow, type CorpusView } from '../bundle/corpus'
+import { checkFeatureId } from '../bundle/feature-id'
 import { tokenText } from '../../common/text'
 import { FINAL_TABLES, foreignReason, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
 import type Database from 'better-sqlite3'
@@ -179,7 +181,7 @@ export class CacheReader {
   }
 
   private checkId(id: number): void {
-    if (id >= this.input.key.dSae) throw new FtError('not_found', `feature ${id} does not exist (the SAE has ${this.input.key.dSae} features, 0…${this.input.key.dSae - 1})`)
+    checkFeatureId(id, this.input.key.dSae)
   }
 
   private summary(row: FeatureRow, annotate: Annotations): FeatureSummary {
@@ -274,7 +276,7 @@ export class CacheReader {
     if (!memo) {
       const effects = logitEffects(w, id)
       const pick = (i: number): LogitEffect => effect(i, effects[i])
-      memo = { top: extremes(effects, LOGIT_K, true).map(pick), bottom: extremes(effects, LOGIT_K, false).map(pick) }
+      memo = { top: topIndices(effects, LOGIT_K).map(pick), bottom: topIndices(effects, LOGIT_K, false).map(pick) }
       if (this.logitMemo.size > 1000) this.logitMemo.clear()
       this.logitMemo.set(id, memo)
     }

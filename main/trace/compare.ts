@@ -1,25 +1,22 @@
 // Two traces side by side (issue 5, Interaction): how alike their directions are, and where their
 // vocabulary scores differ most, each token with its display text (the page cannot look up the vocabulary).
+// Both read only the point part of a trace, so comparePoints never runs a batch's forward pass.
+import type { Bundle } from '../bundle'
+import type { TokenScoreDiffJson, TraceComparisonJson } from '../../common/contract'
 import { tokenText } from '../../common/text'
+import { bundleViews } from './locate'
 import { cosine, topIndices } from './math'
-import type { Convention, Trace } from './trace'
+import { tracePoint } from './point'
+import type { Convention, PointTrace, TraceEngine, TracePoint } from './types'
 
-export interface TokenScoreDiff {
-  tokenId: number
-  /** The token's text with visible whitespace, as every vocabulary table shows it. */
-  str_tokens: string
-  diff: number
-}
+export type TokenScoreDiff = TokenScoreDiffJson
+export type TraceComparison = TraceComparisonJson
 
-export interface TraceComparison {
-  cosineV: number
-  cosineU: number
-  /** (W_E·a − W_E·b) for the chosen convention: the tokens a favours most, then those b favours most. */
-  tokenScoreDiff: { convention: Convention; moreInA: TokenScoreDiff[]; moreInB: TokenScoreDiff[] }
-}
+/** What a comparison reads of a trace: v and u with their W_E token scores (a point part or a whole trace). */
+type Comparable = Pick<PointTrace, 'v' | 'u'>
 
 /** `display`: the vocabulary's display strings (bundleViews(bundle).display); a missing entry reads `<id>`. */
-export function compareTraces(a: Trace, b: Trace, convention: Convention = 'v', k = 20, display: readonly string[] = []): TraceComparison {
+export function compareTraces(a: Comparable, b: Comparable, convention: Convention = 'v', k = 20, display: readonly string[] = []): TraceComparison {
   const sa = a[convention].tokenScores.scores
   const sb = b[convention].tokenScores.scores
   if (sa.length !== sb.length) throw new RangeError('the traces come from bundles with different vocabularies')
@@ -31,4 +28,11 @@ export function compareTraces(a: Trace, b: Trace, convention: Convention = 'v', 
     cosineU: cosine(a.u.vector, b.u.vector),
     tokenScoreDiff: { convention, moreInA: topIndices(diff, k).map(entry), moreInB: topIndices(diff, k, false).map(entry) },
   }
+}
+
+/** Two points of one bundle compared from their point parts (trace.compare). */
+export async function comparePoints(bundle: Bundle, engine: TraceEngine, a: TracePoint, b: TracePoint, convention: Convention = 'v', k = 20): Promise<TraceComparison> {
+  const ta = await tracePoint(bundle, engine, a)
+  const tb = await tracePoint(bundle, engine, b)
+  return compareTraces(ta, tb, convention, k, bundleViews(bundle).display)
 }

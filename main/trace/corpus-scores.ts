@@ -7,11 +7,12 @@
 import type { Bundle } from '../bundle'
 import { histogram } from './histogram'
 import type { BlockProjectionRequest, ComputeEngine, HookName, TraceCompute } from '../compute/api'
-import type { CorpusScoresJson, CorpusScoresProgress, Histogram } from '../../common/contract'
+import type { CorpusScoresJson, CorpusScoresOf, CorpusScoresProgress } from '../../common/contract'
+import { bundleViews, pointDirection, residMidHook } from './locate'
 import { dot } from './math'
-import { fidelity, scoreRows, type FidelityRow, type ScopeView, type ScoreRow } from './scores'
-import { numbers } from './serialize'
-import { bundleViews, pointDirection, residMidHook, type Convention, type Trace, type TracePoint } from './trace'
+import { fidelity, scoreRows, type ScopeView } from './scores'
+import { toWire } from './serialize'
+import type { Convention, TracePoint, TypedArrays } from './types'
 import { encoderColumn } from './weights'
 
 /** Tokens per engine call when the caller does not say (the cache build's chunk size). */
@@ -35,30 +36,14 @@ export interface CorpusScoresOptions {
   pauseMsPerChunk?: number
 }
 
-export interface CorpusScatter {
-  token: Uint32Array
-  predicted: Float32Array
-  preActivation: Float32Array
-}
+export type CorpusScatter = CorpusScores['fidelity']['scatter']
 
-export interface CorpusScores {
-  feature: number
-  point: Trace['point']
-  convention: Convention
-  vector: Float32Array
-  preActivation: number
-  dotResidMid: number
-  nSeq: number
-  seqLen: number
+/** The contract's shape with typed arrays, and the per-token arrays the wire leaves out. */
+export interface CorpusScores extends CorpusScoresOf<TypedArrays> {
   /** vec·resid_mid for every token of the corpus (global index sequence · seqLen + pos). */
   scores: Float32Array
   /** The feature's true pre-activation at every token. */
   preActivations: Float32Array
-  top: ScoreRow[]
-  bottom: ScoreRow[]
-  histogram: Histogram
-  fidelity: { pearson: number; pearsonRelu: number; disagreements: FidelityRow[]; scatter: CorpusScatter }
-  elapsedSec: number
 }
 
 /** k indices spread evenly over [0, n) (all of them when n ≤ k). */
@@ -154,26 +139,6 @@ export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, p
 
 /** The contract's JSON form (the per-token arrays stay behind: a million tokens are too many to send). */
 export function corpusScoresToJson(r: CorpusScores, jobId: string): CorpusScoresJson {
-  const { scatter } = r.fidelity
-  return {
-    jobId,
-    feature: r.feature,
-    point: r.point,
-    convention: r.convention,
-    vector: numbers(r.vector),
-    preActivation: r.preActivation,
-    dotResidMid: r.dotResidMid,
-    nSeq: r.nSeq,
-    seqLen: r.seqLen,
-    top: r.top,
-    bottom: r.bottom,
-    histogram: r.histogram,
-    fidelity: {
-      pearson: r.fidelity.pearson,
-      pearsonRelu: r.fidelity.pearsonRelu,
-      disagreements: r.fidelity.disagreements,
-      scatter: { token: numbers(scatter.token), predicted: numbers(scatter.predicted), preActivation: numbers(scatter.preActivation) },
-    },
-    elapsedSec: r.elapsedSec,
-  }
+  const { scores: _s, preActivations: _p, ...sent } = r
+  return { jobId, ...toWire(sent) }
 }

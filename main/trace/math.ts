@@ -45,6 +45,13 @@ export function row(M: Float32Array, i: number, cols: number): Vec {
   return M.subarray(i * cols, (i + 1) * cols)
 }
 
+/** Vectors stacked into one row-major [k, d] matrix. */
+export function stack(vectors: ArrayLike<number>[], d: number): Float32Array {
+  const out = new Float32Array(vectors.length * d)
+  vectors.forEach((x, i) => out.set(x, i * d))
+  return out
+}
+
 /** The LayerNorm TransformerLens applies (LNPre when w is absent): centre, divide by sqrt(var + eps), affine. */
 export function layerNorm(x: ArrayLike<number>, eps: number, w?: Float32Array, b?: Float32Array): { out: Vec; normed: Float64Array; scale: number } {
   const d = x.length

@@ -2,29 +2,18 @@
 // per token, and one feature's activation on every token (the heat strip). Clicking a token then traces
 // there with traceAt(bundle, engine, { feature, prompt, token }).
 import type { Bundle } from '../bundle'
+import { checkFeatureId } from '../bundle/feature-id'
 import type { ComputeEngine } from '../compute/api'
+import type { PromptViewJson } from '../../common/contract'
 import { visibleToken } from '../../common/text'
-import { promptTokens } from './trace'
+import { promptTokens } from './locate'
+import { TraceInputError } from './types'
 
-export interface PromptToken {
-  pos: number
-  tokenId: number
-  /** The token's text with whitespace made visible (· ↩ →). */
-  str_tokens: string
-  /** Every firing feature of this token, strongest first, up to the limit asked for. */
-  top: { feature: number; activation: number }[]
-  /** How many features fire on this token in all (top may hold fewer). */
-  firing: number
-}
-
-export interface PromptView {
-  prompt: string
-  tokens: PromptToken[]
-  /** The chosen feature's activation on every token, when one was asked for. */
-  strip: { feature: number; activations: number[] } | null
-}
+export type PromptView = PromptViewJson
+export type PromptToken = PromptView['tokens'][number]
 
 export async function promptView(bundle: Bundle, engine: Pick<ComputeEngine, 'saeActs'>, prompt: string, opts: { topK?: number; feature?: number } = {}): Promise<PromptView> {
+  if (opts.feature !== undefined) checkFeatureId(opts.feature, bundle.config.sae.d_sae, (m) => new TraceInputError(m))
   const ids = promptTokens(bundle, prompt)
   const acts = await engine.saeActs(ids, 1, ids.length)
   const k = opts.topK ?? 10

@@ -1,11 +1,13 @@
 // Activation scores and fidelity over a scope of tokens (issue 5 §2): the batch of 128 sequences holding
-// the point, or a typed prompt. Rows use the seed's token-table columns (main/cache/rows.ts, shared with
+// the point, or a typed prompt. Rows use the seed's token-table columns (main/bundle/corpus.ts, shared with
 // the feature tab), with `score` in place of `activation`.
 import { activationRow, type CorpusView } from '../bundle/corpus'
-import type { ActivationRow } from '../../common/contract'
+import type { FidelityRowJson, ScoreRowJson } from '../../common/contract'
 import { pearson, topIndices } from './math'
+import type { Fidelity } from './types'
 
-export type ScoreRow = Omit<ActivationRow, 'activation'> & { score: number }
+export type ScoreRow = ScoreRowJson
+export type FidelityRow = FidelityRowJson
 
 /** Where a scope's tokens sit: its first token is global token `firstToken` of `view.corpus`. */
 export interface ScopeView extends CorpusView {
@@ -20,26 +22,6 @@ export function scoreRow(view: ScopeView, index: number, score: number): ScoreRo
 /** Rows of the `limit` highest (or lowest) scores of the scope, best first. */
 export function scoreRows(view: ScopeView, scores: ArrayLike<number>, limit: number, highest = true): ScoreRow[] {
   return topIndices(scores, limit, highest).map((i) => scoreRow(view, i, scores[i]))
-}
-
-export type FidelityRow = ScoreRow & {
-  /** pre(x0) + vec·(x − x0): the linear prediction of the pre-activation (`score` holds it too). */
-  predicted: number
-  preActivation: number
-  activation: number
-  /** predicted − preActivation */
-  error: number
-}
-
-export interface Fidelity {
-  /** Pearson r of the linear prediction against the true pre-activation over the scope. */
-  pearson: number
-  /** Pearson r of ReLU(prediction) against the true activation. */
-  pearsonRelu: number
-  /** The linear prediction for every token of the scope. */
-  predicted: Float32Array
-  /** The tokens where prediction and truth disagree most, |error| descending. */
-  disagreements: FidelityRow[]
 }
 
 /**

@@ -1,14 +1,26 @@
-// A Trace (or its point or scope part) as plain JSON (the CLI's `trace --json`, IPC): typed arrays become number arrays, and every
-// vocabulary table lists every token as [token id, str_tokens, score], highest score first.
-import type { ConventionPointJson, ConventionScopeJson, HeadTablesJson, TraceJson, TracePointJson, TraceScopeJson, VocabTableJson } from '../../common/contract'
-import { joinTraceParts, type ConventionPoint, type ConventionScope, type HeadTables, type PointTrace, type ScopeTrace, type Trace, type VocabScores } from './trace'
+// A trace (its point part, its scope part, or corpus scores) in its wire form: IPC, the HTTP bridge and the
+// CLI's `trace --json` (the contract's WireArrays). Both forms are instances of one declaration per shape
+// (common/contract/trace.ts), so converting is one walk over the value: typed arrays become number arrays,
+// and each vocabulary's scores become its table, every token as [token id, str_tokens, score], highest
+// score first (when vocabRows is 'all'). Everything else is copied as it is, in the same key order.
+import type { TraceJson, TracePointJson, TraceScopeJson, VocabTableJson } from '../../common/contract'
+import type { PointTrace, ScopeTrace, Trace, VocabScores } from './types'
 
 export interface TraceJsonOptions {
   /** 'all': every vocabulary row of every table (the CLI's default); 'top': only the top/bottom lists. */
   vocabRows?: 'all' | 'top'
 }
 
-type VocabRow = NonNullable<VocabTableJson['rows']>[number]
+/** What `toWire` makes of a value of the typed form. */
+export type Wired<T> = T extends ArrayBufferView
+  ? number[]
+  : T extends VocabScores
+    ? Omit<T, 'scores'> & VocabTableJson
+    : T extends readonly (infer E)[]
+      ? Wired<E>[]
+      : T extends object
+        ? { [K in keyof T]: Wired<T[K]> }
+        : T
 
 /**
  * A typed array as a plain number array. Pushed one by one, so V8 keeps it a packed double array, which
@@ -20,69 +32,42 @@ export function numbers(a: ArrayLike<number>): number[] {
   return out
 }
 
-function vocabJson(v: VocabScores, display: (id: number) => string, opts: TraceJsonOptions): VocabTableJson {
-  const out: VocabTableJson = { top: v.top, bottom: v.bottom }
-  if ((opts.vocabRows ?? 'all') === 'all') {
-    const order = Array.from(v.scores.keys()).sort((a, b) => v.scores[b] - v.scores[a] || a - b)
-    out.rows = order.map((id): VocabRow => [id, display(id), v.scores[id]])
+const isVocabScores = (x: object): x is VocabScores => 'scores' in x && x.scores instanceof Float32Array && 'top' in x && 'bottom' in x
+
+/** The wire form of a value; `table` turns a vocabulary's scores into its table. */
+export function toWire<T>(x: T, table: (v: VocabScores) => VocabTableJson = topTable): Wired<T> {
+  const walk = (y: unknown): unknown => {
+    if (typeof y !== 'object' || y === null) return y
+    if (ArrayBuffer.isView(y)) return numbers(y as unknown as ArrayLike<number>)
+    if (Array.isArray(y)) return y.map(walk)
+    if (isVocabScores(y)) {
+      const { scores: _s, top: _t, bottom: _b, ...rest } = y
+      return { ...(walk(rest) as object), ...table(y) }
+    }
+    return Object.fromEntries(Object.entries(y).map(([k, v]) => [k, walk(v)]))
   }
-  return out
+  return walk(x) as Wired<T>
+}
+
+const topTable = (v: VocabScores): VocabTableJson => ({ top: v.top, bottom: v.bottom })
+
+function vocabTable(display: (id: number) => string, opts: TraceJsonOptions): (v: VocabScores) => VocabTableJson {
+  if ((opts.vocabRows ?? 'all') !== 'all') return topTable
+  return (v) => {
+    const order = Array.from(v.scores.keys()).sort((a, b) => v.scores[b] - v.scores[a] || a - b)
+    return { top: v.top, bottom: v.bottom, rows: order.map((id) => [id, display(id), v.scores[id]]) }
+  }
 }
 
 export function pointTraceToJson(trace: PointTrace, display: (id: number) => string, opts: TraceJsonOptions = {}): TracePointJson {
-  const vj = (v: VocabScores): VocabTableJson => vocabJson(v, display, opts)
-  const heads = (hs: HeadTables[]): HeadTablesJson[] => hs.map((h) => ({ head: h.head, ovTokens: vj(h.ovTokens), lnOv: vj(h.lnOv), qkSeed: vj(h.qkSeed) }))
-  const conv = (c: ConventionPoint): ConventionPointJson => ({
-    convention: c.convention,
-    label: c.label,
-    vector: numbers(c.vector),
-    dotResidMid: c.dotResidMid,
-    tokenScores: vj(c.tokenScores),
-    decomposition: c.decomposition,
-    heads: heads(c.heads),
-  })
-  return {
-    feature: trace.feature,
-    hookPoint: trace.hookPoint,
-    layer: trace.layer,
-    point: trace.point,
-    tokenId: trace.tokenId,
-    sequence: numbers(trace.sequence),
-    sequenceStrTokens: trace.sequenceStrTokens,
-    activation: trace.activation,
-    preActivation: trace.preActivation,
-    ln2Scale: trace.ln2Scale,
-    cosineVU: trace.cosineVU,
-    v: conv(trace.v),
-    u: conv(trace.u),
-    sourcePos: trace.sourcePos,
-    head: trace.head,
-    qk: trace.qk.map((q, h) => ({ head: h, ...vj(q) })),
-    qkGrid: trace.qkGrid,
-    qkPairs: trace.qkPairs,
-    logitEffect: trace.logitEffect && vj(trace.logitEffect),
-    scope: trace.scope,
-    timingsMs: trace.timingsMs,
-  }
+  return toWire(trace, vocabTable(display, opts))
 }
 
 export function scopeTraceToJson(trace: ScopeTrace): TraceScopeJson {
-  const conv = (c: ConventionScope): ConventionScopeJson => ({
-    activationScores: numbers(c.activationScores),
-    topRows: c.topRows,
-    fidelity: { pearson: c.fidelity.pearson, pearsonRelu: c.fidelity.pearsonRelu, predicted: numbers(c.fidelity.predicted), disagreements: c.fidelity.disagreements },
-  })
-  return {
-    scope: trace.scope,
-    v: conv(trace.v),
-    u: conv(trace.u),
-    scopePreActivations: numbers(trace.scopePreActivations),
-    scopeActivations: numbers(trace.scopeActivations),
-    timingsMs: trace.timingsMs,
-  }
+  return toWire(trace)
 }
 
-/** A whole trace: the point's JSON with the scope's merged in (each convention gets its scope fields). */
+/** A whole trace: the point's fields with the scope's (each convention has both). */
 export function traceToJson(trace: Trace, display: (id: number) => string, opts: TraceJsonOptions = {}): TraceJson {
-  return joinTraceParts(pointTraceToJson(trace, display, opts), scopeTraceToJson(trace))
+  return toWire(trace, vocabTable(display, opts))
 }

@@ -1,6 +1,7 @@
 // The bundle's weights as the trace functions take them: plain row-major Float32Arrays with
 // TransformerLens names and layouts (W_Q/W_K/W_V [h, d, dh], W_O [h, dh, d], W_in [d, d_mlp], ...).
 import type { Bundle } from '../bundle'
+import { checkFeatureId } from '../bundle/feature-id'
 import type { ModelConfig } from '../bundle/schema'
 
 export interface AttentionWeights {
@@ -87,7 +88,7 @@ export function saeView(bundle: Pick<Bundle, 'config' | 'sae'>): SaeView {
 
 /** Column f of W_enc [d_in, d_sae]: the encoder direction of feature f at the hook point. */
 export function encoderColumn(sae: SaeView, f: number): Float32Array {
-  if (!Number.isInteger(f) || f < 0 || f >= sae.dSae) throw new RangeError(`feature ${f} outside [0, ${sae.dSae})`)
+  checkFeatureId(f, sae.dSae, (m) => new RangeError(m))
   const col = new Float32Array(sae.dIn)
   for (let i = 0; i < sae.dIn; i++) col[i] = sae.W_enc[i * sae.dSae + f]
   return col

@@ -2,7 +2,7 @@
 // edge cases a real corpus rarely hits (dead features, one firing, equal values, huge gaps).
 import { describe, expect, it } from 'vitest'
 import { decodeIntervals, decodeTokenDeltas, encodeIntervals, encodeTokenDeltas } from '../../main/cache/encode'
-import { extremes } from '../../main/cache/logits'
+import { topIndices } from '../../main/trace/math'
 import { activationRow } from '../../main/bundle/corpus'
 import { visibleToken } from '../../common/text'
 import { aggregateFeature, intervals, TokenScratch, topK } from '../../main/cache/stats'
@@ -106,7 +106,7 @@ describe('token rows and logit extremes', () => {
 
   it('finds the largest and smallest logit effects in order', () => {
     const v = Float64Array.from([0.5, -2, 3, 3, -1, 0])
-    expect(extremes(v, 3, true)).toEqual([2, 3, 0])
-    expect(extremes(v, 2, false)).toEqual([1, 4])
+    expect(topIndices(v, 3)).toEqual([2, 3, 0])
+    expect(topIndices(v, 2, false)).toEqual([1, 4])
   })
 })

@@ -15,7 +15,8 @@ import { decodeFeatureActs } from '../../main/cache/encode'
 import { runBuild } from '../../main/cache/build'
 import { openCacheDb } from '../../main/cache/schema'
 import { cacheKeyOf, logitWeightsOf } from '../../main/cache/bundle-link'
-import { extremes, logitEffects, type LogitWeights } from '../../main/cache/logits'
+import { logitEffects, type LogitWeights } from '../../main/cache/logits'
+import { topIndices } from '../../main/trace/math'
 import { visibleToken } from '../../common/text'
 
 const CHUNK_SEQS = 4
@@ -182,8 +183,8 @@ describe('activation cache on the tiny bundle', () => {
       const { logits } = unwrap(await wb.invoke('feature.get', { id, topK: 1 }))
       const exact = logitEffects(weights as LogitWeights, id)
       const scale = Math.max(...exact.map(Math.abs))
-      expect(logits.top.map((l) => l.tokenId)).toEqual(extremes(exact, 10, true))
-      expect(logits.bottom.map((l) => l.tokenId)).toEqual(extremes(exact, 10, false))
+      expect(logits.top.map((l) => l.tokenId)).toEqual(topIndices(exact, 10))
+      expect(logits.bottom.map((l) => l.tokenId)).toEqual(topIndices(exact, 10, false))
       for (const l of [...logits.top, ...logits.bottom]) {
         expect(Math.abs(l.effect - exact[l.tokenId]) / scale).toBeLessThan(1e-5)
         expect(l.token).toBe(visibleToken(bundle.tokenizer.tokenString(l.tokenId)))

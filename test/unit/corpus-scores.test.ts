@@ -169,7 +169,7 @@ describe('trace.corpusScores: a job in its own worker', () => {
   }, SLOW)
 
   it.each([
-    [{ point: { feature: 64, sample: 0, pos: 0 } }, /feature 64 outside/],
+    [{ point: { feature: 64, sample: 0, pos: 0 } }, /feature 64 does not exist/],
     [{ point: { feature: 0, sample: 24, pos: 0 } }, /sample 24 outside/],
     [{ point: { feature: 0, prompt: 'word '.repeat(64), token: 0 } }, /n_ctx/],
     [{ point: { feature: 0, sample: 0, pos: 0 }, convention: 'w' }, /convention/],

@@ -169,7 +169,7 @@ describe('trace channels on the tiny bundle', () => {
   })
 
   it.each([
-    [{ feature: 64, sample: 0, pos: 0 }, /feature 64 outside \[0, 64\)/],
+    [{ feature: 64, sample: 0, pos: 0 }, /feature 64 does not exist \(the SAE has 64 features, 0…63\)/],
     [{ feature: 0, sample: 10_000, pos: 0 }, /sample 10000 outside/],
     [{ feature: 0, sample: 0, pos: 32 }, /position 32 outside \[0, 32\)/],
     [{ feature: 0, prompt: 'word '.repeat(64), token: 0 }, /n_ctx/],

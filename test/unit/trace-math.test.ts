@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { loadBundle } from '../../main/bundle'
-import { cosine, erf, linearizeFeature, modelWeights, pearson, qkGrid, qkPair, saeView, topIndices } from '../../main/trace'
+import { cosine, erf, linearizeFeature, modelWeights, pearson, PointRows, qkGrid, qkPair, saeView, topIndices } from '../../main/trace'
 import { readGolden, relErr } from './helpers/golden'
 
 const TOL = 1e-4
@@ -97,6 +97,54 @@ describe('trace math helpers', () => {
     expect(topIndices(xs, 4)).toEqual([5, 7, 4, 8])
     expect(topIndices(xs, 3, false)).toEqual([1, 3, 6])
     expect(topIndices([1, 2], 5)).toEqual([1, 0])
+  })
+
+  it('PointRows gives every vector of the vocabulary products its own row, where stack puts it', () => {
+    const H = 3
+    const d = 2
+    const rows = new PointRows(H)
+    const convention = () => ({ vector: new Float32Array(d), heads: Array.from({ length: H }, () => ({ ov: new Float32Array(d), ovBias: 0, qkSeed: new Float32Array(d) })) })
+    const vectors = { v: convention(), u: convention() }
+    const qkKeys = Array.from({ length: H }, () => ({ key: new Float32Array(d), bias: 0 }))
+    // Mark each vector with a distinct value, then check it lands on the row its name says.
+    let mark = 1
+    const marks = new Map<Float32Array, number>()
+    const tag = (x: Float32Array): void => {
+      x.fill(mark)
+      marks.set(x, mark++)
+    }
+    for (const c of ['v', 'u'] as const) {
+      tag(vectors[c].vector)
+      for (const h of vectors[c].heads) [h.ov, h.qkSeed].forEach(tag)
+    }
+    qkKeys.forEach((k) => tag(k.key))
+    const { embed, keys } = rows.stack(d, vectors, qkKeys)
+    expect(embed.length).toBe(rows.embedRows * d)
+    expect(keys.length).toBe(rows.keyRows * d)
+    const at = (m: Float32Array, i: number): number => {
+      expect(i).toBeGreaterThanOrEqual(0)
+      expect(m[i * d]).toBe(m[i * d + d - 1])
+      return m[i * d]
+    }
+    const embedSeen = new Set<number>()
+    const keysSeen = new Set<number>()
+    for (const c of ['v', 'u'] as const) {
+      expect(at(embed, rows.tokenScores(c))).toBe(marks.get(vectors[c].vector))
+      embedSeen.add(rows.tokenScores(c))
+      vectors[c].heads.forEach((h, i) => {
+        expect(at(embed, rows.ovTokens(c, i))).toBe(marks.get(h.ov))
+        expect(at(embed, rows.qkSeed(c, i))).toBe(marks.get(h.qkSeed))
+        expect(at(keys, rows.lnOv(c, i))).toBe(marks.get(h.ov))
+        embedSeen.add(rows.ovTokens(c, i)).add(rows.qkSeed(c, i))
+        keysSeen.add(rows.lnOv(c, i))
+      })
+    }
+    qkKeys.forEach((k, h) => {
+      expect(at(keys, rows.qk(h))).toBe(marks.get(k.key))
+      keysSeen.add(rows.qk(h))
+    })
+    expect(embedSeen.size).toBe(rows.embedRows)
+    expect(keysSeen.size).toBe(rows.keyRows)
   })
 
   it('pearson is 1 for a line and -1 for its mirror', () => {

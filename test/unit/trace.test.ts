@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBundle, type Bundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
 import { ComputeWorkerClient } from '../../main/compute/worker-client'
-import { compareTraces, prefetchScope, promptTokens, promptView, traceAt, TraceInputError, tracePoint, traceScope, traceToJson, type Decomposition, type Trace, type TraceEngine, type VocabScores } from '../../main/trace'
+import { bundleViews, comparePoints, compareTraces, prefetchScope, promptTokens, promptView, traceAt, TraceInputError, tracePoint, traceScope, traceToJson, type Decomposition, type Trace, type TraceEngine, type VocabScores } from '../../main/trace'
 import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
 
 const TOL = 1e-4
@@ -161,12 +161,16 @@ for (const c of CASES) {
       }
     })
 
-    it('compares two traces by the cosine of their directions', () => {
+    it('compares two traces by the cosine of their directions, from their point parts alone', async () => {
       const [a, b] = [...traces.values()]
       const cmp = compareTraces(a, a)
       expect(cmp.cosineV).toBeCloseTo(1, 6)
       expect(cmp.tokenScoreDiff.moreInA[0].diff).toBe(0)
       expect(Math.abs(compareTraces(a, b).cosineV)).toBeLessThanOrEqual(1)
+      const [pa, pb] = points()
+      const at = (p: PointJson) => ({ feature: p.feature, sample: p.sample, pos: p.pos })
+      const display = bundleViews(bundle).display
+      expect(await comparePoints(bundle, engine, at(pa), at(pb), 'u', 7)).toEqual(compareTraces(traces.get(pa.key)!, traces.get(pb.key)!, 'u', 7, display))
     })
 
     it('serializes a trace to JSON with v, u in full and every vocabulary row with its token id', () => {

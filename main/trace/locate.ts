@@ -1,0 +1,79 @@
+// Where a trace point lies in the bundle: the bundle's weights and token texts as the trace functions take
+// them, the point checked and found in its sequence (a corpus sequence, or a typed prompt's tokens), and
+// v and u there from a light forward pass (what the scope part and the corpus scores need of the point).
+import type { Bundle } from '../bundle'
+import { displayStrings } from '../bundle/corpus'
+import { checkFeatureId } from '../bundle/feature-id'
+import type { ComputeEngine, HookName } from '../compute/api'
+import { linearizeFeature, type Linearization } from './linearize'
+import { row } from './math'
+import { TraceInputError, type PointTrace, type TracePoint } from './types'
+import { modelWeights, saeView, type ModelWeights, type SaeView } from './weights'
+
+export interface BundleViews {
+  model: ModelWeights
+  sae: SaeView
+  display: string[]
+}
+
+const views = new WeakMap<object, BundleViews>()
+
+/** The bundle's weights and token texts as the trace functions take them, made once per bundle. */
+export function bundleViews(bundle: Bundle): BundleViews {
+  let v = views.get(bundle)
+  if (!v) {
+    v = { model: modelWeights(bundle), sae: saeView(bundle), display: displayStrings(bundle.tokenizer.tokenStrings()) }
+    views.set(bundle, v)
+  }
+  return v
+}
+
+export const residMidHook = (layer: number): HookName => `blocks.${layer}.hook_resid_mid`
+
+/** The token ids of a typed prompt, tokenized as the corpus was (BOS per bundle.json). */
+export function promptTokens(bundle: Bundle, prompt: string): Int32Array {
+  if (prompt.length === 0) throw new TraceInputError('the prompt is empty: type some text to trace')
+  const ids = bundle.tokenizer.encode(prompt)
+  const nCtx = bundle.config.model.n_ctx
+  if (ids.length > nCtx) throw new TraceInputError(`the prompt is ${ids.length} tokens long but the model reads at most ${nCtx} (n_ctx); shorten it`)
+  if (ids.length === 0) throw new TraceInputError('the prompt tokenizes to no tokens')
+  return Int32Array.from(ids)
+}
+
+/** Where a point sits in its sequence, and how results name it. */
+export interface PointSequence {
+  /** The corpus sequence holding the point, or the typed prompt's tokens. */
+  sequence: Int32Array
+  pos: number
+  ref: PointTrace['point']
+}
+
+/** A point checked against the bundle (feature, sample, position or prompt token), found in its sequence. */
+export function pointSequence(bundle: Bundle, point: TracePoint): PointSequence {
+  checkFeatureId(point.feature, bundle.config.sae.d_sae, (m) => new TraceInputError(m))
+  if ('sample' in point) {
+    const corpus = bundle.tokens
+    const { sample, pos } = point
+    if (!Number.isInteger(sample) || sample < 0 || sample >= corpus.nSeq) throw new TraceInputError(`sample ${sample} outside [0, ${corpus.nSeq})`)
+    if (!Number.isInteger(pos) || pos < 0 || pos >= corpus.seqLen) throw new TraceInputError(`position ${pos} outside [0, ${corpus.seqLen})`)
+    return { sequence: corpus.data.subarray(sample * corpus.seqLen, (sample + 1) * corpus.seqLen), pos, ref: { kind: 'corpus', sample, pos } }
+  }
+  const sequence = promptTokens(bundle, point.prompt)
+  const pos = point.token
+  if (!Number.isInteger(pos) || pos < 0 || pos >= sequence.length) throw new TraceInputError(`token ${pos} outside the prompt's ${sequence.length} tokens`)
+  return { sequence, pos, ref: { kind: 'prompt', prompt: point.prompt, pos } }
+}
+
+/**
+ * v and u at a point from the point's own sequence, run for resid_mid and the SAE's hook only: the same
+ * output set as the scope's block requests, so the engine serves both with one forward session.
+ */
+export async function pointDirection(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint): Promise<PointSequence & { lin: Linearization }> {
+  const { model, sae } = bundleViews(bundle)
+  const L = bundle.hookPoint.layer
+  const at = pointSequence(bundle, point)
+  const residMid = residMidHook(L)
+  const fwd = await engine.forward(at.sequence, 1, at.sequence.length, [residMid, bundle.config.sae.hook_point as HookName])
+  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, point.feature, row(fwd[residMid].data, at.pos, bundle.config.model.d_model))
+  return { ...at, lin }
+}

@@ -1,0 +1,72 @@
+// Which row of a point's batched vocabulary products holds which table. Every table of a trace's point part
+// is one d_model vector against the whole vocabulary, and the engine computes them all as three matrix
+// products (TraceCompute.vocabProducts), one row per vector:
+//   embed  W_E · x                   v, u; then W_V[h]W_O[h]·vec of each head (v's, then u's); then the
+//                                    seed's W_Q[h]W_K[h]ᵀ·vec of each head (v's, then u's)
+//   keys   LN1(W_E + W_pos[p]) · x   W_V[h]W_O[h]·vec of each head (v's, then u's); then each head's QK key
+//   unembed x · W_U                   the logit-effect direction, when the hook has one
+// The layout stacks the vectors and names the rows, so nothing else computes a row index.
+import type { HeadVectors, QkKeyVector } from './circuits'
+import type { Convention } from './types'
+
+const CONVENTIONS = ['v', 'u'] as const
+const index: Record<Convention, number> = { v: 0, u: 1 }
+
+/** One convention's vectors: the direction itself and its per-head circuit vectors. */
+export interface ConventionVectors {
+  vector: Float32Array
+  heads: HeadVectors[]
+}
+
+export class PointRows {
+  constructor(readonly nHeads: number) {}
+
+  /** embed: W_E · the convention's vector (its token scores). */
+  tokenScores(c: Convention): number {
+    return index[c]
+  }
+
+  /** embed: W_E · W_V[h] W_O[h] vec (the seed's OV table). */
+  ovTokens(c: Convention, head: number): number {
+    return 2 + index[c] * this.nHeads + head
+  }
+
+  /** embed: W_E · W_Q[h] W_K[h]ᵀ vec (the seed's QK table). */
+  qkSeed(c: Convention, head: number): number {
+    return 2 + (2 + index[c]) * this.nHeads + head
+  }
+
+  /** keys: LN1(W_E + W_pos[p]) · W_V[h] W_O[h] vec (the exact LN+OV table, before its bias). */
+  lnOv(c: Convention, head: number): number {
+    return index[c] * this.nHeads + head
+  }
+
+  /** keys: LN1(W_E + W_pos[p]) · the key vector of head h (the exact QK table, before its bias). */
+  qk(head: number): number {
+    return 2 * this.nHeads + head
+  }
+
+  get embedRows(): number {
+    return 2 + 4 * this.nHeads
+  }
+
+  get keyRows(): number {
+    return 3 * this.nHeads
+  }
+
+  /** The embed and keys inputs: each vector at its row of a row-major [rows, d] matrix. */
+  stack(d: number, vectors: Record<Convention, ConventionVectors>, qkKeys: QkKeyVector[]): { embed: Float32Array; keys: Float32Array } {
+    const embed = new Float32Array(this.embedRows * d)
+    const keys = new Float32Array(this.keyRows * d)
+    for (const c of CONVENTIONS) {
+      embed.set(vectors[c].vector, this.tokenScores(c) * d)
+      vectors[c].heads.forEach((hv, h) => {
+        embed.set(hv.ov, this.ovTokens(c, h) * d)
+        embed.set(hv.qkSeed, this.qkSeed(c, h) * d)
+        keys.set(hv.ov, this.lnOv(c, h) * d)
+      })
+    }
+    qkKeys.forEach((k, h) => keys.set(k.key, this.qk(h) * d))
+    return { embed, keys }
+  }
+}
