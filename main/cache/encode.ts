@@ -66,21 +66,26 @@ export function bytesOf(a: Uint32Array | Float32Array | Int32Array | Uint16Array
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength)
 }
 
+/** A copy of a typed array's raw bytes, for a BLOB: the array may be a view into a buffer that is reused. */
+export function blobOf(a: Uint32Array | Float32Array | Int32Array | Uint16Array): Buffer {
+  return Buffer.from(bytesOf(a))
+}
+
+interface TypedArrayType<A> {
+  readonly BYTES_PER_ELEMENT: number
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): A
+}
+
 /** SQLite hands back Buffers at arbitrary offsets; typed-array views need alignment, so copy if needed. */
-export function float32Of(bytes: Uint8Array): Float32Array {
-  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
-  return new Float32Array(new Uint8Array(bytes).buffer)
+function viewOf<A>(bytes: Uint8Array, T: TypedArrayType<A>): A {
+  const n = T.BYTES_PER_ELEMENT
+  if (bytes.byteOffset % n === 0) return new T(bytes.buffer, bytes.byteOffset, bytes.byteLength / n)
+  return new T(new Uint8Array(bytes).buffer)
 }
 
-export function uint32Of(bytes: Uint8Array): Uint32Array {
-  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
-  return new Uint32Array(new Uint8Array(bytes).buffer)
-}
-
-export function uint16Of(bytes: Uint8Array): Uint16Array {
-  if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
-  return new Uint16Array(new Uint8Array(bytes).buffer)
-}
+export const float32Of = (bytes: Uint8Array): Float32Array => viewOf(bytes, Float32Array)
+export const uint32Of = (bytes: Uint8Array): Uint32Array => viewOf(bytes, Uint32Array)
+export const uint16Of = (bytes: Uint8Array): Uint16Array => viewOf(bytes, Uint16Array)
 
 /**
  * A chunk's SAE output as the engine returned it (CSR, token-major). Feature ids are stored as uint16
@@ -99,12 +104,7 @@ export function encodeChunk(
   wideIds: boolean,
 ): ChunkBlobs {
   const ids = wideIds ? featureIds : Uint16Array.from(featureIds)
-  // Copies: the engine's arrays may be views into a larger buffer that is reused.
-  return {
-    rowPtr: Buffer.from(bytesOf(rowPtr)),
-    featureIds: Buffer.from(bytesOf(ids)),
-    values: Buffer.from(bytesOf(values)),
-  }
+  return { rowPtr: blobOf(rowPtr), featureIds: blobOf(ids), values: blobOf(values) }
 }
 
 export interface DecodedChunk {
@@ -140,7 +140,7 @@ export function encodeIntervals(bins: { count: number; examples: [number, number
       at += 8
     }
   }
-  return { counts: Buffer.from(bytesOf(counts)), examples }
+  return { counts: blobOf(counts), examples }
 }
 
 /** Inverse of encodeIntervals; each bin held min(perBin, count) examples. */

@@ -2,7 +2,7 @@
 // tables the queries read. It only reads the chunk table, so a finalize that is killed is simply run
 // again: its writes are one transaction.
 import type Database from 'better-sqlite3'
-import { bytesOf, decodeChunk, encodeIntervals, encodeTokenDeltas, type ChunkBlobs } from './encode'
+import { blobOf, decodeChunk, encodeIntervals, encodeTokenDeltas, type ChunkBlobs } from './encode'
 import { aggregateFeature, TokenScratch } from './stats'
 import { FINAL_TABLES, writeMeta } from './schema'
 import { TokenIndexBuilder } from './token-index'
@@ -32,10 +32,8 @@ function forEachChunk(db: Database.Database, wideIds: boolean, fn: (row: ChunkRo
   for (const row of rows) fn(row, decodeChunk(row, wideIds))
 }
 
-const blob = (a: Uint32Array | Float32Array): Buffer => Buffer.from(bytesOf(a))
-
 function logitColumns(t: LogitTable | null, f: number) {
-  const slice = <A extends Uint32Array | Float32Array>(a: A) => (t ? blob(a.subarray(f * t.k, (f + 1) * t.k)) : null)
+  const slice = <A extends Uint32Array | Float32Array>(a: A) => (t ? blobOf(a.subarray(f * t.k, (f + 1) * t.k)) : null)
   return {
     logitTopIds: t && slice(t.topIds),
     logitTopVals: t && slice(t.topVals),
@@ -117,14 +115,14 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
           f1: agg.f1,
           histLo: hist.edges[0] ?? null,
           histHi: hist.edges.at(-1) ?? null,
-          histCounts: blob(Uint32Array.from(hist.counts)),
+          histCounts: blobOf(Uint32Array.from(hist.counts)),
           intervalCounts: intervals.counts,
           intervalExamples: intervals.examples,
-          topTokens: blob(agg.topTokens),
-          topVals: blob(agg.topVals),
+          topTokens: blobOf(agg.topTokens),
+          topVals: blobOf(agg.topVals),
           ...logitColumns(input.logits ?? null, f),
         })
-        insActs.run(f, encodeTokenDeltas(acts.tokens), blob(acts.values))
+        insActs.run(f, encodeTokenDeltas(acts.tokens), blobOf(acts.values))
         const p = agg.perToken
         for (let k = 0; k < p.tokenIds.length; k++) tokenIndex.add(p.tokenIds[k], f, p.counts[k], p.maxs[k], p.sums[k])
       }

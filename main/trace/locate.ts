@@ -28,6 +28,9 @@ export function bundleViews(bundle: Bundle): BundleViews {
   return v
 }
 
+/** Hook values of a forward pass by hook name. */
+export type Hooks = Awaited<ReturnType<ComputeEngine['forward']>>
+
 export const residMidHook = (layer: number): HookName => `blocks.${layer}.hook_resid_mid`
 
 /** The token ids of a typed prompt, tokenized as the corpus was (BOS per bundle.json). */
@@ -64,16 +67,20 @@ export function pointSequence(bundle: Bundle, point: TracePoint): PointSequence 
   return { sequence, pos, ref: { kind: 'prompt', prompt: point.prompt, pos } }
 }
 
+/** The point's own sequence run for `hooks` (resid_mid among them), and v and u at the point. */
+export async function forwardAt(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint, hooks: HookName[]): Promise<PointSequence & { fwd: Hooks; lin: Linearization }> {
+  const { model, sae } = bundleViews(bundle)
+  const L = bundle.hookPoint.layer
+  const at = pointSequence(bundle, point)
+  const fwd = await engine.forward(at.sequence, 1, at.sequence.length, hooks)
+  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, point.feature, row(fwd[residMidHook(L)].data, at.pos, bundle.config.model.d_model))
+  return { ...at, fwd, lin }
+}
+
 /**
  * v and u at a point from the point's own sequence, run for resid_mid and the SAE's hook only: the same
  * output set as the scope's block requests, so the engine serves both with one forward session.
  */
-export async function pointDirection(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint): Promise<PointSequence & { lin: Linearization }> {
-  const { model, sae } = bundleViews(bundle)
-  const L = bundle.hookPoint.layer
-  const at = pointSequence(bundle, point)
-  const residMid = residMidHook(L)
-  const fwd = await engine.forward(at.sequence, 1, at.sequence.length, [residMid, bundle.config.sae.hook_point as HookName])
-  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, point.feature, row(fwd[residMid].data, at.pos, bundle.config.model.d_model))
-  return { ...at, lin }
+export function pointDirection(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint): Promise<PointSequence & { lin: Linearization }> {
+  return forwardAt(bundle, engine, point, [residMidHook(bundle.hookPoint.layer), bundle.config.sae.hook_point as HookName])
 }

@@ -7,9 +7,9 @@ import type { HookName } from '../compute/api'
 import { tokenText } from '../../common/text'
 import { headVectors, qkGrid, qkKeyVectors, qkPair, queries } from './circuits'
 import { decomposeAt, strongestSourceAndHead } from './decompose'
-import { linearizeFeature, type Linearization } from './linearize'
+import type { Linearization } from './linearize'
 import { logitEffectDirection } from './logit-effect'
-import { bundleViews, pointSequence, residMidHook, type PointSequence } from './locate'
+import { bundleViews, forwardAt, residMidHook, type Hooks, type PointSequence } from './locate'
 import { cosine, row, topIndices } from './math'
 import { PointRows } from './point-rows'
 import { scopeOf } from './scope'
@@ -34,7 +34,7 @@ export interface PointForward extends PointSequence {
   feature: number
   tokenId: number
   lin: Linearization
-  fwd: Record<string, { data: Float32Array }>
+  fwd: Hooks
   hooks: ReturnType<typeof pointHooks>
   timingsMs: Record<string, number>
 }
@@ -50,15 +50,10 @@ function lapper(timingsMs: Record<string, number>): (name: string, since: number
 export async function pointForward(bundle: Bundle, engine: TraceEngine, point: TracePoint): Promise<PointForward> {
   const t0 = performance.now()
   const timingsMs: Record<string, number> = {}
-  const { model, sae } = bundleViews(bundle)
-  const L = bundle.hookPoint.layer
-  const at = pointSequence(bundle, point)
-  const hooks = pointHooks(L)
-  const fwd = await engine.forward(at.sequence, 1, at.sequence.length, hooks.all)
-  const x0 = row(fwd[hooks.residMid].data, at.pos, bundle.config.model.d_model)
-  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, point.feature, x0)
+  const hooks = pointHooks(bundle.hookPoint.layer)
+  const at = await forwardAt(bundle, engine, point, hooks.all)
   lapper(timingsMs)('forwardPoint', t0)
-  return { ...at, feature: point.feature, tokenId: at.sequence[at.pos], fwd, hooks, lin, timingsMs }
+  return { ...at, feature: point.feature, tokenId: at.sequence[at.pos], hooks, timingsMs }
 }
 
 const LABELS: Record<Convention, string> = {
