@@ -5,21 +5,10 @@ import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { dumpTables, tempDir, TINY } from './helpers/cache'
+import { mulberry32 } from './helpers/fuzz'
 
 const BIN = 'bin/feature-tracer.mjs'
 const KILLS = 10
-
-/** mulberry32: a small seeded generator, so the kill moments are the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function cli(args: string[], env: Record<string, string>) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf-8', env: { ...process.env, ...env }, timeout: 240_000 })
@@ -31,7 +20,7 @@ describe('cache build under kill -9', () => {
     const dir = tempDir('ft-kill-')
     const env = { XDG_CACHE_HOME: join(dir, 'xdg-cache'), FEATURE_TRACER_USER_DATA: join(dir, 'user'), FEATURE_TRACER_CHUNK_SEQS: '2' }
     const killed = join(dir, 'killed.sqlite')
-    const random = seeded(10)
+    const random = mulberry32(10)
     const states: string[] = []
     for (let k = 0; k < KILLS; k++) {
       // 24 chunks at 60 ms each after a ~1-2 s start: kills land in start-up, compute and finalize alike.
