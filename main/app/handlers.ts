@@ -7,11 +7,10 @@ import { FtError } from '../../common/errors'
 import { createDialogHandlers } from './dialog'
 import { createTraceHandlers } from './trace-handlers'
 import type { OpenBundle, Workbench } from './workbench'
-import { mkdirSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { dirname, isAbsolute } from 'node:path'
+import { isAbsolute } from 'node:path'
 import { pathText } from '../../common/text'
-import { checkSessionSavePath, readAutosave, readSessionFile, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
+import { checkSessionSavePath, readAutosave, readSessionFile, writeAutosave, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
 import type { SessionFile } from '../../common/contract'
 
 async function bundleInfo(wb: Workbench, open: OpenBundle): Promise<BundleInfo> {
@@ -134,10 +133,8 @@ export function createHandlers(wb: Workbench): HandlerTable {
       const slot = await wb.autosavePath()
       const session = await sessionOf(state)
       // Whatever cannot be read in the slot is moved aside before the write (never replaced).
-      const { movedAside } = readAutosave(slot, session.bundle.hash)
+      const movedAside = writeAutosave(slot, session)
       if (movedAside) wb.notice('The autosaved session could not be read; it was moved aside before autosaving.', movedAside)
-      mkdirSync(dirname(slot), { recursive: true })
-      writeSessionFile(slot, session)
       return { path: slot, savedAt: session.savedAt, movedAside }
     },
     'session.autosaved': async () => {

@@ -147,6 +147,33 @@ export function readAutosave(slot: string, bundleHash: string): AutosaveRead {
   return { session: null, movedAside: { from: slot, to, reason } }
 }
 
+/** What this process last wrote to each autosave slot (size, mtime, inode): a slot still so needs no re-read. */
+const written = new Map<string, string>()
+const statKey = (path: string): string | null => {
+  try {
+    const st = statSync(path)
+    return `${st.size}:${st.mtimeMs}:${st.ino}`
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Writes a bundle's autosave slot. A file there that this process did not write last (another process's,
+ * or one changed since) is read first, and moved aside if it cannot be read, so nothing is overwritten
+ * that could not be loaded; a slot unchanged since our last write is not read again (sessions with
+ * whole-corpus scores are megabytes, and autosave runs every few seconds).
+ */
+export function writeAutosave(slot: string, session: SessionFile): MovedAside | null {
+  const known = written.get(slot)
+  const movedAside = known !== undefined && known === statKey(slot) ? null : readAutosave(slot, session.bundle.hash).movedAside
+  mkdirSync(dirname(slot), { recursive: true })
+  writeSessionFile(slot, session)
+  const key = statKey(slot)
+  if (key) written.set(slot, key)
+  return movedAside
+}
+
 /** The bundle folder of the newest readable autosave (the Electron window reopens it), or null. */
 export function lastAutosavedBundle(userDataDir: string): string | null {
   const dir = join(userDataDir, AUTOSAVE_DIR)
