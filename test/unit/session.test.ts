@@ -107,6 +107,18 @@ describe('sessions through the handler table', () => {
     expect(statSync(path).mtimeMs).toBe(before.mtimeMs)
   })
 
+  it('autosave moves aside a slot changed by someone else since its last write, and skips the read otherwise', async () => {
+    const fresh = tinyWorkbench(tempDir())
+    const first = unwrap(await fresh.invoke('session.autosave', { state }))
+    expect(unwrap(await fresh.invoke('session.autosave', { state })).movedAside).toBeNull()
+    writeFileSync(first.path, '{"format": "feature-tracer-session", "version": 1, "state": [cut')
+    const third = unwrap(await fresh.invoke('session.autosave', { state }))
+    expect(third.movedAside?.from).toBe(first.path)
+    expect(readFileSync(third.movedAside!.to, 'utf-8')).toContain('[cut')
+    expect(readSessionFile(first.path).state).toEqual(state)
+    await fresh.close()
+  })
+
   it('reports a missing file as not_found, and moves a corrupt autosave slot aside, byte for byte', async () => {
     const r = await wb.invoke('session.load', { path: join(dir, 'nope.ftsession') })
     expect(r.ok ? null : r.error.code).toBe('not_found')
