@@ -120,41 +120,65 @@ def forward(p: dict, cfg: dict, tokens: torch.Tensor, cache: dict | None = None,
     return _ln(p, "ln_final", x, cfg) @ p["unembed.W_U"] + p["unembed.b_U"]
 
 
+PROCESSING_FLAGS = ("fold_ln", "center_writing_weights", "center_unembed", "fold_value_biases")
+
+
+def process_weights(p: dict, cfg: dict, *, fold_ln: bool = False, center_writing_weights: bool = False,
+                    center_unembed: bool = False, fold_value_biases: bool = False) -> tuple[dict, str]:
+    """TransformerLens's weight processing (HookedTransformer.load_and_process_state_dict), flag by flag,
+    in its order: fold_ln, center_writing_weights, center_unembed, fold_value_biases (and then b_O centred
+    again when writing weights are centred). Returns (new params, normalization_type after it).
+
+    fold_ln needs LN weights (an `LN` model); on an `LNPre` model there is nothing to fold, as in
+    TransformerLens. None of these changes hook_post, hook_pre, the attention pattern or the
+    log-probabilities; center_writing_weights subtracts its mean over d_model from everything written to
+    the residual stream, so hook_resid_*, hook_attn_out and hook_mlp_out lose their mean; fold_value_biases
+    changes hook_v and hook_z; center_unembed shifts the logits by a constant per position.
+    """
+    p = {k: v.detach().clone() for k, v in p.items()}
+    norm = cfg["normalization_type"]
+    n_layers = cfg["n_layers"]
+    if fold_ln and norm == "LN":
+        for l in range(n_layers):
+            pre = f"blocks.{l}."
+            w, b = p.pop(pre + "ln1.w"), p.pop(pre + "ln1.b")
+            for m in "QKV":
+                W = p[pre + f"attn.W_{m}"]
+                p[pre + f"attn.b_{m}"] = p[pre + f"attn.b_{m}"] + torch.einsum("d,hde->he", b, W)
+                W = W * w[None, :, None]
+                p[pre + f"attn.W_{m}"] = W - W.mean(1, keepdim=True)
+            w, b = p.pop(pre + "ln2.w"), p.pop(pre + "ln2.b")
+            W = p[pre + "mlp.W_in"]
+            p[pre + "mlp.b_in"] = p[pre + "mlp.b_in"] + b @ W
+            W = W * w[:, None]
+            p[pre + "mlp.W_in"] = W - W.mean(0, keepdim=True)
+        w, b = p.pop("ln_final.w"), p.pop("ln_final.b")
+        W = p["unembed.W_U"]
+        p["unembed.b_U"] = p["unembed.b_U"] + b @ W
+        W = W * w[:, None]
+        p["unembed.W_U"] = W - W.mean(0, keepdim=True)
+        norm = "LNPre"
+    if center_writing_weights:
+        p["embed.W_E"] = p["embed.W_E"] - p["embed.W_E"].mean(-1, keepdim=True)
+        p["pos_embed.W_pos"] = p["pos_embed.W_pos"] - p["pos_embed.W_pos"].mean(-1, keepdim=True)
+        for l in range(n_layers):
+            pre = f"blocks.{l}."
+            for name in ("attn.W_O", "attn.b_O", "mlp.W_out", "mlp.b_out"):
+                p[pre + name] = p[pre + name] - p[pre + name].mean(-1, keepdim=True)
+    if center_unembed:
+        p["unembed.W_U"] = p["unembed.W_U"] - p["unembed.W_U"].mean(-1, keepdim=True)
+        p["unembed.b_U"] = p["unembed.b_U"] - p["unembed.b_U"].mean()
+    if fold_value_biases:
+        for l in range(n_layers):
+            pre = f"blocks.{l}.attn."
+            p[pre + "b_O"] = p[pre + "b_O"] + torch.einsum("he,hed->d", p[pre + "b_V"], p[pre + "W_O"])
+            p[pre + "b_V"] = torch.zeros_like(p[pre + "b_V"])
+            if center_writing_weights:
+                p[pre + "b_O"] = p[pre + "b_O"] - p[pre + "b_O"].mean()
+    return p, norm
+
+
 def fold_and_center(p: dict, cfg: dict) -> dict:
     """What HookedTransformer.from_pretrained does by default: fold_ln, center_writing_weights,
     center_unembed, fold_value_biases. Returns a new dict; normalization becomes LNPre."""
-    p = {k: v.detach().clone() for k, v in p.items()}
-    for l in range(cfg["n_layers"]):
-        pre = f"blocks.{l}."
-        w, b = p.pop(pre + "ln1.w"), p.pop(pre + "ln1.b")
-        for m in "QKV":
-            W = p[pre + f"attn.W_{m}"]
-            p[pre + f"attn.b_{m}"] = p[pre + f"attn.b_{m}"] + torch.einsum("d,hde->he", b, W)
-            W = W * w[None, :, None]
-            p[pre + f"attn.W_{m}"] = W - W.mean(1, keepdim=True)
-        w, b = p.pop(pre + "ln2.w"), p.pop(pre + "ln2.b")
-        W = p[pre + "mlp.W_in"]
-        p[pre + "mlp.b_in"] = p[pre + "mlp.b_in"] + b @ W
-        W = W * w[:, None]
-        p[pre + "mlp.W_in"] = W - W.mean(0, keepdim=True)
-    w, b = p.pop("ln_final.w"), p.pop("ln_final.b")
-    W = p["unembed.W_U"]
-    p["unembed.b_U"] = p["unembed.b_U"] + b @ W
-    W = W * w[:, None]
-    p["unembed.W_U"] = W - W.mean(0, keepdim=True)
-    # center_writing_weights
-    p["embed.W_E"] = p["embed.W_E"] - p["embed.W_E"].mean(-1, keepdim=True)
-    p["pos_embed.W_pos"] = p["pos_embed.W_pos"] - p["pos_embed.W_pos"].mean(-1, keepdim=True)
-    for l in range(cfg["n_layers"]):
-        pre = f"blocks.{l}."
-        for name in ("attn.W_O", "attn.b_O", "mlp.W_out", "mlp.b_out"):
-            p[pre + name] = p[pre + name] - p[pre + name].mean(-1, keepdim=True)
-    # center_unembed
-    p["unembed.W_U"] = p["unembed.W_U"] - p["unembed.W_U"].mean(-1, keepdim=True)
-    p["unembed.b_U"] = p["unembed.b_U"] - p["unembed.b_U"].mean()
-    # fold_value_biases
-    for l in range(cfg["n_layers"]):
-        pre = f"blocks.{l}.attn."
-        p[pre + "b_O"] = p[pre + "b_O"] + torch.einsum("he,hed->d", p[pre + "b_V"], p[pre + "W_O"])
-        p[pre + "b_V"] = torch.zeros_like(p[pre + "b_V"])
-    return p
+    return process_weights(p, cfg, **{k: True for k in PROCESSING_FLAGS})[0]

@@ -1,63 +1,322 @@
-"""The exporter's core: TransformerLens state dict + config + SAE → bundle, round trip and refusals."""
+"""The exporter, offline: every input format exported to a bundle, read back as the app reads it, and its SAE
+acts equal to the source's own computation on the unprocessed model; every refusal raises with its reason
+and writes nothing."""
 import json
+import math
 import os
 
 import numpy as np
 import pytest
 import torch
 
+import export_fixtures as fx
 from conftest import ROOT
-from export_transformer_lens import export_bundle, sae_from_saelens
-from ftlib import bpe, bundle, model, safetensors_io
+from export_transformer_lens import Sae, export_bundle, main
+from ftlib import bundle, model, safetensors_io
 from ftlib.bundle import BundleError
 
-TL_CFG = {"n_layers": 2, "d_model": 32, "n_heads": 4, "d_head": 8, "d_mlp": 64, "d_vocab": 270, "n_ctx": 16,
-          "act_fn": "gelu_new", "normalization_type": "LN", "eps": 1e-5, "positional_embedding_type": "standard",
-          "attn_only": False, "d_vocab_out": 270}
+
+def run_export(tmp_path, extra: list, cfg=None, sd=None, toks=None, tok_fmt="npy", out_name="bundle"):
+    """Writes the model and tokens, runs the command line in-process; returns (out, cfg, sd, toks)."""
+    cfg = cfg or fx.tl_cfg("gpt2", 2)
+    sd = sd if sd is not None else fx.tl_state_dict(cfg)
+    toks = fx.tokens() if toks is None else toks
+    pt, js = fx.write_model(tmp_path, cfg, sd)
+    tp = fx.write_tokens(tmp_path, toks, tok_fmt)
+    out = str(tmp_path / out_name)
+    main(["--model-state", pt, "--model-cfg", js, "--tokens", tp, "--tokenizer", fx.tokenizer_path(), "--out", out, *extra])
+    return out, cfg, sd, toks
 
 
-def random_tl_model():
-    p = model.init_params({**TL_CFG, "init_std": 0.3}, seed=5)
-    sd = {k: v.clone() for k, v in p.items()}
-    # TransformerLens state dicts carry buffers too; the exporter must ignore them.
-    sd["blocks.0.attn.mask"] = torch.ones(16, 16).tril()
-    sd["blocks.0.attn.IGNORE"] = torch.tensor(-1e5)
-    return p, sd
+def check_acts(out, cfg, sd, toks, hook, w, centred, apply_b_dec=True):
+    meta, acts, sae = fx.bundle_acts(out)
+    assert meta["sae"]["hook_point"] == hook
+    ref = fx.reference_acts(fx.reference_hook(sd, cfg, toks, hook, centred), w, apply_b_dec)
+    assert 0.05 < float((ref > 0).double().mean()) < 0.95, "the fixture's features should fire on some tokens only"
+    assert torch.allclose(acts, ref, rtol=1e-4, atol=1e-4), float((acts - ref).abs().max())
+    return meta, sae
 
 
-def tokenizer(n):
-    vocab, merges = bpe.train(["the quick brown fox jumps over the lazy dog " * 20 + "0123456789 abcdefghij"], n)
-    tj = bpe.tokenizer_json(vocab, merges)
-    assert bundle.tokenizer_vocab_size(tj) == n
-    return tj
+# --- every format ----------------------------------------------------------------------------------------------
+
+def test_neel_checkpoint_on_gelu_1l_notebook_format(tmp_path):
+    """The notebook's case: gelu-1l style, Neel's 1L-Sparse-Autoencoder cfg (no hook named), tokens as .npy."""
+    cfg = fx.tl_cfg("gelu", 1)
+    w = fx.sae_tensors(fx.D_MLP, 128, seed=1)
+    sae = fx.write_neel(tmp_path, w, fx.NEEL_1L_CFG)
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", f"neel:{sae}"], cfg=cfg)
+    meta, _ = check_acts(out, cfg, sd, toks, "blocks.0.mlp.hook_post", w, centred=True)
+    assert meta["model"]["processing"] == {k: True for k in model.PROCESSING_FLAGS}  # from_pretrained's defaults
+    assert meta["model"]["normalization_type"] == "LNPre" and meta["model"]["act_fn"] == "gelu"
+    assert meta["dataset"]["prepend_bos"] is True and meta["dataset"]["bos_token_id"] == 0
+    assert meta["sae"]["d_sae"] == 128 and meta["sae"]["dtype"] == "float32"
 
 
-def sae(d_in, d_sae, hook="blocks.1.mlp.hook_post", seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return {"hook_point": hook, "d_in": d_in, "d_sae": d_sae}, {
-        "W_enc": torch.randn(d_in, d_sae, generator=g), "b_enc": torch.randn(d_sae, generator=g),
-        "W_dec": torch.randn(d_sae, d_in, generator=g), "b_dec": torch.randn(d_in, generator=g)}
+def test_neel_checkpoint_named_hook_two_layers_safetensors_tokens(tmp_path):
+    w = fx.sae_tensors(fx.D_MLP, 48, seed=2)
+    sae = fx.write_neel(tmp_path, w, {"act_name": "blocks.1.mlp.hook_post", "act_size": fx.D_MLP, "dict_size": 48})
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", sae, "--dtype", "float16", "--n-seq", "4"], tok_fmt="safetensors")
+    meta, acts, _ = fx.bundle_acts(out)
+    ref = fx.reference_acts(fx.reference_hook(sd, cfg, toks[:4], "blocks.1.mlp.hook_post", True), w)
+    assert meta["model"]["dtype"] == "float16" and meta["dataset"]["n_seq"] == 4
+    assert torch.allclose(acts, ref, rtol=2e-2, atol=2e-2)  # float16 weights: rounding only
 
 
-def test_random_two_layer_round_trip(tmp_path):
-    p, sd = random_tl_model()
-    sc, sw = sae(64, 48)
-    toks = np.random.default_rng(0).integers(0, 270, size=(5, 16)).astype(np.int32)
-    out = tmp_path / "b"
-    export_bundle(str(out), state_dict=sd, tl_cfg=TL_CFG, sae_cfg=sc, sae=sw, tokenizer=tokenizer(270), tokens=toks,
-                  dataset={"name": "random", "prepend_bos": False, "bos_token_id": 0})
-    meta, params, sae_back, _, tokens = bundle.read_bundle(str(out))
-    assert meta["model"]["normalization_type"] == "LN" and meta["model"]["act_fn"] == "gelu_new"
-    assert set(params) == set(bundle.expected_model_shapes(meta["model"]))
-    for k, v in params.items():
-        assert np.array_equal(v.astype(np.float32), p[k].numpy()), k
-    assert np.array_equal(tokens, toks)
-    P = {k: torch.tensor(v) for k, v in params.items()}
-    ref = model.forward({k: v.double() for k, v in p.items()}, TL_CFG, torch.tensor(toks).long())
-    assert torch.allclose(model.forward(P, meta["model"], torch.tensor(toks).long()), ref, atol=1e-9)
-    for name, info in meta["provenance"]["files"].items():
-        assert info["sha256"] == bundle.sha256(str(out / name))
+@pytest.mark.parametrize("layout,dtype,hook,kwargs,centred", [
+    ("current", torch.float32, "blocks.1.hook_resid_pre", None, False),  # SAELens's default: no processing at all
+    ("current", torch.bfloat16, "blocks.0.mlp.hook_pre", {"fold_ln": True, "center_writing_weights": True}, True),
+    ("v5", torch.float16, "blocks.1.hook_mlp_out", {}, False),
+    ("v5", torch.bfloat16, "blocks.0.hook_attn_out", {"center_writing_weights": True}, True),
+    ("old", torch.float16, "blocks.0.hook_resid_post", {"center_writing_weights": True}, True),
+    ("old", torch.float32, "blocks.1.hook_resid_mid", None, False),
+])
+def test_saelens_folders(tmp_path, layout, dtype, hook, kwargs, centred):
+    d_in = fx.D_MLP if "mlp.hook" in hook else fx.D_MODEL
+    w = fx.sae_tensors(d_in, 40, seed=3, dtype=dtype)
+    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg(layout, hook, d_in, 40, str(dtype).split(".")[-1], kwargs))
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", f"saelens:{folder}"], tok_fmt="pt")
+    meta, sae = check_acts(out, cfg, sd, toks, hook, w, centred)
+    proc = meta["model"]["processing"]
+    assert proc["center_writing_weights"] is centred
+    assert proc["fold_ln"] is bool((kwargs or {}).get("fold_ln")) and proc["fold_value_biases"] is False
+    assert meta["model"]["normalization_type"] == ("LNPre" if proc["fold_ln"] else "LN")
+    # The SAE is stored in float32, which holds every bfloat16 and float16 value exactly.
+    for k in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        assert np.array_equal(sae[k], w[k].float().numpy().astype(np.float64)), k
 
+
+def test_residual_sae_sees_uncentred_stream_unless_asked(tmp_path):
+    """center_writing_weights changes hook_resid_*: the same SAE on the same model gives other acts with it."""
+    w = fx.sae_tensors(fx.D_MODEL, 40, seed=4)
+    plain = fx.write_saelens(tmp_path, "plain", w, fx.saelens_cfg("current", "blocks.1.hook_resid_pre", fx.D_MODEL, 40))
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", plain])
+    out2, *_ = run_export(tmp_path, ["--sae", plain, "--sae-model-kwargs", '{"center_writing_weights": true}'], cfg=cfg, sd=sd, toks=toks, out_name="b2")
+    _, a1, _ = fx.bundle_acts(out)
+    meta2, a2, _ = fx.bundle_acts(out2)
+    assert meta2["model"]["processing"]["center_writing_weights"] is True
+    assert not torch.allclose(a1, a2, atol=1e-3)
+    check_acts(out2, cfg, sd, toks, "blocks.1.hook_resid_pre", w, centred=True)
+
+
+def test_saelens_apply_b_dec_false_scaling_factor_and_norm_factor_are_folded(tmp_path):
+    w = fx.sae_tensors(fx.D_MODEL, 40, seed=5, dtype=torch.bfloat16)
+    s = torch.linspace(0.5, 2.0, 40)
+    cfg_json = fx.saelens_cfg("v5", "blocks.1.hook_resid_post", fx.D_MODEL, 40, "bfloat16", apply_b_dec_to_input=False,
+                              finetuning_scaling_factor=True)
+    folder = fx.write_saelens(tmp_path, "sae", {**w, "scaling_factor": s}, cfg_json)
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", folder])
+    _, sae = check_acts(out, cfg, sd, toks, "blocks.1.hook_resid_post", w, centred=False, apply_b_dec=False)
+    assert np.allclose(sae["W_dec"], (w["W_dec"].double() * s.double()[:, None]).numpy(), rtol=1e-6)  # decode(acts) unchanged
+    assert np.array_equal(sae["W_enc"], w["W_enc"].float().numpy().astype(np.float64))
+    # expected_average_only_in with its constant (what SAELens folds for releases that list one)
+    from export.sae import load_saelens
+
+    f2 = fx.write_saelens(tmp_path, "norm", w, fx.saelens_cfg("current", "blocks.1.hook_resid_post", fx.D_MODEL, 40,
+                                                               normalize_activations="expected_average_only_in"))
+    folded = load_saelens(f2, norm_scaling_factor=3.0)
+    x = torch.randn(5, fx.D_MODEL, dtype=torch.float64)
+    W = {k: torch.from_numpy(v) for k, v in folded.weights.items()}
+    ours = torch.relu((x - W["b_dec"]) @ W["W_enc"] + W["b_enc"])
+    assert torch.allclose(ours, fx.reference_acts(x, w, norm_scale=3.0), atol=1e-9)
+
+
+def test_preprocessed_state_dict(tmp_path):
+    """A state dict saved after from_pretrained (LNPre config), declared with --model-processed from_pretrained."""
+    cfg = fx.tl_cfg("gelu", 2)
+    raw = fx.tl_state_dict(cfg, seed=6)
+    folded = model.fold_and_center({k: v.double() for k, v in raw.items() if v.is_floating_point()}, cfg)
+    w = fx.sae_tensors(fx.D_MLP, 128, seed=7)
+    sae = fx.write_neel(tmp_path, w, {**fx.NEEL_1L_CFG, "act_name": "blocks.1.mlp.hook_post"})
+    out, *_ = run_export(tmp_path, ["--sae", sae, "--model-processed", "from_pretrained"], cfg={**cfg, "normalization_type": "LNPre"},
+                         sd={k: v.float() for k, v in folded.items()})
+    toks = fx.tokens()
+    check_acts(out, cfg, raw, toks, "blocks.1.mlp.hook_post", w, centred=True)
+
+
+def test_bf16_reader_matches_torch():
+    x = torch.randn(1000) * 10 ** torch.randint(-20, 20, (1000,)).float()
+    bits = safetensors_io.bf16_bits(x.numpy())
+    assert np.array_equal(bits, x.to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16))
+    assert np.array_equal(safetensors_io.bf16_to_float32(bits), x.to(torch.bfloat16).float().numpy())
+
+
+# --- refusals ---------------------------------------------------------------------------------------------------
+
+MODEL_REFUSALS = [
+    ({"use_attn_scale": False}, "use_attn_scale=False"),
+    ({"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx=True"),
+    ({"positional_embedding_type": "rotary", "rotary_dim": 8}, "positional_embedding_type='rotary'"),
+    ({"positional_embedding_type": "shortformer"}, "shortformer"),
+    ({"parallel_attn_mlp": True}, "parallel_attn_mlp=True"),
+    ({"attn_only": True}, "attn_only=True"),
+    ({"normalization_type": "RMS"}, "RMSNorm"),
+    ({"gated_mlp": True}, "gated_mlp=True"),
+    ({"n_key_value_heads": 2}, "n_key_value_heads=2"),
+    ({"attn_types": ["global", "local"], "window_size": 4}, "attn_types"),
+    ({"act_fn": "solu_ln"}, "act_fn='solu_ln'"),
+    ({"act_fn": "silu"}, "act_fn='silu'"),
+    ({"d_vocab_out": 100}, "d_vocab_out=100"),
+    ({"attn_scale": 1.0}, "attn_scale=1.0"),
+    ({"final_rms": True}, "final_rms=True"),
+    ({"num_experts": 4}, "num_experts=4"),
+    ({"output_logits_soft_cap": 30.0}, "output_logits_soft_cap"),
+]
+
+
+@pytest.mark.parametrize("over,needle", MODEL_REFUSALS, ids=[n for _, n in MODEL_REFUSALS])
+def test_model_refusals(tmp_path, over, needle):
+    cfg = fx.tl_cfg("gpt2", 2)
+    sd = fx.tl_state_dict(cfg)
+    w = fx.sae_tensors(fx.D_MLP, 128)
+    sae = fx.write_neel(tmp_path, w, {**fx.NEEL_1L_CFG, "act_name": "blocks.1.mlp.hook_post"})
+    with pytest.raises(BundleError, match=r"not supported: .*" + needle.replace("[", r"\[").replace("(", r"\(")):
+        run_export(tmp_path, ["--sae", sae], cfg={**cfg, **over}, sd=sd)
+    assert not (tmp_path / "bundle").exists()
+
+
+SAE_REFUSALS = [
+    ("jumprelu", dict(architecture="jumprelu"), {"threshold": torch.zeros(40)}, "JumpReLU SAEs"),
+    ("topk", dict(architecture="topk", k=4), {}, "TopK SAEs .*k=4"),
+    ("topk_old", dict(architecture=None, activation_fn_str="topk", activation_fn_kwargs={"k": 8}), {}, "TopK SAEs .*k=8"),
+    ("gated", dict(architecture="gated"), {"b_gate": torch.zeros(40), "r_mag": torch.zeros(40), "b_mag": torch.zeros(40)}, "gated SAEs"),
+    ("threshold_in_standard", {}, {"threshold": torch.zeros(40)}, "hold threshold"),
+    ("tanh_relu", dict(activation_fn_str="tanh-relu"), {}, "activation_fn 'tanh-relu'"),
+    ("norm_avg", dict(normalize_activations="expected_average_only_in"), {}, "normalize_activations='expected_average_only_in'"),
+    ("norm_bool", dict(normalize_activations=True), {}, "normalize_activations='expected_average_only_in'"),
+    ("norm_const", dict(normalize_activations="constant_norm_rescale"), {}, "normalize_activations='constant_norm_rescale'"),
+    ("norm_ln", dict(normalize_activations="layer_norm"), {}, "normalize_activations='layer_norm'"),
+    ("head", dict(hook_head_index=2), {}, "one attention head's output"),
+    ("transcoder", dict(hook_name_out="blocks.1.hook_mlp_out"), {}, "transcoders"),
+    ("kwargs", dict(model_from_pretrained_kwargs={"center_writing_weights": True, "hf_model": "x"}), {}, "model_from_pretrained_kwargs has hf_model"),
+]
+
+
+@pytest.mark.parametrize("case,over,extra,needle", SAE_REFUSALS, ids=[c[0] for c in SAE_REFUSALS])
+def test_sae_refusals(tmp_path, case, over, extra, needle):
+    w = fx.sae_tensors(fx.D_MODEL, 40)
+    cfg_json = fx.saelens_cfg("v5", "blocks.1.hook_resid_pre", fx.D_MODEL, 40, **over)
+    folder = fx.write_saelens(tmp_path, "sae", {**w, **extra}, cfg_json)
+    msg = "not yet supported by the app: " if case not in ("kwargs",) else "not supported: "
+    with pytest.raises(BundleError, match=msg + ".*" + needle):
+        run_export(tmp_path, ["--sae", f"saelens:{folder}"])
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_hook_z_sae_refused(tmp_path):
+    w = fx.sae_tensors(fx.D_MODEL, 40)
+    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", "blocks.0.attn.hook_z", fx.D_MODEL, 40, reshape_activations="hook_z"))
+    with pytest.raises(BundleError, match="not yet supported by the app: SAEs on attn.hook_z"):
+        run_export(tmp_path, ["--sae", folder])
+
+
+def test_scaling_factor_without_flag_refused(tmp_path):
+    w = fx.sae_tensors(fx.D_MODEL, 40)
+    folder = fx.write_saelens(tmp_path, "sae", {**w, "scaling_factor": torch.full((40,), 2.0)},
+                              fx.saelens_cfg("v5", "blocks.1.hook_resid_pre", fx.D_MODEL, 40))
+    with pytest.raises(BundleError, match="scaling_factor that is not all ones"):
+        run_export(tmp_path, ["--sae", folder])
+
+
+def test_centred_state_dict_under_uncentred_residual_sae_refused(tmp_path):
+    cfg = fx.tl_cfg("gpt2", 2)
+    raw = fx.tl_state_dict(cfg)
+    centred = model.process_weights({k: v.double() for k, v in raw.items() if v.is_floating_point()}, cfg, center_writing_weights=True)[0]
+    w = fx.sae_tensors(fx.D_MODEL, 40)
+    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", "blocks.1.hook_resid_pre", fx.D_MODEL, 40))
+    for declared in ("center_writing_weights", "none"):  # declared, or detected
+        with pytest.raises(BundleError, match="already centred .* trained on a model loaded without it"):
+            run_export(tmp_path, ["--sae", folder, "--model-processed", declared], cfg=cfg, sd={k: v.float() for k, v in centred.items()})
+    # An MLP SAE does not care: hook_post is the same either way.
+    w2 = fx.sae_tensors(fx.D_MLP, 40)
+    f2 = fx.write_saelens(tmp_path, "mlp", w2, fx.saelens_cfg("current", "blocks.1.mlp.hook_post", fx.D_MLP, 40))
+    out, *_ = run_export(tmp_path, ["--sae", f2, "--model-processed", "center_writing_weights"], cfg=cfg, sd={k: v.float() for k, v in centred.items()})
+    check_acts(out, cfg, raw, fx.tokens(), "blocks.1.mlp.hook_post", w2, centred=False)
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("token_range", r"token ids must lie in \[0, 300\)"),
+    ("bos_mismatch", "--bos-token-id 7: row 0 of the tokens starts with 0"),
+    ("big_tokenizer", "the tokenizer has 401 tokens but the model's d_vocab is 300"),
+    ("seq_len", "--seq-len 8, but"),
+    ("long_rows", r"tokens must be \[n_seq, seq_len ≤ n_ctx=16\]"),
+    ("dataset_offline", "--dataset tokenizes with the model's tokenizer"),
+    ("both_corpora", "pass one corpus"),
+    ("hook_mismatch", "says the SAE reads blocks.1.mlp.hook_post, but --hook-point says blocks.0.mlp.hook_post"),
+    ("sae_width", "SAE d_in is 64 but blocks.1.hook_resid_pre has width 32"),
+    ("missing_tensor", r"lacks blocks.1.mlp.W_out \(expected shape \[64, 32\]\)"),
+    ("shape", r"blocks.0.attn.W_Q has shape \[4, 32, 7\]"),
+    ("hook_layer", "names layer 2, but the model has 2 layers"),
+    ("no_cfg", "--model-state needs --model-cfg"),
+])
+def test_input_refusals(tmp_path, case, needle):
+    cfg = fx.tl_cfg("gpt2", 2)
+    sd = fx.tl_state_dict(cfg)
+    toks = fx.tokens()
+    w = fx.sae_tensors(fx.D_MLP, 48)
+    sae_cfg = {"act_name": "blocks.1.mlp.hook_post"}
+    extra = []
+    if case == "token_range":
+        toks[2, 3] = 300
+    elif case == "bos_mismatch":
+        extra = ["--bos-token-id", "7"]
+    elif case == "big_tokenizer":
+        tj = json.load(open(fx.tokenizer_path()))
+        tj["added_tokens"].append({**tj["added_tokens"][0], "id": 400, "content": "<PAD>"})
+        (tmp_path / "tok.json").write_text(json.dumps(tj))
+        extra = ["--tokenizer", str(tmp_path / "tok.json")]
+    elif case == "seq_len":
+        extra = ["--seq-len", "8"]
+    elif case == "long_rows":
+        toks = fx.tokens(seq_len=20)
+    elif case == "dataset_offline":
+        extra = ["--dataset", "NeelNanda/c4-code-20k"]
+    elif case == "both_corpora":
+        extra = ["--dataset", "x"]
+    elif case == "hook_mismatch":
+        extra = ["--hook-point", "blocks.0.mlp.hook_post"]
+    elif case == "sae_width":
+        sae_cfg = {"act_name": "blocks.1.hook_resid_pre"}
+    elif case == "missing_tensor":
+        del sd["blocks.1.mlp.W_out"]
+    elif case == "shape":
+        sd["blocks.0.attn.W_Q"] = torch.zeros(4, 32, 7)
+    elif case == "hook_layer":
+        sae_cfg = {"act_name": "blocks.2.mlp.hook_post"}
+    sae = fx.write_neel(tmp_path, w, sae_cfg)
+    if case == "dataset_offline":
+        pt, js = fx.write_model(tmp_path, cfg, sd)
+        argv = ["--model-state", pt, "--model-cfg", js, "--sae", sae, "--tokenizer", fx.tokenizer_path(), "--out", str(tmp_path / "bundle"), *extra]
+        with pytest.raises(BundleError, match=needle):
+            main(argv)
+    elif case == "no_cfg":
+        pt, _ = fx.write_model(tmp_path, cfg, sd)
+        with pytest.raises(BundleError, match=needle):
+            main(["--model-state", pt, "--sae", sae, "--tokens", fx.write_tokens(tmp_path, toks, "npy"), "--out", str(tmp_path / "bundle")])
+    else:
+        if case == "big_tokenizer":
+            pt, js = fx.write_model(tmp_path, cfg, sd)
+            tp = fx.write_tokens(tmp_path, toks, "npy")
+            with pytest.raises(BundleError, match=needle):
+                main(["--model-state", pt, "--model-cfg", js, "--sae", sae, "--tokens", tp, "--out", str(tmp_path / "bundle"), *extra])
+        else:
+            with pytest.raises(BundleError, match=needle):
+                run_export(tmp_path, ["--sae", sae, *extra], cfg=cfg, sd=sd, toks=toks)
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_online_paths_need_their_libraries(tmp_path):
+    try:
+        import transformer_lens  # noqa: F401
+
+        pytest.skip("transformer_lens is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(BundleError, match="needs the Python package transformer_lens .* offline, export from files instead"):
+        main(["--model", "gelu-1l", "--sae", fx.write_neel(tmp_path, fx.sae_tensors(fx.D_MLP, 128), fx.NEEL_1L_CFG),
+              "--dataset", "NeelNanda/c4-code-20k", "--out", str(tmp_path / "bundle")])
+
+
+# --- the core, as other tools call it -------------------------------------------------------------------------
 
 DEMO_PRESENT = os.path.exists(os.path.join(ROOT, "resources", "demo", "bundle.json"))
 
@@ -67,53 +326,13 @@ def test_demo_model_round_trip(tmp_path):
     demo = os.path.join(ROOT, "resources", "demo")
     meta, params, sw, tok, tokens = bundle.read_bundle(demo)
     cfg = meta["model"]
+    sae = Sae(hook_point=meta["sae"]["hook_point"], weights=sw, processing=cfg["processing"], source="demo")
     out = tmp_path / "demo"
-    export_bundle(str(out), state_dict=params, tl_cfg=cfg, sae_cfg=meta["sae"], sae=sw, tokenizer=tok,
-                  tokens=tokens[:4], dataset=meta["dataset"], processing=cfg["processing"], dtype="float16")
+    export_bundle(str(out), state_dict=params, tl_cfg=cfg, sae=sae, tokenizer=tok, tokens=tokens[:4], dataset=meta["dataset"],
+                  processed=cfg["processing"], dtype="float16", sae_dtype="float16")
     back = safetensors_io.load(str(out / "model.safetensors"))
     orig = safetensors_io.load(os.path.join(demo, "model.safetensors"))
     assert back.keys() == orig.keys()
     assert all(np.array_equal(back[k], orig[k]) for k in orig)
     assert cfg["normalization_type"] == "LNPre" and cfg["processing"]["fold_ln"] is True
-
-
-@pytest.mark.parametrize("case,needle", [
-    ("sae_width", "d_in is 63"),
-    ("vocab", "tokenizer has 260 tokens"),
-    ("missing", "lacks blocks.1.mlp.W_out"),
-    ("shape", "blocks.0.attn.W_Q has shape [4, 32, 7]"),
-    ("hook", "names layer 2"),
-])
-def test_refusals_name_the_problem_and_write_nothing(tmp_path, case, needle):
-    _, sd = random_tl_model()
-    sc, sw = sae(64, 48)
-    tj = tokenizer(270)
-    if case == "sae_width":
-        sc, sw = sae(63, 48)
-    elif case == "vocab":
-        tj = tokenizer(260)
-    elif case == "missing":
-        del sd["blocks.1.mlp.W_out"]
-    elif case == "shape":
-        sd["blocks.0.attn.W_Q"] = torch.zeros(4, 32, 7)
-    elif case == "hook":
-        sc["hook_point"] = "blocks.2.mlp.hook_post"
-    out = tmp_path / "never"
-    with pytest.raises(BundleError, match=needle.replace("[", r"\[").replace("]", r"\]")):
-        export_bundle(str(out), state_dict=sd, tl_cfg=TL_CFG, sae_cfg=sc, sae=sw, tokenizer=tj,
-                      tokens=np.zeros((2, 16), np.int32), dataset={"prepend_bos": True, "bos_token_id": 0})
-    assert not out.exists()
-
-
-def test_saelens_without_b_dec_on_input_is_converted(tmp_path):
-    sc, sw = sae(64, 48)
-    sw = {k: v.numpy() for k, v in sw.items()}
-    safetensors_io.save(str(tmp_path / "sae_weights.safetensors"), sw)
-    (tmp_path / "cfg.json").write_text(json.dumps({"hook_name": "blocks.1.mlp.hook_post", "d_in": 64, "d_sae": 48,
-                                                   "apply_b_dec_to_input": False, "architecture": "standard"}))
-    cfg, conv = sae_from_saelens(str(tmp_path))
-    x = np.random.default_rng(1).normal(size=(7, 64)).astype(np.float64)
-    saelens = np.maximum(x @ sw["W_enc"] + sw["b_enc"], 0)
-    ours = np.maximum((x - conv["b_dec"]) @ conv["W_enc"] + conv["b_enc"], 0)
-    assert cfg["hook_point"] == "blocks.1.mlp.hook_post"
-    assert np.allclose(ours, saelens, atol=1e-4)
+    assert math.isclose(json.load(open(out / "bundle.json"))["model"]["eps"], cfg["eps"])
