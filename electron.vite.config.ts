@@ -14,17 +14,14 @@ export default defineConfig({
       // N-API and loads as installed. Every other dependency is externalized too (the default).
       externalizeDeps: { include: ['better-sqlite3', 'onnxruntime-node'] },
       rollupOptions: {
-        // Worker threads start from files next to the bundled main (main/cache/job.ts looks for
-        // cache-worker.js, main/compute/worker-client.ts for compute-worker.js, main/trace/corpus-scores-job.ts
-        // for corpus-scores-worker.js), so each is an entry.
         input: {
           index: resolve(root, 'main/index.ts'),
           // The command line (bin/feature-tracer.mjs runs out/main/cli.js when it exists), so an install
           // without devDependencies (no tsx) runs it too.
           cli: resolve(root, 'main/transports/cli/index.ts'),
-          'cache-worker': resolve(root, 'main/cache/worker.ts'),
-          'compute-worker': resolve(root, 'main/compute/worker.ts'),
-          'corpus-scores-worker': resolve(root, 'main/trace/corpus-scores-worker.ts'),
+          // The compute host (ONNX Runtime for traces, and each long job) runs in processes of its own,
+          // started from compute-host.js next to the bundled main (main/app/compute.ts looks for it there).
+          'compute-host': resolve(root, 'main/app/compute-host.ts'),
         },
       },
     },

@@ -1,11 +1,13 @@
 // The Electron shell: app lifecycle and the one window. Everything else (bundles, cache, sessions) is in
 // the Workbench, which answers the preload's calls through the same dispatch as serve mode and the CLI.
-import { app, BrowserWindow, dialog, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron'
+import { app, BrowserWindow, dialog, ipcMain, session, shell, utilityProcess, type IpcMainInvokeEvent } from 'electron'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDialogOptions, saveDialogOptions, type FileDialog } from './app/dialog'
 import { createWorkbench, type Workbench } from './app/workbench'
+import { hostEnv, type HostLauncher } from './jobs/launcher'
+import type { FromHost } from './jobs/protocol'
 import { bindingFile, currentRuntime, sqliteLoadError } from './native/sqlite'
 import { FIX_COMMAND, pageUrl, sqliteProblemPage } from './native/startup-page'
 import { lastAutosavedBundle } from './session/file'
@@ -109,6 +111,31 @@ const fileDialog: FileDialog = {
   },
 }
 
+/**
+ * The compute process and each job's process as Electron utility processes (main/jobs/launcher.ts): a
+ * native abort there ends only that process, which the Workbench reports and restarts.
+ */
+export const utilityLauncher: HostLauncher = (entry, name) => {
+  // The app runs from the electron-vite build, so `entry` is compute-host.js next to this file.
+  const child = utilityProcess.fork(entry.path, [], { serviceName: name, stdio: 'inherit', env: hostEnv() })
+  let exited = false
+  return {
+    get pid() {
+      return child.pid
+    },
+    send: (message) => {
+      if (!exited) child.postMessage(message)
+    },
+    onMessage: (listener) => void child.on('message', (message: unknown) => listener(message as FromHost)),
+    onExit: (listener) =>
+      void child.once('exit', (code: number) => {
+        exited = true
+        listener(`exit code ${code}`)
+      }),
+    kill: () => void child.kill(),
+  }
+}
+
 /** better-sqlite3 must load before the Workbench opens its cache: under Electron it needs a build for
  *  Electron's ABI (main/native/sqlite.ts). Without one, the window explains instead of failing blank. */
 function showSqliteProblem(): boolean {
@@ -137,7 +164,7 @@ async function start(): Promise<void> {
   if (showSqliteProblem()) return
 
   const userDataDir = app.getPath('userData')
-  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(userDataDir), dialog: fileDialog })
+  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(userDataDir), dialog: fileDialog, compute: { launcher: utilityLauncher } })
   workbench = wb
 
   ipcMain.handle(IPC_CALL, (e, channel: unknown, payload: unknown) => {

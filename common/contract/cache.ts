@@ -1,7 +1,8 @@
-// The activation cache: its states, build progress, and the channels that build and cancel it.
+// The activation cache: its states, and the channel that builds it (a job: common/contract/jobs.ts).
 import { z } from 'zod'
 import type { MovedAside } from './app'
 import { channel, empty } from './channel'
+import { jobId, type JobProgress } from './jobs'
 
 export type CacheStateName =
   | 'missing' // no cache file, or an empty one
@@ -12,15 +13,8 @@ export type CacheStateName =
   | 'corrupt' // cannot be read, or claims to be complete and is not: cache.build moves it aside and starts over
   | 'foreign' // another program's SQLite file: left as it is; choose another cache path
 
-export interface CacheProgress {
-  jobId: string
-  phase: 'compute' | 'finalize'
-  doneTokens: number
-  totalTokens: number
-  tokensPerSec: number
-  /** Seconds left at the current rate; null until the rate is known. */
-  etaSec: number | null
-}
+/** A build's progress as the build reports it (main adds the job kind). */
+export type CacheProgress = Omit<JobProgress, 'kind'>
 
 export interface CacheState {
   state: CacheStateName
@@ -33,12 +27,14 @@ export interface CacheState {
   /** ISO time the build finished (state 'ready'). */
   builtAt?: string
   /** The running job, when state is 'building'. */
-  job?: CacheProgress
+  job?: JobProgress
 }
 
 export const cacheChannels = {
   'cache.status': channel<CacheState>()(empty),
-  /** Starts (or resumes) a build; `rebuild` discards an existing or stale cache first. */
-  'cache.build': channel<{ jobId: string; movedAside?: MovedAside }>()(z.strictObject({ rebuild: z.boolean().default(false) })),
-  'cache.cancel': channel<{ cancelled: boolean }>()(z.strictObject({ jobId: z.string().min(1) })),
+  /**
+   * Starts (or resumes) a build as job `jobId` (one build at a time: `busy` while another runs);
+   * `rebuild` discards an existing or stale cache first. Cancel it with job.cancel.
+   */
+  'cache.build': channel<{ jobId: string; movedAside?: MovedAside }>()(z.strictObject({ jobId, rebuild: z.boolean().default(false) })),
 }

@@ -9,11 +9,12 @@ import type { z } from 'zod'
 import type { IpcError, Result } from '../errors'
 import { appChannels, type Notice } from './app'
 import { bundleChannels } from './bundle'
-import { cacheChannels, type CacheProgress, type CacheState } from './cache'
+import { cacheChannels, type CacheState } from './cache'
 import { dialogChannels } from './dialog'
 import { featureChannels, labelChannels } from './features'
+import { jobChannels, type JobOutcome, type JobProgress } from './jobs'
 import { sessionChannels } from './session'
-import { corpusScoreChannels, traceChannels, type CorpusScoresJson, type CorpusScoresProgress } from './trace'
+import { corpusScoreChannels, traceChannels, type CorpusScoresJson } from './trace'
 
 export * from './app'
 export * from './bundle'
@@ -21,6 +22,7 @@ export * from './cache'
 export * from './channel'
 export * from './dialog'
 export * from './features'
+export * from './jobs'
 export * from './session'
 export * from './trace'
 export type { ErrorCode, IpcError, Result } from '../errors'
@@ -29,6 +31,7 @@ export const contract = {
   ...appChannels,
   ...bundleChannels,
   ...cacheChannels,
+  ...jobChannels,
   ...featureChannels,
   ...labelChannels,
   ...sessionChannels,
@@ -53,15 +56,23 @@ export type Invoke = <C extends Channel>(channel: C, payload: RequestIn<C>) => P
 // ---------------------------------------------------------------------------------------------------
 // Events main pushes to every window/client
 
+/** How a job ended (once per job): finished, cancelled, or failed with the error; and what it leaves. */
+export interface JobEnd {
+  jobId: string
+  outcome: JobOutcome
+  error?: IpcError
+}
+export type JobDone =
+  /** The cache's state after the build. */
+  | (JobEnd & { kind: 'cache.build'; cache: CacheState })
+  /** The result, when the job finished. */
+  | (JobEnd & { kind: 'trace.corpusScores'; result?: CorpusScoresJson })
+
 export interface Events {
-  'cache.progress': CacheProgress
-  /** A job ended: finished, cancelled, or failed (with the error). */
-  'cache.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; cache: CacheState }
-  'trace.corpusScores.progress': CorpusScoresProgress
-  /** A corpus-scores job ended; `result` when it finished. */
-  'trace.corpusScores.done': { jobId: string; outcome: 'done' | 'cancelled' | 'failed'; error?: IpcError; result?: CorpusScoresJson }
+  'job.progress': JobProgress
+  'job.done': JobDone
   'workbench.notice': Notice
 }
 export type EventName = keyof Events
 /** Every event name at runtime (a type test checks it lists exactly the keys of Events). */
-export const eventNames = ['cache.progress', 'cache.done', 'trace.corpusScores.progress', 'trace.corpusScores.done', 'workbench.notice'] as const satisfies readonly EventName[]
+export const eventNames = ['job.progress', 'job.done', 'workbench.notice'] as const satisfies readonly EventName[]

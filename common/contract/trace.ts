@@ -3,7 +3,7 @@
 // page, the HTTP bridge and the CLI receive the wire form (`WireArrays`: plain number arrays, vocabulary
 // tables), which main/trace/serialize.ts makes from the typed one. The *Json names are the wire forms.
 import { z } from 'zod'
-import type { CacheProgress } from './cache'
+import { jobId, type JobProgress } from './jobs'
 import { channel, featureId, nonNegInt } from './channel'
 import type { ActivationRow, Histogram } from './features'
 
@@ -271,8 +271,8 @@ export interface CorpusScoresJson extends CorpusScoresOf<WireArrays> {
   jobId: string
 }
 
-/** A corpus-scores job's progress: a cache build's, without phases. */
-export type CorpusScoresProgress = Omit<CacheProgress, 'phase'>
+/** A corpus-scores job's progress as the job reports it (main adds the kind, and its one phase). */
+export type CorpusScoresProgress = Omit<JobProgress, 'kind' | 'phase'>
 
 /** Prompt text; its token count is checked against n_ctx by the handler (a clear message, never a cut). */
 const promptText = z.string().min(1, 'the prompt is empty: type some text to trace').max(100_000)
@@ -286,6 +286,13 @@ export type TracePointRequest = z.infer<typeof tracePoint>
 
 /** Rows of an activation-score or disagreement grid. */
 const rowLimit = z.number().int().min(1).max(10_000).default(100)
+
+/**
+ * Who asks (the page sends its trace tab's id): a newer request of the same channel from the same caller
+ * supersedes one still running, which is stopped and answers `busy` ("superseded by a newer request").
+ * Without it nothing is superseded. trace.cancel stops a caller's requests.
+ */
+const caller = z.string().min(1).max(200).optional()
 
 export const traceOptions = z.strictObject({
   /** Source position of the LN+OV and QK tables (default: the largest term of v's decomposition). */
@@ -310,10 +317,10 @@ export const traceChannels = {
    * The point part of a trace: all of trace.run but the scope's arrays. It never runs the batch's forward
    * pass, so it answers fast on a batch not seen before; the app asks for the scope after it.
    */
-  'trace.point': channel<TracePointJson>()(z.strictObject({ point: tracePoint, options: traceOptions.prefault({}) })),
+  'trace.point': channel<TracePointJson>()(z.strictObject({ point: tracePoint, options: traceOptions.prefault({}), caller })),
   /** The scope part of a trace: activation scores and fidelity over the point's batch (or its prompt). */
   'trace.scope': channel<TraceScopeJson>()(
-    z.strictObject({ point: tracePoint, rowLimit }),
+    z.strictObject({ point: tracePoint, rowLimit, caller }),
   ),
   /**
    * Runs the forward passes of the batches holding these corpus sequences (the first two distinct ones),
@@ -322,21 +329,24 @@ export const traceChannels = {
   'trace.prefetch': channel<{ batches: number }>()(z.strictObject({ samples: z.array(nonNegInt).min(1).max(64) })),
   /** A typed prompt: its tokens, each token's top features, and one feature's heat strip. */
   'trace.prompt': channel<PromptViewJson>()(
-    z.strictObject({ prompt: promptText, topK: z.number().int().min(1).max(1000).default(10), feature: featureId.optional() }),
+    z.strictObject({ prompt: promptText, topK: z.number().int().min(1).max(1000).default(10), feature: featureId.optional(), caller }),
   ),
   /** Two traces side by side: cosine of v and of u, and where their W_E token scores differ most. */
   'trace.compare': channel<TraceComparisonJson>()(
     z.strictObject({ a: tracePoint, b: tracePoint, convention: z.enum(['v', 'u']).default('v'), topK: z.number().int().min(1).max(1000).default(20) }),
   ),
+  /** Stops every trace request of this caller still running (a closed tab's); each answers `busy`. */
+  'trace.cancel': channel<{ cancelled: number }>()(z.strictObject({ caller: z.string().min(1).max(200) })),
 }
 
 export const corpusScoreChannels = {
   /**
-   * Starts the whole-corpus activation scores of a trace point (one job at a time: `busy` while another
-   * runs). Progress and the result arrive as 'trace.corpusScores.progress' / 'trace.corpusScores.done'.
+   * Starts the whole-corpus activation scores of a trace point as job `jobId` (one at a time: `busy` while
+   * another runs). Progress and the result arrive as 'job.progress' / 'job.done'; job.cancel stops it.
    */
   'trace.corpusScores': channel<{ jobId: string }>()(
     z.strictObject({
+      jobId,
       point: tracePoint,
       convention: z.enum(['v', 'u']).default('v'),
       /** Rows of the top, bottom and disagreement grids. */
@@ -346,7 +356,6 @@ export const corpusScoreChannels = {
       scatterPoints: z.number().int().min(0).max(100_000).default(4000),
     }),
   ),
-  'trace.corpusScores.cancel': channel<{ cancelled: boolean }>()(z.strictObject({ jobId: z.string().min(1) })),
   /** The result of the last finished job again (e.g. after the event stream reconnected); `not_found` for any other id. */
   'trace.corpusScores.result': channel<CorpusScoresJson>()(z.strictObject({ jobId: z.string().min(1) })),
 }

@@ -78,13 +78,8 @@ export function createHandlers(wb: Workbench): HandlerTable {
     },
 
     'cache.status': () => wb.cacheState(),
-    'cache.build': async ({ rebuild }) => wb.startBuild(rebuild),
-    'cache.cancel': async ({ jobId }) => {
-      const job = wb.runningJob(jobId)
-      if (!job) return { cancelled: false }
-      await job.cancel()
-      return { cancelled: true }
-    },
+    'cache.build': async ({ jobId, rebuild }) => wb.startBuild(jobId, rebuild),
+    'job.cancel': async ({ jobId }) => ({ cancelled: await wb.jobs.cancel(jobId) }),
 
     'features.list': async () => {
       const open = await wb.bundle()

@@ -1,6 +1,7 @@
-// The state behind the handler table: the open bundle, its cache reader, the running build job, the
-// label store and the event listeners. One Workbench serves every transport (Electron IPC, the HTTP
-// bridge, the CLI) through `dispatch`.
+// The state behind the handler table: the open bundle, its cache reader, the compute process, the job
+// slots, the label store and the event listeners. One Workbench serves every transport (Electron IPC, the
+// HTTP bridge, the CLI) through `dispatch`. ONNX Runtime never runs here: traces go to the compute process
+// (compute.ts) and long jobs to processes of their own (jobs.ts), which may crash without taking this one.
 import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -8,10 +9,6 @@ import { loadBundle, DEFAULT_BUNDLE_DIR, type Bundle } from '../bundle'
 import { corpusViewOf, type CorpusView } from '../bundle/corpus'
 import { cacheKeyOf, defaultCachePath, logitWeightsOf } from '../cache/bundle-link'
 import { userCacheDir } from '../files/dirs'
-import { startCacheJob, type CacheJob } from '../cache/job'
-import { startCorpusScoresJob, type CorpusScoresJob } from '../trace/corpus-scores-job'
-import type { ComputeEngine, TraceCompute } from '../compute/api'
-import { ComputeWorkerClient } from '../compute/worker-client'
 import { CacheReader } from '../cache/query'
 import { inspectCacheFile } from '../cache/schema'
 import { moveAside } from '../files/safe-io'
@@ -24,6 +21,8 @@ import type { FileDialog } from './dialog'
 import { createDispatch, type RawDispatch } from './dispatch'
 import { FtError, toIpcError } from '../../common/errors'
 import { createHandlers } from './handlers'
+import { Compute, type ComputeOptions } from './compute'
+import { JobSlots, type Job } from './jobs'
 
 export interface WorkbenchOptions {
   /** Bundle opened by the first call that needs one (default resources/demo). */
@@ -34,35 +33,17 @@ export interface WorkbenchOptions {
   cacheDir?: string
   /** Labels, notes and the autosave slot (Electron's userData; the CLI uses ~/.config/feature-tracer). */
   userDataDir: string
-  /** The app's compute worker's execution provider, once it runs (bundle.info reports it). */
-  provider?: () => ExecutionProviderName | null
   /**
-   * Starts a compute engine for traces, once per open bundle and role, on first use. Default: a supervised
-   * compute worker per role (ONNX Runtime's run() would block main's thread); the CLI, a one-shot process,
-   * runs one OrtEngine in its own thread for both.
+   * How the compute process and the jobs' processes start: Electron's utilityProcess in the app (main/index.ts
+   * injects it), child_process.fork by default (serve, the CLI, tests); and the compute process's engine options.
    */
-  engine?: (bundle: Bundle, role: EngineRole) => Promise<WorkbenchEngine>
-  /** Build tuning and test hooks, passed to the build worker. */
+  compute?: ComputeOptions
+  /** Build tuning and test hooks, passed to the build job. */
   build?: { chunkSeqs?: number; pauseMsPerChunk?: number }
-  /** Corpus-scores tuning and test hooks, passed to its worker. */
+  /** Corpus-scores tuning and test hooks, passed to its job. */
   corpusScores?: { chunkSeqs?: number; pauseMsPerChunk?: number }
   /** Native file dialogs (the Electron shell's); without one, dialog.open/save answer 'unsupported'. */
   dialog?: FileDialog
-}
-
-export type WorkbenchEngine = ComputeEngine & TraceCompute
-
-/**
- * What a compute engine is for. 'point': the point part of traces, prompts, compare (short runs). 'scope':
- * the batch forward passes of trace scopes and prefetches (a few hundred ms each), on an engine of their
- * own so a click is never queued behind one. The scope engine keeps the recent batches.
- */
-export type EngineRole = 'point' | 'scope'
-
-interface EngineSlot {
-  open: OpenBundle
-  engine: Promise<WorkbenchEngine>
-  ready?: WorkbenchEngine
 }
 
 export type EventListener = <E extends EventName>(event: E, payload: Events[E]) => void
@@ -81,16 +62,15 @@ export class Workbench {
   private current: OpenBundle | null = null
   private opening: Promise<OpenBundle> | null = null
   private firstOpening: Promise<OpenBundle> | null = null
-  private job: CacheJob | null = null
-  private scoresJob: CorpusScoresJob | null = null
+  readonly jobs: JobSlots
   /** The last finished corpus-scores result, for trace.corpusScores.result. */
   private lastScores: CorpusScoresJson | null = null
   private listeners = new Set<EventListener>()
   private closed = false
   /** The execution provider the last build in this process ran on. */
   private lastBuildProvider: ExecutionProviderName | null = null
-  /** The open bundle's compute engines (each started on first use), and the bundle they belong to. */
-  private readonly engines = new Map<EngineRole, EngineSlot>()
+  /** The compute process of the open bundle (started on the first trace), and the bundle it serves. */
+  private computeOf: { open: OpenBundle; compute: Compute } | null = null
   /** What the researcher must be told (files moved aside); kept for pages that connect later. */
   private readonly noticeList: Notice[] = []
   readonly dispatch: RawDispatch
@@ -102,6 +82,7 @@ export class Workbench {
     if (this.labels.movedAside) this.notice('Your labels file could not be opened; it was moved aside and a new one started.', this.labels.movedAside)
     const legacy = migrateLegacyAutosave(options.userDataDir)
     if (legacy) this.notice('An old autosaved session could not be kept in its place; it was moved aside.', legacy)
+    this.jobs = new JobSlots((p) => this.emit('job.progress', p), options.compute?.launcher)
     const { dispatch, invoke } = createDispatch(createHandlers(this))
     this.dispatch = dispatch
     this.invoke = invoke
@@ -152,9 +133,11 @@ export class Workbench {
   }
 
   async open(dir: string): Promise<OpenBundle> {
-    if (this.job) throw new FtError('busy', 'a cache build is running; cancel it or wait before opening another bundle')
+    const build = this.jobs.running('cache.build')
+    if (build) throw new FtError('busy', `a cache build is running (job ${build.id}); cancel it or wait before opening another bundle`)
     // Corpus scores belong to the bundle that is being replaced.
-    await this.cancelCorpusScores()
+    const scores = this.jobs.running('trace.corpusScores')
+    if (scores) await this.jobs.cancel(scores.id)
     const pending = (async () => {
       const bundle = await loadBundle(dir)
       const cachePath = this.options.cachePath ?? defaultCachePath(bundle, this.options.cacheDir ?? userCacheDir())
@@ -169,7 +152,7 @@ export class Workbench {
       const opened = await pending
       if (this.opening === pending) {
         this.current?.reader.close()
-        void this.disposeEngines()
+        this.stopCompute()
         this.current = opened
       }
       return opened
@@ -180,7 +163,7 @@ export class Workbench {
 
   async cacheState(): Promise<CacheState> {
     const { reader } = await this.bundle()
-    const job = this.job
+    const job = this.jobs.running('cache.build')
     if (job) {
       const s = reader.status()
       const progress = job.progress
@@ -190,11 +173,12 @@ export class Workbench {
   }
 
   /**
-   * Starts (or resumes) a build. A file at the cache path that cannot be read is moved aside first (and
-   * named in the result); another program's SQLite file is refused, never wiped.
+   * Starts (or resumes) a build as job `jobId`. A file at the cache path that cannot be read is moved aside
+   * first (and named in the result); another program's SQLite file is refused, never wiped.
    */
-  async startBuild(rebuild: boolean): Promise<{ jobId: string; movedAside?: MovedAside }> {
-    if (this.job) throw new FtError('busy', `a cache build is already running (job ${this.job.id})`)
+  async startBuild(jobId: string, rebuild: boolean): Promise<{ jobId: string; movedAside?: MovedAside }> {
+    const running = this.jobs.running('cache.build')
+    if (running) throw new FtError('busy', `a cache build is already running (job ${running.id})`)
     const { bundle, reader } = await this.bundle()
     mkdirSync(join(reader.path, '..'), { recursive: true })
     const file = inspectCacheFile(reader.path)
@@ -213,14 +197,9 @@ export class Workbench {
       // Ours and readable, but claims a completeness it lacks: start over in place.
       rebuild = true
     }
-    const job = startCacheJob(
-      { bundleDir: bundle.dir, cachePath: reader.path, rebuild, ...this.options.build },
-      (progress) => this.emit('cache.progress', progress),
-    )
-    this.job = job
+    const job = this.jobs.start('cache.build', jobId, { jobId, bundleDir: bundle.dir, cachePath: reader.path, rebuild, ...this.options.build })
     void job.ended.then(async (end) => {
       if (end.outcome === 'done') this.lastBuildProvider = end.value.provider
-      this.job = null
       // A job cancelled by close() reports to no one: the listeners and the reader are gone.
       if (this.closed) return
       let cache: CacheState
@@ -229,48 +208,38 @@ export class Workbench {
       } catch (e) {
         cache = { state: 'missing', path: reader.path, doneTokens: 0, totalTokens: 0, sizeBytes: 0, reason: toIpcError(e).message }
       }
-      this.emit('cache.done', { jobId: job.id, outcome: end.outcome, ...(end.outcome === 'failed' ? { error: end.error } : {}), cache })
+      this.emit('job.done', { kind: 'cache.build', jobId, outcome: end.outcome, ...(end.outcome === 'failed' ? { error: end.error } : {}), cache })
     })
-    return { jobId: job.id, ...(movedAside ? { movedAside } : {}) }
+    return { jobId, ...(movedAside ? { movedAside } : {}) }
   }
 
   /**
-   * Starts the whole-corpus activation scores of a trace point in a worker of its own. The point is checked
+   * Starts the whole-corpus activation scores of a trace point as a job of its own. The point is checked
    * here, so a bad one is refused at once instead of failing the job.
    */
   async startCorpusScores(req: RequestOf<'trace.corpusScores'>): Promise<string> {
-    if (this.scoresJob) throw new FtError('busy', `corpus scores are already being computed (job ${this.scoresJob.id}); cancel them or wait`)
+    const running = this.jobs.running('trace.corpusScores')
+    if (running) throw new FtError('busy', `corpus scores are already being computed (job ${running.id}); cancel them or wait`)
     const { bundle } = await this.bundle()
     try {
       pointSequence(bundle, req.point)
     } catch (e) {
       throw isTraceInputError(e) ? new FtError('invalid_request', e.message) : e
     }
-    const job = startCorpusScoresJob({ bundleDir: bundle.dir, ...req, ...this.options.corpusScores }, (p) => this.emit('trace.corpusScores.progress', p))
-    this.scoresJob = job
+    const { jobId, ...rest } = req
+    const job = this.jobs.start('trace.corpusScores', jobId, { jobId, bundleDir: bundle.dir, ...rest, ...this.options.corpusScores })
     void job.ended.then((end) => {
-      if (this.scoresJob === job) this.scoresJob = null
       if (this.closed) return
       if (end.outcome === 'done') this.lastScores = end.value
-      this.emit('trace.corpusScores.done', {
-        jobId: job.id,
+      this.emit('job.done', {
+        kind: 'trace.corpusScores',
+        jobId,
         outcome: end.outcome,
         ...(end.outcome === 'failed' ? { error: end.error } : {}),
         ...(end.outcome === 'done' ? { result: end.value } : {}),
       })
     })
-    return job.id
-  }
-
-  /** The running corpus-scores job with this id, if any. */
-  runningCorpusScores(jobId: string): CorpusScoresJob | null {
-    return this.scoresJob?.id === jobId ? this.scoresJob : null
-  }
-
-  private async cancelCorpusScores(): Promise<void> {
-    const job = this.scoresJob
-    if (!job) return
-    await job.cancel() // resolves once the job has ended
+    return jobId
   }
 
   /** The result of the last finished corpus-scores job, if it has this id. */
@@ -278,75 +247,47 @@ export class Workbench {
     return this.lastScores?.jobId === jobId ? this.lastScores : null
   }
 
-  /** The provider compute runs on: the app's compute worker's, this process's last build's, or the cache's. */
+  /** The provider compute runs on: the compute process's, this process's last build's, or the cache's. */
   async provider(): Promise<ExecutionProviderName | null> {
-    const engine = this.engines.get('point')?.ready?.provider ?? null
-    return this.options.provider?.() ?? engine ?? this.lastBuildProvider ?? (await this.bundle()).reader.builtWith()
+    return this.computeOf?.compute.provider ?? this.lastBuildProvider ?? (await this.bundle()).reader.builtWith()
   }
 
-
-  /** The open bundle with its compute engine for `role`, started on first use (one per open bundle and role). */
-  async engine(role: EngineRole = 'point'): Promise<{ open: OpenBundle; engine: WorkbenchEngine }> {
+  /** The open bundle with its compute process (one per open bundle, started on first use). */
+  async compute(): Promise<{ open: OpenBundle; compute: Compute }> {
     const open = await this.bundle()
-    if (this.closed) throw new FtError('internal', 'the workbench is closed')
-    let slot = this.engines.get(role)
-    if (slot && slot.open !== open) {
-      // Of a bundle that has since been replaced (open() disposes them; this is a request that raced it).
-      this.engines.delete(role)
-      void Workbench.disposeSlots([slot])
-      slot = undefined
+    if (this.closed) throw new FtError('busy', 'the workbench is closing')
+    if (this.computeOf?.open !== open) {
+      // None yet, or one of a bundle that has since been replaced (a request that raced open()).
+      this.stopCompute()
+      this.computeOf = { open, compute: new Compute(open.bundle.dir, this.options.compute) }
     }
-    if (!slot) {
-      const start = this.options.engine ?? ((bundle: Bundle, r: EngineRole) => ComputeWorkerClient.start({ bundleDir: bundle.dir, engine: r === 'scope' ? { eagerSae: false } : {} }))
-      const started: EngineSlot = { open, engine: start(open.bundle, role) }
-      this.engines.set(role, started)
-      slot = started
-      started.engine.then(
-        (engine) => (started.ready = engine),
-        () => {
-          // A failed start is not kept: the next trace tries again.
-          if (this.engines.get(role) === started) this.engines.delete(role)
-        },
-      )
-    }
-    return { open, engine: await slot.engine }
+    return this.computeOf
   }
 
-  private async disposeEngines(): Promise<void> {
-    const slots = [...this.engines.values()]
-    this.engines.clear()
-    await Workbench.disposeSlots(slots)
+  /** Stops `caller`'s running trace requests (without starting a compute process); how many there were. */
+  cancelTraces(caller: string): number {
+    return this.computeOf?.compute.cancel(caller) ?? 0
   }
 
-  /** Disposes each distinct engine of `slots` once (the CLI's roles share one). */
-  private static async disposeSlots(slots: EngineSlot[]): Promise<void> {
-    const engines = new Set<WorkbenchEngine>()
-    for (const slot of slots) {
-      try {
-        engines.add(await slot.engine)
-      } catch {
-        // An engine that never started has nothing to dispose.
-      }
-    }
-    for (const engine of engines) await engine.dispose()
+  private stopCompute(reason?: string): void {
+    this.computeOf?.compute.dispose(reason)
+    this.computeOf = null
   }
 
   /** The running job with this id, if any. */
-  runningJob(jobId: string): CacheJob | null {
-    return this.job?.id === jobId ? this.job : null
+  runningJob(jobId: string): Job | null {
+    return this.jobs.byId(jobId)
   }
 
   /** Resolves when the running build (if any) has ended. */
   async idle(): Promise<void> {
-    while (this.job) await this.job.ended.then(() => new Promise((r) => setImmediate(r)))
+    for (let job = this.jobs.running('cache.build'); job; job = this.jobs.running('cache.build')) await job.ended.then(() => new Promise((r) => setImmediate(r)))
   }
 
   async close(): Promise<void> {
     this.closed = true
-    await this.job?.cancel()
-    await this.cancelCorpusScores()
-    await this.idle()
-    await this.disposeEngines()
+    await this.jobs.cancelAll()
+    this.stopCompute('the workbench is closing')
     this.current?.reader.close()
     this.labels.close()
   }

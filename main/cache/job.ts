@@ -1,28 +1,56 @@
-// Main's side of a cache build: a job in its own worker thread (main/jobs/worker-job.ts) that relays the
-// worker's progress with the job id and cancels by terminating it (ONNX Runtime's run() cannot be
-// interrupted from inside). Whatever the worker committed before it stopped stays, and the next build
-// resumes from there.
+// The cache build as a job: main/app starts it in a process of its own (the compute host entry,
+// main/app/compute-host.ts), which opens its own bundle, engine and database connection, so neither main's
+// event loop nor its memory waits on ONNX Runtime or SQLite. Cancelling ends that process; whatever it
+// committed stays (each chunk commits on its own), and the next build resumes from there.
 import type { CacheProgress, ExecutionProviderName } from '../../common/contract'
-import { startWorkerJob, type JobMessage, type WorkerJob } from '../jobs/worker-job'
+import { FtError } from '../../common/errors'
+import { loadBundle } from '../bundle'
+import { OrtEngine } from '../compute/ort-engine'
+import { runBuild } from './build'
+import { cacheKeyOf, logitWeightsOf } from './bundle-link'
+import { computeLogitTable } from './logit-table'
+import { inspectCacheFile, openCacheDb } from './schema'
 
-export interface BuildWorkerData {
+export interface BuildJobData {
   jobId: string
-  /** Raised by main to cancel (main/jobs/worker-job.ts); the worker stops at its next progress report. */
-  cancelFlag?: SharedArrayBuffer
   bundleDir: string
   cachePath: string
   rebuild?: boolean
+  /** Tuning and test hooks (see BuildInput). */
   chunkSeqs?: number
   pauseMsPerChunk?: number
 }
 
-export type WorkerMessage = JobMessage<CacheProgress, { provider: ExecutionProviderName }>
-export type CacheJob = WorkerJob<CacheProgress, { provider: ExecutionProviderName }>
-
-/** worker.ts from the sources; cache-worker.js in the electron-vite build (`worker.js` for builds that named it so). */
-const ENTRY = { source: './worker.ts', built: ['./cache-worker.js', '../cache-worker.js', './worker.js'], label: 'cache build worker' }
-
-export function startCacheJob(options: Omit<BuildWorkerData, 'jobId'>, onProgress: (p: CacheProgress) => void): CacheJob {
-  const here = import.meta.url
-  return startWorkerJob(ENTRY, here, options, onProgress)
+/** Builds (or resumes) the cache; resolves with the provider it ran on. */
+export async function runCacheBuild(data: BuildJobData, onProgress: (p: CacheProgress) => void): Promise<{ provider: ExecutionProviderName }> {
+  const bundle = await loadBundle(data.bundleDir)
+  // main checked this before starting the job; the file may have been replaced since.
+  const file = inspectCacheFile(data.cachePath)
+  if (file.kind === 'foreign' || file.kind === 'corrupt') {
+    throw new FtError(file.kind === 'foreign' ? 'cache_foreign' : 'cache_corrupt', `the cache file cannot be built into: ${file.reason}; it was left as it is`)
+  }
+  const engine = await OrtEngine.create(bundle, { eagerSae: true })
+  const db = openCacheDb(data.cachePath)
+  try {
+    await runBuild({
+      db,
+      engine,
+      key: cacheKeyOf(bundle),
+      corpus: bundle.tokens.data,
+      vocabSize: bundle.config.model.d_vocab,
+      rebuild: data.rebuild,
+      chunkSeqs: data.chunkSeqs,
+      jobId: data.jobId,
+      pauseMsPerChunk: data.pauseMsPerChunk,
+      onProgress,
+      logitTable: async () => {
+        const weights = logitWeightsOf(bundle)
+        return weights ? computeLogitTable(weights) : null
+      },
+    })
+    return { provider: engine.provider }
+  } finally {
+    db.close()
+    await engine.dispose()
+  }
 }

@@ -3,7 +3,7 @@
 // in plain TypeScript but seconds in ORT's GEMM. Queries then read 20 numbers instead of doing a
 // 25M-multiply-add product on main's thread (logits.ts stays as the reference and the fallback).
 import { Tensor as OrtTensor } from 'onnxruntime-node'
-import { DataType, GraphBuilder, int } from '../compute/onnx-builder'
+import { DataType, GraphBuilder, int, type BuiltGraph } from '../compute/onnx-builder'
 import { candidateProviders, createSession } from '../compute/providers'
 import { LOGIT_K, type LogitWeights } from './logits'
 
@@ -21,7 +21,7 @@ function blockSize(dVocab: number): number {
   return Math.max(1, Math.floor((24 * 1024 * 1024) / dVocab))
 }
 
-function graph(w: LogitWeights, k: number): Uint8Array {
+function graph(w: LogitWeights, k: number): BuiltGraph {
   const b = new GraphBuilder()
   const dIn = w.W_dec.dims[1]
   const dVocab = w.W_U.dims[1]
@@ -33,7 +33,7 @@ function graph(w: LogitWeights, k: number): Uint8Array {
   b.opN('TopK', [logits, kk], 2, { axis: int(-1), largest: int(0), sorted: int(1) }, ['bottom_values', 'bottom_indices'])
   for (const name of ['top_values', 'bottom_values']) b.output(name, DataType.FLOAT, ['n', Math.min(k, dVocab)])
   for (const name of ['top_indices', 'bottom_indices']) b.output(name, DataType.INT64, ['n', Math.min(k, dVocab)])
-  return b.encode('logit_effects')
+  return b.build('logit_effects')
 }
 
 export async function computeLogitTable(w: LogitWeights, k = LOGIT_K): Promise<LogitTable> {

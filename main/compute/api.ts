@@ -1,6 +1,7 @@
-// The compute engine's surface, shared by the inference worker (main/compute), the cache build job
-// (main/cache) and the trace code (main/trace). Arrays are row-major; a "token" is one (sequence,
-// position) pair, numbered sequence * seqLen + position within a request.
+// The compute engine's surface, shared by the compute process (main/app/compute-host.ts), the cache build
+// job (main/cache) and the trace code (main/trace). Arrays are row-major; a "token" is one (sequence,
+// position) pair, numbered sequence * seqLen + position within a request. Every method takes an optional
+// RunContext last: the request's lane and its cancel signal (main/compute/run-gate.ts).
 
 /** Every non-zero SAE activation of a block of tokens, in CSR form (no activation is ever dropped). */
 export interface SparseActs {
@@ -14,6 +15,8 @@ export interface SparseActs {
 /** A dense tensor returned by the engine. */
 export type { Tensor } from '../bundle/tensor'
 import type { Tensor } from '../bundle/tensor'
+import type { RunContext } from './run-gate'
+export type { Lane, RunContext } from './run-gate'
 
 /** Hook values the forward graph can return, named as TransformerLens names them (layer L). */
 export type HookName =
@@ -34,9 +37,9 @@ export interface ComputeEngine {
   /** The execution provider that actually runs the sessions. */
   readonly provider: ExecutionProvider
   /** SAE activations of tokens [nSeq, seqLen] at the bundle's hook point. */
-  saeActs(tokens: Int32Array, nSeq: number, seqLen: number): Promise<SparseActs>
+  saeActs(tokens: Int32Array, nSeq: number, seqLen: number, ctx?: RunContext): Promise<SparseActs>
   /** Hook values for tokens [nSeq, seqLen]. */
-  forward(tokens: Int32Array, nSeq: number, seqLen: number, outputs: HookName[]): Promise<Record<string, Tensor>>
+  forward(tokens: Int32Array, nSeq: number, seqLen: number, outputs: HookName[], ctx?: RunContext): Promise<Record<string, Tensor>>
   dispose(): Promise<void>
 }
 
@@ -77,7 +80,7 @@ export interface BlockProjectionRequest {
 }
 
 export interface TraceCompute {
-  vocabProducts(req: VocabProductsRequest): Promise<VocabProducts>
+  vocabProducts(req: VocabProductsRequest, ctx?: RunContext): Promise<VocabProducts>
   /** One result per projection, row-major [nSeq·seqLen, k]. */
-  projectBlock(req: BlockProjectionRequest): Promise<Float32Array[]>
+  projectBlock(req: BlockProjectionRequest, ctx?: RunContext): Promise<Float32Array[]>
 }

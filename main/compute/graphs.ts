@@ -5,7 +5,7 @@
 import type { Bundle } from '../bundle'
 import type { ModelConfig } from '../bundle/schema'
 import type { HookName, Tensor } from './api'
-import { DataType, GraphBuilder, int, ints } from './onnx-builder'
+import { DataType, GraphBuilder, int, ints, type BuiltGraph } from './onnx-builder'
 
 export type GraphSource = Pick<Bundle, 'config' | 'model' | 'sae' | 'hookPoint'>
 
@@ -36,6 +36,20 @@ export function hookDims(cfg: ModelConfig, name: string, nSeq: number | string, 
   if (hook === 'attn.hook_v') return [nSeq, seqLen, cfg.n_heads, cfg.d_head]
   if (hook === 'mlp.hook_pre' || hook === 'mlp.hook_post') return [nSeq, seqLen, cfg.d_mlp]
   return [nSeq, seqLen, cfg.d_model]
+}
+
+/**
+ * Weights the graphs derive from the bundle's (rearranged heads, the causal mask), made once per bundle and
+ * then fed to every session like the bundle's own: a process holds one copy of each.
+ */
+const derivedWeights = new WeakMap<GraphSource['model'], Map<string, Float32Array>>()
+
+function derived(src: GraphSource, name: string, make: () => Float32Array): Float32Array {
+  let known = derivedWeights.get(src.model)
+  if (!known) derivedWeights.set(src.model, (known = new Map()))
+  let data = known.get(name)
+  if (!data) known.set(name, (data = make()))
+  return data
 }
 
 /** [h, d, dh] (per head, as TransformerLens stores W_Q/W_K/W_V) → [d, h·dh], so all heads are one MatMul. */
@@ -119,8 +133,11 @@ class TransformerGraph {
 
   private causalMask(): string {
     const n = this.cfg.n_ctx
-    const mask = new Float32Array(n * n)
-    for (let q = 0; q < n; q++) mask.fill(-Infinity, q * n + q + 1, (q + 1) * n)
+    const mask = derived(this.src, 'causal_mask', () => {
+      const m = new Float32Array(n * n)
+      for (let q = 0; q < n; q++) m.fill(-Infinity, q * n + q + 1, (q + 1) * n)
+      return m
+    })
     const b = this.b
     const full = b.weight('causal_mask', [n, n], mask)
     const bounds = b.op('Concat', [this.seqLen, this.seqLen], { axis: int(0) })
@@ -136,7 +153,7 @@ class TransformerGraph {
     const project = (m: 'Q' | 'K' | 'V', out?: string): string => {
       const W = this.src.model.get(`${pre}attn.W_${m}`)!
       const bias = this.src.model.get(`${pre}attn.b_${m}`)!
-      const cols = b.weight(`${pre}attn.W_${m}.columns`, [W.dims[1], h * dh], headsToColumns(W))
+      const cols = b.weight(`${pre}attn.W_${m}.columns`, [W.dims[1], h * dh], derived(this.src, `${pre}attn.W_${m}.columns`, () => headsToColumns(W)))
       const biasFlat = b.weight(`${pre}attn.b_${m}.flat`, [h * dh], bias.data)
       const y = b.op('Add', [b.op('MatMul', [xn, cols]), biasFlat])
       return b.op('Reshape', [y, b.i64([0, 0, h, dh])], {}, out) // [nSeq, seqLen, h, dh]
@@ -183,13 +200,13 @@ class TransformerGraph {
 }
 
 /** A graph tokens → the requested hook values, truncated after the last one it needs. */
-export function buildForwardGraph(src: GraphSource, outputs: readonly HookName[]): Uint8Array {
+export function buildForwardGraph(src: GraphSource, outputs: readonly HookName[]): BuiltGraph {
   const cfg = src.config.model
   for (const o of outputs) parseHookName(cfg, o)
   const g = new TransformerGraph(src, outputs)
   g.build()
   for (const o of outputs) g.b.output(o, DataType.FLOAT, hookDims(cfg, o, 'n_seq', 'seq_len'))
-  return g.b.encode('forward')
+  return g.b.build('forward')
 }
 
 /**
@@ -198,7 +215,7 @@ export function buildForwardGraph(src: GraphSource, outputs: readonly HookName[]
  * was too small and rerun with a larger one instead of silently dropping activations. k is an input, so
  * growing it needs no new session.
  */
-export function buildSaeGraph(src: GraphSource): Uint8Array {
+export function buildSaeGraph(src: GraphSource): BuiltGraph {
   const { d_sae: dSae } = src.config.sae
   const hookName = src.config.sae.hook_point
   const g = new TransformerGraph(src, [hookName])
@@ -216,5 +233,5 @@ export function buildSaeGraph(src: GraphSource): Uint8Array {
   b.output('topk_values', DataType.FLOAT, ['n_tokens', 'k'])
   b.output('topk_indices', DataType.INT32, ['n_tokens', 'k'])
   b.output('nonzero_counts', DataType.INT32, ['n_tokens'])
-  return b.encode('sae_acts')
+  return b.build('sae_acts')
 }

@@ -1,7 +1,16 @@
-// A small helper for writing ONNX graphs by hand: unique value names, initializers from Float32Arrays,
-// typed attributes, and encoding to the bytes InferenceSession.create takes. We build graphs in memory
-// from the bundle's weights instead of shipping .onnx files, so any TransformerLens-family bundle runs.
+// A small helper for writing ONNX graphs by hand: unique value names, weights, typed attributes, and
+// encoding to the bytes InferenceSession.create takes. We build graphs in memory from the bundle's weights
+// instead of shipping .onnx files, so any TransformerLens-family bundle runs.
+//
+// Weights never go into the protobuf itself (it cannot exceed 2 GiB), and on the CPU they are graph
+// inputs, fed at every run from the process's one copy (the bundle's Float32Arrays): onnxruntime-node
+// wraps a fed typed array without copying it, whereas an initializer is copied into every session
+// (measured: +1× the tensor per session, in-memory external data included). So all sessions of a process
+// share the weights. A GPU provider gets them as initializers in external data instead, uploaded once per
+// session (feeding them would copy every weight to the device on every run). Small constants (shapes,
+// axes, scalars) are ordinary initializers.
 import onnxProto from 'onnx-proto'
+import type { Tensor } from '../bundle/tensor'
 
 const { onnx } = onnxProto
 
@@ -37,7 +46,19 @@ function valueInfo(name: string, elemType: DataTypeCode, dims: (number | string)
   }
 }
 
+/** How a model carries its weights: as inputs fed at each run (CPU) or as initializers (GPU); see the top. */
+export type WeightsAs = 'inputs' | 'initializers'
+
+/** A graph, encodable either way, and its weights by name. */
+export interface BuiltGraph {
+  readonly name: string
+  readonly weights: ReadonlyMap<string, Tensor>
+  encode(weightsAs: WeightsAs): { model: Uint8Array; externalData: { path: string; data: Uint8Array }[] }
+}
+
 export class GraphBuilder {
+  private readonly weights = new Map<string, Tensor>()
+  private readonly weightInputs: onnxProto.onnx.IValueInfoProto[] = []
   private readonly nodes: onnxProto.onnx.INodeProto[] = []
   private readonly initializers: onnxProto.onnx.ITensorProto[] = []
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = []
@@ -71,15 +92,11 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, elemType, dims))
   }
 
-  /** A float32 initializer; the bytes are copied when the model is encoded, so `data` stays the caller's. */
+  /** A float32 weight (an input or an initializer, see the top); `data` is never copied. */
   weight(name: string, dims: number[], data: Float32Array): string {
-    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`)
-    this.initializers.push({
-      name: this.claim(name),
-      dataType: DataType.FLOAT,
-      dims,
-      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-    })
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`weight ${name}: ${data.length} values for dims [${dims}]`)
+    this.weightInputs.push(valueInfo(this.claim(name), DataType.FLOAT, dims))
+    this.weights.set(name, { dims, data })
     return name
   }
 
@@ -123,19 +140,42 @@ export class GraphBuilder {
     return outputs
   }
 
-  encode(graphName: string): Uint8Array {
-    const model = onnx.ModelProto.create({
-      irVersion: 8,
-      producerName: 'feature-tracer',
-      opsetImport: [{ domain: '', version: OPSET }],
-      graph: {
-        name: graphName,
-        node: this.nodes,
-        initializer: this.initializers,
-        input: this.inputs,
-        output: this.outputs,
+  /** The graph so far, to encode for a session. */
+  build(graphName: string): BuiltGraph {
+    const weights = new Map(this.weights)
+    const weightInputs = [...this.weightInputs]
+    const base = { nodes: [...this.nodes], initializers: [...this.initializers], inputs: [...this.inputs], outputs: [...this.outputs] }
+    return {
+      name: graphName,
+      weights,
+      encode(weightsAs) {
+        const externalData: { path: string; data: Uint8Array }[] = []
+        const external = [...weights].map(([name, t], i): onnxProto.onnx.ITensorProto => {
+          const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+          const path = `w${i}.bin`
+          externalData.push({ path, data })
+          return {
+            name,
+            dataType: DataType.FLOAT,
+            dims: t.dims,
+            dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+            externalData: [
+              { key: 'location', value: path },
+              { key: 'offset', value: '0' },
+              { key: 'length', value: String(data.byteLength) },
+            ],
+          }
+        })
+        const inputs = weightsAs === 'inputs' ? [...base.inputs, ...weightInputs] : base.inputs
+        const initializer = weightsAs === 'inputs' ? base.initializers : [...base.initializers, ...external]
+        const model = onnx.ModelProto.create({
+          irVersion: 8,
+          producerName: 'feature-tracer',
+          opsetImport: [{ domain: '', version: OPSET }],
+          graph: { name: graphName, node: base.nodes, initializer, input: inputs, output: base.outputs },
+        })
+        return { model: onnx.ModelProto.encode(model).finish(), externalData: weightsAs === 'inputs' ? [] : externalData }
       },
-    })
-    return onnx.ModelProto.encode(model).finish()
+    }
   }
 }

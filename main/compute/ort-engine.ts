@@ -1,11 +1,14 @@
-// The in-thread compute engine: ONNX Runtime sessions over graphs built from a bundle. run() blocks the
-// calling thread, so the app hosts this in a worker (worker.ts, supervised by worker-client.ts) and the
-// cache build job constructs one inside its own worker; nothing here assumes which thread it is on.
-import { Tensor as OrtTensor, type InferenceSession } from 'onnxruntime-node'
+// The compute engine: ONNX Runtime sessions over graphs built from a bundle. run() holds the calling
+// thread, so the app runs this in a process of its own (main/app/compute-host.ts), and each long job
+// (the cache build, corpus scores) builds one in its own process. All sessions of an engine share the
+// bundle's weights (fed as inputs, see onnx-builder.ts); runs go through one RunGate (lanes, cancel).
+import { Tensor as OrtTensor } from 'onnxruntime-node'
 import type { BlockProjectionRequest, ComputeEngine, ExecutionProvider, HookName, SparseActs, Tensor, TraceCompute, VocabProducts, VocabProductsRequest } from './api'
 import { buildForwardGraph, buildSaeGraph, hookDims, type GraphSource } from './graphs'
+import { Lru } from './lru'
 import { buildProjectGraph, buildVocabGraph } from './products'
-import { candidateProviders, createSession, type CreatedSession, type SessionOptions } from './providers'
+import { candidateProviders, createSession, type CreatedSession, type GraphSession, type SessionOptions } from './providers'
+import { RunGate, type RunContext } from './run-gate'
 import { concatCsr, maxCount, topKToCsr } from './sparse'
 
 export interface OrtEngineOptions extends SessionOptions {
@@ -19,21 +22,29 @@ export interface OrtEngineOptions extends SessionOptions {
    */
   maxBlockTokens?: number
   /**
-   * Build the SAE graph's session at start (default), so the first saeActs pays no start-up cost; false
-   * defers it to the first saeActs (an engine for trace scopes never runs the SAE graph: less memory).
+   * Tokens per ORT run of a forward pass (default 2048): a 128-sequence batch runs as several runs, so a
+   * click's run waits for one of them at most (RunGate), and the pass's intermediate values stay small.
+   */
+  forwardChunkTokens?: number
+  /**
+   * Build the SAE graph's session at start, so the first saeActs pays no start-up cost (the cache build);
+   * by default it is built on first use (traces need it only for typed prompts).
    */
   eagerSae?: boolean
-  /** Forward sessions kept per distinct output set (each holds a copy of the weights). */
+  /** Forward sessions kept per distinct output set (4; they share the weights, so each is small). */
   maxForwardSessions?: number
   /**
    * Bytes of token-block hook values projectBlock keeps, most recently used first (default 256 MiB: three
    * 128-sequence batches of the demo bundle's resid_mid and mlp.hook_post). The newest block is always kept.
    */
   maxBlockBytes?: number
+  /** Test hook: wait this long before each ONNX run, inside the gate (a long run that a test can watch). */
+  pauseMsPerRun?: number
 }
 
 const DENSE_BUDGET_FLOATS = 32 * 1024 * 1024
 const BLOCK_BUDGET_BYTES = 256 * 1024 * 1024
+const FORWARD_CHUNK_TOKENS = 2048
 
 export class OrtEngine implements ComputeEngine, TraceCompute {
   readonly provider: ExecutionProvider
@@ -41,16 +52,19 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
   readonly skippedProviders: CreatedSession['skipped']
   private k: number
   private readonly maxBlockTokens: number
-  private readonly forwardSessions = new Map<string, InferenceSession>()
-  private readonly vocabSessions = new Map<number, InferenceSession>()
-  private projectSession: InferenceSession | undefined
-  /** Recent token blocks of projectBlock with their hook values, least recently used first (Map order). */
-  private readonly blocks = new Map<string, { values: Record<string, Tensor>; bytes: number }>()
+  private readonly gate = new RunGate()
+  private readonly forwardSessions: Lru<string, GraphSession>
+  private readonly vocabSessions = new Map<number, GraphSession>()
+  private saeSession: GraphSession | undefined
+  private projectSession: GraphSession | undefined
+  /** Recent token blocks of projectBlock with their hook values. */
+  private readonly blocks: Lru<string, Record<string, Tensor>>
   private disposed = false
+  /** ONNX runs made so far (diagnostics; tests see a cancelled request stop). */
+  runs = 0
 
   private constructor(
     private readonly src: GraphSource,
-    private saeSession: InferenceSession | undefined,
     created: CreatedSession,
     private readonly opts: OrtEngineOptions,
   ) {
@@ -59,6 +73,8 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     const dSae = src.config.sae.d_sae
     this.k = Math.min(dSae, Math.max(1, opts.initialK ?? 64))
     this.maxBlockTokens = opts.maxBlockTokens ?? Math.max(1, Math.floor(DENSE_BUDGET_FLOATS / dSae))
+    this.forwardSessions = new Lru(opts.maxForwardSessions ?? 4, (s) => void s.release())
+    this.blocks = new Lru(opts.maxBlockBytes ?? BLOCK_BUDGET_BYTES)
   }
 
   /**
@@ -67,19 +83,30 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
    */
   static async create(src: GraphSource, opts: OrtEngineOptions = {}): Promise<OrtEngine> {
     const providers = opts.providers ?? candidateProviders()
-    if (opts.eagerSae ?? true) {
-      const created = await createSession(buildSaeGraph(src), providers, opts)
-      return new OrtEngine(src, created.session, created, opts)
-    }
-    const created = await createSession(buildProjectGraph(), providers, opts)
-    const engine = new OrtEngine(src, undefined, created, opts)
-    engine.projectSession = created.session
+    const created = await createSession(opts.eagerSae ? buildSaeGraph(src) : buildProjectGraph(), providers, opts)
+    const engine = new OrtEngine(src, created, opts)
+    if (opts.eagerSae) engine.saeSession = created.session
+    else engine.projectSession = created.session
     return engine
   }
 
   /** The current TopK k (grows to the largest number of features seen firing on one token). */
   get topK(): number {
     return this.k
+  }
+
+  private session(build: () => Parameters<typeof createSession>[0]): Promise<GraphSession> {
+    return createSession(build(), [this.provider], this.opts).then((c) => c.session)
+  }
+
+  /** One ORT run, through the gate: in lane order, and never for a cancelled request. */
+  private run(session: GraphSession, feeds: Record<string, OrtTensor>, ctx: RunContext, fetches?: string[]) {
+    return this.gate.through(ctx, async () => {
+      if (this.opts.pauseMsPerRun) await new Promise((r) => setTimeout(r, this.opts.pauseMsPerRun))
+      if (this.disposed) throw new Error('the compute engine has been disposed')
+      this.runs++
+      return session.run(feeds, fetches)
+    })
   }
 
   private checkTokens(tokens: Int32Array, nSeq: number, seqLen: number): void {
@@ -99,17 +126,17 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return new OrtTensor('int64', ids, [nSeq, seqLen])
   }
 
-  async saeActs(tokens: Int32Array, nSeq: number, seqLen: number): Promise<SparseActs> {
+  async saeActs(tokens: Int32Array, nSeq: number, seqLen: number, ctx: RunContext = {}): Promise<SparseActs> {
     this.checkTokens(tokens, nSeq, seqLen)
     const dSae = this.src.config.sae.d_sae
     const seqPerBlock = Math.max(1, Math.floor(this.maxBlockTokens / seqLen))
     const parts: SparseActs[] = []
-    const session = (this.saeSession ??= (await createSession(buildSaeGraph(this.src), [this.provider], this.opts)).session)
+    const session = (this.saeSession ??= await this.session(() => buildSaeGraph(this.src)))
     for (let s0 = 0; s0 < nSeq; s0 += seqPerBlock) {
       const n = Math.min(seqPerBlock, nSeq - s0)
       const feed = OrtEngine.tokensTensor(tokens.subarray(s0 * seqLen, (s0 + n) * seqLen), n, seqLen)
       for (;;) {
-        const out = await session.run({ tokens: feed, k: new OrtTensor('int64', BigInt64Array.of(BigInt(this.k)), [1]) })
+        const out = await this.run(session, { tokens: feed, k: new OrtTensor('int64', BigInt64Array.of(BigInt(this.k)), [1]) }, ctx)
         const counts = out.nonzero_counts.data as Int32Array
         const needed = maxCount(counts)
         if (needed <= this.k) {
@@ -123,44 +150,54 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return concatCsr(parts)
   }
 
-  private async forwardSession(outputs: readonly HookName[]): Promise<InferenceSession> {
+  private async forwardSession(outputs: readonly HookName[]): Promise<GraphSession> {
     const key = [...new Set(outputs)].sort().join('|')
     const known = this.forwardSessions.get(key)
-    if (known) {
-      this.forwardSessions.delete(key) // re-insert: Map order is our LRU order
-      this.forwardSessions.set(key, known)
-      return known
-    }
-    const { session } = await createSession(buildForwardGraph(this.src, [...new Set(outputs)]), [this.provider], this.opts)
+    if (known) return known
+    const session = await this.session(() => buildForwardGraph(this.src, [...new Set(outputs)]))
     this.forwardSessions.set(key, session)
-    const max = this.opts.maxForwardSessions ?? 4
-    for (const [oldKey, old] of this.forwardSessions) {
-      if (this.forwardSessions.size <= max) break
-      this.forwardSessions.delete(oldKey)
-      await old.release()
-    }
     return session
   }
 
-  async forward(tokens: Int32Array, nSeq: number, seqLen: number, outputs: HookName[]): Promise<Record<string, Tensor>> {
+  /** Hook values of tokens [nSeq, seqLen], in runs of at most forwardChunkTokens tokens (whole sequences). */
+  async forward(tokens: Int32Array, nSeq: number, seqLen: number, outputs: HookName[], ctx: RunContext = {}): Promise<Record<string, Tensor>> {
     this.checkTokens(tokens, nSeq, seqLen)
     if (outputs.length === 0) return {}
-    const session = await this.forwardSession(outputs)
-    const names = [...new Set(outputs)]
-    const out = await session.run({ tokens: OrtEngine.tokensTensor(tokens, nSeq, seqLen) }, names)
+    // Held for all of its runs: the LRU may evict it meanwhile (another request's output set).
+    return (await this.forwardSession(outputs)).use((session) => this.forwardOn(session, tokens, nSeq, seqLen, [...new Set(outputs)], ctx))
+  }
+
+  private async forwardOn(session: GraphSession, tokens: Int32Array, nSeq: number, seqLen: number, names: HookName[], ctx: RunContext): Promise<Record<string, Tensor>> {
+    const seqPerRun = Math.max(1, Math.floor((this.opts.forwardChunkTokens ?? FORWARD_CHUNK_TOKENS) / seqLen))
+    const runOn = async (s0: number, n: number) => this.run(session, { tokens: OrtEngine.tokensTensor(tokens.subarray(s0 * seqLen, (s0 + n) * seqLen), n, seqLen) }, ctx, names)
+    if (nSeq <= seqPerRun) {
+      const out = await runOn(0, nSeq)
+      return Object.fromEntries(names.map((name) => [name, { dims: out[name].dims.map(Number), data: out[name].data as Float32Array }]))
+    }
+    // Every hook value is [nSeq, ...]: each run's sequences are one contiguous slice of the whole.
     const result: Record<string, Tensor> = {}
-    for (const name of names) result[name] = { dims: out[name].dims.map(Number), data: out[name].data as Float32Array }
+    for (const name of names) {
+      const dims = hookDims(this.src.config.model, name, nSeq, seqLen) as number[]
+      result[name] = { dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) }
+    }
+    for (let s0 = 0; s0 < nSeq; s0 += seqPerRun) {
+      const out = await runOn(s0, Math.min(seqPerRun, nSeq - s0))
+      for (const name of names) {
+        const perSeq = result[name].data.length / nSeq
+        result[name].data.set(out[name].data as Float32Array, s0 * perSeq)
+      }
+    }
     return result
   }
 
-  async vocabProducts(req: VocabProductsRequest): Promise<VocabProducts> {
+  async vocabProducts(req: VocabProductsRequest, ctx: RunContext = {}): Promise<VocabProducts> {
     if (this.disposed) throw new Error('the compute engine has been disposed')
     const { d_model: d, n_layers: nLayers, n_ctx: nCtx, d_vocab: vocab } = this.src.config.model
     if (!Number.isInteger(req.layer) || req.layer < 0 || req.layer >= nLayers) throw new RangeError(`layer ${req.layer} outside [0, ${nLayers})`)
     if (!Number.isInteger(req.keyPos) || req.keyPos < 0 || req.keyPos >= nCtx) throw new RangeError(`key position ${req.keyPos} outside [0, ${nCtx})`)
     let session = this.vocabSessions.get(req.layer)
     if (!session) {
-      session = (await createSession(buildVocabGraph(this.src, req.layer), [this.provider], this.opts)).session
+      session = await this.session(() => buildVocabGraph(this.src, req.layer))
       this.vocabSessions.set(req.layer, session)
     }
     const W_pos = this.src.model.get('pos_embed.W_pos')!.data
@@ -170,7 +207,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
       unembed: OrtEngine.rows(req.unembed, d, 'unembed'),
       pos_row: new OrtTensor('float32', W_pos.slice(req.keyPos * d, (req.keyPos + 1) * d), [d]),
     }
-    const out = await session.run(feed)
+    const out = await this.run(session, feed, ctx)
     // An empty request ran as one zero row (zero-sized dims are not portable across providers): drop it.
     const take = (name: string, rows: Float32Array): Float32Array => (rows.length === 0 ? new Float32Array(0) : (out[name].data as Float32Array).subarray(0, (rows.length / d) * vocab))
     return { embed: take('embed_scores', req.embed), keys: take('key_scores', req.keys), unembed: take('unembed_scores', req.unembed) }
@@ -182,12 +219,12 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return data.length === 0 ? new OrtTensor('float32', new Float32Array(width), [1, width]) : new OrtTensor('float32', data, [data.length / width, width])
   }
 
-  async projectBlock(req: BlockProjectionRequest): Promise<Float32Array[]> {
+  async projectBlock(req: BlockProjectionRequest, ctx: RunContext = {}): Promise<Float32Array[]> {
     this.checkTokens(req.tokens, req.nSeq, req.seqLen)
     const cfg = this.src.config.model
     const hooks = [...new Set(req.projections.map((p) => p.hook))]
-    const values = await this.blockValues(req, hooks)
-    if (!this.projectSession) this.projectSession = (await createSession(buildProjectGraph(), [this.provider], this.opts)).session
+    const values = await this.blockValues(req, hooks, ctx)
+    this.projectSession ??= await this.session(() => buildProjectGraph())
     const nTok = req.nSeq * req.seqLen
     const results: Float32Array[] = []
     for (const p of req.projections) {
@@ -198,7 +235,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
         results.push(new Float32Array(0)) // a prefetch: the block is kept, nothing to project
         continue
       }
-      const out = await this.projectSession.run({ values: new OrtTensor('float32', values[p.hook].data, [nTok, width]), vectors: OrtEngine.rows(p.vectors, width, p.hook) })
+      const out = await this.run(this.projectSession, { values: new OrtTensor('float32', values[p.hook].data, [nTok, width]), vectors: OrtEngine.rows(p.vectors, width, p.hook) }, ctx)
       results.push(out.projections.data as Float32Array)
     }
     return results
@@ -206,30 +243,20 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
 
   /** Keys of the blocks kept now, least recently used first (tests, diagnostics). */
   get keptBlocks(): string[] {
-    return [...this.blocks.keys()]
+    return this.blocks.keys()
   }
 
   /** A block's hook values: kept ones are reused (and become the most recent); others run the forward pass. */
-  private async blockValues(req: BlockProjectionRequest, hooks: HookName[]): Promise<Record<string, Tensor>> {
+  private async blockValues(req: BlockProjectionRequest, hooks: HookName[], ctx: RunContext): Promise<Record<string, Tensor>> {
     const kept = this.blocks.get(req.key)
-    if (kept && hooks.every((h) => h in kept.values)) {
-      this.blocks.delete(req.key)
-      this.blocks.set(req.key, kept)
-      return kept.values
-    }
+    if (kept && hooks.every((h) => h in kept)) return kept
     this.blocks.delete(req.key)
     const cfg = this.src.config.model
     const bytes = hooks.reduce((sum, h) => sum + 4 * (hookDims(cfg, h, req.nSeq, req.seqLen) as number[]).reduce((a, b) => a * b, 1), 0)
     // Make room before the forward pass allocates the new block (kept even when it alone exceeds the budget).
-    const budget = this.opts.maxBlockBytes ?? BLOCK_BUDGET_BYTES
-    let used = [...this.blocks.values()].reduce((sum, b) => sum + b.bytes, 0)
-    for (const [key, b] of this.blocks) {
-      if (used + bytes <= budget) break
-      this.blocks.delete(key)
-      used -= b.bytes
-    }
-    const values = await this.forward(req.tokens, req.nSeq, req.seqLen, hooks)
-    this.blocks.set(req.key, { values, bytes })
+    this.blocks.makeRoom(bytes)
+    const values = await this.forward(req.tokens, req.nSeq, req.seqLen, hooks, ctx)
+    this.blocks.set(req.key, values, bytes)
     return values
   }
 
@@ -237,11 +264,8 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     if (this.disposed) return
     this.disposed = true
     this.blocks.clear()
-    await this.saeSession?.release()
-    for (const s of this.forwardSessions.values()) await s.release()
-    this.forwardSessions.clear()
-    for (const s of this.vocabSessions.values()) await s.release()
+    const sessions = [this.saeSession, this.projectSession, ...this.forwardSessions.clear(), ...this.vocabSessions.values()]
     this.vocabSessions.clear()
-    await this.projectSession?.release()
+    for (const s of sessions) await s?.release()
   }
 }

@@ -2,7 +2,7 @@
 // W_E + W_pos[p], W_U) in one run, and a token block's hook values against a few vectors. Each is one
 // MLAS GEMM instead of a JS loop over d_vocab × d_model per vector.
 import type { GraphSource } from './graphs'
-import { DataType, GraphBuilder, float, int, ints } from './onnx-builder'
+import { DataType, GraphBuilder, float, int, ints, type BuiltGraph } from './onnx-builder'
 
 /**
  * embed [k1, d], keys [k2, d], pos_row [d], unembed [k3, d] →
@@ -10,7 +10,7 @@ import { DataType, GraphBuilder, float, int, ints } from './onnx-builder'
  *   key_scores   [k2, vocab]   = keys · LN1(W_E + pos_row)ᵀ   (LN1 of `layer`, as the model applies it)
  *   unembed_scores [k3, vocab] = unembed · W_U
  */
-export function buildVocabGraph(src: GraphSource, layer: number): Uint8Array {
+export function buildVocabGraph(src: GraphSource, layer: number): BuiltGraph {
   const cfg = src.config.model
   const b = new GraphBuilder()
   const w = (name: string): string => {
@@ -38,15 +38,15 @@ export function buildVocabGraph(src: GraphSource, layer: number): Uint8Array {
   b.output('embed_scores', DataType.FLOAT, ['k1', cfg.d_vocab])
   b.output('key_scores', DataType.FLOAT, ['k2', cfg.d_vocab])
   b.output('unembed_scores', DataType.FLOAT, ['k3', cfg.d_vocab])
-  return b.encode('vocab_products')
+  return b.build('vocab_products')
 }
 
 /** values [n, w], vectors [k, w] → projections [n, k] = values · vectorsᵀ. */
-export function buildProjectGraph(): Uint8Array {
+export function buildProjectGraph(): BuiltGraph {
   const b = new GraphBuilder()
   const values = b.input('values', DataType.FLOAT, ['n', 'w'])
   const vectors = b.input('vectors', DataType.FLOAT, ['k', 'w'])
   b.op('Gemm', [values, vectors], { transB: int(1) }, 'projections')
   b.output('projections', DataType.FLOAT, ['n', 'k'])
-  return b.encode('project')
+  return b.build('project')
 }

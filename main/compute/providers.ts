@@ -1,8 +1,9 @@
 // Execution-provider choice. ORT throws at session creation when a listed provider's library is missing
 // (a ['cuda', 'cpu'] list fails rather than falling back), so each candidate gets its own attempt.
 import { availableParallelism } from 'node:os'
-import { InferenceSession, env } from 'onnxruntime-node'
+import { InferenceSession, Tensor as OrtTensor, env } from 'onnxruntime-node'
 import type { ExecutionProvider } from './api'
+import type { BuiltGraph, WeightsAs } from './onnx-builder'
 
 // ORT logs a failed provider probe to stderr before it throws; the exception (kept in `skipped`) says the
 // same, so a CPU-only machine would print an alarming error on every start. Must be set before the first
@@ -29,21 +30,71 @@ export interface SessionOptions {
   allowSpinning?: boolean
 }
 
+/** Where the weights go for each provider (onnx-builder.ts says why). */
+export const weightsAsFor = (provider: ExecutionProvider): WeightsAs => (provider === 'cpu' ? 'inputs' : 'initializers')
+
+/**
+ * A session, with the weights it is fed at every run when its graph takes them as inputs. A session
+ * released while requests still use it (evicted from the engine's LRU meanwhile) is released once the
+ * last of them is done.
+ */
+export class GraphSession {
+  private readonly fed: Record<string, OrtTensor> = {}
+  private users = 0
+  private released = false
+
+  constructor(
+    private readonly session: InferenceSession,
+    graph: BuiltGraph,
+    weightsAs: WeightsAs,
+  ) {
+    // Wrapping a typed array in an ORT tensor copies nothing; the wrappers are made once per session.
+    if (weightsAs === 'inputs') for (const [name, t] of graph.weights) this.fed[name] = new OrtTensor('float32', t.data, t.dims)
+  }
+
+  /** Holds the session for `work` (which may run it several times): it is not released meanwhile. */
+  async use<T>(work: (session: GraphSession) => Promise<T>): Promise<T> {
+    if (this.released) throw new Error('the session was released')
+    this.users++
+    try {
+      return await work(this)
+    } finally {
+      if (--this.users === 0 && this.released) void this.session.release()
+    }
+  }
+
+  run(feeds: InferenceSession.FeedsType, fetches?: readonly string[]): Promise<InferenceSession.ReturnType> {
+    const all = { ...feeds, ...this.fed }
+    return fetches ? this.session.run(all, fetches) : this.session.run(all)
+  }
+
+  release(): Promise<void> {
+    if (this.released) return Promise.resolve()
+    this.released = true
+    return this.users === 0 ? this.session.release() : Promise.resolve()
+  }
+}
+
 export interface CreatedSession {
-  session: InferenceSession
+  session: GraphSession
   provider: ExecutionProvider
   /** Why better providers were skipped, for the log and the status line. */
   skipped: { provider: ExecutionProvider; reason: string }[]
 }
 
 /** Creates a session on the first provider in `providers` that works. */
-export async function createSession(model: Uint8Array, providers: readonly ExecutionProvider[], opts: SessionOptions = {}): Promise<CreatedSession> {
+export async function createSession(graph: BuiltGraph, providers: readonly ExecutionProvider[], opts: SessionOptions = {}): Promise<CreatedSession> {
   const skipped: CreatedSession['skipped'] = []
   const list = providers.includes('cpu') ? providers : [...providers, 'cpu' as const]
   for (const provider of list) {
     try {
+      const weightsAs = weightsAsFor(provider)
+      const { model, externalData } = graph.encode(weightsAs)
       const session = await InferenceSession.create(model, {
+        externalData,
         executionProviders: [provider],
+        // No arena: a batch's forward pass needs hundreds of MB for a moment, which an arena would keep.
+        enableCpuMemArena: false,
         intraOpNumThreads: opts.intraOpNumThreads ?? availableParallelism(),
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -51,7 +102,7 @@ export async function createSession(model: Uint8Array, providers: readonly Execu
         logSeverityLevel: 3,
         extra: { session: { intra_op: { allow_spinning: opts.allowSpinning ? '1' : '0' } } },
       })
-      return { session, provider, skipped }
+      return { session: new GraphSession(session, graph, weightsAs), provider, skipped }
     } catch (e) {
       if (provider === 'cpu') throw e
       skipped.push({ provider, reason: (e as Error).message.split('\n')[0] })

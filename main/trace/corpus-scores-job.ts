@@ -1,14 +1,14 @@
-// Main's side of a whole-corpus activation-scores job (issue 5 §2): a worker thread of its own, with its
-// own bundle and engine (main/trace/corpus-scores-worker.ts), so neither main's event loop nor the compute
-// worker that answers traces waits on a million-token pass. Progress is pushed with the job id; cancel
-// terminates the thread.
+// Whole-corpus activation scores (issue 5 §2) as a job: main/app starts it in a process of its own (the
+// compute host entry, main/app/compute-host.ts), with its own bundle and engine, so neither main nor the
+// compute process that answers traces waits on a million-token pass. Progress goes out with the job id;
+// cancelling ends the process.
 import type { CorpusScoresJson, CorpusScoresProgress, TraceConvention, TracePointRequest } from '../../common/contract'
-import { startWorkerJob, type JobMessage, type WorkerJob } from '../jobs/worker-job'
+import { loadBundle } from '../bundle'
+import { OrtEngine } from '../compute/ort-engine'
+import { corpusScores, corpusScoresToJson } from './corpus-scores'
 
-export interface CorpusScoresWorkerData {
+export interface CorpusScoresJobData {
   jobId: string
-  /** Raised by main to cancel (main/jobs/worker-job.ts); the worker stops at its next progress report. */
-  cancelFlag?: SharedArrayBuffer
   bundleDir: string
   point: TracePointRequest
   convention: TraceConvention
@@ -20,13 +20,23 @@ export interface CorpusScoresWorkerData {
   pauseMsPerChunk?: number
 }
 
-export type CorpusScoresMessage = JobMessage<CorpusScoresProgress, CorpusScoresJson>
-export type CorpusScoresJob = WorkerJob<CorpusScoresProgress, CorpusScoresJson>
-
-/** corpus-scores-worker.ts from the sources; corpus-scores-worker.js, an entry of the electron-vite main build. */
-const ENTRY = { source: './corpus-scores-worker.ts', built: ['./corpus-scores-worker.js', '../corpus-scores-worker.js'], label: 'corpus-scores worker' }
-
-export function startCorpusScoresJob(data: Omit<CorpusScoresWorkerData, 'jobId'>, onProgress: (p: CorpusScoresProgress) => void): CorpusScoresJob {
-  const here = import.meta.url
-  return startWorkerJob(ENTRY, here, data, onProgress)
+export async function runCorpusScores(data: CorpusScoresJobData, onProgress: (p: CorpusScoresProgress) => void): Promise<CorpusScoresJson> {
+  const bundle = await loadBundle(data.bundleDir)
+  // Each chunk is projected once: keep no block beyond the newest (the engine's LRU is for traces).
+  const engine = await OrtEngine.create(bundle, { maxBlockBytes: 0 })
+  try {
+    const result = await corpusScores(bundle, engine, data.point, {
+      convention: data.convention,
+      rowLimit: data.rowLimit,
+      bins: data.bins,
+      scatterPoints: data.scatterPoints,
+      chunkSeqs: data.chunkSeqs,
+      pauseMsPerChunk: data.pauseMsPerChunk,
+      jobId: data.jobId,
+      onProgress,
+    })
+    return corpusScoresToJson(result, data.jobId)
+  } finally {
+    await engine.dispose()
+  }
 }

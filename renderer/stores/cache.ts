@@ -1,18 +1,23 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import type { CacheProgress, CacheState, Events } from '../../common/contract'
-import { call, errorMessage, onPush } from '../api'
+import type { CacheState, JobDone, JobProgress } from '../../common/contract'
+import { call, errorMessage } from '../api'
+import { useJobsStore } from './jobs'
 
+type BuildDone = Extract<JobDone, { kind: 'cache.build' }>
+
+/** The activation cache's state; its build is a job of the jobs store (progress, rate, cancel). */
 export const useCacheStore = defineStore('cache', () => {
+  const jobs = useJobsStore()
   const state = ref<CacheState | null>(null)
-  const progress = ref<CacheProgress | null>(null)
-  const lastOutcome = ref<Events['cache.done'] | null>(null)
+  const lastOutcome = ref<BuildDone | null>(null)
   const error = ref<string | null>(null)
-  /** The rate of the last build, kept after it ends: the one figure worth comparing between machines. */
-  const lastRate = ref<number | null>(null)
-  const doneListeners = new Set<(e: Events['cache.done']) => void>()
+  const doneListeners = new Set<(e: BuildDone) => void>()
   let listening = false
 
+  const progress = computed<JobProgress | null>(() => jobs.ofKind('cache.build')?.progress ?? null)
+  /** The rate of the last build, kept after it ends. */
+  const lastRate = computed(() => jobs.lastRate['cache.build'] ?? null)
   const ready = computed(() => state.value?.state === 'ready')
   const building = computed(() => state.value?.state === 'building' || progress.value !== null)
   const fraction = computed(() => {
@@ -25,13 +30,12 @@ export const useCacheStore = defineStore('cache', () => {
   function listen(): void {
     if (listening) return
     listening = true
-    onPush('cache.progress', (p) => {
-      progress.value = p
-      if (state.value) state.value = { ...state.value, state: 'building', doneTokens: p.doneTokens, totalTokens: p.totalTokens, job: p }
+    jobs.listen()
+    jobs.onProgress((p) => {
+      if (p.kind === 'cache.build' && state.value) state.value = { ...state.value, state: 'building', doneTokens: p.doneTokens, totalTokens: p.totalTokens, job: p }
     })
-    onPush('cache.done', (e) => {
-      if (progress.value && progress.value.tokensPerSec > 0) lastRate.value = progress.value.tokensPerSec
-      progress.value = null
+    jobs.onDone((e) => {
+      if (e.kind !== 'cache.build') return
       state.value = e.cache
       lastOutcome.value = e
       error.value = e.outcome === 'failed' ? (e.error?.message ?? 'the cache build failed') : null
@@ -39,14 +43,15 @@ export const useCacheStore = defineStore('cache', () => {
     })
   }
 
-  function onDone(cb: (e: Events['cache.done']) => void): () => void {
+  function onDone(cb: (e: BuildDone) => void): () => void {
     doneListeners.add(cb)
     return () => doneListeners.delete(cb)
   }
 
   function set(s: CacheState): void {
     state.value = s
-    progress.value = s.state === 'building' ? (s.job ?? null) : null
+    // A build that runs already (another window's, or from before a reload) is followed like one started here.
+    if (s.state === 'building' && s.job) jobs.adopt(s.job)
   }
 
   async function refresh(): Promise<void> {
@@ -61,15 +66,10 @@ export const useCacheStore = defineStore('cache', () => {
     listen()
     error.value = null
     lastOutcome.value = null
+    const s = state.value
     try {
-      const { jobId } = await call('cache.build', { rebuild })
-      // Show the bar at once; the first progress push fills in the rate.
-      const s = state.value
-      if (!progress.value || progress.value.jobId !== jobId) {
-        // A resumed build starts from the chunks already committed; a rebuild from zero.
-        const done = rebuild ? 0 : (s?.doneTokens ?? 0)
-        progress.value = { jobId, phase: 'compute', doneTokens: done, totalTokens: s?.totalTokens ?? 0, tokensPerSec: 0, etaSec: null }
-      }
+      // A resumed build starts from the chunks already committed; a rebuild from zero.
+      await jobs.start('cache.build', { rebuild }, { doneTokens: rebuild ? 0 : (s?.doneTokens ?? 0), totalTokens: s?.totalTokens ?? 0 })
     } catch (err) {
       error.value = errorMessage(err)
     }
@@ -79,7 +79,7 @@ export const useCacheStore = defineStore('cache', () => {
     const jobId = progress.value?.jobId ?? state.value?.job?.jobId
     if (!jobId) return
     try {
-      await call('cache.cancel', { jobId })
+      await jobs.cancel(jobId)
     } catch (err) {
       error.value = errorMessage(err)
     }

@@ -1,10 +1,11 @@
 import { defineStore } from 'pinia'
-import { markRaw, ref } from 'vue'
-import type { CorpusScoresJson, CorpusScoresProgress, Events, TraceConvention, TracePointRequest } from '../../common/contract'
-import { call, errorMessage, onPush } from '../api'
+import { computed, markRaw, ref } from 'vue'
+import type { CorpusScoresJson, JobDone, JobProgress, TraceConvention, TracePointRequest } from '../../common/contract'
+import { call, errorMessage } from '../api'
 import { isPointOf } from '../components/trace/format'
+import { useJobsStore } from './jobs'
 
-type Done = Events['trace.corpusScores.done']
+type Done = Extract<JobDone, { kind: 'trace.corpusScores' }>
 
 /** What a trace tab shows for one convention: the last result, and how the last job ended if not done. */
 export interface CorpusScoresEntry {
@@ -14,11 +15,11 @@ export interface CorpusScoresEntry {
   error: string | null
 }
 
-/** The running job. `jobId` is null between the start call and its answer. */
+/** The running job, and the trace tab (and convention) it is for. */
 export interface RunningCorpusScores {
   key: string
-  jobId: string | null
-  progress: CorpusScoresProgress
+  jobId: string
+  progress: JobProgress
 }
 
 /** A trace tab's results are kept per convention: v and u score along different directions. */
@@ -46,17 +47,18 @@ function isCorpusScores(r: unknown, point: TracePointRequest, convention: TraceC
 }
 
 /**
- * Whole-corpus activation scores (trace.corpusScores): main runs one job at a time, so this store holds
- * at most one running job, its progress from the push events, and each trace tab's last result.
+ * Whole-corpus activation scores (trace.corpusScores): a job of the jobs store (main runs one at a time),
+ * owned by the trace tab and convention that started it, and each trace tab's last result.
  */
 export const useCorpusScoresStore = defineStore('corpusScores', () => {
+  const jobs = useJobsStore()
   const entries = ref<Record<string, CorpusScoresEntry>>({})
-  const running = ref<RunningCorpusScores | null>(null)
+  const running = computed<RunningCorpusScores | null>(() => {
+    const job = jobs.ofKind('trace.corpusScores')
+    return job ? { key: job.owner ?? '', jobId: job.jobId, progress: job.progress } : null
+  })
   /** The rate of the last job, kept after it ends. */
-  const lastRate = ref<number | null>(null)
-  // Events of a job whose start call has not answered yet (a fast job can end before it does).
-  const early = new Map<string, { progress?: CorpusScoresProgress; done?: Done }>()
-  let cancelWhenKnown = false
+  const lastRate = computed(() => jobs.lastRate['trace.corpusScores'] ?? null)
   /** Keys of closed tabs whose job is still ending: its outcome is not kept. */
   const dropped = new Set<string>()
   let listening = false
@@ -68,21 +70,14 @@ export const useCorpusScoresStore = defineStore('corpusScores', () => {
   function listen(): void {
     if (listening) return
     listening = true
-    onPush('trace.corpusScores.progress', (p) => {
-      const job = running.value
-      if (job && job.jobId === p.jobId) job.progress = p
-      else if (job && job.jobId === null) early.set(p.jobId, { ...early.get(p.jobId), progress: p })
-    })
-    onPush('trace.corpusScores.done', (e) => {
-      const job = running.value
-      if (job && job.jobId === e.jobId) void finish(job, e)
-      else if (job && job.jobId === null) early.set(e.jobId, { ...early.get(e.jobId), done: e })
+    jobs.listen()
+    jobs.onDone((e, job) => {
+      if (e.kind === 'trace.corpusScores' && job?.owner) void finish(job.owner, e)
     })
   }
 
-  async function finish(job: RunningCorpusScores, e: Done): Promise<void> {
-    if (job.progress.tokensPerSec > 0) lastRate.value = job.progress.tokensPerSec
-    const previous = entries.value[job.key]?.result ?? null
+  async function finish(key: string, e: Done): Promise<void> {
+    const previous = entries.value[key]?.result ?? null
     let result = previous
     let error = e.outcome === 'failed' ? (e.error?.message ?? 'the corpus-scores job failed') : null
     if (e.outcome === 'done') {
@@ -92,32 +87,18 @@ export const useCorpusScoresStore = defineStore('corpusScores', () => {
         error = errorMessage(err)
       }
     }
-    if (!dropped.delete(job.key)) entries.value[job.key] = { result, outcome: e.outcome, error }
-    if (running.value === job) running.value = null
+    if (!dropped.delete(key)) entries.value[key] = { result, outcome: e.outcome, error }
   }
 
   async function start(tabId: string, point: TracePointRequest, convention: TraceConvention, totalTokens: number): Promise<void> {
     if (running.value) return
     listen()
     const key = corpusScoresKey(tabId, convention)
-    const job: RunningCorpusScores = { key, jobId: null, progress: { jobId: '', doneTokens: 0, totalTokens, tokensPerSec: 0, etaSec: null } }
-    running.value = job
-    cancelWhenKnown = false
-    early.clear()
     entries.value[key] = { result: entries.value[key]?.result ?? null, outcome: null, error: null }
     try {
-      const { jobId } = await call('trace.corpusScores', { point, convention })
-      const mine = running.value
-      if (!mine || mine.key !== key) return
-      mine.jobId = jobId
-      const seen = early.get(jobId)
-      early.clear()
-      if (seen?.progress) mine.progress = seen.progress
-      if (seen?.done) await finish(mine, seen.done)
-      else if (cancelWhenKnown) await cancel()
+      await jobs.start('trace.corpusScores', { point, convention }, { totalTokens, owner: key })
     } catch (err) {
       // e.g. `busy`: another window started a job.
-      if (running.value?.key === key) running.value = null
       entries.value[key] = { result: entries.value[key]?.result ?? null, outcome: 'failed', error: errorMessage(err) }
     }
   }
@@ -125,12 +106,8 @@ export const useCorpusScoresStore = defineStore('corpusScores', () => {
   async function cancel(): Promise<void> {
     const job = running.value
     if (!job) return
-    if (!job.jobId) {
-      cancelWhenKnown = true
-      return
-    }
     try {
-      await call('trace.corpusScores.cancel', { jobId: job.jobId })
+      await jobs.cancel(job.jobId)
     } catch (err) {
       entries.value[job.key] = { ...(entries.value[job.key] ?? { result: null, outcome: null }), error: errorMessage(err) }
     }

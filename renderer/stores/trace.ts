@@ -62,7 +62,8 @@ export const useTraceStore = defineStore('trace', () => {
     entries.value[id] = { loading: true, error: null, result: previous, scopeLoading: !keepScope, scopeError: null, scope: keepScope ? old.scope : null }
     let result: TracePointJson
     try {
-      result = markRaw(await call('trace.point', { point, options }))
+      // The tab is the caller: its newer request (another head) supersedes this one in main.
+      result = markRaw(await call('trace.point', { point, options, caller: id }))
     } catch (err) {
       if (latest.get(id) !== mine) return null
       const message = errorMessage(err)
@@ -80,7 +81,7 @@ export const useTraceStore = defineStore('trace', () => {
     scopeWanted.set(id, key)
     let change: Partial<TraceEntry>
     try {
-      change = { scopeLoading: false, scope: markRaw(await call('trace.scope', { point })) }
+      change = { scopeLoading: false, scope: markRaw(await call('trace.scope', { point, caller: id })) }
     } catch (err) {
       change = { scopeLoading: false, scopeError: errorMessage(err) }
     }
@@ -89,7 +90,10 @@ export const useTraceStore = defineStore('trace', () => {
     entries.value[id] = { ...entries.value[id], ...change }
   }
 
+  /** A closed tab: what it still waits for is stopped in main. */
   function forget(id: string): void {
+    const e = entries.value[id]
+    if (e?.loading || e?.scopeLoading) void call('trace.cancel', { caller: id }).catch(() => undefined)
     latest.delete(id)
     scopeWanted.delete(id)
     delete entries.value[id]
@@ -117,7 +121,7 @@ export const useTraceStore = defineStore('trace', () => {
    */
   function prefetch(samples: number[]): void {
     if (samples.length === 0) return
-    // One at a time, and only the latest waiting: each holds the compute worker for a forward pass.
+    // One at a time, and only the latest waiting: each holds the compute process for a forward pass.
     pendingPrefetch = samples.slice(0, 64)
     if (!prefetching) void pumpPrefetch()
   }

@@ -1,5 +1,5 @@
-// Cache benchmark. `npx tsx test/bench/cache.ts --bundle DIR` builds DIR's cache for real (worker thread,
-// ONNX Runtime) in a temp folder and reports build time, tokens/s, cache size and query latencies.
+// Cache benchmark. `npx tsx test/bench/cache.ts --bundle DIR` builds DIR's cache for real (the build job's
+// process, ONNX Runtime) in a temp folder and reports build time, tokens/s, cache size and query latencies.
 // `--synthetic [--tokens N] [--l0 K] [--d-sae D]` skips the model: a stand-in engine emits K firings per
 // token over D features with a power-law frequency, to measure finalize and storage at demo scale on
 // machines where the model would be too slow.
@@ -152,19 +152,19 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   const t0 = performance.now()
   const done = new Promise<void>((resolve, reject) =>
     wb.subscribe((event, payload) => {
-      if (event === 'cache.progress') {
+      if (event === 'job.progress') {
         const p = payload as CacheProgress
         if (p.phase === 'finalize') finalizeAt = performance.now()
         else last = p
       }
-      if (event === 'cache.done') {
+      if (event === 'job.done') {
         const d = payload as { outcome: string; error?: { message: string } }
         if (d.outcome === 'done') resolve()
         else reject(new Error(d.error?.message ?? d.outcome))
       }
     }),
   )
-  unwrap(await wb.invoke('cache.build', { rebuild: true }))
+  unwrap(await wb.invoke('cache.build', { jobId: 'bench', rebuild: true }))
   await done
   const secs = (performance.now() - t0) / 1000
   const tokens = info.dataset.n_seq * info.dataset.seq_len

@@ -1,6 +1,6 @@
 // Whole-corpus activation-scores benchmark. `npx tsx test/bench/corpus.ts [--bundle DIR] [--threads T]`
-// runs trace.corpusScores as the app does (the Workbench starts the job's worker; progress arrives as
-// events) over the bundle's whole corpus (the demo: 8192 × 128 tokens; a demo-shaped one:
+// runs trace.corpusScores as the app does (the Workbench starts the job's process; progress arrives as
+// job.progress events) over the bundle's whole corpus (the demo: 8192 × 128 tokens; a demo-shaped one:
 // `/usr/bin/python3 tools/make_fake_demo.py .cache/fakedemo-1m --n-seq 8192`), then cancels a second run
 // after its first chunk. Baseline in the same process: the bare forward pass to resid_mid and the hook over
 // one chunk with an OrtEngine on this thread, as tokens/s; the job's rate is reported against it.
@@ -11,10 +11,11 @@ import { parseArgs } from 'node:util'
 import { loadBundle } from '../../main/bundle'
 import type { HookName } from '../../main/compute/api'
 import { OrtEngine } from '../../main/compute/ort-engine'
-import type { Events } from '../../common/contract'
+import type { JobDone, JobProgress } from '../../common/contract'
 import { unwrap } from '../../main/app/dispatch'
 import { createWorkbench, type Workbench } from '../../main/app/workbench'
 import { CORPUS_CHUNK_TOKENS } from '../../main/trace'
+import { processCpuMs } from './proc'
 
 const { values: args } = parseArgs({ options: { bundle: { type: 'string', default: 'resources/demo' }, threads: { type: 'string', default: '2' } } })
 const dir = args.bundle!
@@ -50,41 +51,46 @@ console.log(
     `${median(fwd).toFixed(0)} ms, ${forwardRate.toFixed(0)} tokens/s, ${(forwardCpuPerToken * 1000).toFixed(1)} µs CPU a token`,
 )
 
-function run(wb: Workbench, onProgress?: (p: Events['trace.corpusScores.progress'], jobId: string) => void) {
-  let jobId = ''
+type ScoresDone = Extract<JobDone, { kind: 'trace.corpusScores' }>
+let runs = 0
+
+function run(wb: Workbench, onProgress?: (p: JobProgress, jobId: string) => void) {
+  const jobId = `bench-${++runs}`
   const progress: number[] = []
-  const done = new Promise<Events['trace.corpusScores.done']>((resolve) => {
+  let jobCpu = 0
+  const done = new Promise<ScoresDone>((resolve) => {
     const off = wb.subscribe((event, p) => {
-      if (event === 'trace.corpusScores.progress') {
-        const x = p as Events['trace.corpusScores.progress']
+      if (event === 'job.progress' && (p as JobProgress).jobId === jobId) {
         progress.push(performance.now())
-        onProgress?.(x, jobId)
-      } else if (event === 'trace.corpusScores.done') {
+        // The job's process ends with the job: read its CPU time at each report (the last is after the scoring).
+        const pid = wb.runningJob(jobId)?.pid
+        if (pid) jobCpu = processCpuMs(pid)
+        onProgress?.(p as JobProgress, jobId)
+      } else if (event === 'job.done' && (p as JobDone).jobId === jobId) {
         off()
-        resolve(p as Events['trace.corpusScores.done'])
+        resolve(p as ScoresDone)
       }
     })
   })
-  const started = (async () => (jobId = unwrap(await wb.invoke('trace.corpusScores', { point: { feature: 7, sample: 3, pos: 17 }, convention: 'u' })).jobId))()
-  return { started, done, progress }
+  const started = (async () => unwrap(await wb.invoke('trace.corpusScores', { jobId, point: { feature: 7, sample: 3, pos: 17 }, convention: 'u' })).jobId)()
+  return { started, done, progress, jobCpu: () => jobCpu }
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'ft-bench-corpus-'))
 const wb = createWorkbench({ bundleDir: dir, cachePath: join(tmp, 'cache.sqlite'), userDataDir: join(tmp, 'user') })
 try {
-  const c0 = process.cpuUsage()
   const t0 = performance.now()
   const full = run(wb)
   await full.started
   const end = await full.done
   const wall = (performance.now() - t0) / 1000
-  const jobCpu = cpuMs(process.cpuUsage(c0))
+  const jobCpu = full.jobCpu()
   if (end.outcome !== 'done') throw new Error(`job ${end.outcome}: ${end.error?.message}`)
   const computeSecs = (full.progress.at(-1)! - full.progress[0]) / 1000
   const rate = total / computeSecs
   console.log(
-    `corpus scores (u) over ${total} tokens through the job worker: ${wall.toFixed(1)} s from the call to the result ` +
-      `(worker start + direction ${((full.progress[0] - t0) / 1000).toFixed(1)} s, scoring ${computeSecs.toFixed(1)} s), ${(jobCpu / 1000).toFixed(1)} s CPU (this process, workers included)`,
+    `corpus scores (u) over ${total} tokens through the job's process: ${wall.toFixed(1)} s from the call to the result ` +
+      `(process start + direction ${((full.progress[0] - t0) / 1000).toFixed(1)} s, scoring ${computeSecs.toFixed(1)} s), ${(jobCpu / 1000).toFixed(1)} s CPU (the job's process)`,
   )
   const cpuPerToken = jobCpu / total
   console.log(
@@ -97,7 +103,7 @@ try {
   const cancelled = run(wb, (p, id) => {
     if (!cancelAt && p.doneTokens > 0) {
       cancelAt = performance.now()
-      void wb.invoke('trace.corpusScores.cancel', { jobId: id })
+      void wb.invoke('job.cancel', { jobId: id })
     }
   })
   const cEnd = await cancelled.done

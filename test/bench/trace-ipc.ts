@@ -1,17 +1,17 @@
 // The ipc part of the trace benchmark (test/bench/trace.ts --mode ipc): trace.run as the app serves it. A
-// Workbench with the supervised compute worker answers `dispatch('trace.run', …)` (zod validation, the
-// handler, traceAt over the worker, the contract's JSON form); the value is then serialized the way each
-// transport does: JSON text (serve mode's HTTP bridge) and V8's structured clone (Electron's
-// ipcMain.handle). Figures are reported beside the in-process warm trace measured in the same run.
+// Workbench answers `dispatch('trace.run', …)` (zod validation, the handler, the compute process: traceAt
+// and the contract's JSON form, then the answer across the process boundary); the value is then
+// serialized the way each transport does: JSON text (serve mode's HTTP bridge) and V8's structured clone
+// (Electron's ipcMain.handle). Figures are reported beside the in-process warm trace of the same run.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serialize } from 'node:v8'
 import type { Bundle } from '../../main/bundle'
 import type { OrtEngineOptions } from '../../main/compute/ort-engine'
-import { ComputeWorkerClient } from '../../main/compute/worker-client'
 import type { Result, TraceJson } from '../../common/contract'
 import { createWorkbench } from '../../main/app/workbench'
+import { processCpuMs } from './proc'
 
 export interface IpcBenchInput {
   dir: string
@@ -47,8 +47,10 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
     bundleDir: dir,
     cachePath: join(tmp, 'cache.sqlite'),
     userDataDir: join(tmp, 'user'),
-    engine: (b, role) => ComputeWorkerClient.start({ bundleDir: b.dir, engine: { ...ortOptions, eagerSae: role !== 'scope' } }),
+    compute: { engine: ortOptions },
   })
+  /** CPU ms of the compute process so far. */
+  const computeCpu = async (): Promise<number> => processCpuMs((await wb.compute()).compute.pid!)
   const once = async (point: ReturnType<typeof pointAt>, channel: 'trace.run' | 'trace.point' | 'trace.scope' = 'trace.run'): Promise<Sample> => {
     const t0 = performance.now()
     const r = (await wb.dispatch(channel, { point })) as Result<Pick<TraceJson, 'timingsMs'>>
@@ -60,19 +62,24 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
     if (!r.ok) throw new Error(`${channel} failed: ${r.error.code}: ${r.error.message}`)
     return { json: t2 - t0, clone: t1 - t0 + (t3 - t2), dispatch: t1 - t0, stringify: t2 - t1, structuredClone: t3 - t2, traceAt: r.value.timingsMs.total, bytes: text.length }
   }
-  const report = (what: string, samples: Sample[], cpuMs: number): void => {
+  const report = (what: string, samples: Sample[], cpuMs: number, hostCpuMs: number): void => {
     const m = (k: keyof Sample): number => median(samples.map((s) => s[k]))
-    console.log(`${what}, median of ${samples.length}: ${fmt(m('json'))} wall to JSON text (serve), ${fmt(m('clone'))} to a structured clone (Electron); ${fmt(cpuMs)} CPU of this process (worker included)`)
+    console.log(
+      `${what}, median of ${samples.length}: ${fmt(m('json'))} wall to JSON text (serve), ${fmt(m('clone'))} to a structured clone (Electron); ` +
+        `${fmt(cpuMs)} CPU of this process + ${fmt(hostCpuMs)} of the compute process (mean)`,
+    )
     console.log(`  dispatch ${fmt(m('dispatch'))} (traceAt ${fmt(m('traceAt'))} of it), JSON.stringify ${fmt(m('stringify'))} (${(m('bytes') / 1024).toFixed(0)} KiB), structured clone ${fmt(m('structuredClone'))}`)
   }
   try {
     const started = performance.now()
-    await once(pointAt(0)) // starts the worker, builds its sessions and the batch block of sequences 0–127
-    console.log(`ipc: first trace.run (worker started, sessions built): ${fmt(performance.now() - started)}`)
+    await once(pointAt(0)) // starts the compute process, builds its sessions and the batch block of sequences 0–127
+    console.log(`ipc: first trace.run (compute process started, sessions built): ${fmt(performance.now() - started)}`)
     const warm: Sample[] = []
+    let host0 = await computeCpu()
     for (let i = 1; i <= runs; i++) await timed(async () => warm.push(await once(pointAt(i))))
-    const warmCpu = inp.cpuOfLast(runs)
-    report('ipc: warm trace.run', warm, warmCpu)
+    const warmHostCpu = ((await computeCpu()) - host0) / runs
+    const warmCpu = inp.cpuOfLast(runs) + warmHostCpu
+    report('ipc: warm trace.run', warm, inp.cpuOfLast(runs), warmHostCpu)
     const w = median(warm.map((s) => s.json))
     const { warmMs, warmCpuMs, naiveMs } = inp.baseline
     console.log(`  warm ipc / in-process warm trace = ${(w / warmMs).toFixed(2)} (wall), ${(warmCpu / warmCpuMs).toFixed(2)} (CPU); warm ipc / naive W_E·v = ${(w / naiveMs).toFixed(2)}`)
@@ -84,8 +91,9 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
       let nextBatch = 1
       const fresh = (): number[] => Array.from({ length: Math.min(6, Math.floor((batches - nextBatch) / 3)) }, () => nextBatch++)
       const cold: Sample[] = []
+      host0 = await computeCpu()
       for (const [i, b] of fresh().entries()) await timed(async () => cold.push(await once({ feature: i, sample: b * 128 + (i % 128), pos: 5 })))
-      report(`ipc: cold trace.run (a batch not used before, forward over ${128 * bundle.tokens.seqLen} tokens)`, cold, inp.cpuOfLast(cold.length))
+      report(`ipc: cold trace.run (a batch not used before, forward over ${128 * bundle.tokens.seqLen} tokens)`, cold, inp.cpuOfLast(cold.length), ((await computeCpu()) - host0) / cold.length)
 
       // The app's path: trace.point (the tab shows v, u, decompositions and circuits), then trace.scope
       // (the batch's activation scores and fidelity), on the same alternating new batches.
@@ -121,15 +129,14 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
       }
       console.log(`ipc: trace.prefetch of a new batch ${fmt(median(pre))}; then both parts of a trace there ${fmt(median(after))}, trace.scope ${fmt(median(scopeAfter))} of it (median of ${after.length})`)
 
-      // A click while the scope engine runs a batch (a prefetch started 20 ms before): the point part runs
-      // on the point engine, beside it, instead of queueing behind it. Baseline, same run: a Workbench whose
-      // two roles share one compute worker (as before the split, and as the CLI does).
-      let shared: ReturnType<typeof ComputeWorkerClient.start> | undefined
+      // A click while a batch's forward pass runs (a prefetch started 20 ms before): the batch runs in
+      // runs of a few thousand tokens and the click's runs go first, so it waits for one run at most.
+      // Baseline, same run: a compute process whose batch is one run (the click waits for all of it).
       const wb1 = createWorkbench({
         bundleDir: dir,
         cachePath: join(tmp, 'cache1.sqlite'),
         userDataDir: join(tmp, 'user1'),
-        engine: (b) => (shared ??= ComputeWorkerClient.start({ bundleDir: b.dir, engine: ortOptions })),
+        compute: { engine: { ...ortOptions, forwardChunkTokens: 1 << 30 } },
       })
       const clickDuringPrefetch = async (w: typeof wb, batch: number, i: number): Promise<number> => {
         const prefetching = w.dispatch('trace.prefetch', { samples: [batch * 128] })
@@ -144,7 +151,7 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
       const during: number[] = []
       const duringShared: number[] = []
       try {
-        await wb1.dispatch('trace.point', { point: pointAt(0) }) // start its worker
+        await wb1.dispatch('trace.point', { point: pointAt(0) }) // start its compute process
         for (const [i, b] of fresh().entries()) {
           during.push(await clickDuringPrefetch(wb, b, i))
           duringShared.push(await clickDuringPrefetch(wb1, b, i))
@@ -153,8 +160,8 @@ export async function benchIpc(inp: IpcBenchInput): Promise<void> {
         await wb1.close()
       }
       console.log(
-        `ipc: trace.point while a prefetch runs, median of ${during.length}: ${fmt(median(during))} with the scope engine apart (alone: ${fmt(m(points, 'clone'))}), ` +
-          `${fmt(median(duringShared))} with one engine for both (baseline); ratio ${(median(during) / median(duringShared)).toFixed(2)}`,
+        `ipc: trace.point while a prefetch runs, median of ${during.length}: ${fmt(median(during))} with the batch cut into runs (alone: ${fmt(m(points, 'clone'))}), ` +
+          `${fmt(median(duringShared))} with the batch as one run (baseline); ratio ${(median(during) / median(duringShared)).toFixed(2)}`,
       )
     }
   } finally {

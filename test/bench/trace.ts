@@ -4,8 +4,7 @@
 // `/usr/bin/python3 tools/make_fake_demo.py`):
 //   warm:  another trace in a batch already traced (the engine keeps the batch's hook values);
 //   cold:  the first trace in a 128-sequence batch not used before (its forward pass included);
-//   worker: warm traces through ComputeWorkerClient, the app's path (engine in a worker thread);
-//   ipc:   trace.run through the Workbench's dispatch (payload validation, the compute worker, the
+//   ipc:   trace.run through the Workbench's dispatch (payload validation, the compute process, the
 //          contract's JSON form) plus its serialization: JSON text (serve mode) and V8's structured clone
 //          (what Electron's ipcMain.handle does with the value) — test/bench/trace-ipc.ts.
 // `--mode engine` skips the ipc part, `--mode ipc` runs only the in-process warm baseline and the ipc part.
@@ -15,7 +14,6 @@ import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadBundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
-import { ComputeWorkerClient } from '../../main/compute/worker-client'
 import { traceAt, type TraceEngine } from '../../main/trace'
 import { benchIpc } from './trace-ipc'
 
@@ -24,7 +22,6 @@ const { values: args } = parseArgs({
     bundle: { type: 'string' },
     runs: { type: 'string', default: '15' },
     threads: { type: 'string', default: '2' },
-    'no-worker': { type: 'boolean', default: false },
     mode: { type: 'string', default: 'all' },
     /** ORT's default before this app turned it off: to measure what spinning intra-op threads cost. */
     'allow-spinning': { type: 'boolean', default: false },
@@ -120,14 +117,6 @@ if (mode !== 'ipc') {
   console.log(`vocabulary products of one trace (${vectors.length} vectors vs W_E, ${3 * H} vs LN1(W_E+W_pos), 1 vs W_U): ONNX ${fmt(median(ortAll))}; naive JS for the W_E part alone ${fmt(naiveAll)} (${(naiveAll / median(ortAll)).toFixed(1)}× slower)`)
 }
 await engine.dispose()
-
-if (!args['no-worker'] && mode !== 'ipc') {
-  const client = await ComputeWorkerClient.start({ bundleDir: dir, engine: ortOptions })
-  await traceAt(bundle, client, pointAt(0))
-  const viaWorker = await series(client, runs, 1)
-  console.log(`warm trace through the compute worker (the app's path), median of ${runs}: ${fmt(median(viaWorker))}`)
-  await client.dispose()
-}
 
 if (mode !== 'engine') {
   await benchIpc({ dir, bundle, ortOptions, runs, pointAt, timed, cpuOfLast, baseline: { warmMs: median(warm), warmCpuMs: warmCpu, naiveMs: naiveOne } })

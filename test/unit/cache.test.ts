@@ -1,4 +1,4 @@
-// A real cache build on the tiny bundle (worker thread + ONNX Runtime), checked against an independent
+// A real cache build on the tiny bundle (a job process + ONNX Runtime), checked against an independent
 // recount from the engine's raw CSR output and against the PyTorch goldens; then kill/resume and key
 // mismatches.
 import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBundle, type Bundle } from '../../main/bundle'
-import { createEngine } from '../../main/compute/engine'
+import { OrtEngine } from '../../main/compute/ort-engine'
 import { unwrap } from '../../main/app/dispatch'
 import type { Workbench } from '../../main/app/workbench'
 import { build, dumpAnswers, dumpTables, tempDir, tinyWorkbench, TINY } from './helpers/cache'
@@ -25,7 +25,7 @@ const SLOW = 300_000
 
 /** Dense [nTokens, dSae] activations from the engine, over the same chunks the build uses. */
 async function engineActs(bundle: Bundle): Promise<Float32Array> {
-  const engine = await createEngine(bundle)
+  const engine = await OrtEngine.create(bundle, { eagerSae: true })
   const { nSeq, seqLen, data } = bundle.tokens
   const dSae = bundle.config.sae.d_sae
   const dense = new Float32Array(nSeq * seqLen * dSae)
@@ -208,7 +208,7 @@ describe('activation cache on the tiny bundle', () => {
       onProgress: (p, jobId) => {
         if (!cancelled && p.doneTokens >= 3 * 2 * bundle.tokens.seqLen) {
           cancelled = true
-          void killed.invoke('cache.cancel', { jobId })
+          void killed.invoke('job.cancel', { jobId })
         }
       },
     })
@@ -260,7 +260,7 @@ describe('activation cache on the tiny bundle', () => {
   }, SLOW)
 
   it('finalizes the same tables when memory forces many passes over the chunks', async () => {
-    const engine = await createEngine(bundle)
+    const engine = await OrtEngine.create(bundle, { eagerSae: true })
     const paths = [join(tempDir(), 'one-pass.sqlite'), join(tempDir(), 'many-passes.sqlite')]
     try {
       for (const [i, path] of paths.entries()) {
@@ -303,7 +303,7 @@ describe('activation cache on the tiny bundle', () => {
     writeFileSync(join(d, 'cache.sqlite', 'kept.txt'), 'x')
     const wb = tinyWorkbench(d)
     expect(unwrap(await wb.invoke('cache.status', {})).state).toBe('foreign')
-    const r = await wb.invoke('cache.build', { rebuild: true })
+    const r = await wb.invoke('cache.build', { jobId: 'job-1', rebuild: true })
     expect(r.ok ? null : r.error.code).toBe('cache_foreign')
     expect(readdirSync(join(d, 'cache.sqlite'))).toEqual(['kept.txt'])
     await wb.close()
@@ -312,15 +312,16 @@ describe('activation cache on the tiny bundle', () => {
   it('refuses a second build while one runs, and reports a missing cache clearly', async () => {
     const d = tempDir()
     const other = tinyWorkbench(d, { build: { chunkSeqs: 2, pauseMsPerChunk: 50 } })
-    const first = unwrap(await other.invoke('cache.build', {}))
-    const second = await other.invoke('cache.build', {})
+    const first = unwrap(await other.invoke('cache.build', { jobId: 'first' }))
+    const second = await other.invoke('cache.build', { jobId: 'second' })
     expect(second.ok ? null : second.error.code).toBe('busy')
     const building = unwrap(await other.invoke('cache.status', {}))
     expect(building.state).toBe('building')
     const missing = await other.invoke('feature.get', { id: 1 })
     expect(missing.ok ? null : missing.error.code).toBe('cache_missing')
-    expect(unwrap(await other.invoke('cache.cancel', { jobId: first.jobId }))).toEqual({ cancelled: true })
-    expect(unwrap(await other.invoke('cache.cancel', { jobId: first.jobId }))).toEqual({ cancelled: false })
+    expect(first.jobId).toBe('first')
+    expect(unwrap(await other.invoke('job.cancel', { jobId: first.jobId }))).toEqual({ cancelled: true })
+    expect(unwrap(await other.invoke('job.cancel', { jobId: first.jobId }))).toEqual({ cancelled: false })
     await other.close()
   }, SLOW)
 })

@@ -43,7 +43,7 @@ describe('execution providers', () => {
     const x = b.input('x', DataType.FLOAT, [2])
     b.op('Relu', [x], {}, 'y')
     b.output('y', DataType.FLOAT, [2])
-    const created = await createSession(b.encode('relu'), process.platform === 'darwin' ? ['cpu'] : ['dml', 'cpu'], { intraOpNumThreads: 1 })
+    const created = await createSession(b.build('relu'), process.platform === 'darwin' ? ['cpu'] : ['dml', 'cpu'], { intraOpNumThreads: 1 })
     expect(created.provider).toBe('cpu')
     if (process.platform !== 'darwin' && process.platform !== 'win32') expect(created.skipped.map((s) => s.provider)).toEqual(['dml'])
     await created.session.release()

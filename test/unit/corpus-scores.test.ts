@@ -1,6 +1,6 @@
 // Whole-corpus activation scores (issue 5 §2): main/trace's corpusScores against the PyTorch goldens of
 // tools/golden.py (the tiny corpus is one 128-sequence batch, so the goldens' batch is the whole corpus),
-// then the job through the handler table — its own worker, progress, cancel, busy, bad input — and its
+// then the job through the handler table — its own process, progress, cancel, busy, bad input — and its
 // events through serve mode's event stream.
 import { request } from 'node:http'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBundle, type Bundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
-import type { CorpusScoresJson, Events, Result } from '../../common/contract'
+import type { CorpusScoresJson, JobDone, JobProgress, Result } from '../../common/contract'
 import type { Workbench } from '../../main/app/workbench'
 import { startServer } from '../../main/transports/serve/server'
 import { corpusScores, scatterSample, type CorpusScores } from '../../main/trace'
@@ -16,7 +16,7 @@ import { tempDir, tinyWorkbench, TINY } from './helpers/cache'
 import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
 
 const TOL = 1e-4
-/** Worker threads on a machine shared with a training job can be very slow. */
+/** Child processes on a machine shared with a training job can be very slow. */
 const SLOW = 240_000
 
 type Point = GoldenPoint & { batch_start: number; batch_size: number; fidelity_pearson: number; fidelity_pearson_relu: number }
@@ -95,31 +95,34 @@ describe('corpusScores on the tiny bundle', () => {
   })
 })
 
-/** Starts a job through dispatch and resolves with its done event; `onProgress` may cancel it. */
+type ScoresDone = Extract<JobDone, { kind: 'trace.corpusScores' }>
+let jobs = 0
+
+/** Starts a job (with an id of ours) through dispatch and resolves with its done event; `onProgress` may cancel it. */
 async function runJob(
   wb: Workbench,
-  payload: unknown,
-  onProgress?: (p: Events['trace.corpusScores.progress'], jobId: string) => void,
-): Promise<{ jobId: string; progress: Events['trace.corpusScores.progress'][]; done: Events['trace.corpusScores.done'] }> {
-  const progress: Events['trace.corpusScores.progress'][] = []
-  let jobId = ''
-  const done = new Promise<Events['trace.corpusScores.done']>((resolve) => {
+  payload: object,
+  onProgress?: (p: JobProgress, jobId: string) => void,
+): Promise<{ jobId: string; progress: JobProgress[]; done: ScoresDone }> {
+  const progress: JobProgress[] = []
+  const jobId = `scores-${++jobs}`
+  const done = new Promise<ScoresDone>((resolve) => {
     const off = wb.subscribe((event, p) => {
-      if (event === 'trace.corpusScores.progress') {
-        progress.push(p as Events['trace.corpusScores.progress'])
-        onProgress?.(p as Events['trace.corpusScores.progress'], jobId)
+      if (event === 'job.progress' && (p as JobProgress).jobId === jobId) {
+        progress.push(p as JobProgress)
+        onProgress?.(p as JobProgress, jobId)
       }
-      if (event === 'trace.corpusScores.done') {
+      if (event === 'job.done' && (p as JobDone).jobId === jobId) {
         off()
-        resolve(p as Events['trace.corpusScores.done'])
+        resolve(p as ScoresDone)
       }
     })
   })
-  jobId = ok<{ jobId: string }>(await wb.dispatch('trace.corpusScores', payload)).jobId
+  expect(ok<{ jobId: string }>(await wb.dispatch('trace.corpusScores', { ...payload, jobId })).jobId).toBe(jobId)
   return { jobId, progress, done: await done }
 }
 
-describe('trace.corpusScores: a job in its own worker', () => {
+describe('trace.corpusScores: a job in its own process', () => {
   let wb: Workbench
   let golden: Golden
 
@@ -133,10 +136,10 @@ describe('trace.corpusScores: a job in its own worker', () => {
   it('reports progress and ends with the result, which the result channel repeats', async () => {
     const p = golden.points[4]
     const { jobId, progress, done } = await runJob(wb, { point: { feature: p.feature, sample: p.sample, pos: p.pos }, convention: 'u', rowLimit: 10 })
-    expect(done).toMatchObject({ jobId, outcome: 'done' })
+    expect(done).toMatchObject({ kind: 'trace.corpusScores', jobId, outcome: 'done' })
     const total = 24 * 32
     expect(progress.map((x) => x.doneTokens)).toEqual(Array.from({ length: 13 }, (_, i) => i * 64))
-    expect(progress.every((x) => x.jobId === jobId && x.totalTokens === total)).toBe(true)
+    expect(progress.every((x) => x.jobId === jobId && x.kind === 'trace.corpusScores' && x.totalTokens === total)).toBe(true)
     expect(progress.at(-1)!.etaSec).toBe(0)
 
     const r = done.result!
@@ -156,15 +159,15 @@ describe('trace.corpusScores: a job in its own worker', () => {
     let second: Promise<Result<unknown>> | null = null
     const { jobId, progress, done } = await runJob(wb, { point }, (x, id) => {
       if (!cancelled && x.doneTokens >= 128) {
-        second = wb.dispatch('trace.corpusScores', { point })
-        cancelled = wb.dispatch('trace.corpusScores.cancel', { jobId: id })
+        second = wb.dispatch('trace.corpusScores', { point, jobId: 'second' })
+        cancelled = wb.dispatch('job.cancel', { jobId: id })
       }
     })
     expect(await cancelled).toEqual({ ok: true, value: { cancelled: true } })
     expect(await second).toMatchObject({ ok: false, error: { code: 'busy' } })
-    expect(done).toEqual({ jobId, outcome: 'cancelled' })
+    expect(done).toEqual({ kind: 'trace.corpusScores', jobId, outcome: 'cancelled' })
     expect(progress.at(-1)!.doneTokens).toBeLessThan(24 * 32)
-    expect(await wb.dispatch('trace.corpusScores.cancel', { jobId })).toEqual({ ok: true, value: { cancelled: false } })
+    expect(await wb.dispatch('job.cancel', { jobId })).toEqual({ ok: true, value: { cancelled: false } })
     expect(await wb.dispatch('trace.corpusScores.result', { jobId })).toMatchObject({ ok: false, error: { code: 'not_found' } })
   }, SLOW)
 
@@ -174,8 +177,9 @@ describe('trace.corpusScores: a job in its own worker', () => {
     [{ point: { feature: 0, prompt: 'word '.repeat(64), token: 0 } }, /n_ctx/],
     [{ point: { feature: 0, sample: 0, pos: 0 }, convention: 'w' }, /convention/],
     [{ point: { feature: 0, sample: 0, pos: 0 }, bins: 0 }, /bins/],
+    [{ point: { feature: 0, sample: 0, pos: 0 }, jobId: 'a b' }, /job id/],
   ])('refuses %j at once as invalid_request', async (payload, message) => {
-    const r = await wb.dispatch('trace.corpusScores', payload)
+    const r = await wb.dispatch('trace.corpusScores', { jobId: 'bad', ...payload })
     expect(r).toMatchObject({ ok: false, error: { code: 'invalid_request', message: expect.stringMatching(message) } })
   })
 })
@@ -199,28 +203,29 @@ describe('trace.corpusScores through serve mode', () => {
               if (!frame.startsWith('data: ')) continue
               const msg = JSON.parse(frame.slice(6))
               events.push(msg)
-              if (msg.event === 'trace.corpusScores.done') {
+              if (msg.event === 'job.done') {
                 req.destroy()
                 resolve()
               }
             }
           })
         })
-        req.on('error', (e) => (events.some((x) => x.event === 'trace.corpusScores.done') ? resolve() : reject(e)))
+        req.on('error', (e) => (events.some((x) => x.event === 'job.done') ? resolve() : reject(e)))
         req.end()
       })
       await new Promise((r) => setTimeout(r, 100)) // the stream is open before the job starts
       const res = await fetch(`${server.url}api/trace.corpusScores`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${server.token}` },
-        body: JSON.stringify({ point: { feature: 2, sample: 6, pos: 30 } }),
+        body: JSON.stringify({ point: { feature: 2, sample: 6, pos: 30 }, jobId: 'served' }),
       })
       const { value } = (await res.json()) as { value: { jobId: string } }
       await streamDone
       const mine = events.filter((e) => e.payload.jobId === value.jobId).map((e) => e.event)
-      expect(mine[0]).toBe('trace.corpusScores.progress')
-      expect(mine.at(-1)).toBe('trace.corpusScores.done')
-      expect((events.at(-1)!.payload as Events['trace.corpusScores.done']).result!.feature).toBe(2)
+      expect(value.jobId).toBe('served')
+      expect(mine[0]).toBe('job.progress')
+      expect(mine.at(-1)).toBe('job.done')
+      expect((events.at(-1)!.payload as ScoresDone).result!.feature).toBe(2)
     } finally {
       await server.close()
       await wb.close()

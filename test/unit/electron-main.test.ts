@@ -16,9 +16,37 @@ const h = vi.hoisted(() => ({
   userData: '',
   ready: null as null | Promise<void>,
   dialogs: [] as Array<[string, unknown, Record<string, unknown>]>,
+  forks: [] as Array<{ path: string; args: string[]; options: Record<string, unknown>; pid: number | undefined }>,
 }))
 
-vi.mock('electron', () => {
+vi.mock('electron', async () => {
+  // utilityProcess as Electron documents it (postMessage, 'message', 'exit' with a code, kill, pid), over a
+  // forked Node process; the host's bootstrap then talks to it through its Node IPC channel.
+  const { fork } = await import('node:child_process')
+  const { createRequire } = await import('node:module')
+  const { pathToFileURL } = await import('node:url')
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+  const utilityProcess = {
+    fork(path: string, args: string[], options: Record<string, unknown>) {
+      const child = fork(path, args, { execArgv: path.endsWith('.ts') ? ['--import', tsx] : [], serialization: 'advanced', stdio: 'inherit' })
+      h.forks.push({ path, args, options, pid: child.pid })
+      return {
+        get pid() {
+          return child.pid
+        },
+        postMessage: (message: unknown) => void child.send(message as never),
+        on(event: string, fn: (...a: unknown[]) => void) {
+          if (event === 'message') child.on('message', fn)
+          return this
+        },
+        once(event: string, fn: (code: number) => void) {
+          if (event === 'exit') child.once('exit', (code, signal) => fn(code ?? (signal === 'SIGKILL' ? 9 : 1)))
+          return this
+        },
+        kill: () => child.kill('SIGKILL'),
+      }
+    },
+  }
   class BrowserWindow {
     webContents: Record<string, unknown>
     constructor(options: Record<string, unknown>) {
@@ -62,6 +90,7 @@ vi.mock('electron', () => {
       quit: () => {},
     },
     BrowserWindow,
+    utilityProcess,
     ipcMain: { handle: (channel: string, fn: (...a: unknown[]) => unknown) => h.ipc.set(channel, fn) },
     session: {
       defaultSession: {
@@ -143,8 +172,30 @@ describe('Electron shell (main/index.ts)', () => {
   it('pushes events to the window on one channel', async () => {
     const call = h.ipc.get(IPC_CALL)!
     const ours = { sender: h.windows[0].wc, senderFrame: { url: 'file:///app/out/renderer/index.html' } }
-    await call(ours, 'cache.build', { rebuild: true })
+    await call(ours, 'cache.build', { jobId: 'build-1', rebuild: true })
     const sent = (h.windows[0].wc as { sent: unknown[][] }).sent
-    await vi.waitFor(() => expect(sent.some((m) => m[0] === IPC_PUSH && m[1] === 'cache.done')).toBe(true), { timeout: 30_000 })
+    await vi.waitFor(() => expect(sent.some((m) => m[0] === IPC_PUSH && m[1] === 'job.done')).toBe(true), { timeout: 30_000 })
+    expect(sent.find((m) => m[1] === 'job.done')![2]).toMatchObject({ kind: 'cache.build', jobId: 'build-1', outcome: 'done' })
   }, 40_000)
+
+  it('runs traces and jobs in utility processes, and answers after the compute process is killed', async () => {
+    const call = h.ipc.get(IPC_CALL)!
+    const ours = { sender: h.windows[0].wc, senderFrame: { url: 'file:///app/out/renderer/index.html' } }
+    const trace = { point: { feature: 2, sample: 6, pos: 30 } }
+    expect(await call(ours, 'trace.point', trace)).toMatchObject({ ok: true })
+    const names = h.forks.map((f) => f.options.serviceName)
+    expect(names).toEqual(expect.arrayContaining(['the cache build process', 'the compute process']))
+    for (const f of h.forks) {
+      expect(f.path).toMatch(/compute-host\.(ts|js)$/)
+      expect(f.options.stdio).toBe('inherit')
+    }
+    const compute = h.forks.filter((f) => f.options.serviceName === 'the compute process').at(-1)!
+    const scope = call(ours, 'trace.scope', trace)
+    process.kill(compute.pid!, 'SIGKILL')
+    const r = (await scope) as { ok: boolean; error?: { code: string; message: string } }
+    // Killed before or while it answered: either way the window gets an answer, and the next one works.
+    if (!r.ok) expect(r.error).toEqual({ code: 'busy', message: 'the compute process stopped (exit code 9); it was restarted, ask again' })
+    expect(await call(ours, 'trace.point', trace)).toMatchObject({ ok: true })
+    expect(h.forks.filter((f) => f.options.serviceName === 'the compute process').length).toBe(2)
+  }, 60_000)
 })

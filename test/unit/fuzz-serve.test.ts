@@ -334,8 +334,8 @@ describe('fuzzing every channel through the HTTP bridge', () => {
       'bundle.info': [{}],
       'bundle.open': [{ path: TINY }],
       'cache.status': [{}],
-      'cache.build': [{}, { rebuild: false }, { rebuild: true }],
-      'cache.cancel': [{ jobId: '00000000-0000-4000-8000-000000000000' }, { jobId: 'x' }],
+      'cache.build': [{ jobId: '00000000-0000-4000-8000-000000000001' }, { jobId: 'b1', rebuild: false }, { jobId: 'b2', rebuild: true }],
+      'job.cancel': [{ jobId: '00000000-0000-4000-8000-000000000000' }, { jobId: 'x' }],
       'features.list': [{}],
       'feature.get': [{ id: 3 }, { id: 0, topK: 5 }, { id: 63, topK: 100 }],
       'feature.histogram': [{ id: 3 }, { id: 1, bins: 10, scale: 'log' }],
@@ -347,13 +347,13 @@ describe('fuzzing every channel through the HTTP bridge', () => {
       'session.autosaved': [{}],
       'session.autosave': [{ state: {} }, { state: tabs }],
       'trace.run': [{ point: POINT }, { point: PROMPT_POINT, options: { topK: 5 } }],
-      'trace.point': [{ point: POINT }, { point: PROMPT_POINT, options: { topK: 5, gridTokens: [1, 2] } }],
-      'trace.scope': [{ point: POINT }, { point: PROMPT_POINT, rowLimit: 10 }],
+      'trace.point': [{ point: POINT }, { point: PROMPT_POINT, options: { topK: 5, gridTokens: [1, 2] }, caller: 'tab-1' }],
+      'trace.scope': [{ point: POINT, caller: 'tab-1' }, { point: PROMPT_POINT, rowLimit: 10 }],
+      'trace.cancel': [{ caller: 'tab-1' }, { caller: 'nobody' }],
       'trace.prefetch': [{ samples: [0, 1] }, { samples: [23] }],
       'trace.prompt': [{ prompt: 'hello world' }, { prompt: 'abc', topK: 3, feature: 2 }],
       'trace.compare': [{ a: POINT, b: { feature: 1, sample: 1, pos: 4 } }, { a: POINT, b: PROMPT_POINT, convention: 'u', topK: 5 }],
-      'trace.corpusScores': [{ point: POINT, scatterPoints: 100 }, { point: PROMPT_POINT, convention: 'u', rowLimit: 10, bins: 5 }],
-      'trace.corpusScores.cancel': [{ jobId: '00000000-0000-4000-8000-000000000000' }],
+      'trace.corpusScores': [{ jobId: 's1', point: POINT, scatterPoints: 100 }, { jobId: 's2', point: PROMPT_POINT, convention: 'u', rowLimit: 10, bins: 5 }],
       'trace.corpusScores.result': [{ jobId: '00000000-0000-4000-8000-000000000000' }, { jobId: 'x' }],
       'dialog.open': [{ target: 'bundle' }, { target: 'session', title: 't', defaultPath: '/tmp' }],
       'dialog.save': [{ target: 'csv' }, { target: 'session', defaultPath: save('x.ftsession') }],
@@ -423,6 +423,7 @@ describe('fuzzing every channel through the HTTP bridge', () => {
         case 'prompt':
         case 'text':
         case 'jobId':
+        case 'caller':
         case 'title':
         case 'activeTab':
           return weirdString(rng)
@@ -559,7 +560,7 @@ describe('fuzzing every channel through the HTTP bridge', () => {
     // the tiny bundle itself, none may say `busy`, and none may block (a FIFO, a device).
     const call = async (channel: Channel, payload: unknown) => JSON.parse((await post(server.port, channel, Buffer.from(JSON.stringify(payload)), 'application/json')).text)
     const state = await call('cache.status', {})
-    if (state.value?.job?.jobId) await call('cache.cancel', { jobId: state.value.job.jobId })
+    if (state.value?.job?.jobId) await call('job.cancel', { jobId: state.value.job.jobId })
     for (let i = 0; i < 600 && (await call('cache.status', {})).value?.state === 'building'; i++) await new Promise((r) => setTimeout(r, 200))
     const idleCases: [Channel, Record<string, unknown>, string[]][] = [
       ['bundle.open', {}, canary.readPaths],

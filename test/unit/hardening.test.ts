@@ -280,7 +280,7 @@ describe('caches', () => {
     const before = sha(path)
     expect(unwrap(await wb.invoke('cache.status', {})).state).toBe('foreign')
     for (const rebuild of [false, true]) {
-      const err = await errorOf(wb.invoke('cache.build', { rebuild }))
+      const err = await errorOf(wb.invoke('cache.build', { jobId: `job-${rebuild}`, rebuild }))
       expect(err.code).toBe('cache_foreign')
       expect(err.message).toContain(path)
     }

@@ -1,7 +1,7 @@
 // The contract's runtime side (validation, errors as data) and its type side (channels and handlers
 // cannot drift apart: a missing handler, an extra one, or a wrong response type fails `tsc`).
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { channels, contract, eventNames, type Channel, type EventName, type RequestIn, type RequestOf, type ResponseOf } from '../../common/contract'
+import { channels, contract, eventNames, type Channel, type EventName, type JobKind, type RequestIn, type RequestOf, type ResponseOf } from '../../common/contract'
 import { createDispatch, type HandlerTable } from '../../main/app/dispatch'
 import { FtError } from '../../common/errors'
 import { createHandlers } from '../../main/app/handlers'
@@ -18,6 +18,9 @@ describe('IPC contract types', () => {
     expectTypeOf<keyof HandlerTable>().toEqualTypeOf<Channel>()
     expectTypeOf<keyof ReturnType<typeof createHandlers>>().toEqualTypeOf<Channel>()
     expectTypeOf<(typeof eventNames)[number]>().toEqualTypeOf<EventName>()
+    // Every kind of job is started by the channel of its name, which takes the page's job id.
+    expectTypeOf<JobKind>().toExtend<Channel>()
+    expectTypeOf<RequestIn<JobKind>>().toHaveProperty('jobId').toEqualTypeOf<string>()
     expectTypeOf<Parameters<HandlerTable['feature.get']>[0]>().toEqualTypeOf<RequestOf<'feature.get'>>()
     expectTypeOf<Awaited<ReturnType<HandlerTable['cache.build']>>>().toEqualTypeOf<ResponseOf<'cache.build'>>()
     // Defaults are optional for callers and present for handlers.
@@ -37,7 +40,7 @@ describe('IPC contract types', () => {
   it('lists every channel at runtime, with a schema each', () => {
     expect(channels.length).toBeGreaterThan(10)
     for (const c of channels) expect(typeof contract[c].request.safeParse).toBe('function')
-    expect(channels).toEqual(expect.arrayContaining(['bundle.info', 'cache.build', 'cache.cancel', 'features.list', 'feature.get', 'features.byToken', 'labels.set', 'notes.set', 'session.save', 'session.load', 'session.autosave']))
+    expect(channels).toEqual(expect.arrayContaining(['bundle.info', 'cache.build', 'job.cancel', 'trace.cancel', 'features.list', 'feature.get', 'features.byToken', 'labels.set', 'notes.set', 'session.save', 'session.load', 'session.autosave']))
   })
 })
 
@@ -61,7 +64,11 @@ describe('dispatch', () => {
     ['features.byToken', { tokenId: 1, text: 'x' }, ''],
     ['labels.set', { id: 1, label: 5 }, 'label'],
     ['notes.set', { id: 1 }, 'notes'],
-    ['cache.cancel', { jobId: '' }, 'jobId'],
+    ['job.cancel', { jobId: '' }, 'jobId'],
+    ['cache.build', {}, 'jobId'],
+    ['cache.build', { jobId: '../x' }, 'jobId'],
+    ['trace.corpusScores', { jobId: 'a'.repeat(65), point: { feature: 0, sample: 0, pos: 0 } }, 'jobId'],
+    ['trace.point', { point: { feature: 0, sample: 0, pos: 0 }, caller: '' }, 'caller'],
     ['session.save', { path: '/tmp/x', state: { tabs: 'no' } }, 'state.tabs'],
     ['bundle.info', null, ''],
     ['bundle.info', 'hello', ''],
@@ -77,7 +84,7 @@ describe('dispatch', () => {
 
   it('hands handlers the validated request with defaults filled in', async () => {
     expect(await dispatch('feature.get', { id: 7 })).toEqual({ ok: true, value: { echoed: { id: 7, topK: 100 } } })
-    expect(await dispatch('cache.build', undefined)).toEqual({ ok: true, value: { echoed: { rebuild: false } } })
+    expect(await dispatch('cache.build', { jobId: 'j1' })).toEqual({ ok: true, value: { echoed: { jobId: 'j1', rebuild: false } } })
     expect(await dispatch('session.save', { path: 'a.ftsession', state: {} })).toEqual({
       ok: true,
       value: { echoed: { path: 'a.ftsession', state: { tabs: [], activeTab: null, grids: {}, ui: {} } } },

@@ -46,13 +46,13 @@ describe('browser host (HTTP + SSE)', () => {
   it('POSTs the payload as JSON to /api/<channel> and returns the envelope', async () => {
     const fetch = fakeFetch(() => ({ ok: true, value: { jobId: 'j1' } }))
     const host = browserHost(fetch)
-    const res = await host.call('cache.build', { rebuild: true })
+    const res = await host.call('cache.build', { jobId: 'j1', rebuild: true })
     expect(res).toEqual({ ok: true, value: { jobId: 'j1' } })
     const [url, init] = fetch.mock.calls[0]
     expect(url).toBe('http://127.0.0.1:4321/api/cache.build')
     expect(init?.method).toBe('POST')
     expect((init?.headers as Record<string, string>)['Content-Type']).toBe('application/json')
-    expect(JSON.parse(String(init?.body))).toEqual({ rebuild: true })
+    expect(JSON.parse(String(init?.body))).toEqual({ jobId: 'j1', rebuild: true })
   })
 
   it('sends the token as a Bearer header on every call, and in the query of the event stream only', async () => {
@@ -62,7 +62,7 @@ describe('browser host (HTTP + SSE)', () => {
     await host.call('features.list', {})
     for (const [, init] of fetch.mock.calls) expect((init?.headers as Record<string, string>).Authorization).toBe(`Bearer ${TOKEN}`)
     expect(fetch.mock.calls.every(([url]) => !url.includes('token'))).toBe(true)
-    host.onPush('cache.done', () => {})
+    host.onPush('job.done', () => {})
     expect(FakeEventSource.last!.url).toBe(`http://127.0.0.1:4321/api/events?token=${TOKEN}`)
   })
 
@@ -81,7 +81,7 @@ describe('browser host (HTTP + SSE)', () => {
     const err = await call('bundle.info', {}).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ApiError)
     expect((err as ApiError).message).toBe(NO_TOKEN_MESSAGE)
-    host.onPush('cache.done', () => {})
+    host.onPush('job.done', () => {})
     expect(fetch).not.toHaveBeenCalled()
     expect(FakeEventSource.last).toBeNull()
   })
@@ -97,15 +97,15 @@ describe('browser host (HTTP + SSE)', () => {
     const host = browserHost(fakeFetch(() => null))
     const progress = vi.fn()
     const done = vi.fn()
-    const stop = host.onPush('cache.progress', progress)
-    host.onPush('cache.done', done)
+    const stop = host.onPush('job.progress', progress)
+    host.onPush('job.done', done)
     const es = FakeEventSource.last!
     expect(es.url).toBe(`http://127.0.0.1:4321/api/events?token=${TOKEN}`)
-    es.emit('cache.progress', { doneTokens: 5 })
+    es.emit('job.progress', { doneTokens: 5 })
     expect(progress).toHaveBeenCalledWith({ doneTokens: 5 })
     expect(done).not.toHaveBeenCalled()
     stop()
-    es.emit('cache.progress', { doneTokens: 6 })
+    es.emit('job.progress', { doneTokens: 6 })
     expect(progress).toHaveBeenCalledTimes(1)
     es.onmessage?.({ data: 'not json' })
   })
@@ -119,8 +119,8 @@ describe('detectHost', () => {
     }
     const host = detectHost({ api, ...fakePage('file:///index.html').page })
     expect(host.kind).toBe('electron')
-    await host.call('cache.cancel', { jobId: 'x' })
-    expect(api.call).toHaveBeenCalledWith('cache.cancel', { jobId: 'x' })
+    await host.call('job.cancel', { jobId: 'x' })
+    expect(api.call).toHaveBeenCalledWith('job.cancel', { jobId: 'x' })
   })
 
   it('falls back to HTTP in a browser, with the token of the page URL', async () => {
@@ -201,6 +201,6 @@ describe('renderer/api call()', () => {
     await call('session.autosave', { state })
     expect(seen[0]).toEqual({ state: { tabs: [{ id: 'feature:1', kind: 'feature' }], activeTab: null, grids: {}, ui: {} } })
     expect(seen[0]).not.toBe(state)
-    expect(typeof onPush('cache.done', () => {})).toBe('function')
+    expect(typeof onPush('job.done', () => {})).toBe('function')
   })
 })

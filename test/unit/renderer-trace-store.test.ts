@@ -97,4 +97,19 @@ describe('trace store: point part, then scope part', () => {
     expect(store.entry('t')).toMatchObject({ loading: false, error: 'feature 1 outside [0, 1)', scopeLoading: false, scopeError: 'feature 1 outside [0, 1)' })
     expect(calls).toHaveLength(0)
   })
+
+  it('names its tab as the caller of both parts, and a closed tab stops what it still waits for', async () => {
+    const store = useTraceStore()
+    void store.run('tab-7', A)
+    await settle()
+    const point = take('trace.point')
+    expect(point.payload).toMatchObject({ point: A, caller: 'tab-7' })
+    point.resolve(pointAnswer(A))
+    await settle()
+    expect(take('trace.scope').payload).toMatchObject({ point: A, caller: 'tab-7' })
+    store.forget('tab-7') // its scope has not arrived
+    expect(take('trace.cancel').payload).toEqual({ caller: 'tab-7' })
+    store.forget('tab-7') // nothing left to stop
+    expect(calls).toHaveLength(0)
+  })
 })

@@ -65,12 +65,12 @@ function readEvents(path: string, headers: Record<string, string> = {}): Promise
       expect(res.headers['content-type']).toContain('text/event-stream')
       res.on('data', (c) => {
         buf += c
-        if (buf.includes('cache.progress')) {
+        if (buf.includes('job.progress')) {
           req.destroy()
           resolve({ status: 200, text: buf })
         }
       })
-      setTimeout(() => push?.('cache.progress', { doneTokens: 1 }), 20)
+      setTimeout(() => push?.('job.progress', { doneTokens: 1 }), 20)
     })
     req.on('error', reject)
     req.end()
@@ -165,13 +165,13 @@ describe('loopback bridge', () => {
 
   it('relays pushes as server-sent events to a stream opened with ?token= or the header', async () => {
     const byQuery = await readEvents(`/api/events?token=${TOKEN}`)
-    expect(byQuery.text).toContain('data: {"event":"cache.progress","payload":{"doneTokens":1}}')
-    expect((await readEvents('/api/events', auth())).text).toContain('cache.progress')
+    expect(byQuery.text).toContain('data: {"event":"job.progress","payload":{"doneTokens":1}}')
+    expect((await readEvents('/api/events', auth())).text).toContain('job.progress')
     // A payload that cannot be serialized loses that message only; it never throws into the job.
     await new Promise<void>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: server.port, path: `/api/events?token=${TOKEN}` }, () => {
         try {
-          expect(() => push?.('cache.progress', { n: 1n })).not.toThrow()
+          expect(() => push?.('job.progress', { n: 1n })).not.toThrow()
           req.destroy()
           resolve()
         } catch (e) {

@@ -1,4 +1,4 @@
-// The trace.* channels end to end: dispatch → handler → the workbench's compute worker → traceAt → the
+// The trace.* channels end to end: dispatch → handler → the workbench's compute process → traceAt → the
 // contract's JSON form, checked against the PyTorch goldens of tools/golden.py; bad input as error data;
 // and `feature-tracer trace` as a user runs it (a child process).
 import { spawn } from 'node:child_process'
@@ -6,12 +6,12 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Result, TraceComparisonJson, TraceJson, TracePointJson, TraceScopeJson } from '../../common/contract'
 import type { Workbench } from '../../main/app/workbench'
-import { OrtEngine } from '../../main/compute/ort-engine'
+import { unwrap } from '../../main/app/dispatch'
 import { tempDir, tinyWorkbench, TINY } from './helpers/cache'
 import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
 
 const TOL = 1e-4
-/** Worker threads and child processes on a machine shared with a training job can be very slow. */
+/** Child processes on a machine shared with a training job can be very slow. */
 const SLOW = 240_000
 const BIN = 'bin/feature-tracer.mjs'
 
@@ -85,46 +85,30 @@ describe('trace channels on the tiny bundle', () => {
     expect(outside.ok ? null : outside.error.code).toBe('invalid_request')
   }, SLOW)
 
-  it('reuses one compute engine per role for the open bundle: one for points, one for batches', async () => {
-    const a = await wb.engine()
-    const b = await wb.engine('point')
-    expect(b.engine).toBe(a.engine)
-    const s = await wb.engine('scope')
-    expect(s.engine).not.toBe(a.engine)
-    expect((await wb.engine('scope')).engine).toBe(s.engine)
+  it('answers from one compute process of its own, and keeps it for the open bundle', async () => {
+    const { compute } = await wb.compute()
+    expect(compute.pid).toBeGreaterThan(0)
+    expect(compute.pid).not.toBe(process.pid)
+    expect(compute.starts).toBe(1)
+    expect(unwrap(await wb.invoke('bundle.info', {})).provider).toBe('cpu')
   })
 
-  it('answers a point part while the scope engine is busy with a batch', async () => {
-    let release!: () => void
-    const gate = new Promise<void>((r) => (release = r))
-    let scopeStarted!: () => void
-    const started = new Promise<void>((r) => (scopeStarted = r))
-    const held = tinyWorkbench(tempDir(), {
-      engine: async (bundle, role) => {
-        const engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 1 })
-        if (role === 'scope') {
-          const project = engine.projectBlock.bind(engine)
-          engine.projectBlock = async (req) => {
-            scopeStarted()
-            await gate
-            return project(req)
-          }
-        }
-        return engine
-      },
-    })
+  it('answers a point part while a batch\'s forward pass runs: a click\'s runs go first', async () => {
+    // Each ONNX run takes 150 ms more, and a batch runs in runs of two sequences: the scope takes 12+ runs.
+    const held = tinyWorkbench(tempDir(), { compute: { engine: { pauseMsPerRun: 150, forwardChunkTokens: 64, intraOpNumThreads: 1 } } })
     try {
       const p = points[0]
       const point = { feature: p.feature, sample: p.sample, pos: p.pos }
-      const scope = held.dispatch('trace.scope', { point })
-      await started
-      const pt = ok<TracePointJson>(await held.dispatch('trace.point', { point })) // while the batch is held
+      await (await held.compute()).compute.ready()
+      const order: string[] = []
+      const scope = held.dispatch('trace.scope', { point }).then((r) => (order.push('scope'), r))
+      await new Promise((r) => setTimeout(r, 400)) // the batch's runs have begun
+      const pt = ok<TracePointJson>(await held.dispatch('trace.point', { point }).then((r) => (order.push('point'), r)))
       expect(relErr(pt.v.vector, golden.f32(`${p.key}.v`).data)).toBeLessThan(TOL)
-      release()
       const sc = ok<TraceScopeJson>(await scope)
       expect(relErr(sc.v.activationScores, golden.f32(`${p.key}.scores_v`).data)).toBeLessThan(TOL)
+      expect(order).toEqual(['point', 'scope'])
     } finally {
-      release()
       await held.close()
     }
   }, SLOW)

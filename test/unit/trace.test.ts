@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBundle, type Bundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
-import { ComputeWorkerClient } from '../../main/compute/worker-client'
 import { bundleViews, comparePoints, compareTraces, prefetchScope, promptTokens, promptView, traceAt, TraceInputError, tracePoint, traceScope, traceToJson, type Decomposition, type Trace, type TraceEngine, type VocabScores } from '../../main/trace'
 import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
 
@@ -308,21 +307,22 @@ describe('the engine\'s kept blocks and prefetch', () => {
   }, 120_000)
 })
 
-describe('traceAt through the compute worker (the app\'s path)', () => {
-  it('gets the same batched products across the thread boundary, and reuses the batch block', async () => {
+describe('traceAt with the batch\'s forward pass cut into runs (the compute process\'s engine)', () => {
+  it('gives the same trace when each ONNX run takes two sequences, and reuses the batch block', async () => {
     const bundle = await loadBundle('test/fixtures/tiny')
     const golden = readGolden('test/fixtures/golden/tiny')
     const p = golden.points[1] as unknown as PointJson
-    const client = await ComputeWorkerClient.start({ bundleDir: 'test/fixtures/tiny', engine: { providers: ['cpu'], intraOpNumThreads: 1 } })
+    // Two sequences per run: the 24-sequence batch runs as 12 runs, between which a click could go first.
+    const engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 1, forwardChunkTokens: 2 * bundle.tokens.seqLen })
     try {
-      const t = await traceAt(bundle, client, { feature: p.feature, sample: p.sample, pos: p.pos })
+      const t = await traceAt(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos })
       expect(relErr(t.u.activationScores, golden.f32(`${p.key}.scores_u`).data)).toBeLessThan(TOL)
       expect(relErr(t.u.heads[p.best_head].lnOv.scores, golden.f32(`${p.key}.ln_ov_u.h${p.best_head}`).data)).toBeLessThan(TOL)
       expect(relErr(t.logitEffect!.scores, golden.f32(`${p.key}.logit_effect`).data)).toBeLessThan(TOL)
-      const again = await traceAt(bundle, client, { feature: p.feature, sample: p.sample, pos: p.pos })
+      const again = await traceAt(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos })
       expect(Array.from(again.v.activationScores)).toEqual(Array.from(t.v.activationScores))
     } finally {
-      await client.dispose()
+      await engine.dispose()
     }
   }, 300_000)
 })

@@ -1,12 +1,13 @@
 // `feature-tracer`: the engine from a terminal. Every command goes through the same handler table
 // (Workbench.dispatch) as the app, so what the CLI prints is exactly what the UI receives.
+import { randomUUID } from 'node:crypto'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { CacheProgress, Channel, RequestIn, ResponseOf } from '../../../common/contract'
+import type { Channel, JobProgress, RequestIn, ResponseOf } from '../../../common/contract'
 import { FtError } from '../../../common/errors'
-import { createWorkbench, type Workbench, type WorkbenchEngine } from '../../app/workbench'
+import { createWorkbench, type Workbench } from '../../app/workbench'
 import { formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
 
 const USAGE = `usage: feature-tracer <command> [options]
@@ -82,7 +83,7 @@ async function buildCache(wb: Workbench, rebuild: boolean, out: NodeJS.WriteStre
   const tty = out.isTTY === true
   let lastLine = 0
   let lastPhase = ''
-  const print = (p: CacheProgress): void => {
+  const print = (p: JobProgress): void => {
     const now = Date.now()
     // A log file gets a line a second, plus the first and last of each phase.
     const edge = p.phase !== lastPhase || p.doneTokens === p.totalTokens
@@ -91,18 +92,19 @@ async function buildCache(wb: Workbench, rebuild: boolean, out: NodeJS.WriteStre
     lastPhase = p.phase
     out.write(tty ? `\r${formatProgress(p)}\x1b[K` : `${formatProgress(p)}\n`)
   }
+  const jobId = randomUUID()
   const ended = new Promise<{ outcome: string; message?: string }>((resolve) => {
     wb.subscribe((event, payload) => {
-      if (event === 'cache.progress') print(payload as CacheProgress)
-      if (event === 'cache.done') {
-        const done = payload as { outcome: string; error?: { message: string } }
-        resolve({ outcome: done.outcome, message: done.error?.message })
+      if (event === 'job.progress' && (payload as JobProgress).jobId === jobId) print(payload as JobProgress)
+      if (event === 'job.done') {
+        const done = payload as { jobId: string; outcome: string; error?: { message: string } }
+        if (done.jobId === jobId) resolve({ outcome: done.outcome, message: done.error?.message })
       }
     })
   })
-  const { jobId } = await call(wb, 'cache.build', { rebuild })
+  await call(wb, 'cache.build', { jobId, rebuild })
   const interrupt = (): void => {
-    void wb.invoke('cache.cancel', { jobId })
+    void wb.invoke('job.cancel', { jobId })
   }
   process.once('SIGINT', interrupt)
   const end = await ended
@@ -150,14 +152,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const known = ['cache build', 'cache status', 'features', 'feature', 'by-token', 'trace']
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`)
 
-  let oneEngine: Promise<WorkbenchEngine> | undefined
   const wb = createWorkbench({
     bundleDir: values.bundle,
     cachePath: values.cache,
     userDataDir: userDataDir(env),
-    // A one-shot process: traces run on one OrtEngine in this thread (no supervised worker needed), for
-    // both engine roles (they only pay off where a click must not wait behind a batch).
-    engine: (bundle) => (oneEngine ??= import('../../compute/ort-engine').then((m) => m.OrtEngine.create(bundle))),
     build: { chunkSeqs: int(env.FEATURE_TRACER_CHUNK_SEQS, 'FEATURE_TRACER_CHUNK_SEQS'), pauseMsPerChunk: int(env.FEATURE_TRACER_TEST_PAUSE_MS, 'FEATURE_TRACER_TEST_PAUSE_MS') },
   })
   const stdout = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)

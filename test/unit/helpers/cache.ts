@@ -1,10 +1,11 @@
 // Shared by the cache, session and CLI tests: temp workbenches on the tiny bundle, waiting for builds,
 // and a full dump of what the cache answers (to compare two builds byte for byte).
+import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import type { Events } from '../../../common/contract'
+import type { JobDone, JobProgress } from '../../../common/contract'
 import { unwrap } from '../../../main/app/dispatch'
 import { createWorkbench, type Workbench, type WorkbenchOptions } from '../../../main/app/workbench'
 
@@ -18,22 +19,21 @@ export function tinyWorkbench(dir: string, opts: Partial<WorkbenchOptions> = {})
   return createWorkbench({ bundleDir: TINY, cachePath: join(dir, 'cache.sqlite'), userDataDir: join(dir, 'user'), ...opts })
 }
 
-/** Starts a build and resolves with its cache.done event; `onProgress` may cancel it. */
-export async function build(
-  wb: Workbench,
-  opts: { rebuild?: boolean; onProgress?: (p: Events['cache.progress'], jobId: string) => void } = {},
-): Promise<Events['cache.done']> {
-  let jobId = ''
-  const done = new Promise<Events['cache.done']>((resolve) => {
+export type BuildDone = Extract<JobDone, { kind: 'cache.build' }>
+
+/** Starts a build (a job with an id of ours) and resolves with its job.done event; `onProgress` may cancel it. */
+export async function build(wb: Workbench, opts: { rebuild?: boolean; onProgress?: (p: JobProgress, jobId: string) => void } = {}): Promise<BuildDone> {
+  const jobId = randomUUID()
+  const done = new Promise<BuildDone>((resolve) => {
     const off = wb.subscribe((event, payload) => {
-      if (event === 'cache.progress') opts.onProgress?.(payload as Events['cache.progress'], jobId)
-      if (event === 'cache.done') {
+      if (event === 'job.progress' && (payload as JobProgress).jobId === jobId) opts.onProgress?.(payload as JobProgress, jobId)
+      if (event === 'job.done' && (payload as JobDone).jobId === jobId) {
         off()
-        resolve(payload as Events['cache.done'])
+        resolve(payload as BuildDone)
       }
     })
   })
-  jobId = unwrap(await wb.invoke('cache.build', { rebuild: opts.rebuild ?? false })).jobId
+  unwrap(await wb.invoke('cache.build', { jobId, rebuild: opts.rebuild ?? false }))
   return done
 }
 
