@@ -111,7 +111,12 @@ export const featureChannels = {
     }),
   ),
   /** Which features fire on a token: by id, or by text (tokenized; every resulting id is searched). */
-  'features.byToken': channel<{ tokens: TokenMatch[]; features: TokenFeature[] }>()(
+  'features.byToken': channel<{
+    tokens: TokenMatch[]
+    features: TokenFeature[]
+    /** How many features fire on the token(s) in all: `features` holds the first `limit` of them. */
+    total: number
+  }>()(
     z.union([
       z.strictObject({ tokenId: z.number().int().nonnegative(), limit }),
       z.strictObject({ text: z.string().min(1), limit }),

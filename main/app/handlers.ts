@@ -102,7 +102,7 @@ export function createHandlers(wb: Workbench): HandlerTable {
       for (const t of ids) if (t >= vocab) throw new FtError('not_found', `token id ${t} is outside the vocabulary (0…${vocab - 1})`)
       const tokens: TokenMatch[] = [...new Set(ids)].map((id) => ({ id, token: open.view.display[id], occurrences: open.occurrences[id] }))
       const occurrences = tokens.reduce((n, t) => n + t.occurrences, 0)
-      return { tokens, features: open.reader.byToken(ids, occurrences, req.limit, annotate(open)) }
+      return { tokens, ...open.reader.byToken(ids, occurrences, req.limit, annotate(open)) }
     },
 
     'labels.set': async ({ id, label }) => {

@@ -283,12 +283,12 @@ export class CacheReader {
     return memo
   }
 
-  /** Features that fire on any of `tokenIds`, most firings first. */
-  byToken(tokenIds: number[], occurrences: number, limit: number, annotate: Annotations = noAnnotations): TokenFeature[] {
+  /** Features that fire on any of `tokenIds`, most firings first: the first `limit`, and how many there are. */
+  byToken(tokenIds: number[], occurrences: number, limit: number, annotate: Annotations = noAnnotations): { features: TokenFeature[]; total: number } {
     return this.guard(() => this.byTokenOf(tokenIds, occurrences, limit, annotate))
   }
 
-  private byTokenOf(tokenIds: number[], occurrences: number, limit: number, annotate: Annotations): TokenFeature[] {
+  private byTokenOf(tokenIds: number[], occurrences: number, limit: number, annotate: Annotations): { features: TokenFeature[]; total: number } {
     const stmt = this.ready().prepare('SELECT entries FROM token_index WHERE token_id = ?')
     const merged = new Map<number, { count: number; max: number; sum: number }>()
     for (const t of new Set(tokenIds)) {
@@ -303,7 +303,7 @@ export class CacheReader {
         } else merged.set(e.feature, { count: e.count, max: e.max, sum: e.sum })
       }
     }
-    return [...merged]
+    const features = [...merged]
       .sort((a, b) => b[1].count - a[1].count || b[1].max - a[1].max || a[0] - b[0])
       .slice(0, limit)
       .map(([id, m]) => ({
@@ -314,6 +314,7 @@ export class CacheReader {
         mean: m.sum / m.count,
         label: annotate(id).label,
       }))
+    return { features, total: merged.size }
   }
 }
 
