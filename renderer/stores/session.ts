@@ -10,6 +10,31 @@ import { useFeaturesStore } from './features'
 import { useTabsStore } from './tabs'
 
 const AUTOSAVE_DELAY_MS = 3000
+/** The session file this page saves to, per bundle: a reload (which restores the autosave) keeps it. */
+const SAVED_KEY = 'ft.sessionFile'
+
+interface SavedFile {
+  bundleHash: string
+  path: string
+  savedAt: string
+}
+
+function rememberFile(file: SavedFile): void {
+  try {
+    sessionStorage.setItem(SAVED_KEY, JSON.stringify(file))
+  } catch {
+    // No storage: after a reload the status bar shows an unsaved session, as before.
+  }
+}
+
+function rememberedFile(bundleHash: string | undefined): SavedFile | null {
+  try {
+    const f = JSON.parse(sessionStorage.getItem(SAVED_KEY) ?? 'null') as SavedFile | null
+    return f && f.bundleHash === bundleHash && typeof f.path === 'string' && typeof f.savedAt === 'string' ? f : null
+  } catch {
+    return null
+  }
+}
 
 export const useSessionStore = defineStore('session', () => {
   /** The .ftsession file Ctrl/Cmd+S writes to; null until the user picks one. */
@@ -33,11 +58,11 @@ export const useSessionStore = defineStore('session', () => {
     const tabs = useTabsStore()
     const corpus = useCorpusScoresStore()
     return {
-      // Only pinned traces are kept: a restored trace tab re-runs its trace, but its whole-corpus scores (a
-      // job of minutes) come back from the file.
+      // Every trace tab is kept as its point (a restored one re-runs its trace); a pinned one's whole-corpus
+      // scores (a job of minutes) go into the file too and come back from it.
       tabs: [
         ...tabs.featureTabs.map((t) => ({ ...t })),
-        ...tabs.traceTabs.filter((t) => t.pinned).map((t) => ({ ...t, point: { ...t.point }, corpusScores: corpus.saved(t.id) })),
+        ...tabs.traceTabs.map((t) => (t.pinned ? { ...t, point: { ...t.point }, corpusScores: corpus.saved(t.id) } : { ...t, point: { ...t.point } })),
       ],
       activeTab: tabs.active,
       grids: collectGridStates(),
@@ -51,6 +76,7 @@ export const useSessionStore = defineStore('session', () => {
       const res = await call('session.save', { path: to, state: collect() })
       path.value = res.path
       savedAt.value = res.savedAt
+      remember()
       error.value = null
       notice.value = `Session saved to ${res.path}`
       return true
@@ -115,6 +141,7 @@ export const useSessionStore = defineStore('session', () => {
       await apply(loaded)
       path.value = loaded.path
       savedAt.value = loaded.session.savedAt
+      remember()
       error.value = null
       notice.value =
         `Session restored from ${loaded.path}` +
@@ -136,6 +163,12 @@ export const useSessionStore = defineStore('session', () => {
     try {
       const res = await call('session.autosaved', {})
       defaultDir.value = res.defaultDir
+      // A reload: the page saved to (or opened) a session file before; Ctrl/Cmd+S still writes there.
+      const file = rememberedFile(useBundleStore().info?.hash)
+      if (file && started === generation) {
+        path.value = file.path
+        savedAt.value = file.savedAt
+      }
       if (res.movedAside) movedAside.value = res.movedAside
       if (!res.loaded) return
       autosavePath.value = res.loaded.path
@@ -143,6 +176,11 @@ export const useSessionStore = defineStore('session', () => {
     } catch (err) {
       error.value = `The autosaved session was not restored: ${errorMessage(err)}`
     }
+  }
+
+  function remember(): void {
+    const hash = useBundleStore().info?.hash
+    if (hash && path.value && savedAt.value) rememberFile({ bundleHash: hash, path: path.value, savedAt: savedAt.value })
   }
 
   function defaultPath(): string {

@@ -13,7 +13,7 @@ export interface TraceTab {
   id: string
   kind: 'trace'
   point: TracePointRequest
-  /** Pinned traces are saved with the session and re-run when it is restored. */
+  /** Every trace tab is saved with the session and re-run when it is restored; a pinned one keeps its whole-corpus scores. */
   pinned: boolean
   convention: TraceConvention
   /** Head of the QK grid and pairs, and of the circuit tables; null: the trace's strongest head. */
@@ -106,6 +106,24 @@ export const useTabsStore = defineStore('tabs', () => {
     if (active.value === id) active.value = order.filter((x) => x !== id)[Math.max(0, at - 1)] ?? 'features'
   }
 
+  /** Closes every feature and trace tab but `id` (the fixed tabs stay); `id` becomes the active tab. */
+  function closeOthers(id: string): void {
+    featureTabs.value = featureTabs.value.filter((t) => t.id === id)
+    traceTabs.value = traceTabs.value.filter((t) => t.id === id)
+    active.value = tabs.value.some((t) => t.id === id) ? id : 'features'
+  }
+
+  /** Closes the feature and trace tabs after `id` in the strip; the active one among them hands over to `id`. */
+  function closeToRight(id: string): void {
+    const order = tabs.value.map((t) => t.id)
+    const at = order.indexOf(id)
+    if (at < 0) return
+    const closing = new Set(order.slice(at + 1))
+    featureTabs.value = featureTabs.value.filter((t) => !closing.has(t.id))
+    traceTabs.value = traceTabs.value.filter((t) => !closing.has(t.id))
+    if (closing.has(active.value)) active.value = id
+  }
+
   function activate(id: string): void {
     if (tabs.value.some((t) => t.id === id)) active.value = id
   }
@@ -123,7 +141,8 @@ export const useTabsStore = defineStore('tabs', () => {
         id: traceTabId(point),
         kind: 'trace',
         point,
-        pinned: true,
+        // Files before unpinned traces were saved hold pinned ones only, without the flag.
+        pinned: t.pinned !== false,
         convention: t.convention === 'u' ? 'u' : 'v',
         head: nullableNat(t.head),
         sourcePos: nullableNat(t.sourcePos),
@@ -139,5 +158,5 @@ export const useTabsStore = defineStore('tabs', () => {
     active.value = 'features'
   }
 
-  return { tabs, featureTabs, traceTabs, active, openFeature, openTrace, traceTab, updateTrace, close, activate, restore, reset }
+  return { tabs, featureTabs, traceTabs, active, openFeature, openTrace, traceTab, updateTrace, close, closeOthers, closeToRight, activate, restore, reset }
 })

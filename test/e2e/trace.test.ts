@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import type { Channel, PromptViewJson, RequestIn, ResponseOf, Result, TraceComparisonJson, TraceJson } from '../../common/contract'
-import { gradientStyle } from '../../renderer/components/grid/coolwarm'
+import { colourScale, scaleStyle } from '../../renderer/components/grid/coolwarm'
 import { readGolden, relErr, type Golden, type GoldenPoint } from '../unit/helpers/golden'
 import { BUNDLE, OUTPUT, ROOT, authHeaders, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
 
@@ -28,6 +28,8 @@ type Point = GoldenPoint & {
 }
 
 const SCORE_COLUMNS = ['str_tokens', 'unique_token', 'context', 'batch', 'pos', 'label', 'score']
+/** A CSV holds the token's id beside its text (export only): score is column 7, batch 4, pos 5. */
+const CSV_SCORE_COLUMNS = ['str_tokens', 'token_id', 'unique_token', 'context', 'batch', 'pos', 'label', 'score']
 const BUILD_TIMEOUT_MS = Number(process.env.FT_E2E_BUILD_TIMEOUT_MS) || (process.env.FT_E2E_BUNDLE ? 30 * 60_000 : 120_000)
 /** The goldens exist for the tiny bundle; FT_E2E_BUNDLE runs the same flow without them. */
 const GOLDEN_DIR = join(ROOT, 'test/fixtures/golden/tiny')
@@ -81,8 +83,8 @@ async function columnTexts(gridId: string, colId: string): Promise<string[]> {
 async function exportCsv(gridId: string): Promise<{ rows: string[][]; name: string }> {
   const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-grid-id="${gridId}"] [data-action="export"]`)])
   const text = readFileSync((await download.path())!, 'utf8')
-  expect(text.charCodeAt(0)).toBe(0xfeff)
-  return { rows: parseCsv(text.slice(1)), name: download.suggestedFilename() }
+  expect(text.charCodeAt(0)).not.toBe(0xfeff) // UTF-8 without a BOM
+  return { rows: parseCsv(text), name: download.suggestedFilename() }
 }
 
 /** A fresh page (the stores start empty), then the session file opened from the top bar. */
@@ -216,12 +218,12 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     const heads = gp.decomposition_v.heads
     await poll(() => cells.count()).toBe(heads.length * (gp.pos + 1))
     const shown = await cells.evaluateAll((els) => els.map((e) => ({ h: Number(e.getAttribute('data-head')), s: Number(e.getAttribute('data-source')), v: Number(e.getAttribute('data-value')), fill: e.getAttribute('fill') ?? '' })))
-    const bound = Math.max(...heads.flat().map(Math.abs))
     const flat = heads.flat()
+    const scale = colourScale('diverging', flat, 'zero') // symmetric around a white zero
     expect(relErr(shown.map((c) => c.v), shown.map((c) => heads[c.h][c.s]))).toBeLessThan(1e-4)
     expect(flat.length).toBe(shown.length)
     for (const c of shown) {
-      const want = rgb(gradientStyle(heads[c.h][c.s], -bound, bound).backgroundColor)
+      const want = rgb(scaleStyle(heads[c.h][c.s], scale).backgroundColor)
       rgb(c.fill).forEach((x, k) => expect(Math.abs(x - want[k])).toBeLessThanOrEqual(3))
     }
     const direct = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
@@ -305,17 +307,21 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await page.waitForSelector(`[data-grid-id="${grid}"] .ag-row`)
     const { rows, name } = await exportCsv(grid)
     expect(name).toBe(`trace-f${gp.feature}-s${gp.sample}-p${gp.pos}-v-activation-scores.csv`)
-    expect(rows[0]).toEqual(SCORE_COLUMNS)
+    expect(rows[0]).toEqual(CSV_SCORE_COLUMNS)
     const shown = await Promise.all(SCORE_COLUMNS.map((c) => columnTexts(grid, c)))
     expect(shown[0].length).toBeGreaterThan(5)
-    for (let r = 0; r < shown[0].length; r++) expect(rows[r + 1]).toEqual(SCORE_COLUMNS.map((_, k) => shown[k][r]))
+    // The grid's rows in its order: the same places, the raw score that the grid shows rounded.
+    for (let r = 0; r < shown[0].length; r++) {
+      expect(rows[r + 1][6]).toBe(shown[5][r])
+      closeTo(Number(shown[6][r]), Number(rows[r + 1][7]), 1, 1e-4)
+    }
     // resid_mid·v of every row against PyTorch's, by the row's place in the batch.
     const scores = golden!.f32(`${gp.key}.scores_v`).data
     const seqLen = gp.positions.length
     const start = gp.batch_start
     const top = Math.max(...scores)
-    closeTo(Number(rows[1][6]), top, top)
-    for (const r of rows.slice(1)) closeTo(Number(r[6]), scores[(Number(r[3]) - start) * seqLen + Number(r[4])], top)
+    closeTo(Number(rows[1][7]), top, top)
+    for (const r of rows.slice(1)) closeTo(Number(r[7]), scores[(Number(r[4]) - start) * seqLen + Number(r[5])], top)
   })
 
   it('shows fidelity: Pearson r as PyTorch computes it and a scatter over the batch', async () => {
@@ -408,14 +414,16 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await page.fill('[role="dialog"] [data-field="path"]', path)
     await page.keyboard.press('Enter')
     await page.waitForSelector('[data-field="session-notice"]')
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as { state: { tabs: { id: string; kind: string; point?: unknown }[] } }
+    const saved = JSON.parse(readFileSync(path, 'utf8')) as { state: { tabs: { id: string; kind: string; pinned?: boolean; point?: unknown }[] } }
     const traces = saved.state.tabs.filter((t) => t.kind === 'trace')
-    expect(traces.map((t) => t.id)).toEqual([tabId]) // only the pinned one
-    expect(traces[0].point).toEqual({ feature: gp.feature, sample: gp.sample, pos: gp.pos })
+    // Every trace tab is kept; the pinned one is marked (it keeps its whole-corpus scores too).
+    expect(traces.filter((t) => t.pinned).map((t) => t.id)).toEqual([tabId])
+    expect(traces.find((t) => t.id === tabId)!.point).toEqual({ feature: gp.feature, sample: gp.sample, pos: gp.pos })
+    expect(traces.map((t) => t.id)).toContain(firstTab)
 
     await reloadAndRestore(path)
     await poll(() => page.getAttribute(`[data-tab="${tabId}"]`, 'aria-selected')).toBe('true')
-    expect(await page.locator(`[data-tab="${firstTab}"]`).count()).toBe(0)
+    expect(await page.locator(`[data-tab="${firstTab}"]`).count()).toBe(1) // unpinned, restored too
     await waitTrace(tabId)
     closeTo(await num(`${q(tabId)} [data-field="trace-activation"]`), gp.activation, gp.activation)
     expect(await page.getAttribute(`${q(tabId)} [data-action="pin"]`, 'aria-pressed')).toBe('true')
@@ -462,17 +470,18 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     const top = `${tabId}:corpus-top`
     const { rows, name } = await exportCsv(top)
     expect(name).toBe(`trace-f${gp.feature}-s${gp.sample}-p${gp.pos}-v-corpus-top.csv`)
-    expect(rows[0]).toEqual(SCORE_COLUMNS)
+    expect(rows[0]).toEqual(CSV_SCORE_COLUMNS)
     expect(rows.length - 1).toBe(100)
-    closeTo(Number(rows[1][6]), corpusMax, corpusMax)
+    closeTo(Number(rows[1][7]), corpusMax, corpusMax)
     const bottom = await exportCsv(`${tabId}:corpus-bottom`)
-    expect(bottom.rows[0]).toEqual(SCORE_COLUMNS)
-    const corpusMin = Number(bottom.rows[1][6])
+    expect(bottom.rows[0]).toEqual(CSV_SCORE_COLUMNS)
+    const corpusMin = Number(bottom.rows[1][7])
     expect(corpusMin).toBeLessThanOrEqual(Math.min(...scores) + 1e-4 * Math.abs(goldenTop))
-    // Coolwarm on one scale over both grids: the highest score red, the lowest blue.
+    // One scale around zero over both grids: a positive score red, a negative one blue, ±x alike in depth.
+    const both = colourScale('diverging', [corpusMin, corpusMax], 'zero')
     for (const [grid, value] of [[top, corpusMax], [`${tabId}:corpus-bottom`, corpusMin]] as const) {
       const style = await page.getAttribute(`[data-grid-id="${grid}"] .ag-row[row-index="0"] .ag-cell[col-id="score"]`, 'style')
-      expect(rgb(/background-color:\s*([^;]+)/.exec(style ?? '')?.[1] ?? '')).toEqual(rgb(gradientStyle(value, corpusMin, corpusMax).backgroundColor))
+      expect(rgb(/background-color:\s*([^;]+)/.exec(style ?? '')?.[1] ?? '')).toEqual(rgb(scaleStyle(value, both).backgroundColor))
     }
     await shot('trace-12-corpus-result')
     await page.fill(`[data-grid-id="${top}"] .grid-filter`, label)

@@ -1,13 +1,16 @@
 // The workbench end to end, as a researcher uses it, in Debian's Chromium through serve mode and the
 // real handler table: open the bundle, build the cache (watching the bar, cancelling once), sort the
-// features, open a feature, check the seed's columns and the coolwarm colours, export CSV and compare it
-// with the grid, label, save, reload, restore, and refuse a corrupt and a future-version session file.
+// features, open a feature, check the seed's columns and their colours, export CSV and compare it with the
+// grid's data, label, save, reload, restore, and refuse a corrupt and a future-version session file.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
-import { gradientStyle } from '../../renderer/components/grid/coolwarm'
-import { OUTPUT, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
+import type { ActivationRow, Channel, RequestIn, ResponseOf, Result } from '../../common/contract'
+import { colourScale, scaleStyle } from '../../renderer/components/grid/coolwarm'
+import { visibleToken } from '../../common/text'
+import { OUTPUT, authHeaders, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
 
 /** expect.poll waits one second by default; a loaded CI machine needs longer. */
 function poll<T>(fn: () => T | Promise<T>) {
@@ -33,6 +36,8 @@ declare class MutationObserver {
 }
 
 const SEED_COLUMNS = ['str_tokens', 'unique_token', 'context', 'batch', 'pos', 'label', 'activation']
+/** The CSV holds the token's id beside its text (export only). */
+const CSV_COLUMNS = ['str_tokens', 'token_id', 'unique_token', 'context', 'batch', 'pos', 'label', 'activation']
 
 vi.setConfig({ testTimeout: 180_000 })
 
@@ -73,14 +78,26 @@ function rgb(css: string): number[] {
   return (css.match(/\d+/g) ?? []).slice(0, 3).map(Number)
 }
 
-async function exportCsv(gridId: string): Promise<string[][]> {
+async function exportCsvFile(gridId: string): Promise<string> {
   const [download] = await Promise.all([
     page.waitForEvent('download'),
     page.click(`[data-grid-id="${gridId}"] [data-action="export"]`),
   ])
-  const text = readFileSync((await download.path())!, 'utf8')
-  expect(text.charCodeAt(0)).toBe(0xfeff) // UTF-8 with BOM, so spreadsheets read ·, ↩, → correctly
-  return parseCsv(text.slice(1))
+  return (await download.path())!
+}
+
+async function exportCsv(gridId: string): Promise<string[][]> {
+  const text = readFileSync(await exportCsvFile(gridId), 'utf8')
+  expect(text.charCodeAt(0)).not.toBe(0xfeff) // UTF-8 without a BOM (a setting adds one for Excel)
+  return parseCsv(text)
+}
+
+/** The handler table directly, over the same HTTP bridge the page uses. */
+async function ipc<C extends Channel>(channel: C, payload: RequestIn<C>): Promise<ResponseOf<C>> {
+  const res = await fetch(new URL(`api/${channel}`, serve.url), { method: 'POST', headers: authHeaders(serve.token), body: JSON.stringify(payload) })
+  const r = (await res.json()) as Result<ResponseOf<C>>
+  if (!r.ok) throw new Error(`${channel}: ${r.error.code}: ${r.error.message}`)
+  return r.value
 }
 
 async function sortBy(gridId: string, colId: string, dir: 'asc' | 'desc') {
@@ -170,7 +187,7 @@ describe('workspace in the browser (serve mode)', () => {
     await shot('03-features-sorted')
   })
 
-  it('opens a feature with the seed columns and coolwarm colours that follow the values', async () => {
+  it("opens a feature with the seed columns, activations shaded from white at 0 to the feature's maximum", async () => {
     // Keyboard: arrows move between rows, Enter opens.
     await page.click(`[data-grid-id="features"] .ag-row[row-index="1"] .ag-cell[col-id="max"]`)
     await page.keyboard.press('ArrowUp')
@@ -186,33 +203,59 @@ describe('workspace in the browser (serve mode)', () => {
     expect(headers.map((h) => h.text)).toEqual(SEED_COLUMNS)
 
     const csv = await exportCsv(grid)
-    expect(csv[0]).toEqual(SEED_COLUMNS)
-    const acts = csv.slice(1).map((r) => Number(r[6]))
+    expect(csv[0]).toEqual(CSV_COLUMNS)
+    const acts = csv.slice(1).map((r) => Number(r[7]))
     const [min, max] = [Math.min(...acts), Math.max(...acts)]
+    const scale = colourScale('sequential', acts, 'zero', max) // the top activation is the feature's maximum
     const cells = await cellColours(grid, 'activation')
     expect(Number(cells[0].text)).toBeCloseTo(max, 4) // sorted by activation, highest first
     for (const c of cells) {
-      const want = rgb(gradientStyle(Number(c.text), min, max).backgroundColor)
+      const want = rgb(scaleStyle(Number(c.text), scale).backgroundColor)
       rgb(c.bg).forEach((v, k) => expect(Math.abs(v - want[k])).toBeLessThanOrEqual(3))
     }
-    expect(rgb(cells[0].bg)).toEqual([180, 4, 38])
+    expect(rgb(cells[0].bg)).toEqual([165, 15, 21])
     await sortBy(grid, 'activation', 'asc')
     const low = await cellColours(grid, 'activation')
-    expect(rgb(low[0].bg)).toEqual(rgb(gradientStyle(min, min, max).backgroundColor))
-    expect(rgb(low[0].bg)[2]).toBeGreaterThan(rgb(low[0].bg)[0]) // the lowest is blue
+    expect(rgb(low[0].bg)).toEqual(rgb(scaleStyle(min, scale).backgroundColor))
+    expect(rgb(low[0].bg)[0]).toBeGreaterThanOrEqual(rgb(low[0].bg)[2]) // a low activation is pale, never blue
     await sortBy(grid, 'activation', 'desc')
     await page.waitForSelector(`[data-feature-id="${featureId}"] .histogram rect`)
     await shot('04-feature-tab')
   })
 
-  it('exports CSV that matches the grid, values as shown', async () => {
+  it("exports CSV with the grid's data: raw numbers, token text and id, parsed as CSV", async () => {
     const grid = `feature:${featureId}:top`
-    const csv = await exportCsv(grid)
-    const shown = await Promise.all(SEED_COLUMNS.map((c) => columnTexts(grid, c)))
+    const file = await exportCsvFile(grid)
+    const text = readFileSync(file, 'utf8')
+    const csv = parseCsv(text)
+    expect(text.charCodeAt(0)).not.toBe(0xfeff)
+    // Python's csv module (what a researcher loads it with) reads the same header and rows, no BOM in a name.
+    const py = spawnSync('/usr/bin/python3', ['-c', 'import csv,json,sys; print(json.dumps(list(csv.reader(open(sys.argv[1], encoding="utf-8", newline="")))))', file], { encoding: 'utf8' })
+    expect(py.status).toBe(0)
+    expect(JSON.parse(py.stdout)).toEqual(csv)
+    expect(csv[0]).toEqual(CSV_COLUMNS)
+    const col = (name: string) => CSV_COLUMNS.indexOf(name)
     expect(csv.length - 1).toBe(Number((await page.textContent(`[data-grid-id="${grid}"] .grid-count`))!.split('/')[1].replace(/\D/g, '')))
-    for (let row = 0; row < shown[0].length; row++) {
-      expect(csv[row + 1]).toEqual(SEED_COLUMNS.map((_, k) => shown[k][row]))
+    // The grid's data, from the same handler: every CSV row is one of its rows, with every number exact.
+    const data = new Map<string, ActivationRow>((await ipc('feature.get', { id: featureId, topK: 100 })).top.map((r) => [r.label, r]))
+    const shown = await Promise.all(SEED_COLUMNS.map((c) => columnTexts(grid, c)))
+    for (const [i, row] of csv.slice(1).entries()) {
+      const r = data.get(row[col('label')])!
+      expect(r).toBeDefined()
+      expect(Number(row[col('activation')])).toBe(r.activation) // full precision, no rounding
+      expect(Number(row[col('token_id')])).toBe(r.token_id)
+      expect(Number(row[col('batch')])).toBe(r.batch)
+      expect(Number(row[col('pos')])).toBe(r.pos)
+      expect(visibleToken(row[col('str_tokens')])).toBe(r.str_tokens) // the text itself, not ·/↩/→
+      expect(row[col('unique_token')]).toBe(r.unique_token)
+      for (const v of [row[col('activation')], row[col('batch')]]) expect(v).toMatch(/^-?[\d.]+(e-?\d+)?$/) // no separators, no %
+      // In the grid's order, and what the grid shows rounded.
+      if (i < shown[0].length) {
+        expect(shown[SEED_COLUMNS.indexOf('label')][i]).toBe(r.label)
+        expect(Number(shown[SEED_COLUMNS.indexOf('activation')][i])).toBeCloseTo(r.activation, 4)
+      }
     }
+    expect(new Set(csv.slice(1).map((r) => r[col('label')])).size).toBe(data.size)
     // Ctrl/Cmd+E exports the grid last worked in.
     await page.click(`[data-grid-id="${grid}"] .ag-row[row-index="0"] .ag-cell[col-id="pos"]`)
     const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Control+e')])

@@ -60,4 +60,30 @@ describe('trace tabs', () => {
     ])
     expect(tabs.active).toBe('trace:2:4/8')
   })
+
+  it('restores an unpinned trace as unpinned (older files, without the flag, held pinned ones only)', () => {
+    const tabs = useTabsStore()
+    tabs.restore([{ id: 'a', kind: 'trace', point: { feature: 1, sample: 0, pos: 3 }, pinned: false }], null)
+    expect(tabs.traceTabs.map((t) => t.pinned)).toEqual([false])
+    expect(tabs.active).toBe('features')
+  })
+
+  it('closes the other tabs, or all to the right, keeping the fixed ones', () => {
+    const tabs = useTabsStore()
+    tabs.openFeature(1)
+    tabs.openFeature(2)
+    const t = tabs.openTrace({ feature: 2, sample: 0, pos: 1 })
+    tabs.openFeature(3)
+    tabs.closeToRight('feature:2')
+    expect(tabs.featureTabs.map((x) => x.id)).toEqual(['feature:1', 'feature:2'])
+    expect(tabs.traceTabs).toEqual([]) // trace tabs come after the feature tabs in the strip
+    expect(tabs.active).toBe('feature:2')
+    tabs.openTrace({ feature: 2, sample: 0, pos: 1 })
+    expect(tabs.traceTab(t)).toBeDefined()
+    tabs.closeOthers('feature:1')
+    expect(tabs.tabs.map((x) => x.id)).toEqual(['features', 'tokens', 'prompt', 'compare', 'cache', 'feature:1'])
+    expect(tabs.active).toBe('feature:1')
+    tabs.closeOthers('features')
+    expect(tabs.featureTabs).toEqual([])
+  })
 })

@@ -1,7 +1,8 @@
 // Column definitions shared by the grids, named as the seed notebook's tables name them.
 import type { CellClickedEvent, ColDef, ICellRendererParams, ValueFormatterParams } from 'ag-grid-community'
 import type { ActivationRow } from '../../../common/contract'
-import { columnRange, gradientStyle, symmetricBound } from './coolwarm'
+import { useSettingsStore } from '../../stores/settings'
+import { colourScale, scaleStyle, type ColourScale } from './coolwarm'
 
 export function fixed(digits: number) {
   return (p: ValueFormatterParams): string => (typeof p.value === 'number' && Number.isFinite(p.value) ? p.value.toFixed(digits) : '')
@@ -12,9 +13,18 @@ export function percent(p: ValueFormatterParams): string {
   return typeof p.value === 'number' ? `${(p.value * 100).toPrecision(3)}%` : ''
 }
 
-/** A numeric column painted with the coolwarm gradient over the given rows' values, as pandas does. */
-export function gradientColumn<T>(field: keyof T & string, rows: readonly T[], extra: ColDef<T> = {}): ColDef<T> {
-  const range = columnRange(rows.map((r) => r[field] as unknown as number)) ?? { min: 0, max: 0 }
+/** What a column's colours mean (DataGrid draws its legend from this) and how its CSV is written. */
+export interface ColumnContext {
+  colourScale?: ColourScale
+  /** Export-only columns (hidden in the grid) come right after the column with this id in the CSV. */
+  exportAfter?: string
+  /** The cell holds token text with visible whitespace (·, ↩, →); the CSV gets the text itself. */
+  tokenText?: boolean
+}
+
+/** A numeric column painted on `scale`; its legend is drawn in the grid's toolbar. */
+export function colouredColumn<T>(field: keyof T & string, scale: ColourScale, extra: ColDef<T> = {}): ColDef<T> {
+  const context: ColumnContext = { colourScale: scale }
   return {
     field: field as unknown as ColDef<T>['field'],
     // The notebook's column names, not ag-grid's prettified ones ("Str Tokens").
@@ -23,18 +33,30 @@ export function gradientColumn<T>(field: keyof T & string, rows: readonly T[], e
     filter: 'agNumberColumnFilter',
     width: 120,
     valueFormatter: fixed(4),
-    cellStyle: (p) => (typeof p.value === 'number' ? gradientStyle(p.value, range.min, range.max) : null),
+    cellStyle: (p) => (typeof p.value === 'number' ? scaleStyle(p.value, scale) : null),
+    context,
     ...extra,
   }
 }
 
+function valuesOf<T>(rows: readonly T[], field: keyof T & string): number[] {
+  return rows.map((r) => r[field] as unknown as number)
+}
+
 /**
- * A numeric column painted symmetrically around zero (white = no effect), for signed scores such as
- * W_E·v or a decomposition's terms, where a red and a blue of the same depth mean the same strength.
+ * A non-negative quantity (an activation): white at 0, deepest at `bound` — pass the feature's max, so that
+ * every grid of the feature paints the same value alike; without it, the rows' largest value.
+ */
+export function sequentialColumn<T>(field: keyof T & string, rows: readonly T[], bound?: number, extra: ColDef<T> = {}): ColDef<T> {
+  return colouredColumn(field, colourScale('sequential', valuesOf(rows, field), useSettingsStore().colourMode, bound), extra)
+}
+
+/**
+ * A signed quantity (W_E·v, a decomposition's terms, a score) painted symmetrically around zero (white = no
+ * effect), where a red and a blue of the same depth mean the same strength.
  */
 export function divergingColumn<T>(field: keyof T & string, rows: readonly T[], extra: ColDef<T> = {}): ColDef<T> {
-  const bound = symmetricBound(rows.map((r) => r[field] as unknown as number))
-  return gradientColumn(field, rows, { cellStyle: (p) => (typeof p.value === 'number' ? gradientStyle(p.value, -bound, bound) : null), ...extra })
+  return colouredColumn(field, colourScale('diverging', valuesOf(rows, field), useSettingsStore().colourMode), extra)
 }
 
 /**
@@ -70,10 +92,38 @@ export function traceableToken<T>(onTrace: (row: T) => void, what = 'the feature
       if (sampleOf && p.data) announceDwell(b, sampleOf(p.data))
       return b
     },
+    // The whole cell traces, not only the text: a short token leaves most of the cell empty.
     onCellClicked: (e: CellClickedEvent<T>) => {
-      const target = e.event?.target as Element | null | undefined
-      if (e.data && target?.closest('.token-link')) onTrace(e.data)
+      if (e.data) onTrace(e.data)
     },
+  }
+}
+
+/** A feature id as a link that opens the feature's tab (`data-feature-link` holds the id). */
+export function featureLinkElement(id: number, open: (id: number) => void, text = `#${id}`): HTMLButtonElement {
+  const b = document.createElement('button')
+  b.type = 'button'
+  b.className = 'feature-link'
+  b.dataset.featureLink = String(id)
+  b.title = `Open feature ${id}`
+  b.textContent = text
+  b.addEventListener('click', (e) => {
+    e.stopPropagation()
+    open(id)
+  })
+  return b
+}
+
+/** A column of feature ids, each a link to its feature tab. */
+export function featureIdColumn<T>(field: keyof T & string, open: (id: number) => void, extra: ColDef<T> = {}): ColDef<T> {
+  return {
+    field: field as unknown as ColDef<T>['field'],
+    headerName: 'feature',
+    width: 90,
+    type: 'numericColumn',
+    filter: 'agNumberColumnFilter',
+    cellRenderer: (p: ICellRendererParams<T>) => (typeof p.value === 'number' ? featureLinkElement(p.value, open, String(p.value)) : ''),
+    ...extra,
   }
 }
 
@@ -85,13 +135,17 @@ type SeedRow = Omit<ActivationRow, 'activation'>
  */
 export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void, corpusRows = false): ColDef<T>[] {
   const sampleOf = corpusRows ? (r: SeedRow) => r.batch : undefined
+  const tokenText: ColumnContext = { tokenText: true }
+  // Narrow fixed columns leave the context its width at 1280 px beside a feature tab's side column.
   const seed: ColDef<SeedRow>[] = [
-    { field: 'str_tokens', headerName: 'str_tokens', width: 120, cellClass: 'mono', ...(onTrace ? traceableToken(onTrace as (row: SeedRow) => void, undefined, sampleOf) : {}) },
-    { field: 'unique_token', headerName: 'unique_token', width: 130, cellClass: 'mono' },
-    { field: 'context', headerName: 'context', flex: 1, minWidth: 260, cellClass: 'mono', tooltipField: 'context' },
-    { field: 'batch', headerName: 'batch', width: 80, type: 'numericColumn', filter: 'agNumberColumnFilter' },
-    { field: 'pos', headerName: 'pos', width: 70, type: 'numericColumn', filter: 'agNumberColumnFilter' },
-    { field: 'label', headerName: 'label', width: 90 },
+    { field: 'str_tokens', headerName: 'str_tokens', width: 100, cellClass: 'mono', context: tokenText, ...(onTrace ? traceableToken(onTrace as (row: SeedRow) => void, undefined, sampleOf) : {}) },
+    // Export only: the token's id, beside its text (a text can be ambiguous; the id never is).
+    { field: 'token_id', headerName: 'token_id', hide: true, context: { exportAfter: 'str_tokens' } satisfies ColumnContext },
+    { field: 'unique_token', headerName: 'unique_token', width: 110, cellClass: 'mono' },
+    { field: 'context', headerName: 'context', flex: 1, minWidth: 280, cellClass: 'mono', tooltipField: 'context', context: tokenText },
+    { field: 'batch', headerName: 'batch', width: 66, type: 'numericColumn', filter: 'agNumberColumnFilter' },
+    { field: 'pos', headerName: 'pos', width: 58, type: 'numericColumn', filter: 'agNumberColumnFilter' },
+    { field: 'label', headerName: 'label', width: 76 },
   ]
   return seed as unknown as ColDef<T>[]
 }
@@ -103,20 +157,24 @@ export interface TokenTableOptions<T> {
   corpusRows?: boolean
 }
 
-/** The seed's token table: str_tokens, unique_token, context, batch, pos, label, and the value column. */
-export function activationColumns<T extends ActivationRow = ActivationRow>(rows: readonly T[], extra: ColDef<T>[] = [], opts: TokenTableOptions<T> = {}): ColDef<T>[] {
-  return [...extra, ...seedColumns<T>(opts.onTrace, opts.corpusRows), gradientColumn<T>('activation', rows, { sort: 'desc' })]
+/**
+ * The seed's token table: str_tokens, unique_token, context, batch, pos, label, and the activation painted
+ * from 0 to `max`: the feature's maximum, the same for every grid of the feature.
+ */
+export function activationColumns<T extends ActivationRow = ActivationRow>(rows: readonly T[], extra: ColDef<T>[] = [], opts: TokenTableOptions<T> & { max?: number } = {}): ColDef<T>[] {
+  return [...extra, ...seedColumns<T>(opts.onTrace, opts.corpusRows), sequentialColumn<T>('activation', rows, opts.max, { width: 96, sort: 'desc' })]
 }
 
 /**
- * The same table with an activation score (resid_mid·v) in place of the activation. `rows` set the colour
- * scale: pass every row the scale should span (e.g. a corpus's top and bottom rows for both their grids).
+ * The same table with an activation score (resid_mid·v, signed: painted around zero) in place of the
+ * activation. `rows` set the colour scale: pass every row the scale should span (e.g. a corpus's top and
+ * bottom rows for both their grids).
  */
 export function scoreColumns<T extends SeedRow & { score: number }>(
   rows: readonly T[],
   opts: TokenTableOptions<T> & { /** How the score column is sorted at first (highest first). */ sort?: 'asc' | 'desc' } = {},
 ): ColDef<T>[] {
-  return [...seedColumns<T>(opts.onTrace, opts.corpusRows), gradientColumn<T>('score', rows, { sort: opts.sort ?? 'desc' })]
+  return [...seedColumns<T>(opts.onTrace, opts.corpusRows), divergingColumn<T>('score', rows, { sort: opts.sort ?? 'desc' })]
 }
 
 type FidelityRow = SeedRow & { predicted: number; preActivation: number; activation: number; error: number }

@@ -1,7 +1,11 @@
-// The colouring researchers know from the notebook: pandas' `background_gradient("coolwarm")`, which
-// maps each column's min..max onto matplotlib's coolwarm (Moreland's diverging map: blue, near-white,
-// red) and switches the text to light on dark cells. Kept pure so that the e2e test and the unit test
-// can check the same numbers the grid paints.
+// Colour scales that mean one thing. A non-negative quantity (an activation) is painted on a sequential
+// scale from 0 (white) to the feature's maximum, the same in every grid of that feature; a signed one (a
+// score, a logit effect, a decomposition term) on a diverging scale symmetric around 0 (white), so a red
+// and a blue of the same depth mean the same strength. The notebook's pandas `background_gradient
+// ("coolwarm")` (each column's own min..max on matplotlib's coolwarm) stays available as a named option:
+// it reads well within a column but says nothing across columns or about zero. Text switches to light
+// on dark cells as pandas does. Kept pure so that the e2e test and the unit test check the same numbers
+// the grid paints.
 
 /** Moreland's cool-warm map sampled at 33 evenly spaced points (sRGB, 0–255). */
 const COOLWARM_33: ReadonlyArray<readonly [number, number, number]> = [
@@ -56,13 +60,13 @@ export function gradientStyle(value: number, min: number, max: number): CellColo
   }
 }
 
-/** min and max of the finite values, or null when there are none. */
 /** The largest |value| (at least 1e-12): the bound of a colour scale symmetric around zero. */
 export function symmetricBound(values: Iterable<number>): number {
   const range = columnRange(values)
   return Math.max(1e-12, Math.abs(range?.min ?? 0), Math.abs(range?.max ?? 0))
 }
 
+/** min and max of the finite values, or null when there are none. */
 export function columnRange(values: Iterable<number>): { min: number; max: number } | null {
   let min = Infinity
   let max = -Infinity
@@ -72,4 +76,87 @@ export function columnRange(values: Iterable<number>): { min: number; max: numbe
     if (v > max) max = v
   }
   return min <= max ? { min, max } : null
+}
+
+/** White to red (matplotlib's Reds, with pure white at 0): the sequential scale of non-negative values. */
+const REDS: ReadonlyArray<Rgb> = [
+  [255, 255, 255], [254, 224, 210], [252, 187, 161], [252, 146, 114], [251, 106, 74], [239, 59, 44], [203, 24, 29], [165, 15, 21],
+]
+/** White to blue (matplotlib's Blues): the negative half of the diverging scale. */
+const BLUES: ReadonlyArray<Rgb> = [
+  [255, 255, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214], [66, 146, 198], [33, 113, 181], [8, 69, 148],
+]
+
+function ramp(table: ReadonlyArray<Rgb>, t: number): Rgb {
+  const x = Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0
+  const f = x * (table.length - 1)
+  const i = Math.min(table.length - 2, Math.floor(f))
+  const w = f - i
+  return [0, 1, 2].map((k) => Math.round(table[i][k] + (table[i + 1][k] - table[i][k]) * w)) as unknown as Rgb
+}
+
+/** The sequential colour at t ∈ [0, 1]: 0 is white, 1 the deepest red (clamped; NaN is white). */
+export function sequential(t: number): Rgb {
+  return ramp(REDS, t)
+}
+
+/** The diverging colour at t ∈ [−1, 1]: 0 is white, +1 the deepest red, −1 the deepest blue. */
+export function diverging(t: number): Rgb {
+  return t < 0 ? ramp(BLUES, -t) : ramp(REDS, t)
+}
+
+function style(rgb: Rgb): CellColours {
+  return { backgroundColor: `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`, color: luminance(rgb) < 0.408 ? '#f1f1f1' : '#000000' }
+}
+
+/** 'zero': sequential from 0 / diverging around 0 (the default); 'coolwarm': pandas' per-column coolwarm. */
+export type ColourMode = 'zero' | 'coolwarm'
+export const COLOUR_MODES: ReadonlyArray<{ mode: ColourMode; name: string }> = [
+  { mode: 'zero', name: 'from zero (sequential / diverging)' },
+  { mode: 'coolwarm', name: 'pandas coolwarm, per column' },
+]
+
+/** How a coloured column, heatmap or strip maps values to colours; also what its legend shows. */
+export interface ColourScale {
+  /** sequential: a non-negative quantity from 0 to `bound`; diverging: a signed one in ±`bound`. */
+  kind: 'sequential' | 'diverging'
+  mode: ColourMode
+  /** The value painted deepest: the feature's max (sequential) or the largest |value| (diverging). */
+  bound: number
+  /** The painted values' own range: what pandas' coolwarm spans. */
+  min: number
+  max: number
+}
+
+/**
+ * A scale over `values`. A sequential scale ends at `bound` when given (the feature's max, shared by all
+ * its grids), else at the largest value; a diverging one at the largest |value| (or `bound`).
+ */
+export function colourScale(kind: ColourScale['kind'], values: Iterable<number>, mode: ColourMode, bound?: number): ColourScale {
+  const list = [...values]
+  const range = columnRange(list) ?? { min: 0, max: 0 }
+  const b = bound !== undefined && bound > 0 ? bound : kind === 'sequential' ? Math.max(1e-12, range.max) : symmetricBound(list)
+  return { kind, mode, bound: b, min: range.min, max: range.max }
+}
+
+/** Where `value` sits on the scale: [0, 1] for a sequential scale, [−1, 1] for a diverging one. */
+export function position(value: number, s: ColourScale): number {
+  return s.kind === 'sequential' ? Math.max(0, value) / s.bound : value / s.bound
+}
+
+/** Background and text colour of `value` on scale `s`. */
+export function scaleStyle(value: number, s: ColourScale): CellColours {
+  if (s.mode === 'coolwarm') return gradientStyle(value, s.min, s.max)
+  return style(s.kind === 'sequential' ? sequential(position(value, s)) : diverging(position(value, s)))
+}
+
+/** The colours of a legend bar from the scale's low end to its high end, as CSS colours. */
+export function legendColours(s: ColourScale, steps = 9): string[] {
+  const out: string[] = []
+  for (let i = 0; i < steps; i++) {
+    const t = i / (steps - 1)
+    const rgb = s.mode === 'coolwarm' ? coolwarm(t) : s.kind === 'sequential' ? sequential(t) : diverging(2 * t - 1)
+    out.push(`rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`)
+  }
+  return out
 }

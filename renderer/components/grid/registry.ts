@@ -1,7 +1,9 @@
 // Grids register here by id so that the session can collect and restore their sort/filter state and
 // Ctrl/Cmd+E can export the grid the user last worked in, without threading GridApis through props.
-import type { GridApi, GridState } from 'ag-grid-community'
-import { downloadCsv } from './csv'
+import type { Column, GridApi, GridState } from 'ag-grid-community'
+import { useSettingsStore } from '../../stores/settings'
+import type { ColumnContext } from './columns'
+import { downloadCsv, rawTokenText } from './csv'
 
 interface Entry {
   api: GridApi
@@ -71,15 +73,47 @@ export function applyGridStates(states: Record<string, unknown>): void {
   }
 }
 
-/** The CSV of a grid as the user sees it (formatted values, current sort and filter). */
+/** The columns a CSV holds: the shown ones in their order, each followed by its export-only companions. */
+function exportColumns(api: GridApi): Column[] {
+  const companions = (api.getColumns() ?? []).filter((c) => (c.getColDef().context as ColumnContext | undefined)?.exportAfter)
+  const out: Column[] = []
+  for (const col of api.getAllDisplayedColumns()) {
+    out.push(col)
+    for (const c of companions) if ((c.getColDef().context as ColumnContext).exportAfter === col.getColId()) out.push(c)
+  }
+  return out
+}
+
+/**
+ * A CSV value: numbers at full precision (JavaScript's shortest round-trip form, no thousands separators,
+ * no percent signs, a fraction as the fraction), token text with its whitespace as it is (not ·, ↩, →).
+ */
+export function csvValue(value: unknown, tokenText: boolean): string {
+  if (value === null || value === undefined) return ''
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : ''
+  const text = String(value)
+  return tokenText ? rawTokenText(text) : text
+}
+
+/**
+ * The CSV of a grid's data, in its current sort and filter, as ag-grid's CsvExportModule writes it (RFC
+ * 4180 quoting), with raw values in place of the formatted ones the grid shows.
+ */
 export function gridCsv(id: string): string | null {
-  return grids.get(id)?.api.getDataAsCsv({ columnSeparator: ',' }) ?? null
+  const api = grids.get(id)?.api
+  if (!api) return null
+  return api.getDataAsCsv({
+    columnSeparator: ',',
+    columnKeys: exportColumns(api),
+    processCellCallback: (p) => csvValue(p.value, Boolean((p.column.getColDef().context as ColumnContext | undefined)?.tokenText)),
+    processHeaderCallback: (p) => p.column.getColDef().headerName ?? p.column.getColId(),
+  }) ?? null
 }
 
 export function exportGrid(id: string | null = lastFocused): boolean {
   const entry = id ? grids.get(id) : undefined
   if (!entry || !id) return false
-  downloadCsv(entry.fileName(), gridCsv(id) ?? '')
+  downloadCsv(entry.fileName(), gridCsv(id) ?? '', useSettingsStore().csvBom)
   return true
 }
 

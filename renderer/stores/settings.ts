@@ -1,0 +1,38 @@
+import { defineStore } from 'pinia'
+import { ref, watch } from 'vue'
+import type { ColourMode } from '../components/grid/coolwarm'
+
+// Preferences of this browser profile or desktop install, not of a workspace: they live in localStorage,
+// not in the session file.
+const KEY = 'ft.settings'
+
+interface Saved {
+  colourMode?: unknown
+  csvBom?: unknown
+}
+
+function load(): Saved {
+  try {
+    return (JSON.parse(localStorage.getItem(KEY) ?? '{}') as Saved) ?? {}
+  } catch {
+    return {}
+  }
+}
+
+export const useSettingsStore = defineStore('settings', () => {
+  const saved = load()
+  /** How values become colours (see coolwarm.ts): from zero by default, or pandas' per-column coolwarm. */
+  const colourMode = ref<ColourMode>(saved.colourMode === 'coolwarm' ? 'coolwarm' : 'zero')
+  /** CSV exports are UTF-8 without a BOM; Excel on Windows needs one to read non-ASCII tokens as UTF-8. */
+  const csvBom = ref(saved.csvBom === true)
+
+  watch([colourMode, csvBom], () => {
+    try {
+      localStorage.setItem(KEY, JSON.stringify({ colourMode: colourMode.value, csvBom: csvBom.value }))
+    } catch {
+      // Storage may be unavailable (a locked-down profile): the choice then lasts until the page closes.
+    }
+  })
+
+  return { colourMode, csvBom }
+})
