@@ -115,7 +115,7 @@ const fileDialog: FileDialog = {
  * The compute process and each job's process as Electron utility processes (main/jobs/launcher.ts): a
  * native abort there ends only that process, which the Workbench reports and restarts.
  */
-export const utilityLauncher: HostLauncher = (entry, name) => {
+const utilityLauncher: HostLauncher = (entry, name) => {
   // The app runs from the electron-vite build, so `entry` is compute-host.js next to this file.
   const child = utilityProcess.fork(entry.path, [], { serviceName: name, stdio: 'inherit', env: hostEnv() })
   let exited = false

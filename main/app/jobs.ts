@@ -36,8 +36,8 @@ const NAMES: Record<JobKind, { process: string; again: string }> = {
 
 interface Slot {
   job: Job
-  host: ProcessHost
-  cancelled: boolean
+  /** Ends the job's process; its `ended` then says 'cancelled'. */
+  cancel(): void
 }
 
 export class JobSlots {
@@ -55,7 +55,7 @@ export class JobSlots {
     if (this.byId(id)) throw new FtError('busy', `job ${id} is already running`)
     const host = new ProcessHost({ launcher: this.launcher, entry: hostEntry(), kind, data, name: NAMES[kind].process, restart: false })
     let progress: JobProgress | null = null
-    const slot: Slot = { job: null as unknown as Job, host, cancelled: false }
+    let cancelled = false
     const ended = host
       .request('run', null, {
         onProgress: (p) => {
@@ -66,14 +66,14 @@ export class JobSlots {
       .then(
         (value): JobEnd<K> => ({ outcome: 'done', value: value as JobTypes[K]['value'] }),
         (e: unknown): JobEnd<K> => {
-          if (slot.cancelled) return { outcome: 'cancelled' }
+          if (cancelled) return { outcome: 'cancelled' }
           const error = toIpcError(e)
           return { outcome: 'failed', error: e instanceof HostStoppedError ? { ...error, message: `${error.message}; ${NAMES[kind].again}` } : error }
         },
       )
       .then((end) => {
         host.dispose()
-        if (this.slots.get(kind) === slot) this.slots.delete(kind)
+        if (this.slots.get(kind)?.job === job) this.slots.delete(kind)
         return end
       })
     const job: Job<K> = {
@@ -87,8 +87,11 @@ export class JobSlots {
         return host.pid
       },
     }
-    slot.job = job
-    this.slots.set(kind, slot)
+    const cancel = (): void => {
+      cancelled = true
+      host.dispose('the job was cancelled')
+    }
+    this.slots.set(kind, { job, cancel })
     return job
   }
 
@@ -106,8 +109,7 @@ export class JobSlots {
   async cancel(id: string): Promise<boolean> {
     for (const slot of this.slots.values()) {
       if (slot.job.id !== id) continue
-      slot.cancelled = true
-      slot.host.dispose('the job was cancelled')
+      slot.cancel()
       await slot.job.ended
       return true
     }

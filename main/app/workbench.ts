@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadBundle, DEFAULT_BUNDLE_DIR, type Bundle } from '../bundle'
+import { loadBundle, DEFAULT_BUNDLE_DIR, type Bundle, type BundleMeta } from '../bundle'
 import { corpusViewOf, type CorpusView } from '../bundle/corpus'
-import { cacheKeyOf, defaultCachePath, logitWeightsOf } from '../cache/bundle-link'
+import { cacheKeyOf, defaultCachePath } from '../cache/bundle-link'
 import { userCacheDir } from '../files/dirs'
 import { CacheReader } from '../cache/query'
 import { inspectCacheFile } from '../cache/schema'
@@ -48,9 +48,12 @@ export interface WorkbenchOptions {
 
 export type EventListener = <E extends EventName>(event: E, payload: Events[E]) => void
 
-/** Everything about the open bundle that handlers need, computed once when it opens. */
+/**
+ * Everything about the open bundle that handlers need, computed once when it opens. Main checks the
+ * weights (shapes, values, hashes) but does not keep them: only the processes that compute hold them.
+ */
 export interface OpenBundle {
-  bundle: Bundle
+  bundle: BundleMeta
   reader: CacheReader
   view: CorpusView
   /** Occurrences of each token id in the corpus. */
@@ -139,12 +142,13 @@ export class Workbench {
     const scores = this.jobs.running('trace.corpusScores')
     if (scores) await this.jobs.cancel(scores.id)
     const pending = (async () => {
-      const bundle = await loadBundle(dir)
+      const bundle = await loadBundle(dir, { weights: 'check' })
       const cachePath = this.options.cachePath ?? defaultCachePath(bundle, this.options.cacheDir ?? userCacheDir())
       const view = corpusViewOf(bundle)
       const occurrences = new Uint32Array(view.display.length)
       for (const t of bundle.tokens.data) occurrences[t]++
-      const reader = new CacheReader({ path: cachePath, key: cacheKeyOf(bundle), view, logitWeights: logitWeightsOf(bundle) })
+      // No logit effects from the weights here: every build stores them (finalize), and main holds no weights.
+      const reader = new CacheReader({ path: cachePath, key: cacheKeyOf(bundle), view, logitWeights: null })
       return { bundle, reader, view, occurrences }
     })()
     this.opening = pending
@@ -222,7 +226,8 @@ export class Workbench {
     if (running) throw new FtError('busy', `corpus scores are already being computed (job ${running.id}); cancel them or wait`)
     const { bundle } = await this.bundle()
     try {
-      pointSequence(bundle, req.point)
+      // pointSequence reads the bundle's config, corpus and tokenizer only (its parameter type asks for more).
+      pointSequence(bundle as Bundle, req.point)
     } catch (e) {
       throw isTraceInputError(e) ? new FtError('invalid_request', e.message) : e
     }

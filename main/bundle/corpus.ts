@@ -2,7 +2,7 @@
 // context shown the way the notebook shows them.
 import { tokenText, visibleToken } from '../../common/text'
 import type { ActivationRow } from '../../common/contract'
-import type { Bundle } from './load'
+import type { BundleMeta } from './load'
 
 const CONTEXT_BEFORE = 5
 const CONTEXT_AFTER = 1
@@ -43,7 +43,7 @@ export function activationRow(view: CorpusView, token: number, activation: numbe
 }
 
 /** The corpus and token texts of a bundle, as every grid of corpus places shows them. */
-export function corpusViewOf(bundle: Bundle): CorpusView {
+export function corpusViewOf(bundle: BundleMeta): CorpusView {
   const strings = bundle.tokenizer.tokenStrings()
   // Ids the tokenizer lacks but the model has (padding rows of W_U) still get a name.
   const display = displayStrings(strings)

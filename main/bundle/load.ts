@@ -6,11 +6,11 @@ import { constants as bufferConstants } from 'node:buffer'
 import { join, resolve } from 'node:path'
 import type { Tensor } from './tensor'
 import { userCacheDir } from '../files/dirs'
-import { readRegular, SafeReadError } from '../files/safe-io'
+import { readRegular, SafeReadError, withRegular } from '../files/safe-io'
 import { pathText } from '../../common/text'
 import { BundleError, shapeText } from './errors'
 import { HashCache } from './hash-cache'
-import { parseSafetensors, toFloat32, toInt32, type RawTensor } from './safetensors'
+import { dtypeBytes, firstNonFinite, floatAt, headerLength, parseSafetensors, parseSafetensorsHeader, toFloat32, toInt32, type RawTensor } from './safetensors'
 import { expectedModelShapes, expectedSaeShapes, parseBundleConfig, parseHookPoint, type BundleConfig, type HookPoint } from './schema'
 import { createTokenizer, type BundleTokenizer } from './tokenizer'
 
@@ -44,12 +44,21 @@ export interface Bundle {
   hashes: BundleHashes
 }
 
+/** A bundle without its weights: what a process that computes nothing needs (main; see `weights`). */
+export type BundleMeta = Omit<Bundle, 'model' | 'sae'>
+
 export interface LoadBundleOptions {
   /**
    * Where the sha256 of each file is remembered by size, mtime and inode, so a second open hashes nothing
    * (default: the user cache folder; null: hash every open).
    */
   hashCacheDir?: string | null
+  /**
+   * 'keep' (default): the weights as Float32Arrays. 'check': model.safetensors and sae.safetensors are read
+   * in pieces, checked and hashed exactly as they would be, and not kept (a BundleMeta): the process that
+   * only serves the page never holds the weights, the compute process does.
+   */
+  weights?: 'keep' | 'check'
 }
 
 export const DEFAULT_BUNDLE_DIR = 'resources/demo'
@@ -68,13 +77,18 @@ interface FileRead {
   stat: Stats
 }
 
+/** A file read error as the bundle's error, naming the file. */
+function asBundleError(e: unknown, dir: string, file: string): unknown {
+  if (!(e instanceof SafeReadError)) return e
+  const message = e.code === 'not_found' ? `${file} in ${pathText(dir)} does not exist` : e.message
+  return new BundleError(e.code === 'not_found' ? 'not-found' : 'unreadable', message, { file })
+}
+
 function readBundleFile(dir: string, file: keyof typeof MAX_BYTES): FileRead {
   try {
     return readRegular(join(dir, file), { maxBytes: MAX_BYTES[file], what: file })
   } catch (e) {
-    if (!(e instanceof SafeReadError)) throw e
-    const message = e.code === 'not_found' ? `${file} in ${pathText(dir)} does not exist` : e.message
-    throw new BundleError(e.code === 'not_found' ? 'not-found' : 'unreadable', message, { file })
+    throw asBundleError(e, dir, file)
   }
 }
 
@@ -88,39 +102,42 @@ function parseJson(bytes: Buffer, file: string): unknown {
   }
 }
 
+/** The error for a NaN or ±Infinity at flat index `i` of tensor `name`. */
+function nonFinite(x: number, i: number, shape: readonly number[], file: string, name: string): BundleError {
+  const index: number[] = []
+  let rest = i
+  for (let d = shape.length - 1; d >= 0; d--) {
+    index.unshift(rest % shape[d])
+    rest = Math.floor(rest / shape[d])
+  }
+  const what = Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity'
+  return new BundleError(
+    'non-finite',
+    `${file}: tensor ${name} holds ${what} at index ${shapeText(index)}; the weights are damaged (or come from a diverged run): re-export them`,
+    { file, tensor: name },
+  )
+}
+
 /** Refuses NaN and ±Infinity: they would load, build a cache of dead features and trace to NaN. */
 function checkFinite(data: Float32Array, shape: readonly number[], file: string, name: string): void {
   for (let i = 0; i < data.length; i++) {
     const x = data[i]
-    if (x - x === 0) continue // finite (NaN - NaN and Inf - Inf are NaN)
-    const index: number[] = []
-    let rest = i
-    for (let d = shape.length - 1; d >= 0; d--) {
-      index.unshift(rest % shape[d])
-      rest = Math.floor(rest / shape[d])
-    }
-    const what = Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity'
-    throw new BundleError(
-      'non-finite',
-      `${file}: tensor ${name} holds ${what} at index ${shapeText(index)}; the weights are damaged (or come from a diverged run): re-export them`,
-      { file, tensor: name },
-    )
+    if (x - x !== 0) throw nonFinite(x, i, shape, file, name) // NaN - NaN and Inf - Inf are NaN
   }
 }
 
 const DTYPE_CODE = { float16: 'F16', float32: 'F32' } as const
 
-/** Checks presence, dtype and shape of every expected tensor and converts them to float32. */
-function checkedTensors(
-  raw: Map<string, RawTensor>,
+/** Presence, dtype and shape of every expected tensor, as the header (or the parsed file) gives them. */
+function checkEntries(
+  entries: ReadonlyMap<string, { dtype: string; shape: number[] }>,
   expected: Map<string, number[]>,
   dtype: keyof typeof DTYPE_CODE,
   file: string,
   what: string,
-): Map<string, Tensor> {
-  const out = new Map<string, Tensor>()
+): void {
   for (const [name, shape] of expected) {
-    const t = raw.get(name)
+    const t = entries.get(name)
     if (!t) {
       throw new BundleError('missing-tensor', `${file}: the ${what} lacks tensor ${name} (expected shape ${shapeText(shape)})`, { file, tensor: name, expected: shape })
     }
@@ -130,11 +147,85 @@ function checkedTensors(
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new BundleError('bad-shape', `${file}: tensor ${name} has shape ${shapeText(t.shape)}, expected ${shapeText(shape)}`, { file, tensor: name, expected: shape })
     }
-    const data = toFloat32(t)
+  }
+}
+
+/** Checks presence, dtype and shape of every expected tensor and converts them to float32. */
+function checkedTensors(
+  raw: Map<string, RawTensor>,
+  expected: Map<string, number[]>,
+  dtype: keyof typeof DTYPE_CODE,
+  file: string,
+  what: string,
+): Map<string, Tensor> {
+  checkEntries(raw, expected, dtype, file, what)
+  const out = new Map<string, Tensor>()
+  for (const [name, shape] of expected) {
+    const data = toFloat32(raw.get(name)!)
     checkFinite(data, shape, file, name)
     out.set(name, { dims: [...shape], data })
   }
   return out
+}
+
+/** Pieces a weights file is read in when it is only checked: 16 MiB, a whole number of any element. */
+const PIECE_BYTES = 16 << 20
+
+/**
+ * A weights file checked as checkedTensors checks it, read in pieces and not kept: the header's tensors
+ * against the config, then every expected tensor's values for NaN/Inf, and the file's sha256 (hashed as
+ * it is read, unless the hash cache knows it).
+ */
+function checkWeightsFile(
+  dir: string,
+  file: 'model.safetensors' | 'sae.safetensors',
+  expected: Map<string, number[]>,
+  dtype: keyof typeof DTYPE_CODE,
+  what: string,
+  hashCache: HashCache,
+): string {
+  const path = join(dir, file)
+  try {
+    return withRegular(path, { maxBytes: MAX_BYTES[file], what: file }, (read, stat) => {
+      const known = hashCache.known(path, stat)
+      const hash = known ? null : createHash('sha256')
+      const first8 = new Uint8Array(8)
+      read(first8, 0)
+      const head = new Uint8Array(8 + headerLength(first8, stat.size, file))
+      read(head, 0)
+      const { dataStart, tensors } = parseSafetensorsHeader(head, stat.size, file)
+      checkEntries(tensors, expected, dtype, file, what)
+      hash?.update(head)
+      // In file order, so the hash sees every byte once; only the expected tensors' values are checked.
+      const piece = new Uint8Array(PIECE_BYTES)
+      let at = head.byteLength
+      const readTo = (end: number, check?: { name: string; dtype: string; shape: number[]; begin: number }): void => {
+        while (at < end) {
+          const bytes = piece.subarray(0, Math.min(PIECE_BYTES, end - at))
+          if (read(bytes, at) !== bytes.byteLength) throw new BundleError('bad-safetensors', `${file}: the file ended while it was read; it changed meanwhile`, { file })
+          hash?.update(bytes)
+          if (check) {
+            const size = dtypeBytes(check.dtype)!
+            const i = firstNonFinite(bytes, check.dtype)
+            if (i >= 0) throw nonFinite(floatAt(bytes, check.dtype, i), (at - check.begin) / size + i, check.shape, file, check.name)
+          }
+          at += bytes.byteLength
+        }
+      }
+      const order = [...tensors].sort((a, b) => a[1].begin - b[1].begin)
+      for (const [name, t] of order) {
+        readTo(dataStart + t.begin)
+        readTo(dataStart + t.end, expected.has(name) ? { name, dtype: t.dtype, shape: t.shape, begin: dataStart + t.begin } : undefined)
+      }
+      readTo(stat.size)
+      if (known) return known
+      const sha256 = hash!.digest('hex')
+      hashCache.remember(path, stat, sha256)
+      return sha256
+    })
+  } catch (e) {
+    throw asBundleError(e, dir, file)
+  }
 }
 
 function checkTokens(raw: Map<string, RawTensor>, config: BundleConfig): Bundle['tokens'] {
@@ -168,34 +259,55 @@ const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').upda
  * Every file's sha256, verified against bundle.json's provenance: the cache key and the labels' bundle
  * hash come from these, so changed weights can never reuse a cache built from the old ones.
  */
-function bundleHashes(dir: string, config: BundleConfig, contents: Record<BundleFile, FileRead>, hashCache: HashCache): BundleHashes {
+function bundleHashes(config: BundleConfig, actual: Record<BundleFile, string>, hashCache: HashCache): BundleHashes {
   const recorded = config.provenance.files
-  const files = {} as Record<BundleFile, string>
   for (const file of BUNDLE_FILES) {
     const known = recorded[file]?.sha256?.toLowerCase()
-    const actual = hashCache.sha256(join(dir, file), contents[file].stat, contents[file].bytes)
-    if (known && known !== actual) {
+    if (known && known !== actual[file]) {
       throw new BundleError(
         'hash-mismatch',
-        `${file} has sha256 ${actual}, but bundle.json records ${known.slice(0, 64)}: the file was changed after the bundle was made; re-export the bundle (or correct provenance.files in bundle.json)`,
+        `${file} has sha256 ${actual[file]}, but bundle.json records ${known.slice(0, 64)}: the file was changed after the bundle was made; re-export the bundle (or correct provenance.files in bundle.json)`,
         { file },
       )
     }
-    files[file] = actual
   }
   hashCache.save()
+  const files = { ...actual }
   // The configs are part of the identity: the same files read with another hook point or eps mean other numbers.
   const identity = JSON.stringify({ format: config.format, version: config.version, model: config.model, sae: config.sae, dataset: config.dataset, files })
   return { bundle: sha256(identity), files }
 }
 
-export async function loadBundle(dir: string = DEFAULT_BUNDLE_DIR, opts: LoadBundleOptions = {}): Promise<Bundle> {
+export async function loadBundle(dir: string | undefined, opts: LoadBundleOptions & { weights: 'check' }): Promise<BundleMeta>
+export async function loadBundle(dir?: string, opts?: LoadBundleOptions & { weights?: 'keep' }): Promise<Bundle>
+export async function loadBundle(dir?: string, opts?: LoadBundleOptions): Promise<Bundle | BundleMeta>
+export async function loadBundle(dir: string = DEFAULT_BUNDLE_DIR, opts: LoadBundleOptions = {}): Promise<Bundle | BundleMeta> {
   const abs = resolve(dir)
+  const hashCache = new HashCache(opts.hashCacheDir === undefined ? userCacheDir() : opts.hashCacheDir)
+  const keep = opts.weights !== 'check'
   const config = parseBundleConfig(parseJson(readBundleFile(abs, 'bundle.json').bytes, 'bundle.json'))
-  const contents = Object.fromEntries(BUNDLE_FILES.map((f) => [f, readBundleFile(abs, f)])) as Record<BundleFile, FileRead>
-  const [modelBytes, saeBytes, tokenizerBytes, tokensBytes] = BUNDLE_FILES.map((f) => contents[f].bytes)
+  const weightFiles = ['model.safetensors', 'sae.safetensors'] as const
+  const contents: Partial<Record<BundleFile, FileRead>> = {}
+  for (const f of BUNDLE_FILES) {
+    if (keep || !(weightFiles as readonly string[]).includes(f)) contents[f] = readBundleFile(abs, f)
+    else {
+      // Only checked later, piece by piece; that it is there and readable is known now, as for the others.
+      try {
+        withRegular(join(abs, f), { maxBytes: MAX_BYTES[f], what: f }, () => undefined)
+      } catch (e) {
+        throw asBundleError(e, abs, f)
+      }
+    }
+  }
+  const actual = {} as Record<BundleFile, string>
+  const hashed = (f: BundleFile): void => void (actual[f] = hashCache.sha256(join(abs, f), contents[f]!.stat, contents[f]!.bytes))
 
-  const model = checkedTensors(parseSafetensors(modelBytes, 'model.safetensors'), expectedModelShapes(config.model), config.model.dtype, 'model.safetensors', 'model state dict')
+  const modelShapes = expectedModelShapes(config.model)
+  let model: Map<string, Tensor> | undefined
+  if (keep) {
+    model = checkedTensors(parseSafetensors(contents['model.safetensors']!.bytes, 'model.safetensors'), modelShapes, config.model.dtype, 'model.safetensors', 'model state dict')
+    hashed('model.safetensors')
+  } else actual['model.safetensors'] = checkWeightsFile(abs, 'model.safetensors', modelShapes, config.model.dtype, 'model state dict', hashCache)
 
   const hookPoint = parseHookPoint(config.model, config.sae.hook_point)
   if (config.sae.d_in !== hookPoint.width) {
@@ -205,14 +317,18 @@ export async function loadBundle(dir: string = DEFAULT_BUNDLE_DIR, opts: LoadBun
       { file: 'bundle.json', expected: [hookPoint.width] },
     )
   }
-  const saeTensors = checkedTensors(parseSafetensors(saeBytes, 'sae.safetensors'), expectedSaeShapes(config.sae), config.sae.dtype, 'sae.safetensors', 'SAE')
-  const sae = Object.fromEntries(saeTensors) as unknown as SaeWeights
+  const saeShapes = expectedSaeShapes(config.sae)
+  let sae: SaeWeights | undefined
+  if (keep) {
+    sae = Object.fromEntries(checkedTensors(parseSafetensors(contents['sae.safetensors']!.bytes, 'sae.safetensors'), saeShapes, config.sae.dtype, 'sae.safetensors', 'SAE')) as unknown as SaeWeights
+    hashed('sae.safetensors')
+  } else actual['sae.safetensors'] = checkWeightsFile(abs, 'sae.safetensors', saeShapes, config.sae.dtype, 'SAE', hashCache)
 
   const bos = config.dataset.prepend_bos ? (config.dataset.bos_token_id ?? 0) : null
   if (bos !== null && bos >= config.model.d_vocab) {
     throw new BundleError('bad-config', `bundle.json: dataset.bos_token_id ${bos} lies outside [0, ${config.model.d_vocab}) (d_vocab)`, { file: 'bundle.json' })
   }
-  const tokenizer = createTokenizer(parseJson(tokenizerBytes, 'tokenizer.json'), { bosTokenId: bos })
+  const tokenizer = createTokenizer(parseJson(contents['tokenizer.json']!.bytes, 'tokenizer.json'), { bosTokenId: bos })
   if (tokenizer.vocabSize > config.model.d_vocab) {
     throw new BundleError(
       'vocab-mismatch',
@@ -220,7 +336,10 @@ export async function loadBundle(dir: string = DEFAULT_BUNDLE_DIR, opts: LoadBun
       { file: 'tokenizer.json', expected: [config.model.d_vocab] },
     )
   }
-  const tokens = checkTokens(parseSafetensors(tokensBytes, 'tokens.safetensors'), config)
-  const hashes = bundleHashes(abs, config, contents, new HashCache(opts.hashCacheDir === undefined ? userCacheDir() : opts.hashCacheDir))
-  return { dir: abs, config, hookPoint, model, sae, tokens, tokenizer, hashes }
+  const tokens = checkTokens(parseSafetensors(contents['tokens.safetensors']!.bytes, 'tokens.safetensors'), config)
+  hashed('tokenizer.json')
+  hashed('tokens.safetensors')
+  const hashes = bundleHashes(config, actual, hashCache)
+  const meta: BundleMeta = { dir: abs, config, hookPoint, tokens, tokenizer, hashes }
+  return keep ? { ...meta, model: model!, sae: sae! } : meta
 }

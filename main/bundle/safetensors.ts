@@ -17,29 +17,58 @@ export interface RawTensor {
   bytes: Uint8Array
 }
 
+/** A tensor as the header describes it: its bytes are [begin, end) of the data, after `dataStart`. */
+export interface TensorEntry {
+  dtype: string
+  shape: number[]
+  begin: number
+  end: number
+}
+
+export interface SafetensorsHeader {
+  /** Where the data starts in the file: 8 + the header's length. */
+  dataStart: number
+  tensors: Map<string, TensorEntry>
+}
+
 /** Headers are small; a huge one means a corrupt length field, and parsing it would only waste memory. */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024
 
-export function parseSafetensors(buf: Uint8Array, file: string): Map<string, RawTensor> {
+/** Bytes per element of a dtype (undefined for one safetensors does not define). */
+export const dtypeBytes = (dtype: string): number | undefined => DTYPE_BYTES[dtype]
+
+/** The header's length as the first 8 bytes give it, checked against the file's size. */
+export function headerLength(first8: Uint8Array, fileBytes: number, file: string): number {
+  const fail = (message: string): never => {
+    throw new BundleError('bad-safetensors', `${file}: ${message}`, { file })
+  }
+  if (fileBytes < 8 || first8.byteLength < 8) fail(`the file is ${fileBytes} bytes long, too short for a safetensors header`)
+  const headerLen = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true)
+  if (headerLen > BigInt(Math.min(MAX_HEADER_BYTES, fileBytes - 8))) {
+    fail(`the header claims ${headerLen} bytes but the file holds ${fileBytes - 8} after the length field (truncated or not safetensors)`)
+  }
+  return Number(headerLen)
+}
+
+/**
+ * The header of a safetensors file of `fileBytes` bytes, from its first bytes (`head` holds at least the
+ * length field and the header), every entry checked against the data that follows.
+ */
+export function parseSafetensorsHeader(head: Uint8Array, fileBytes: number, file: string): SafetensorsHeader {
   const fail = (message: string, tensor?: string): never => {
     throw new BundleError('bad-safetensors', `${file}: ${message}`, { file, tensor })
   }
-  if (buf.byteLength < 8) fail(`the file is ${buf.byteLength} bytes long, too short for a safetensors header`)
-  const headerLen = new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true)
-  if (headerLen > BigInt(Math.min(MAX_HEADER_BYTES, buf.byteLength - 8))) {
-    fail(`the header claims ${headerLen} bytes but the file holds ${buf.byteLength - 8} after the length field (truncated or not safetensors)`)
-  }
-  const dataStart = 8 + Number(headerLen)
+  const dataStart = 8 + headerLength(head, fileBytes, file)
   let header: unknown
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, dataStart)))
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, dataStart)))
   } catch (e) {
     fail(`the header is not valid JSON (${(e as Error).message})`)
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('the header is not a JSON object')
 
-  const dataLen = buf.byteLength - dataStart
-  const tensors = new Map<string, RawTensor>()
+  const dataLen = fileBytes - dataStart
+  const tensors = new Map<string, TensorEntry>()
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown }
@@ -63,9 +92,41 @@ export function parseSafetensors(buf: Uint8Array, file: string): Map<string, Raw
     if (end > dataLen) {
       fail(`tensor ${name} ends at byte ${end} of the data but the file holds only ${dataLen} data bytes (truncated)`, name)
     }
-    tensors.set(name, { dtype: e.dtype as string, shape: dims, bytes: buf.subarray(dataStart + begin, dataStart + end) })
+    tensors.set(name, { dtype: e.dtype as string, shape: dims, begin, end })
   }
-  return tensors
+  return { dataStart, tensors }
+}
+
+export function parseSafetensors(buf: Uint8Array, file: string): Map<string, RawTensor> {
+  const { dataStart, tensors } = parseSafetensorsHeader(buf, buf.byteLength, file)
+  const raw = new Map<string, RawTensor>()
+  for (const [name, t] of tensors) raw.set(name, { dtype: t.dtype, shape: t.shape, bytes: buf.subarray(dataStart + t.begin, dataStart + t.end) })
+  return raw
+}
+
+/**
+ * The index of the first NaN or ±Infinity among float elements of `dtype` held in `bytes` (little-endian,
+ * a whole number of elements), or -1: read from the exponent bits, so nothing is converted.
+ */
+export function firstNonFinite(bytes: Uint8Array, dtype: string): number {
+  const size = DTYPE_BYTES[dtype]
+  if (!['F32', 'F16', 'BF16', 'F64'].includes(dtype) || bytes.byteLength % size !== 0) return -1
+  // Whole words as one typed array when aligned (a piece of our own buffer always is).
+  const words =
+    size === 2
+      ? bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2) : new Uint16Array(bytes.slice().buffer)
+      : bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint32Array(bytes.slice().buffer)
+  // The exponent's bits, all ones for NaN and ±Infinity (F64: in the high word of each pair).
+  const mask = { F32: 0x7f800000, F16: 0x7c00, BF16: 0x7f80, F64: 0x7ff00000 }[dtype as 'F32']
+  const step = dtype === 'F64' ? 2 : 1
+  for (let w = dtype === 'F64' ? 1 : 0; w < words.length; w += step) if ((words[w] & mask) === mask) return Math.floor(w / step)
+  return -1
+}
+
+/** Element `i` of float `bytes` as a number (for messages: which non-finite value it is). */
+export function floatAt(bytes: Uint8Array, dtype: string, i: number): number {
+  const size = DTYPE_BYTES[dtype]
+  return toFloat32({ dtype, shape: [1], bytes: bytes.subarray(i * size, (i + 1) * size) })[0]
 }
 
 let f16Table: Float32Array | undefined
@@ -96,7 +157,9 @@ function aligned(bytes: Uint8Array): ArrayBuffer {
 export function toFloat32(t: RawTensor): Float32Array {
   switch (t.dtype) {
     case 'F32':
-      return new Float32Array(aligned(t.bytes))
+      // Already float32: a view of the file's bytes when they are aligned (safetensors pads the header so
+      // they are), never a second copy of the weights in memory.
+      return t.bytes.byteOffset % 4 === 0 ? new Float32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength / 4) : new Float32Array(aligned(t.bytes))
     case 'F16': {
       const table = halfToFloatTable()
       const half = new Uint16Array(aligned(t.bytes))

@@ -1,4 +1,4 @@
-// The build job's core, independent of threads: run the engine over the corpus chunk by chunk, commit
+// The build job's core, independent of processes: run the engine over the corpus chunk by chunk, commit
 // each chunk on its own, then finalize. A build that finds chunks already committed (after a kill, a
 // crash or a cancel) continues after them, cutting the corpus the same way, so the result is identical.
 import type Database from 'better-sqlite3'
@@ -25,7 +25,7 @@ export interface BuildInput {
   chunkSeqs?: number
   jobId?: string
   onProgress?: (p: CacheProgress) => void
-  /** Computes every feature's logit effects for finalize (the worker runs it with ONNX Runtime). */
+  /** Computes every feature's logit effects for finalize (the build job runs it with ONNX Runtime). */
   logitTable?: () => Promise<LogitTable | null>
   /** Bounds finalize's memory (see FinalizeInput); the result does not depend on it. */
   maxEntriesPerPass?: number
@@ -37,7 +37,7 @@ export function defaultChunkSeqs(seqLen: number): number {
   return Math.max(1, Math.floor(DEFAULT_CHUNK_TOKENS / seqLen))
 }
 
-/** Resolves when the cache is complete; cancelling means terminating the thread that runs it. */
+/** Resolves when the cache is complete; cancelling means ending the process that runs it. */
 export async function runBuild(input: BuildInput): Promise<void> {
   const { db, engine, key, corpus } = input
   const { nSeq, seqLen, dSae } = key

@@ -1,13 +1,13 @@
 // What the cache takes from a bundle: its key (the verified file hashes), its file's default place, and
-// the weights of the logit-effect product. Shared by the build worker and the main-side reader.
+// the weights of the logit-effect product (the build job computes it; main, holding no weights, reads it).
 import { join } from 'node:path'
-import type { Bundle } from '../bundle'
+import type { Bundle, BundleMeta } from '../bundle'
 import type { LogitWeights } from './logits'
 import { logitPath } from '../trace/logit-effect'
 import { SCHEMA_VERSION, type CacheKey } from './schema'
 import { userCacheDir } from '../files/dirs'
 
-export function cacheKeyOf(bundle: Bundle): CacheKey {
+export function cacheKeyOf(bundle: BundleMeta): CacheKey {
   const files = bundle.hashes.files
   return {
     schemaVersion: SCHEMA_VERSION,
@@ -21,7 +21,7 @@ export function cacheKeyOf(bundle: Bundle): CacheKey {
 }
 
 /** Bundle folders may be read-only, so the cache lives in the user's cache folder under the bundle hash. */
-export function defaultCachePath(bundle: Bundle, dir: string = userCacheDir()): string {
+export function defaultCachePath(bundle: BundleMeta, dir: string = userCacheDir()): string {
   return join(dir, `${bundle.hashes.bundle}.sqlite`)
 }
 

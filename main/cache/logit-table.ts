@@ -1,4 +1,4 @@
-// Every feature's top and bottom logit effects, computed once by the build worker with ONNX Runtime:
+// Every feature's top and bottom logit effects, computed once by the build job with ONNX Runtime:
 // the full W_dec · W_out · W_U product is ~400 GMAC for a 16k-feature SAE on a 48k vocabulary, minutes
 // in plain TypeScript but seconds in ORT's GEMM. Queries then read 20 numbers instead of doing a
 // 25M-multiply-add product on main's thread (logits.ts stays as the reference and the fallback).

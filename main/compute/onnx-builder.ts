@@ -7,8 +7,9 @@
 // wraps a fed typed array without copying it, whereas an initializer is copied into every session
 // (measured: +1× the tensor per session, in-memory external data included). So all sessions of a process
 // share the weights. A GPU provider gets them as initializers in external data instead, uploaded once per
-// session (feeding them would copy every weight to the device on every run). Small constants (shapes,
-// axes, scalars) are ordinary initializers.
+// session (feeding them would copy every weight to the device on every run), except a tensor of 2 GiB or
+// more, which ORT refuses as in-memory data: that one is still fed. Small constants (shapes, axes,
+// scalars) are ordinary initializers.
 import onnxProto from 'onnx-proto'
 import type { Tensor } from '../bundle/tensor'
 
@@ -53,8 +54,12 @@ export type WeightsAs = 'inputs' | 'initializers'
 export interface BuiltGraph {
   readonly name: string
   readonly weights: ReadonlyMap<string, Tensor>
-  encode(weightsAs: WeightsAs): { model: Uint8Array; externalData: { path: string; data: Uint8Array }[] }
+  /** The model, the external data it names, and the weights each run must feed (by input name). */
+  encode(weightsAs: WeightsAs): { model: Uint8Array; externalData: { path: string; data: Uint8Array }[]; fed: string[] }
 }
+
+/** ORT's limit for an initializer held in memory (its external data included). */
+const MAX_INITIALIZER_BYTES = 2 ** 31
 
 export class GraphBuilder {
   private readonly weights = new Map<string, Tensor>()
@@ -149,12 +154,15 @@ export class GraphBuilder {
       name: graphName,
       weights,
       encode(weightsAs) {
+        const asInput = (t: Tensor): boolean => weightsAs === 'inputs' || t.data.byteLength >= MAX_INITIALIZER_BYTES
         const externalData: { path: string; data: Uint8Array }[] = []
-        const external = [...weights].map(([name, t], i): onnxProto.onnx.ITensorProto => {
+        const external: onnxProto.onnx.ITensorProto[] = []
+        ;[...weights].forEach(([name, t], i) => {
+          if (asInput(t)) return
           const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)
           const path = `w${i}.bin`
           externalData.push({ path, data })
-          return {
+          external.push({
             name,
             dataType: DataType.FLOAT,
             dims: t.dims,
@@ -164,17 +172,17 @@ export class GraphBuilder {
               { key: 'offset', value: '0' },
               { key: 'length', value: String(data.byteLength) },
             ],
-          }
+          })
         })
-        const inputs = weightsAs === 'inputs' ? [...base.inputs, ...weightInputs] : base.inputs
-        const initializer = weightsAs === 'inputs' ? base.initializers : [...base.initializers, ...external]
+        const fed = [...weights].filter(([, t]) => asInput(t)).map(([name]) => name)
+        const inputs = [...base.inputs, ...weightInputs.filter((v) => fed.includes(v.name!))]
         const model = onnx.ModelProto.create({
           irVersion: 8,
           producerName: 'feature-tracer',
           opsetImport: [{ domain: '', version: OPSET }],
-          graph: { name: graphName, node: base.nodes, initializer, input: inputs, output: base.outputs },
+          graph: { name: graphName, node: base.nodes, initializer: [...base.initializers, ...external], input: inputs, output: base.outputs },
         })
-        return { model: onnx.ModelProto.encode(model).finish(), externalData: weightsAs === 'inputs' ? [] : externalData }
+        return { model: onnx.ModelProto.encode(model).finish(), externalData, fed }
       },
     }
   }

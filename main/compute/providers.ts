@@ -46,10 +46,13 @@ export class GraphSession {
   constructor(
     private readonly session: InferenceSession,
     graph: BuiltGraph,
-    weightsAs: WeightsAs,
+    fed: readonly string[],
   ) {
     // Wrapping a typed array in an ORT tensor copies nothing; the wrappers are made once per session.
-    if (weightsAs === 'inputs') for (const [name, t] of graph.weights) this.fed[name] = new OrtTensor('float32', t.data, t.dims)
+    for (const name of fed) {
+      const t = graph.weights.get(name)!
+      this.fed[name] = new OrtTensor('float32', t.data, t.dims)
+    }
   }
 
   /** Holds the session for `work` (which may run it several times): it is not released meanwhile. */
@@ -88,8 +91,7 @@ export async function createSession(graph: BuiltGraph, providers: readonly Execu
   const list = providers.includes('cpu') ? providers : [...providers, 'cpu' as const]
   for (const provider of list) {
     try {
-      const weightsAs = weightsAsFor(provider)
-      const { model, externalData } = graph.encode(weightsAs)
+      const { model, externalData, fed } = graph.encode(weightsAsFor(provider))
       const session = await InferenceSession.create(model, {
         externalData,
         executionProviders: [provider],
@@ -102,7 +104,7 @@ export async function createSession(graph: BuiltGraph, providers: readonly Execu
         logSeverityLevel: 3,
         extra: { session: { intra_op: { allow_spinning: opts.allowSpinning ? '1' : '0' } } },
       })
-      return { session: new GraphSession(session, graph, weightsAs), provider, skipped }
+      return { session: new GraphSession(session, graph, fed), provider, skipped }
     } catch (e) {
       if (provider === 'cpu') throw e
       skipped.push({ provider, reason: (e as Error).message.split('\n')[0] })

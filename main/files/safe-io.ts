@@ -44,6 +44,19 @@ export function readRegularFile(path: string, opts: SafeReadOptions): Buffer {
 
 /** readRegularFile, with the fstat of the file that was read (size, mtime, inode of those very bytes). */
 export function readRegular(path: string, opts: SafeReadOptions): { bytes: Buffer; stat: Stats } {
+  return withRegular(path, opts, (read, stat) => {
+    const buf = Buffer.allocUnsafe(stat.size)
+    const n = read(buf, 0)
+    return { bytes: n === stat.size ? buf : buf.subarray(0, n), stat }
+  })
+}
+
+/**
+ * Opens a regular file of at most `maxBytes` (checked as readRegular does) and hands `use` a reader of
+ * pieces: read(into, position) fills `into` from `position` and returns how many bytes it read (fewer only
+ * at the end). For files too large to hold (a bundle's weights, in a process that only checks them).
+ */
+export function withRegular<T>(path: string, opts: SafeReadOptions, use: (read: (into: Uint8Array, position: number) => number, stat: Stats) => T): T {
   let fd: number
   try {
     fd = openSync(path, OPEN_FLAGS)
@@ -54,22 +67,31 @@ export function readRegular(path: string, opts: SafeReadOptions): { bytes: Buffe
     throw new SafeReadError('io', `${opts.what} ${pathText(path)} cannot be opened (${code ?? 'error'}); check its permissions`)
   }
   try {
-    const st = fstatSync(fd)
+    let st: Stats
+    try {
+      st = fstatSync(fd)
+    } catch (e) {
+      throw new SafeReadError('io', `${opts.what} ${pathText(path)} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
     if (!st.isFile()) throw new SafeReadError('not_regular', `${opts.what} ${pathText(path)} is not a regular file (${kindOf(st)}); choose a file`)
     if (st.size > opts.maxBytes) {
       throw new SafeReadError('too_large', `${opts.what} ${pathText(path)} is ${bytesText(st.size)}, more than the ${bytesText(opts.maxBytes)} a ${opts.what} may have`)
     }
-    const buf = Buffer.allocUnsafe(st.size)
-    let off = 0
-    while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off)
-      if (n === 0) break
-      off += n
+    const read = (into: Uint8Array, position: number): number => {
+      let off = 0
+      while (off < into.byteLength) {
+        let n: number
+        try {
+          n = readSync(fd, into, off, into.byteLength - off, position + off)
+        } catch (e) {
+          throw new SafeReadError('io', `${opts.what} ${pathText(path)} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+        }
+        if (n === 0) break
+        off += n
+      }
+      return off
     }
-    return { bytes: off === st.size ? buf : buf.subarray(0, off), stat: st }
-  } catch (e) {
-    if (e instanceof SafeReadError) throw e
-    throw new SafeReadError('io', `${opts.what} ${pathText(path)} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+    return use(read, st)
   } finally {
     closeSync(fd)
   }

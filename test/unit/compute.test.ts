@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBundle, type Bundle } from '../../main/bundle'
 import type { HookName, SparseActs } from '../../main/compute/api'
+import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node'
+import { buildForwardGraph } from '../../main/compute/graphs'
 import { OrtEngine } from '../../main/compute/ort-engine'
 import { readGolden, relErr, type Golden } from './helpers/golden'
 
@@ -195,3 +197,37 @@ for (const c of CASES) {
     })
   })
 }
+
+describe('weights outside the model (onnx-builder.ts)', () => {
+  it('keeps every weight out of the protobuf, and the GPU form (initializers in external data) computes the same', async () => {
+    const bundle = await loadBundle('test/fixtures/tiny')
+    const graph = buildForwardGraph(bundle, ['logits'])
+    const asInputs = graph.encode('inputs')
+    const asInitializers = graph.encode('initializers')
+    const weightBytes = [...graph.weights.values()].reduce((n, t) => n + t.data.byteLength, 0)
+    // A few KB of nodes whatever the model's size: no 2 GiB protobuf limit, no copy of the weights.
+    expect(asInputs.model.byteLength).toBeLessThan(20_000)
+    expect(asInitializers.model.byteLength).toBeLessThan(20_000)
+    expect(weightBytes).toBeGreaterThan(100_000)
+    expect(asInitializers.externalData.reduce((n, f) => n + f.data.byteLength, 0)).toBe(weightBytes)
+    expect(asInputs.fed.sort()).toEqual([...graph.weights.keys()].sort())
+    expect(asInitializers.fed).toEqual([]) // a tensor of 2 GiB or more would still be fed (ORT's in-memory limit)
+    // Each file of external data is a view of the bundle's own array, not a copy.
+    expect(asInitializers.externalData.every((f) => [...graph.weights.values()].some((t) => t.data.buffer === f.data.buffer))).toBe(true)
+
+    const seqLen = bundle.tokens.seqLen
+    const ids = new BigInt64Array(seqLen)
+    bundle.tokens.data.subarray(0, seqLen).forEach((t, i) => (ids[i] = BigInt(t)))
+    const tokens = new OrtTensor('int64', ids, [1, seqLen])
+    const options = { executionProviders: ['cpu'], intraOpNumThreads: 1 }
+    const fed = await InferenceSession.create(asInputs.model, options)
+    const feeds: Record<string, OrtTensor> = { tokens }
+    for (const [name, t] of graph.weights) feeds[name] = new OrtTensor('float32', t.data, t.dims)
+    const a = (await fed.run(feeds)).logits.data as Float32Array
+    const embedded = await InferenceSession.create(asInitializers.model, { ...options, externalData: asInitializers.externalData })
+    const b = (await embedded.run({ tokens })).logits.data as Float32Array
+    expect(relErr(b, a)).toBeLessThanOrEqual(1e-6)
+    await fed.release()
+    await embedded.release()
+  })
+})
