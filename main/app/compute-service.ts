@@ -83,11 +83,8 @@ function handlers(bundle: Bundle): Handlers {
       for (const s of picked) await prefetchScope(bundle, engine, s)
       return { batches: picked.length }
     },
-    'trace.prompt': async ({ prompt, topK, feature }, engine) => {
-      const dSae = bundle.config.sae.d_sae
-      if (feature !== undefined && feature >= dSae) throw new FtError('invalid_request', `feature ${feature} outside [0, ${dSae})`)
-      return promptView(bundle, engine, prompt, { topK, feature })
-    },
+    // promptView checks the feature (invalid_request, the shared message).
+    'trace.prompt': async ({ prompt, topK, feature }, engine) => promptView(bundle, engine, prompt, { topK, feature }),
     'trace.compare': async ({ a, b, convention, topK }, engine) => comparePoints(bundle, engine, a, b, convention, topK),
   }
 }

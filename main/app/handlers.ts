@@ -12,6 +12,7 @@ import { isAbsolute } from 'node:path'
 import { pathText } from '../../common/text'
 import { checkSessionSavePath, readAutosave, readSessionFile, writeAutosave, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
 import type { SessionFile } from '../../common/contract'
+import { checkFeatureId } from '../bundle/feature-id'
 
 async function bundleInfo(wb: Workbench, open: OpenBundle): Promise<BundleInfo> {
   const { bundle } = open
@@ -30,8 +31,7 @@ async function bundleInfo(wb: Workbench, open: OpenBundle): Promise<BundleInfo> 
 }
 
 function checkFeature(open: OpenBundle, id: number): void {
-  const dSae = open.bundle.config.sae.d_sae
-  if (id >= dSae) throw new FtError('not_found', `feature ${id} does not exist (the SAE has ${dSae} features, 0…${dSae - 1})`)
+  checkFeatureId(id, open.bundle.config.sae.d_sae)
 }
 
 /** Token ids a search text stands for: the tokenizer's ids, without the BOS it prepends to prompts. */
