@@ -2,30 +2,13 @@
 // each kill the cache opens and reports a state, the next build resumes, and the result is byte-identical
 // to an uninterrupted build. The tiny bundle is slowed by the build knobs so the kills land mid-build.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { dumpTables, tempDir, TINY } from './helpers/cache'
+import { committedChunks, dumpTables, tempDir, TINY } from './helpers/cache'
 import { mulberry32 } from './helpers/fuzz'
 
 const BIN = 'bin/feature-tracer.mjs'
 const KILLS = 10
-
-/** Chunks committed so far (0 while the file or its table does not exist yet). */
-function committed(path: string): number {
-  if (!existsSync(path)) return 0
-  try {
-    const db = new Database(path, { readonly: true })
-    try {
-      return (db.prepare('SELECT COUNT(*) AS n FROM chunk').get() as { n: number }).n
-    } finally {
-      db.close()
-    }
-  } catch {
-    return 0
-  }
-}
 
 function cli(args: string[], env: Record<string, string>) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf-8', env: { ...process.env, ...env }, timeout: 240_000 })
@@ -52,9 +35,9 @@ describe('cache build under kill -9', () => {
       // adds at least one, so all ten kills land in the middle of the build, at different points of a chunk.
       let running = true
       void exited.then(() => (running = false))
-      const before = committed(killed)
+      const before = committedChunks(killed)
       const deadline = Date.now() + 60_000
-      while (running && committed(killed) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      while (running && committedChunks(killed) <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
       await new Promise((r) => setTimeout(r, random() * 350))
       try {
         process.kill(-child.pid!, 'SIGKILL')

@@ -1,12 +1,11 @@
 // The `feature-tracer` command as a user runs it (bin/feature-tracer.mjs, a child process) on the tiny
 // bundle: output shapes, exit codes, the default cache location, and a SIGKILL in the middle of a build.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { FeatureDetail, FeatureSummary } from '../../common/contract'
-import { dumpTables, tempDir, TINY } from './helpers/cache'
+import { committedChunks, dumpTables, tempDir, TINY } from './helpers/cache'
 
 const BIN = 'bin/feature-tracer.mjs'
 /** Each test starts worker threads or processes; a machine shared with a training job can be very slow. */
@@ -90,19 +89,7 @@ describe('feature-tracer CLI', () => {
     const slow = { ...env, FEATURE_TRACER_CHUNK_SEQS: '2', FEATURE_TRACER_TEST_PAUSE_MS: '150' }
     const child = spawn(process.execPath, [BIN, 'cache', 'build', '--bundle', TINY, '--cache', killedCache], { env: { ...process.env, ...slow }, stdio: 'ignore' })
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)))
-    const committed = (): number => {
-      if (!existsSync(killedCache)) return 0
-      try {
-        const db = new Database(killedCache, { readonly: true })
-        try {
-          return (db.prepare('SELECT COUNT(*) AS n FROM chunk').get() as { n: number }).n
-        } finally {
-          db.close()
-        }
-      } catch {
-        return 0
-      }
-    }
+    const committed = (): number => committedChunks(killedCache)
     const deadline = Date.now() + 200_000
     while (committed() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     child.kill('SIGKILL')

@@ -1,7 +1,7 @@
 // Shared by the cache, session and CLI tests: temp workbenches on the tiny bundle, waiting for builds,
 // and a full dump of what the cache answers (to compare two builds byte for byte).
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -66,5 +66,20 @@ export function dumpTables(path: string): string {
     return parts.join('\n')
   } finally {
     db.close()
+  }
+}
+
+/** Chunks committed so far (0 while the file or its table does not exist yet). */
+export function committedChunks(path: string): number {
+  if (!existsSync(path)) return 0
+  try {
+    const db = new Database(path, { readonly: true })
+    try {
+      return (db.prepare('SELECT COUNT(*) AS n FROM chunk').get() as { n: number }).n
+    } finally {
+      db.close()
+    }
+  } catch {
+    return 0
   }
 }
