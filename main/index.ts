@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDialogOptions, saveDialogOptions, type FileDialog } from './app/dialog'
 import { createWorkbench, type Workbench } from './app/workbench'
-import { hostEnv, type HostLauncher } from './jobs/launcher'
+import type { HostLauncher } from './jobs/launcher'
 import type { FromHost } from './jobs/protocol'
 import { bindingFile, currentRuntime, sqliteLoadError } from './native/sqlite'
 import { FIX_COMMAND, pageUrl, sqliteProblemPage } from './native/startup-page'
@@ -117,7 +117,7 @@ const fileDialog: FileDialog = {
  */
 const utilityLauncher: HostLauncher = (entry, name) => {
   // The app runs from the electron-vite build, so `entry` is compute-host.js next to this file.
-  const child = utilityProcess.fork(entry.path, [], { serviceName: name, stdio: 'inherit', env: hostEnv() })
+  const child = utilityProcess.fork(entry.path, [], { serviceName: name, stdio: 'inherit' })
   let exited = false
   return {
     get pid() {

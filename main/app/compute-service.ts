@@ -102,7 +102,8 @@ export async function startComputeService(init: ComputeInit): Promise<HostServic
       if (!(op in LANES)) throw new FtError('internal', `the compute process has no channel ${op}`)
       const channel = op as ComputeChannel
       const handler = table[channel] as (req: unknown, engine: Engine) => Promise<unknown>
-      return handler(payload, forRequest(engine, { signal, lane: LANES[channel] }))
+      const ctx = { signal, lane: LANES[channel] }
+      return engine.during(ctx, () => handler(payload, forRequest(engine, ctx)))
     },
   }
 }

@@ -99,6 +99,14 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return createSession(build(), [this.provider], this.opts).then((c) => c.session)
   }
 
+  /**
+   * Runs a whole request (all its engine calls) as one of its lane: a point request keeps the scope lane's
+   * runs waiting until it ends (RunGate).
+   */
+  during<T>(ctx: RunContext, work: () => Promise<T>): Promise<T> {
+    return this.gate.request(ctx.lane ?? 'point', work)
+  }
+
   /** One ORT run, through the gate: in lane order, and never for a cancelled request. */
   private run(session: GraphSession, feeds: Record<string, OrtTensor>, ctx: RunContext, fetches?: string[]) {
     return this.gate.through(ctx, async () => {

@@ -41,16 +41,6 @@ export function locateEntry(here: string, source: string, built: string[]): Host
   throw new Error(`the compute host is not built: none of ${built.join(', ')} exists next to ${fileURLToPath(here)} (it is an entry of the main build, electron.vite.config.ts)`)
 }
 
-/**
- * The environment of a host process: ours, with glibc's malloc told to map every block of 1 MiB or more
- * on its own. A forward pass allocates hundreds of MB for a moment; with glibc's default (a threshold that
- * rises to 32 MiB as blocks are freed) those blocks stay in the heap after the run instead of going back.
- */
-export function hostEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const tunable = 'glibc.malloc.mmap_threshold=1048576'
-  return { ...env, GLIBC_TUNABLES: env.GLIBC_TUNABLES ? `${env.GLIBC_TUNABLES}:${tunable}` : tunable }
-}
-
 /** tsx's loader by file URL (a bare `tsx` would resolve from the child's working directory). */
 function tsxLoader(): string {
   return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
@@ -62,7 +52,6 @@ export const nodeLauncher: HostLauncher = (entry) => {
     // Never the parent's flags (a test runner's loader, --inspect): only what the entry needs.
     execArgv: entry.typescript ? ['--import', tsxLoader()] : [],
     serialization: 'advanced',
-    env: hostEnv(),
     // stdout may be the CLI's output (JSON): whatever the host prints goes to stderr.
     stdio: ['ignore', 2, 'inherit', 'ipc'],
   })

@@ -22,6 +22,28 @@ describe('RunGate', () => {
     expect(order).toEqual(['s1', 'p1', 'p2', 's2', 's3'])
   })
 
+  it('keeps scope runs waiting for the whole of a point request, its pauses between runs included', async () => {
+    const gate = new RunGate()
+    const order: string[] = []
+    const scope = (async () => {
+      for (let i = 0; i < 3; i++) {
+        await gate.through({ lane: 'scope' }, async () => {
+          order.push(`s${i}`)
+          await tick()
+        })
+      }
+    })()
+    await tick()
+    const point = gate.request('point', async () => {
+      for (let i = 0; i < 3; i++) {
+        await gate.through({ lane: 'point' }, async () => void order.push(`p${i}`))
+        await tick() // JavaScript between its runs: the batch must not take the gate meanwhile
+      }
+    })
+    await Promise.all([scope, point])
+    expect(order).toEqual(['s0', 'p0', 'p1', 'p2', 's1', 's2'])
+  })
+
   it('refuses a run to a cancelled request, before or while it waits, and moves on', async () => {
     const gate = new RunGate()
     const ac = new AbortController()
