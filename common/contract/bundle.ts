@@ -70,7 +70,7 @@ export interface BundleInfo {
   dataset: DatasetConfig
   quality: Record<string, number>
   /**
-   * The execution provider ONNX Runtime runs on: the app's compute worker's, else the one the cache was
+   * The execution provider ONNX Runtime runs on: the app's compute process's, else the one the cache was
    * built with; null while no engine has run for this bundle.
    */
   provider: ExecutionProviderName | null

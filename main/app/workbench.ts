@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadBundle, DEFAULT_BUNDLE_DIR, type Bundle, type BundleMeta } from '../bundle'
+import { loadBundle, DEFAULT_BUNDLE_DIR, type BundleMeta } from '../bundle'
 import { corpusViewOf, type CorpusView } from '../bundle/corpus'
 import { cacheKeyOf, defaultCachePath } from '../cache/bundle-link'
 import { userCacheDir } from '../files/dirs'
@@ -226,8 +226,7 @@ export class Workbench {
     if (running) throw new FtError('busy', `corpus scores are already being computed (job ${running.id}); cancel them or wait`)
     const { bundle } = await this.bundle()
     try {
-      // pointSequence reads the bundle's config, corpus and tokenizer only (its parameter type asks for more).
-      pointSequence(bundle as Bundle, req.point)
+      pointSequence(bundle, req.point)
     } catch (e) {
       throw isTraceInputError(e) ? new FtError('invalid_request', e.message) : e
     }

@@ -2,7 +2,7 @@
 // one ABI only (process.versions.modules: 115 for Node 20, 150 for Electron 45). node_modules keeps the
 // Node build (serve mode, the CLI, the tests); Electron in a checkout loads a second build, which
 // `npm run electron:native` (main/native/electron-native.ts) puts in a folder of its own keyed by ABI,
-// so neither ever overwrites the other. Every process and thread that opens SQLite (main, the workers,
+// so neither ever overwrites the other. Every process and thread that opens SQLite (main, the job processes,
 // a compute process) goes through openSqlite, so they all make the same choice.
 import Database from 'better-sqlite3'
 import { existsSync, readFileSync } from 'node:fs'

@@ -3,7 +3,7 @@
 // pre(x0) + vec·(x − x0) against the feature's true pre-activation and activation at every token. The
 // corpus goes through the engine chunk by chunk: one forward pass per chunk, then resid_mid·vec and
 // hook·W_enc[:,f] as one GEMM each on the ONNX session; only those two floats per token are kept. Which
-// thread runs this is the caller's business: the app runs it in a job worker (main/trace/corpus-scores-job.ts).
+// thread runs this is the caller's business: the app runs it in a job process of its own (main/trace/corpus-scores-job.ts).
 import type { Bundle } from '../bundle'
 import { histogram } from './histogram'
 import type { BlockProjectionRequest, ComputeEngine, HookName, TraceCompute } from '../compute/api'

@@ -34,7 +34,7 @@ export type Hooks = Awaited<ReturnType<ComputeEngine['forward']>>
 export const residMidHook = (layer: number): HookName => `blocks.${layer}.hook_resid_mid`
 
 /** The token ids of a typed prompt, tokenized as the corpus was (BOS per bundle.json). */
-export function promptTokens(bundle: Bundle, prompt: string): Int32Array {
+export function promptTokens(bundle: Pick<Bundle, 'config' | 'tokenizer'>, prompt: string): Int32Array {
   if (prompt.length === 0) throw new TraceInputError('the prompt is empty: type some text to trace')
   const ids = bundle.tokenizer.encode(prompt)
   const nCtx = bundle.config.model.n_ctx
@@ -52,7 +52,7 @@ export interface PointSequence {
 }
 
 /** A point checked against the bundle (feature, sample, position or prompt token), found in its sequence. */
-export function pointSequence(bundle: Bundle, point: TracePoint): PointSequence {
+export function pointSequence(bundle: Pick<Bundle, 'config' | 'tokens' | 'tokenizer'>, point: TracePoint): PointSequence {
   checkFeatureId(point.feature, bundle.config.sae.d_sae, (m) => new TraceInputError(m))
   if ('sample' in point) {
     const corpus = bundle.tokens
