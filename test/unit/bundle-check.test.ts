@@ -1,11 +1,12 @@
 // loadBundle's 'check' mode (what main opens: the weights read in pieces, checked and hashed, not kept)
 // against the default: the same bundle, the same hashes, and the same refusals with the same messages.
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { BundleError, loadBundle } from '../../main/bundle'
 import { firstNonFinite } from '../../main/bundle/safetensors'
+import { pokeF32 } from './helpers/safetensors-edit'
 
 const TINY = 'test/fixtures/tiny'
 
@@ -21,12 +22,7 @@ const errorOf = (p: Promise<unknown>): Promise<BundleError> =>
 function poked(file: string, tensor: string, index: number, value: number): string {
   const d = join(mkdtempSync(join(tmpdir(), 'ft-check-')), 'b')
   cpSync(TINY, d, { recursive: true })
-  const p = join(d, file)
-  const buf = readFileSync(p)
-  const len = Number(buf.readBigUInt64LE(0))
-  const header = JSON.parse(buf.subarray(8, 8 + len).toString()) as Record<string, { data_offsets: [number, number] }>
-  buf.writeFloatLE(value, 8 + len + header[tensor].data_offsets[0] + 4 * index)
-  writeFileSync(p, buf)
+  pokeF32(join(d, file), tensor, index, value)
   return d
 }
 

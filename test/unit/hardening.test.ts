@@ -23,6 +23,7 @@ import { HashCache } from '../../main/bundle/hash-cache'
 import { unwrap } from '../../main/app/dispatch'
 import type { Workbench } from '../../main/app/workbench'
 import { SESSION_VERSION } from '../../main/session/file'
+import { pokeF32 } from './helpers/safetensors-edit'
 import { LabelStore } from '../../main/session/labels'
 import { build, tempDir, TINY, tinyWorkbench } from './helpers/cache'
 
@@ -311,14 +312,7 @@ describe('bundles', () => {
     return err as BundleError
   }
   /** Writes `value` into element `index` of an F32 tensor of the copy's model.safetensors. */
-  const poke = (d: string, file: string, tensor: string, index: number, value: number) => {
-    const p = join(d, file)
-    const buf = readFileSync(p)
-    const len = Number(buf.readBigUInt64LE(0))
-    const header = JSON.parse(buf.subarray(8, 8 + len).toString()) as Record<string, { data_offsets: [number, number] }>
-    buf.writeFloatLE(value, 8 + len + header[tensor].data_offsets[0] + 4 * index)
-    writeFileSync(p, buf)
-  }
+  const poke = (d: string, file: string, tensor: string, index: number, value: number) => pokeF32(join(d, file), tensor, index, value)
 
   it.each([
     ['model.safetensors', 'embed.W_E', 33, NaN, 'NaN at index [1, 1]'],

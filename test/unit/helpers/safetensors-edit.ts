@@ -21,3 +21,12 @@ export function writeInt32Safetensors(path: string, name: string, shape: number[
   lenBuf.writeBigUInt64LE(BigInt(json.length))
   writeFileSync(path, Buffer.concat([lenBuf, json, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]))
 }
+
+/** Writes `value` into element `index` (flat) of an F32 tensor of the safetensors file at `path`, in place. */
+export function pokeF32(path: string, tensor: string, index: number, value: number): void {
+  const buf = readFileSync(path)
+  const len = Number(buf.readBigUInt64LE(0))
+  const header = JSON.parse(buf.subarray(8, 8 + len).toString()) as Record<string, { data_offsets: [number, number] }>
+  buf.writeFloatLE(value, 8 + len + header[tensor].data_offsets[0] + 4 * index)
+  writeFileSync(path, buf)
+}
