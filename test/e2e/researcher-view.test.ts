@@ -277,7 +277,7 @@ describe("the researcher's view (issue 14)", () => {
     const link = (await cell.locator('.token-link').boundingBox())!
     expect(box.x + box.width - 3).toBeGreaterThan(link.x + link.width) // a spot beside the text
     await page.mouse.click(box.x + box.width - 3, box.y + box.height / 2)
-    await poll(() => page.$$eval('[role="tab"][aria-selected="true"]', (t) => t.map((x) => x.getAttribute('data-tab')))).toEqual([expect.stringMatching(/^trace:/)])
+    await poll(() => page.$$eval('.tab-strip [role="tab"][aria-selected="true"]', (t) => t.map((x) => x.getAttribute('data-tab')))).toEqual([expect.stringMatching(/^trace:/)])
   })
 
   it('Prompt: zeros are white on the feature scale, and the top features are links', async () => {
