@@ -26,6 +26,16 @@ export interface CacheState {
   reason?: string
   /** ISO time the build finished (state 'ready'). */
   builtAt?: string
+  /**
+   * State 'ready': whether it holds every activation (the full table) besides the summary that the feature
+   * views read (stats, histogram, top activations, intervals, logit effects, token index).
+   */
+  fullTable?: boolean
+  /**
+   * While this cache is not ready: the summary shipped in the bundle folder, which the feature views read
+   * meanwhile (read-only; a build writes the cache at `path`, which then takes over).
+   */
+  shipped?: { path: string; builtAt: string; fullTable: boolean; sizeBytes: number }
   /** The running job, when state is 'building'. */
   job?: JobProgress
 }
@@ -34,7 +44,10 @@ export const cacheChannels = {
   'cache.status': channel<CacheState>()(empty),
   /**
    * Starts (or resumes) a build as job `jobId` (one build at a time: `busy` while another runs);
-   * `rebuild` discards an existing or stale cache first. Cancel it with job.cancel.
+   * `rebuild` discards an existing or stale cache first; `full` keeps every activation besides the summary
+   * (a finished summary cache asked for it is built again). Cancel it with job.cancel.
    */
-  'cache.build': channel<{ jobId: string; movedAside?: MovedAside }>()(z.strictObject({ jobId, rebuild: z.boolean().default(false) })),
+  'cache.build': channel<{ jobId: string; movedAside?: MovedAside }>()(
+    z.strictObject({ jobId, rebuild: z.boolean().default(false), full: z.boolean().default(false) }),
+  ),
 }

@@ -102,7 +102,10 @@ export const featureChannels = {
       topK: z.number().int().min(1).max(100).default(100),
     }),
   ),
-  /** The histogram of all of a feature's non-zero activations with other binning. */
+  /**
+   * The histogram of all of a feature's non-zero activations with other binning (from the full table; a
+   * summary cache answers only the stored 40 linear bins, and cache_missing for others).
+   */
   'feature.histogram': channel<Histogram>()(
     z.strictObject({
       id: featureId,

@@ -7,6 +7,7 @@ import { FtError } from '../../common/errors'
 import { createDialogHandlers } from './dialog'
 import { createTraceHandlers } from './trace-handlers'
 import type { OpenBundle, Workbench } from './workbench'
+import { servingReader } from './serving'
 import { homedir } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { pathText } from '../../common/text'
@@ -78,22 +79,22 @@ export function createHandlers(wb: Workbench): HandlerTable {
     },
 
     'cache.status': () => wb.cacheState(),
-    'cache.build': async ({ jobId, rebuild }) => wb.startBuild(jobId, rebuild),
+    'cache.build': async ({ jobId, rebuild, full }) => wb.startBuild(jobId, rebuild, full),
     'job.cancel': async ({ jobId }) => ({ cancelled: await wb.jobs.cancel(jobId) }),
 
     'features.list': async () => {
       const open = await wb.bundle()
-      return { features: open.reader.summaries(annotate(open)) }
+      return { features: servingReader(open).summaries(annotate(open)) }
     },
     'feature.get': async ({ id, topK }) => {
       const open = await wb.bundle()
       checkFeature(open, id)
-      return open.reader.detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f))
+      return servingReader(open).detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f))
     },
     'feature.histogram': async ({ id, bins, scale }) => {
       const open = await wb.bundle()
       checkFeature(open, id)
-      return open.reader.histogram(id, bins, scale)
+      return servingReader(open).histogram(id, bins, scale)
     },
     'features.byToken': async (req) => {
       const open = await wb.bundle()
@@ -102,7 +103,7 @@ export function createHandlers(wb: Workbench): HandlerTable {
       for (const t of ids) if (t >= vocab) throw new FtError('not_found', `token id ${t} is outside the vocabulary (0…${vocab - 1})`)
       const tokens: TokenMatch[] = [...new Set(ids)].map((id) => ({ id, token: open.view.display[id], occurrences: open.occurrences[id] }))
       const occurrences = tokens.reduce((n, t) => n + t.occurrences, 0)
-      return { tokens, ...open.reader.byToken(ids, occurrences, req.limit, annotate(open)) }
+      return { tokens, ...servingReader(open).byToken(ids, occurrences, req.limit, annotate(open)) }
     },
 
     'labels.set': async ({ id, label }) => {

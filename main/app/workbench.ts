@@ -3,11 +3,11 @@
 // HTTP bridge, the CLI) through `dispatch`. ONNX Runtime never runs here: traces go to the compute process
 // (compute.ts) and long jobs to processes of their own (jobs.ts), which may crash without taking this one.
 import { randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadBundle, DEFAULT_BUNDLE_DIR, type BundleMeta } from '../bundle'
 import { corpusViewOf, type CorpusView } from '../bundle/corpus'
-import { cacheKeyOf, defaultCachePath } from '../cache/bundle-link'
+import { cacheKeyOf, defaultCachePath, SHIPPED_CACHE } from '../cache/bundle-link'
 import { userCacheDir } from '../files/dirs'
 import { CacheReader } from '../cache/query'
 import { inspectCacheFile } from '../cache/schema'
@@ -21,6 +21,7 @@ import type { FileDialog } from './dialog'
 import { createDispatch, type RawDispatch } from './dispatch'
 import { FtError, toIpcError } from '../../common/errors'
 import { createHandlers } from './handlers'
+import { shippedState } from './serving'
 import { Compute, type ComputeOptions } from './compute'
 import { JobSlots, type Job } from './jobs'
 
@@ -54,7 +55,10 @@ export type EventListener = <E extends EventName>(event: E, payload: Events[E]) 
  */
 export interface OpenBundle {
   bundle: BundleMeta
+  /** The cache this app builds (in the user's cache folder, or --cache). */
   reader: CacheReader
+  /** The summary cache shipped in the bundle folder (SHIPPED_CACHE), read-only; null when there is none. */
+  shipped: CacheReader | null
   view: CorpusView
   /** Occurrences of each token id in the corpus. */
   occurrences: Uint32Array
@@ -149,13 +153,16 @@ export class Workbench {
       for (const t of bundle.tokens.data) occurrences[t]++
       // No logit effects from the weights here: every build stores them (finalize), and main holds no weights.
       const reader = new CacheReader({ path: cachePath, key: cacheKeyOf(bundle), view, logitWeights: null })
-      return { bundle, reader, view, occurrences }
+      const shippedPath = join(bundle.dir, SHIPPED_CACHE)
+      const shipped = existsSync(shippedPath) ? new CacheReader({ path: shippedPath, key: cacheKeyOf(bundle), view, logitWeights: null }) : null
+      return { bundle, reader, shipped, view, occurrences }
     })()
     this.opening = pending
     try {
       const opened = await pending
       if (this.opening === pending) {
         this.current?.reader.close()
+        this.current?.shipped?.close()
         this.stopCompute()
         this.current = opened
       }
@@ -166,21 +173,23 @@ export class Workbench {
   }
 
   async cacheState(): Promise<CacheState> {
-    const { reader } = await this.bundle()
+    const open = await this.bundle()
+    const s = open.reader.status()
+    const shipped = s.state === 'ready' ? null : shippedState(open)
+    const withShipped = shipped ? { ...s, shipped } : s
     const job = this.jobs.running('cache.build')
     if (job) {
-      const s = reader.status()
       const progress = job.progress
-      return { ...s, state: 'building', doneTokens: progress?.doneTokens ?? s.doneTokens, ...(progress ? { job: progress } : {}) }
+      return { ...withShipped, state: 'building', doneTokens: progress?.doneTokens ?? s.doneTokens, ...(progress ? { job: progress } : {}) }
     }
-    return reader.status()
+    return withShipped
   }
 
   /**
    * Starts (or resumes) a build as job `jobId`. A file at the cache path that cannot be read is moved aside
    * first (and named in the result); another program's SQLite file is refused, never wiped.
    */
-  async startBuild(jobId: string, rebuild: boolean): Promise<{ jobId: string; movedAside?: MovedAside }> {
+  async startBuild(jobId: string, rebuild: boolean, full: boolean): Promise<{ jobId: string; movedAside?: MovedAside }> {
     const running = this.jobs.running('cache.build')
     if (running) throw new FtError('busy', `a cache build is already running (job ${running.id})`)
     const { bundle, reader } = await this.bundle()
@@ -201,7 +210,7 @@ export class Workbench {
       // Ours and readable, but claims a completeness it lacks: start over in place.
       rebuild = true
     }
-    const job = this.jobs.start('cache.build', jobId, { jobId, bundleDir: bundle.dir, cachePath: reader.path, rebuild, ...this.options.build })
+    const job = this.jobs.start('cache.build', jobId, { jobId, bundleDir: bundle.dir, cachePath: reader.path, rebuild, full, ...this.options.build })
     void job.ended.then(async (end) => {
       if (end.outcome === 'done') this.lastBuildProvider = end.value.provider
       // A job cancelled by close() reports to no one: the listeners and the reader are gone.
@@ -293,6 +302,7 @@ export class Workbench {
     await this.jobs.cancelAll()
     this.stopCompute('the workbench is closing')
     this.current?.reader.close()
+    this.current?.shipped?.close()
     this.labels.close()
   }
 }

@@ -7,7 +7,7 @@ import type { CacheProgress } from '../../common/contract'
 import { encodeChunk } from './encode'
 import { finalize } from './finalize'
 import type { LogitTable } from './logit-table'
-import { keyMismatch, keyToMeta, readMeta, wipe, writeMeta, type CacheKey } from './schema'
+import { hasFullTable, keyMismatch, keyToMeta, readMeta, wipe, writeMeta, type CacheKey } from './schema'
 
 /** Sequences per chunk when the caller does not say; about 8k tokens per engine call on the demo. */
 export const DEFAULT_CHUNK_TOKENS = 8192
@@ -21,6 +21,11 @@ export interface BuildInput {
   vocabSize: number
   /** Discard whatever the file holds first. */
   rebuild?: boolean
+  /**
+   * Keep every firing (the full table) besides the summary. A finished summary cache asked for the full
+   * table is built again (its scratch chunks are gone).
+   */
+  full?: boolean
   /** Sequences per engine call; ignored when resuming (the stored layout wins). */
   chunkSeqs?: number
   jobId?: string
@@ -42,7 +47,8 @@ export async function runBuild(input: BuildInput): Promise<void> {
   const { db, engine, key, corpus } = input
   const { nSeq, seqLen, dSae } = key
   let meta = readMeta(db)
-  if (input.rebuild || keyMismatch(meta, key) !== null) {
+  const wantsMore = meta.built_at !== undefined && input.full === true && !hasFullTable(meta)
+  if (input.rebuild || wantsMore || keyMismatch(meta, key) !== null) {
     wipe(db)
     meta = {}
   }
@@ -94,7 +100,7 @@ export async function runBuild(input: BuildInput): Promise<void> {
   }
   report('finalize')
   const logits = (await input.logitTable?.()) ?? null
-  finalize(db, { corpus, seqLen, chunkSeqs, dSae, vocabSize: input.vocabSize, logits, maxEntriesPerPass: input.maxEntriesPerPass })
+  finalize(db, { corpus, seqLen, chunkSeqs, dSae, vocabSize: input.vocabSize, logits, maxEntriesPerPass: input.maxEntriesPerPass, full: input.full })
   writeMeta(db, { provider: engine.provider })
   // Reclaims the scratch chunks' pages (roughly half the file). Outside any transaction, as SQLite wants.
   db.exec('VACUUM')

@@ -20,6 +20,12 @@ export function cacheKeyOf(bundle: BundleMeta): CacheKey {
   }
 }
 
+/**
+ * A bundle may carry its summary cache (resources/demo does): read-only, used until the app has built its
+ * own, so the features are on screen with no build. Made by tools/ship-summary.ts.
+ */
+export const SHIPPED_CACHE = 'summary.sqlite'
+
 /** Bundle folders may be read-only, so the cache lives in the user's cache folder under the bundle hash. */
 export function defaultCachePath(bundle: BundleMeta, dir: string = userCacheDir()): string {
   return join(dir, `${bundle.hashes.bundle}.sqlite`)

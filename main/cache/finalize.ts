@@ -18,6 +18,8 @@ export interface FinalizeInput {
   logits?: LogitTable | null
   /** Most firings transposed in memory at once (8 bytes each); larger corpora take several passes. */
   maxEntriesPerPass?: number
+  /** Also store every firing (feature_acts); without it the cache is the summary alone (a fifth the size). */
+  full?: boolean
 }
 
 interface ChunkRow extends ChunkBlobs {
@@ -122,7 +124,7 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
           topVals: blobOf(agg.topVals),
           ...logitColumns(input.logits ?? null, f),
         })
-        insActs.run(f, encodeTokenDeltas(acts.tokens), blobOf(acts.values))
+        if (input.full) insActs.run(f, encodeTokenDeltas(acts.tokens), blobOf(acts.values))
         const p = agg.perToken
         for (let k = 0; k < p.tokenIds.length; k++) tokenIndex.add(p.tokenIds[k], f, p.counts[k], p.maxs[k], p.sums[k])
       }
@@ -130,6 +132,6 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
     }
     for (const [token, n, entries] of tokenIndex.blobs()) insToken.run(token, n, entries)
     db.exec('DELETE FROM chunk')
-    writeMeta(db, { built_at: new Date().toISOString() })
+    writeMeta(db, { built_at: new Date().toISOString(), full_table: input.full ? '1' : '0' })
   })()
 }

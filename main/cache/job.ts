@@ -16,6 +16,8 @@ export interface BuildJobData {
   bundleDir: string
   cachePath: string
   rebuild?: boolean
+  /** Keep the full table of every firing (BuildInput.full). */
+  full?: boolean
   /** Tuning and test hooks (see BuildInput). */
   chunkSeqs?: number
   pauseMsPerChunk?: number
@@ -39,6 +41,7 @@ export async function runCacheBuild(data: BuildJobData, onProgress: (p: CachePro
       corpus: bundle.tokens.data,
       vocabSize: bundle.config.model.d_vocab,
       rebuild: data.rebuild,
+      full: data.full,
       chunkSeqs: data.chunkSeqs,
       jobId: data.jobId,
       pauseMsPerChunk: data.pauseMsPerChunk,

@@ -18,11 +18,11 @@ import { topIndices } from '../trace/math'
 import { activationRow, type CorpusView } from '../bundle/corpus'
 import { checkFeatureId } from '../bundle/feature-id'
 import { tokenText } from '../../common/text'
-import { FINAL_TABLES, foreignReason, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
+import { FINAL_TABLES, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
 import type Database from 'better-sqlite3'
 import { openSqlite } from '../native/sqlite'
 import { pathText } from '../../common/text'
-import { INTERVAL_EXAMPLES, intervalRange } from './stats'
+import { HISTOGRAM_BINS, INTERVAL_EXAMPLES, intervalRange } from './stats'
 import { histogram, histogramEdges } from '../trace/histogram'
 import { decodeTokenEntries } from './token-index'
 
@@ -111,7 +111,7 @@ export class CacheReader {
     }
   }
 
-  private stateOf(db: Database.Database, totalTokens: number): Pick<CacheState, 'state' | 'reason' | 'doneTokens' | 'builtAt'> {
+  private stateOf(db: Database.Database, totalTokens: number): Pick<CacheState, 'state' | 'reason' | 'doneTokens' | 'builtAt' | 'fullTable'> {
     const tables = tableNames(db)
     const meta = readMeta(db)
     const foreign = foreignReason(tables, meta)
@@ -123,7 +123,7 @@ export class CacheReader {
       const damage = this.verifiedBuiltAt === meta.built_at ? null : this.completenessProblem(db, tables)
       if (damage) return { state: 'corrupt', doneTokens: 0, reason: damage }
       this.verifiedBuiltAt = meta.built_at
-      return { state: 'ready', doneTokens: totalTokens, builtAt: meta.built_at }
+      return { state: 'ready', doneTokens: totalTokens, builtAt: meta.built_at, fullTable: hasFullTable(meta) }
     }
     const done = db.prepare('SELECT COALESCE(SUM(n_tokens), 0) AS n FROM chunk').get() as { n: number }
     return { state: done.n > 0 ? 'partial' : 'missing', doneTokens: done.n }
@@ -243,11 +243,18 @@ export class CacheReader {
     return { stats: this.summary(row, annotate), histogram, top, intervals, logits: this.logits(id, row) }
   }
 
-  /** All of a feature's firings, decoded from its blob. */
-  acts(id: number): FeatureActs {
+  /** All of a feature's firings, decoded from its blob; only a cache built with the full table has them. */
+  acts(id: number, what = 'this'): FeatureActs {
     this.checkId(id)
     return this.guard(() => {
-      const row = this.ready().prepare('SELECT token_deltas, vals FROM feature_acts WHERE id = ?').get(id) as
+      const db = this.ready()
+      if (!hasFullTable(readMeta(db))) {
+        throw new FtError(
+          'cache_missing',
+          `${what} needs every activation of the feature, and the cache ${pathText(this.input.path)} holds the summary only; build the full table (Cache tab: "Keep every activation", or feature-tracer cache build --full)`,
+        )
+      }
+      const row = db.prepare('SELECT token_deltas, vals FROM feature_acts WHERE id = ?').get(id) as
         | { token_deltas: Buffer; vals: Buffer }
         | undefined
       if (!row) throw new FtError('not_found', `feature ${id} is not in the cache`)
@@ -255,8 +262,10 @@ export class CacheReader {
     })
   }
 
+  /** The stored histogram when it is the one asked for (the summary has it); any other from the full table. */
   histogram(id: number, bins: number, scale: 'linear' | 'log'): Histogram {
-    return histogram(this.acts(id).values, bins, scale)
+    if (scale === 'linear' && bins === HISTOGRAM_BINS) return this.detail(id, 0).histogram
+    return histogram(this.acts(id, `a ${scale} histogram of ${bins} bins`).values, bins, scale)
   }
 
   /** Stored effects when the build computed them; else computed here (and remembered) from the weights. */

@@ -27,7 +27,9 @@ CREATE TABLE IF NOT EXISTS feature (
   -- Logit effects W_dec[f]·W_out·W_U: the LOGIT_K largest and smallest, token ids (u32) and values (f32);
   -- NULL when the hook has no linear path to the logits.
   logit_top_ids BLOB, logit_top_vals BLOB, logit_bottom_ids BLOB, logit_bottom_vals BLOB);
--- Every non-zero activation of a feature: varint token-index gaps and fp32 values (encode.ts).
+-- Every non-zero activation of a feature: varint token-index gaps and fp32 values (encode.ts). Only in a
+-- cache built with the full table (meta.full_table '1', or no such key: caches from before it existed);
+-- a summary cache leaves it empty, and everything the feature views show comes from the rows above.
 CREATE TABLE IF NOT EXISTS feature_acts (id INTEGER PRIMARY KEY, token_deltas BLOB NOT NULL, vals BLOB NOT NULL);
 -- For "which features fire on token X": per token id, its features' firing count, max and sum (token-index.ts).
 CREATE TABLE IF NOT EXISTS token_index (token_id INTEGER PRIMARY KEY, n_features INTEGER NOT NULL, entries BLOB NOT NULL);
@@ -35,6 +37,11 @@ CREATE TABLE IF NOT EXISTS token_index (token_id INTEGER PRIMARY KEY, n_features
 
 /** The tables finalize writes (everything a query reads). */
 export const FINAL_TABLES = ['feature', 'feature_acts', 'token_index'] as const
+
+/** Does a finished cache hold the full table (feature_acts), or only the summary? */
+export function hasFullTable(meta: Meta): boolean {
+  return meta.full_table !== '0'
+}
 
 /** What a cache was built from; any difference makes it stale. */
 export interface CacheKey {

@@ -60,7 +60,7 @@ describe('activation cache on the tiny bundle', () => {
     dSae = bundle.config.sae.d_sae
     expect(unwrap(await wb.invoke('cache.status', {})).state).toBe('missing')
     const progress: number[] = []
-    const done = await build(wb, { onProgress: (p) => progress.push(p.doneTokens) })
+    const done = await build(wb, { full: true, onProgress: (p) => progress.push(p.doneTokens) })
     expect(done.outcome).toBe('done')
     expect(done.cache.state).toBe('ready')
     expect(progress.at(-1)).toBe(nTokens)
@@ -205,6 +205,7 @@ describe('activation cache on the tiny bundle', () => {
     const killed = tinyWorkbench(killedDir, { build: { chunkSeqs: 2, pauseMsPerChunk: 100 } })
     let cancelled = false
     const end = await build(killed, {
+      full: true,
       onProgress: (p, jobId) => {
         if (!cancelled && p.doneTokens >= 3 * 2 * bundle.tokens.seqLen) {
           cancelled = true
@@ -223,12 +224,12 @@ describe('activation cache on the tiny bundle', () => {
     // A new process-like start: fresh workbench, no pause, asked for another chunk size (the stored one wins).
     const resumed = tinyWorkbench(killedDir, { build: { chunkSeqs: 5 } })
     const progress: number[] = []
-    expect((await build(resumed, { onProgress: (p) => progress.push(p.doneTokens) })).outcome).toBe('done')
+    expect((await build(resumed, { full: true, onProgress: (p) => progress.push(p.doneTokens) })).outcome).toBe('done')
     expect(progress[0]).toBe(partial.doneTokens)
     // The tiny bundle's clean build used 4-sequence chunks, the resumed one 2: compare with a clean 2.
     const cleanTwoDir = tempDir()
     const cleanTwo = tinyWorkbench(cleanTwoDir, { build: { chunkSeqs: 2 } })
-    await build(cleanTwo)
+    await build(cleanTwo, { full: true })
     expect(await dumpAnswers(resumed)).toBe(await dumpAnswers(cleanTwo))
     expect(dumpTables(join(killedDir, 'cache.sqlite'))).toBe(dumpTables(join(cleanTwoDir, 'cache.sqlite')))
     // And the chunking does not change what a researcher sees.
@@ -253,7 +254,7 @@ describe('activation cache on the tiny bundle', () => {
       expect(status.reason).toContain(words)
       const refused = await wb.invoke('feature.get', { id: 0 })
       expect(refused.ok ? null : refused.error.code).toBe('cache_stale')
-      expect((await build(wb)).outcome).toBe('done')
+      expect((await build(wb, { full: true })).outcome).toBe('done')
       expect(unwrap(await wb.invoke('cache.status', {})).state).toBe('ready')
     }
     expect(await dumpAnswers(wb)).toBe(before)
@@ -273,6 +274,7 @@ describe('activation cache on the tiny bundle', () => {
           vocabSize: bundle.config.model.d_vocab,
           chunkSeqs: CHUNK_SEQS,
           maxEntriesPerPass: i === 0 ? undefined : 500,
+          full: true,
         })
         db.close()
       }

@@ -84,7 +84,7 @@ describe('dispatch', () => {
 
   it('hands handlers the validated request with defaults filled in', async () => {
     expect(await dispatch('feature.get', { id: 7 })).toEqual({ ok: true, value: { echoed: { id: 7, topK: 100 } } })
-    expect(await dispatch('cache.build', { jobId: 'j1' })).toEqual({ ok: true, value: { echoed: { jobId: 'j1', rebuild: false } } })
+    expect(await dispatch('cache.build', { jobId: 'j1' })).toEqual({ ok: true, value: { echoed: { jobId: 'j1', rebuild: false, full: false } } })
     expect(await dispatch('session.save', { path: 'a.ftsession', state: {} })).toEqual({
       ok: true,
       value: { echoed: { path: 'a.ftsession', state: { tabs: [], activeTab: null, grids: {}, ui: {} } } },

@@ -8,13 +8,21 @@ import { parseArgs } from 'node:util'
 import type { Channel, JobProgress, RequestIn, ResponseOf } from '../../../common/contract'
 import { FtError } from '../../../common/errors'
 import { createWorkbench, type Workbench } from '../../app/workbench'
+import { cacheKeyOf, SHIPPED_CACHE } from '../../cache/bundle-link'
+import { shipSummary } from '../../cache/ship'
 import { formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
 
 const USAGE = `usage: feature-tracer <command> [options]
 
 commands:
-  cache build   [--bundle DIR] [--cache FILE] [--rebuild]   build (or resume) the activation cache
+  cache build   [--bundle DIR] [--cache FILE] [--rebuild] [--full]
+                                                            build (or resume) the activation cache: the
+                                                            summary the feature views read, and with
+                                                            --full every activation too (5x the size)
   cache status  [--bundle DIR] [--cache FILE] [--json]      the cache's state
+  cache ship    [--bundle DIR] [--cache FILE]               copy the built cache's summary into the bundle
+                                                            folder (summary.sqlite): whoever opens the
+                                                            bundle sees its features with no build
   features      [--bundle DIR] [--cache FILE] [--json]      stats of every feature
   feature --id F [--bundle DIR] [--cache FILE] [--top K] [--json]
                                                             one feature: stats, histogram, intervals,
@@ -79,7 +87,7 @@ function tracePayload(values: Record<string, string | boolean | undefined>, allR
   }
 }
 
-async function buildCache(wb: Workbench, rebuild: boolean, out: NodeJS.WriteStream): Promise<number> {
+async function buildCache(wb: Workbench, rebuild: boolean, full: boolean, out: NodeJS.WriteStream): Promise<number> {
   const tty = out.isTTY === true
   let lastLine = 0
   let lastPhase = ''
@@ -102,7 +110,7 @@ async function buildCache(wb: Workbench, rebuild: boolean, out: NodeJS.WriteStre
       }
     })
   })
-  await call(wb, 'cache.build', { jobId, rebuild })
+  await call(wb, 'cache.build', { jobId, rebuild, full })
   const interrupt = (): void => {
     void wb.invoke('job.cancel', { jobId })
   }
@@ -116,7 +124,7 @@ async function buildCache(wb: Workbench, rebuild: boolean, out: NodeJS.WriteStre
     return 130
   }
   const state = await call(wb, 'cache.status', {})
-  out.write(`cache ready: ${state.path} (${(state.sizeBytes / 2 ** 20).toFixed(1)} MiB)\n`)
+  out.write(`cache ready: ${state.path} (${(state.sizeBytes / 2 ** 20).toFixed(1)} MiB, ${state.fullTable ? 'summary and full table' : 'summary'})\n`)
   return 0
 }
 
@@ -141,6 +149,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       head: { type: 'string' },
       json: { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
+      full: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -149,7 +158,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`${USAGE}\n`)
     return values.help || command === 'help' ? 0 : 2
   }
-  const known = ['cache build', 'cache status', 'features', 'feature', 'by-token', 'trace']
+  const known = ['cache build', 'cache status', 'cache ship', 'features', 'feature', 'by-token', 'trace']
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`)
 
   const wb = createWorkbench({
@@ -163,11 +172,22 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     switch (command) {
       case 'cache build':
-        return await buildCache(wb, values.rebuild, process.stderr)
+        return await buildCache(wb, values.rebuild, values.full, process.stderr)
       case 'cache status': {
         const state = await call(wb, 'cache.status', {})
         if (values.json) json(state)
-        else stdout(`${state.state}: ${state.path} (${state.doneTokens}/${state.totalTokens} tokens)${state.reason ? ` — ${state.reason}` : ''}`)
+        else {
+          const kind = state.state === 'ready' ? (state.fullTable ? ', summary and full table' : ', summary') : ''
+          stdout(`${state.state}: ${state.path} (${state.doneTokens}/${state.totalTokens} tokens${kind})${state.reason ? ` — ${state.reason}` : ''}`)
+          if (state.shipped) stdout(`until it is built, the features come from the summary shipped with the bundle: ${state.shipped.path}`)
+        }
+        return 0
+      }
+      case 'cache ship': {
+        const open = await wb.bundle()
+        const to = join(open.bundle.dir, SHIPPED_CACHE)
+        const size = shipSummary(open.reader.path, to, cacheKeyOf(open.bundle))
+        stdout(`shipped the summary: ${to} (${(size / 2 ** 20).toFixed(1)} MiB)`)
         return 0
       }
       case 'features': {

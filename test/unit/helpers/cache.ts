@@ -22,7 +22,7 @@ export function tinyWorkbench(dir: string, opts: Partial<WorkbenchOptions> = {})
 export type BuildDone = Extract<JobDone, { kind: 'cache.build' }>
 
 /** Starts a build (a job with an id of ours) and resolves with its job.done event; `onProgress` may cancel it. */
-export async function build(wb: Workbench, opts: { rebuild?: boolean; onProgress?: (p: JobProgress, jobId: string) => void } = {}): Promise<BuildDone> {
+export async function build(wb: Workbench, opts: { rebuild?: boolean; full?: boolean; onProgress?: (p: JobProgress, jobId: string) => void } = {}): Promise<BuildDone> {
   const jobId = randomUUID()
   const done = new Promise<BuildDone>((resolve) => {
     const off = wb.subscribe((event, payload) => {
@@ -33,7 +33,7 @@ export async function build(wb: Workbench, opts: { rebuild?: boolean; onProgress
       }
     })
   })
-  unwrap(await wb.invoke('cache.build', { jobId, rebuild: opts.rebuild ?? false }))
+  unwrap(await wb.invoke('cache.build', { jobId, rebuild: opts.rebuild ?? false, full: opts.full ?? false }))
   return done
 }
 
@@ -41,9 +41,11 @@ export async function build(wb: Workbench, opts: { rebuild?: boolean; onProgress
 export async function dumpAnswers(wb: Workbench): Promise<string> {
   const info = unwrap(await wb.invoke('bundle.info', {}))
   const out: unknown[] = [unwrap(await wb.invoke('features.list', {}))]
+  // Other binnings need the full table; the summary has the stored one.
+  const full = unwrap(await wb.invoke('cache.status', {})).fullTable === true
   for (let id = 0; id < info.sae.d_sae; id++) {
     out.push(unwrap(await wb.invoke('feature.get', { id })))
-    out.push(unwrap(await wb.invoke('feature.histogram', { id, bins: 17, scale: 'log' })))
+    out.push(unwrap(await wb.invoke('feature.histogram', full ? { id, bins: 17, scale: 'log' } : { id })))
   }
   for (let t = 0; t < info.model.d_vocab; t += 7) out.push(unwrap(await wb.invoke('features.byToken', { tokenId: t, limit: 10_000 })))
   return JSON.stringify(out)
