@@ -35,15 +35,52 @@ def hook_layer(meta: dict) -> int:
     return int(meta["sae"]["hook_point"].split(".")[1])
 
 
-def sae_acts(S: dict, x: torch.Tensor) -> torch.Tensor:
-    return torch.relu((x - S["b_dec"]) @ S["W_enc"] + S["b_enc"])
+def sae_pre(meta: dict, S: dict, x: torch.Tensor) -> torch.Tensor:
+    """(x − b_dec)·W_enc + b_enc, without − b_dec where apply_b_dec_to_input is false."""
+    return bundle.sae_pre_acts(meta["sae"], S, x)
+
+
+def ranked(pre: torch.Tensor) -> torch.Tensor:
+    """Feature ids of each token by pre-activation, descending; equal values lower id first (a stable sort)."""
+    return torch.sort(pre, dim=-1, descending=True, stable=True).indices
+
+
+def sae_gate(meta: dict, S: dict, pre: torch.Tensor) -> torch.Tensor:
+    """The SAE's activations from its pre-activations, by kind (docs/BUNDLE.md), written from the definitions:
+    relu ReLU(pre); jumprelu ReLU(pre)·[pre > threshold] (SAELens: activation_fn(pre) * (pre > threshold));
+    topk ReLU of each token's k largest pre-activations, 0 elsewhere (SAELens: topk, then ReLU, scattered)."""
+    kind = meta["sae"]["kind"]
+    if kind == "relu":
+        return torch.relu(pre)
+    if kind == "jumprelu":
+        return torch.relu(pre) * (pre > S["threshold"]).to(pre.dtype)
+    keep = torch.zeros_like(pre).scatter_(-1, ranked(pre)[..., : meta["sae"]["k"]], 1.0)
+    return torch.relu(pre) * keep
+
+
+def sae_acts(meta: dict, S: dict, x: torch.Tensor) -> torch.Tensor:
+    return sae_gate(meta, S, sae_pre(meta, S, x))
+
+
+def predicted_acts(meta: dict, S: dict, f: int, lin: torch.Tensor, pre_all: torch.Tensor) -> torch.Tensor:
+    """The gate applied to predicted pre-activations `lin` of feature f, everything else as it truly is:
+    JumpReLU's threshold; for TopK the other features' true pre-activations at each token (f fires iff it
+    ranks among the k largest with its predicted value in place of its true one)."""
+    kind = meta["sae"]["kind"]
+    if kind == "relu":
+        return lin.clamp_min(0)
+    if kind == "jumprelu":
+        return torch.relu(lin) * (lin > S["threshold"][f]).to(lin.dtype)
+    swapped = pre_all.clone()
+    swapped[..., f] = lin
+    return sae_gate(meta, S, swapped)[..., f]
 
 
 def run(P, cfg, meta, S, toks: torch.Tensor):
     cache: dict = {}
     with torch.no_grad():
         model.forward(P, cfg, toks, cache=cache)
-    acts = sae_acts(S, cache[meta["sae"]["hook_point"]])
+    acts = sae_acts(meta, S, cache[meta["sae"]["hook_point"]])
     return cache, acts
 
 
@@ -127,8 +164,15 @@ def qk_pair(P, cfg, L: int, h: int, q_tok: int, q_pos: int, k_tok: int, k_pos: i
     return float(q @ k / cfg["d_head"] ** 0.5)
 
 
-def pick_points(acts_all: torch.Tensor, n: int, seed: int = 0) -> list[tuple[int, int, int]]:
-    """(feature, sample, pos): for the n most frequently firing features, the argmax and one random firing."""
+def pick_points(acts_all: torch.Tensor, n: int, seed: int = 0, pre_all: torch.Tensor | None = None) -> list[tuple[int, int, int]]:
+    """(feature, sample, pos): for the n most frequently firing features, the argmax and one random firing;
+    with `pre_all` (a gated kind), also a point whose pre-activation is positive but whose gate is shut."""
+    gated = []
+    if pre_all is not None:
+        shut = torch.nonzero((pre_all > 0) & (acts_all == 0))
+        if len(shut):
+            s, t, f = (int(x) for x in shut[len(shut) // 2])
+            gated = [(f, s, t)]
     firing = (acts_all > 0).float().mean((0, 1))
     features = [int(i) for i in torch.argsort(firing, descending=True)[: max(1, n // 2)]]
     g = torch.Generator().manual_seed(seed)
@@ -140,7 +184,7 @@ def pick_points(acts_all: torch.Tensor, n: int, seed: int = 0) -> list[tuple[int
         nz = torch.nonzero(a > 0)
         k = int(torch.randint(len(nz), (1,), generator=g))
         pts.append((f, int(nz[k, 0]), int(nz[k, 1])))
-    return pts[:n]
+    return pts[: n - len(gated)] + gated
 
 
 def main() -> None:
@@ -159,8 +203,9 @@ def main() -> None:
     scan = tokens[: args.scan]
     with torch.no_grad():
         post = model.forward(P, cfg, scan, stop_at_layer_mlp=L)
-    acts_scan = sae_acts(S, post)
-    points = pick_points(acts_scan, args.points)
+    pre_scan = sae_pre(meta, S, post)
+    acts_scan = sae_gate(meta, S, pre_scan)
+    points = pick_points(acts_scan, args.points, pre_all=None if meta["sae"]["kind"] == "relu" else pre_scan)
 
     arrays: dict[str, np.ndarray] = {}
     out_points = []
@@ -172,15 +217,16 @@ def main() -> None:
         xc = x0 - x0.mean()
         scale0 = (xc.pow(2).mean() + cfg["eps"]).sqrt()
         u = grad_at(feature_fn(P, cfg, L, S, f, scale0.detach()), x0)
-        pre_act = float(((cache[hook][0, t] - S["b_dec"]) @ S["W_enc"][:, f]) + S["b_enc"][f])
+        pre_act = float(sae_pre(meta, S, cache[hook][0, t])[f])
         b0 = (s // BATCH) * BATCH
         batch = tokens[b0 : b0 + BATCH]
         with torch.no_grad():
             bc: dict = {}
             model.forward(P, cfg, batch, cache=bc)
             resid_mid_batch = bc[f"blocks.{L}.hook_resid_mid"]
-            acts_batch = sae_acts(S, bc[hook])[:, :, f]
-            pre_batch = (bc[hook] - S["b_dec"]) @ S["W_enc"][:, f] + S["b_enc"][f]
+            pre_all_batch = sae_pre(meta, S, bc[hook])
+            acts_batch = sae_gate(meta, S, pre_all_batch)[:, :, f]
+            pre_batch = pre_all_batch[:, :, f]
         we_v = P["embed.W_E"] @ v
         order = torch.argsort(we_v, descending=True)
         key = f"p{i}"
@@ -219,7 +265,9 @@ def main() -> None:
         lin = pre_act + (resid_mid_batch - x0) @ v
         flat_lin, flat_true = lin.flatten(), pre_batch.flatten()
         pearson = float(torch.corrcoef(torch.stack([flat_lin, flat_true]))[0, 1])
-        pearson_relu = float(torch.corrcoef(torch.stack([flat_lin.clamp_min(0), acts_batch.flatten()]))[0, 1])
+        pred_acts = predicted_acts(meta, S, f, lin, pre_all_batch)
+        arrays[f"{key}.predicted_acts_v"] = pred_acts.numpy()
+        pearson_relu = float(torch.corrcoef(torch.stack([pred_acts.flatten(), acts_batch.flatten()]))[0, 1])
         rel = list(range(1, 6))
         grid_tokens = [int(x) for x in toks[0, max(0, t - 5) : t].tolist()] or [int(toks[0, t])]
         qk_grid = [[qk_pair(P, cfg, L, best_head, int(toks[0, t]), t, x, t - r) if t - r >= 0 else None for r in rel] for x in grid_tokens]

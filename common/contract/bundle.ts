@@ -24,13 +24,19 @@ export const modelConfigSchema = z.object({
   processing: z.record(z.string(), z.boolean()).optional(),
 })
 
-export const saeConfigSchema = z.object({
-  hook_point: z.string(),
-  d_in: dim,
-  d_sae: dim,
-  kind: z.literal('relu'),
-  dtype,
-})
+// The SAE's kind says how its pre-activations pre = (x − b_dec·[apply_b_dec_to_input])·W_enc + b_enc become
+// activations (docs/BUNDLE.md): relu ReLU(pre); jumprelu ReLU(pre)·[pre > threshold] with a per-feature
+// threshold tensor in sae.safetensors; topk ReLU(pre) on each token's k largest pre-activations, 0 elsewhere.
+// Optional fields are absent from old bundles and stay absent when parsed, so their identity is unchanged.
+const saeCommon = { hook_point: z.string(), d_in: dim, d_sae: dim }
+const saeTail = { dtype, apply_b_dec_to_input: z.boolean().optional() }
+export const saeKinds = ['relu', 'jumprelu', 'topk'] as const
+
+export const saeConfigSchema = z.discriminatedUnion('kind', [
+  z.object({ ...saeCommon, kind: z.literal('relu'), ...saeTail }),
+  z.object({ ...saeCommon, kind: z.literal('jumprelu'), ...saeTail }),
+  z.object({ ...saeCommon, kind: z.literal('topk'), k: dim, ...saeTail }),
+])
 
 export const datasetConfigSchema = z.object({
   n_seq: dim,

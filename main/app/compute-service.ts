@@ -58,6 +58,7 @@ function forRequest(engine: ComputeEngine & TraceCompute, ctx: RunContext): Engi
     saeActs: (tokens, nSeq, seqLen) => engine.saeActs(tokens, nSeq, seqLen, ctx),
     vocabProducts: (req) => engine.vocabProducts(req, ctx),
     projectBlock: (req) => engine.projectBlock(req, ctx),
+    saeTopPre: (req) => engine.saeTopPre!(req, ctx),
   }
 }
 

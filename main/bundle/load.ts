@@ -22,6 +22,8 @@ export interface SaeWeights {
   b_enc: Tensor
   W_dec: Tensor
   b_dec: Tensor
+  /** JumpReLU SAEs only: the per-feature threshold [d_sae]. */
+  threshold?: Tensor
 }
 
 export interface BundleHashes {

@@ -17,6 +17,10 @@ export function parseBundleConfig(json: unknown, file = 'bundle.json'): BundleCo
   if (m.n_heads * m.d_head !== m.d_model) {
     throw new BundleError('bad-config', `${file}: n_heads·d_head = ${m.n_heads * m.d_head} but d_model = ${m.d_model}`, { file })
   }
+  const sae = result.data.sae
+  if (sae.kind === 'topk' && sae.k > sae.d_sae) {
+    throw new BundleError('bad-config', `${file}: the TopK SAE keeps k = ${sae.k} features per token but has d_sae = ${sae.d_sae}`, { file })
+  }
   return result.data
 }
 
@@ -52,12 +56,14 @@ export function expectedModelShapes(cfg: ModelConfig): Map<string, number[]> {
 }
 
 export function expectedSaeShapes(sae: SaeConfig): Map<string, number[]> {
-  return new Map([
+  const shapes = new Map([
     ['W_enc', [sae.d_in, sae.d_sae]],
     ['b_enc', [sae.d_sae]],
     ['W_dec', [sae.d_sae, sae.d_in]],
     ['b_dec', [sae.d_in]],
   ])
+  if (sae.kind === 'jumprelu') shapes.set('threshold', [sae.d_sae])
+  return shapes
 }
 
 /** The hooks an SAE may sit on, with the width each has, relative to `blocks.L.`. */

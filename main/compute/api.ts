@@ -79,8 +79,30 @@ export interface BlockProjectionRequest {
   projections: { hook: HookName; /** row-major [k, width of the hook] */ vectors: Float32Array }[]
 }
 
+/** A token block (kept under `key` as projectBlock keeps it) and how many of its largest pre-activations to return. */
+export interface SaeTopRequest {
+  key: string
+  tokens: Int32Array
+  nSeq: number
+  seqLen: number
+  /** At most d_sae. */
+  width: number
+}
+
+/**
+ * Each token's `width` largest SAE pre-activations (before any gate) and their feature ids, row-major
+ * [nSeq·seqLen, width], each row descending, equal values lower feature id first (ONNX TopK's order).
+ */
+export interface SaeTop {
+  width: number
+  values: Float32Array
+  indices: Int32Array
+}
+
 export interface TraceCompute {
   vocabProducts(req: VocabProductsRequest, ctx?: RunContext): Promise<VocabProducts>
   /** One result per projection, row-major [nSeq·seqLen, k]. */
   projectBlock(req: BlockProjectionRequest, ctx?: RunContext): Promise<Float32Array[]>
+  /** What TopK SAEs' gate needs over a block (main/trace/gate.ts); engines for other kinds may lack it. */
+  saeTopPre?(req: SaeTopRequest, ctx?: RunContext): Promise<SaeTop>
 }

@@ -210,22 +210,49 @@ export function buildForwardGraph(src: GraphSource, outputs: readonly HookName[]
 }
 
 /**
+ * The SAE's pre-activations (x − b_dec)·W_enc + b_enc of hook values x [..., d_in] (without − b_dec where
+ * apply_b_dec_to_input is false), as [n_tokens, d_sae].
+ */
+export function saePreActivations(b: GraphBuilder, src: Pick<GraphSource, 'config' | 'sae'>, x: string): string {
+  const { sae } = src
+  const { d_sae: dSae, apply_b_dec_to_input: applyBDec } = src.config.sae
+  const centred = applyBDec === false ? x : b.op('Sub', [x, b.weight('sae.b_dec', sae.b_dec.dims, sae.b_dec.data)])
+  const pre = b.op('Add', [b.op('MatMul', [centred, b.weight('sae.W_enc', sae.W_enc.dims, sae.W_enc.data)]), b.weight('sae.b_enc', sae.b_enc.dims, sae.b_enc.data)])
+  return b.op('Reshape', [pre, b.i64([-1, dSae])])
+}
+
+/**
+ * The SAE's activations [n_tokens, d_sae] from its pre-activations, by kind (docs/BUNDLE.md):
+ * relu ReLU(pre); jumprelu ReLU(pre) where pre > threshold, else 0; topk ReLU of each token's k largest
+ * pre-activations (ONNX TopK: equal values, lower feature id first), 0 elsewhere.
+ */
+export function saeActivations(b: GraphBuilder, src: Pick<GraphSource, 'config' | 'sae'>, pre: string): string {
+  const c = src.config.sae
+  const relu = b.op('Relu', [pre])
+  if (c.kind === 'relu') return relu
+  if (c.kind === 'jumprelu') {
+    const t = src.sae.threshold
+    if (!t) throw new Error('the JumpReLU SAE has no threshold tensor')
+    return b.op('Where', [b.op('Greater', [pre, b.weight('sae.threshold', t.dims, t.data)]), relu, b.f32(0)])
+  }
+  const [values, indices] = b.opN('TopK', [pre, b.i64([c.k])], 2, { axis: int(-1), largest: int(1), sorted: int(1) })
+  const zeros = b.op('Mul', [pre, b.f32(0)])
+  return b.op('ScatterElements', [zeros, indices, b.op('Relu', [values])], { axis: int(-1) })
+}
+
+/**
  * tokens → the SAE's activations at its hook point, kept sparse inside the graph: TopK(k) values and
  * feature ids per token, plus each token's number of non-zero activations, so the caller can tell when k
  * was too small and rerun with a larger one instead of silently dropping activations. k is an input, so
  * growing it needs no new session.
  */
 export function buildSaeGraph(src: GraphSource): BuiltGraph {
-  const { d_sae: dSae } = src.config.sae
   const hookName = src.config.sae.hook_point
   const g = new TransformerGraph(src, [hookName])
   g.build()
   const b = g.b
   const k = b.input('k', DataType.INT64, [1])
-  const W_enc = src.sae.W_enc
-  const centred = b.op('Sub', [hookName, b.weight('sae.b_dec', src.sae.b_dec.dims, src.sae.b_dec.data)])
-  const preActs = b.op('Add', [b.op('MatMul', [centred, b.weight('sae.W_enc', W_enc.dims, W_enc.data)]), b.weight('sae.b_enc', src.sae.b_enc.dims, src.sae.b_enc.data)])
-  const acts = b.op('Reshape', [b.op('Relu', [preActs]), b.i64([-1, dSae])]) // [nTokens, d_sae]
+  const acts = saeActivations(b, src, saePreActivations(b, src, hookName)) // [nTokens, d_sae]
   const [, indices64] = b.opN('TopK', [acts, k], 2, { axis: int(-1), largest: int(1), sorted: int(1) }, ['topk_values', 'topk_indices_i64'])
   b.op('Cast', [indices64], { to: int(DataType.INT32) }, 'topk_indices')
   const firing = b.op('Cast', [b.op('Greater', [acts, b.f32(0)])], { to: int(DataType.INT32) })

@@ -3,10 +3,10 @@
 // (the cache build, corpus scores) builds one in its own process. All sessions of an engine share the
 // bundle's weights (fed as inputs, see onnx-builder.ts); runs go through one RunGate (lanes, cancel).
 import { Tensor as OrtTensor } from 'onnxruntime-node'
-import type { BlockProjectionRequest, ComputeEngine, ExecutionProvider, HookName, SparseActs, Tensor, TraceCompute, VocabProducts, VocabProductsRequest } from './api'
+import type { BlockProjectionRequest, ComputeEngine, ExecutionProvider, HookName, SaeTop, SaeTopRequest, SparseActs, Tensor, TraceCompute, VocabProducts, VocabProductsRequest } from './api'
 import { buildForwardGraph, buildSaeGraph, hookDims, type GraphSource } from './graphs'
 import { Lru } from './lru'
-import { buildProjectGraph, buildVocabGraph } from './products'
+import { buildProjectGraph, buildSaeTopGraph, buildVocabGraph } from './products'
 import { candidateProviders, createSession, type CreatedSession, type GraphSession, type SessionOptions } from './providers'
 import { RunGate, type RunContext } from './run-gate'
 import { concatCsr, maxCount, topKToCsr } from './sparse'
@@ -57,6 +57,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
   private readonly vocabSessions = new Map<number, GraphSession>()
   private saeSession: GraphSession | undefined
   private projectSession: GraphSession | undefined
+  private saeTopSession: GraphSession | undefined
   /** Recent token blocks of projectBlock with their hook values. */
   private readonly blocks: Lru<string, Record<string, Tensor>>
   private disposed = false
@@ -249,6 +250,17 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return results
   }
 
+  async saeTopPre(req: SaeTopRequest, ctx: RunContext = {}): Promise<SaeTop> {
+    this.checkTokens(req.tokens, req.nSeq, req.seqLen)
+    const { d_sae: dSae, d_in: dIn, hook_point: hook } = this.src.config.sae
+    if (!Number.isInteger(req.width) || req.width < 1 || req.width > dSae) throw new RangeError(`width ${req.width} outside [1, ${dSae}] (d_sae)`)
+    const values = await this.blockValues({ ...req, projections: [] }, [hook as HookName], ctx)
+    this.saeTopSession ??= await this.session(() => buildSaeTopGraph(this.src))
+    const nTok = req.nSeq * req.seqLen
+    const out = await this.run(this.saeTopSession, { values: new OrtTensor('float32', values[hook].data, [nTok, dIn]), width: new OrtTensor('int64', BigInt64Array.of(BigInt(req.width)), [1]) }, ctx)
+    return { width: req.width, values: out.top_values.data as Float32Array, indices: out.top_indices.data as Int32Array }
+  }
+
   /** Keys of the blocks kept now, least recently used first (tests, diagnostics). */
   get keptBlocks(): string[] {
     return this.blocks.keys()
@@ -272,7 +284,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     if (this.disposed) return
     this.disposed = true
     this.blocks.clear()
-    const sessions = [this.saeSession, this.projectSession, ...this.forwardSessions.clear(), ...this.vocabSessions.values()]
+    const sessions = [this.saeSession, this.projectSession, this.saeTopSession, ...this.forwardSessions.clear(), ...this.vocabSessions.values()]
     this.vocabSessions.clear()
     for (const s of sessions) await s?.release()
   }

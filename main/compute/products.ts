@@ -1,7 +1,7 @@
 // Small graphs for the trace code's heavy products: many vectors against the vocabulary (W_E, LN1 of
 // W_E + W_pos[p], W_U) in one run, and a token block's hook values against a few vectors. Each is one
 // MLAS GEMM instead of a JS loop over d_vocab × d_model per vector.
-import type { GraphSource } from './graphs'
+import { saePreActivations, type GraphSource } from './graphs'
 import { DataType, GraphBuilder, float, int, ints, type BuiltGraph } from './onnx-builder'
 
 /**
@@ -49,4 +49,20 @@ export function buildProjectGraph(): BuiltGraph {
   b.op('Gemm', [values, vectors], { transB: int(1) }, 'projections')
   b.output('projections', DataType.FLOAT, ['n', 'k'])
   return b.build('project')
+}
+
+/**
+ * values [n, d_in] (the SAE's hook), width [1] → top_values [n, width], top_indices [n, width] (int32): each
+ * token's largest SAE pre-activations, descending, equal values lower feature id first (ONNX TopK).
+ */
+export function buildSaeTopGraph(src: GraphSource): BuiltGraph {
+  const b = new GraphBuilder()
+  const values = b.input('values', DataType.FLOAT, ['n', src.config.sae.d_in])
+  const width = b.input('width', DataType.INT64, [1])
+  const pre = saePreActivations(b, src, values)
+  const [, indices64] = b.opN('TopK', [pre, width], 2, { axis: int(-1), largest: int(1), sorted: int(1) }, ['top_values', 'top_indices_i64'])
+  b.op('Cast', [indices64], { to: int(DataType.INT32) }, 'top_indices')
+  b.output('top_values', DataType.FLOAT, ['n', 'width'])
+  b.output('top_indices', DataType.INT32, ['n', 'width'])
+  return b.build('sae_top')
 }

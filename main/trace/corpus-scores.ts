@@ -9,7 +9,8 @@ import { histogram } from './histogram'
 import type { BlockProjectionRequest, ComputeEngine, HookName, TraceCompute } from '../compute/api'
 import type { CorpusScoresJson, CorpusScoresOf, CorpusScoresProgress } from '../../common/contract'
 import { bundleViews, pointDirection, residMidHook } from './locate'
-import { dot } from './math'
+import { preBias } from './gate'
+import { gateOf, topKRivals } from './scope'
 import { fidelity, scoreRows, type ScopeView } from './scores'
 import { toWire } from './serialize'
 import type { Convention, TracePoint, TypedArrays } from './types'
@@ -18,7 +19,7 @@ import { encoderColumn } from './weights'
 /** Tokens per engine call when the caller does not say (the cache build's chunk size). */
 export const CORPUS_CHUNK_TOKENS = 8192
 
-export type CorpusScoresEngine = Pick<ComputeEngine, 'forward'> & Pick<TraceCompute, 'projectBlock'>
+export type CorpusScoresEngine = Pick<ComputeEngine, 'forward'> & Pick<TraceCompute, 'projectBlock' | 'saeTopPre'>
 
 export interface CorpusScoresOptions {
   convention: Convention
@@ -81,13 +82,16 @@ export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, p
   const vector = opts.convention === 'v' ? lin.v : lin.u
   const dotResidMid = opts.convention === 'v' ? lin.vDotResidMid : lin.uDotResidMid
   const e = encoderColumn(sae, feature)
-  const bias = sae.b_enc[feature] - dot(sae.b_dec, e)
+  const bias = preBias(sae, feature, e)
 
-  // Every token of the corpus: vector·resid_mid and the true pre-activation W_enc[:,f]·(hook − b_dec) + b_enc[f].
+  // Every token of the corpus: vector·resid_mid and the true pre-activation W_enc[:,f]·(hook − b_dec) + b_enc[f]
+  // (and, for a TopK SAE, the rival each token's gate compares with: gate.ts).
   const { nSeq, seqLen, data } = bundle.tokens
   const totalTokens = nSeq * seqLen
   const scores = new Float32Array(totalTokens)
   const preActivations = new Float32Array(totalTokens)
+  const topK = bundle.config.sae.kind === 'topk'
+  const rivals = topK ? { value: new Float32Array(totalTokens), index: new Int32Array(totalTokens), selected: new Uint8Array(totalTokens) } : undefined
   const chunkSeqs = Math.max(1, opts.chunkSeqs ?? Math.floor(CORPUS_CHUNK_TOKENS / seqLen))
   const projections: BlockProjectionRequest['projections'] = [
     { hook: residMid, vectors: vector },
@@ -104,7 +108,14 @@ export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, p
     const n = Math.min(chunkSeqs, nSeq - s0)
     const first = s0 * seqLen
     const tokens = data.subarray(first, first + n * seqLen)
-    const [chunkScores, hookProj] = await engine.projectBlock({ key: `corpus:${s0}:${n}`, tokens, nSeq: n, seqLen, projections })
+    const req = { key: `corpus:${s0}:${n}`, tokens, nSeq: n, seqLen }
+    const [chunkScores, hookProj] = await engine.projectBlock({ ...req, projections })
+    const chunkRivals = await topKRivals(bundle, engine, req, feature)
+    if (rivals && chunkRivals) {
+      rivals.value.set(chunkRivals.value, first)
+      rivals.index.set(chunkRivals.index, first)
+      rivals.selected.set(chunkRivals.selected, first)
+    }
     scores.set(chunkScores, first)
     for (let i = 0; i < tokens.length; i++) preActivations[first + i] = hookProj[i] + bias
     report(first + tokens.length)
@@ -112,7 +123,7 @@ export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, p
   }
 
   const view: ScopeView = { corpus: data, seqLen, display, firstToken: 0 }
-  const fid = fidelity(view, scores, lin.preActivation, dotResidMid, preActivations, rowLimit)
+  const fid = fidelity(view, scores, lin.preActivation, dotResidMid, preActivations, rowLimit, gateOf(bundle, feature, rivals))
   return {
     feature,
     point: ref,

@@ -1,13 +1,18 @@
 // The linearized feature direction at a point (issue 5 §1), in closed form. The feature's pre-activation
 // as a function of resid_mid x of layer L is
 //   pre_f(x) = W_enc[:,f] · (hook(GELU(LN2(x) W_in + b_in)) − b_dec) + b_enc[f]
-// and we return its gradient at x0 in two conventions:
+// (without − b_dec where the SAE's apply_b_dec_to_input is false) and we return its gradient at x0 in two
+// conventions. Whatever the SAE's kind, this is the pre-activation's gradient: the gate (ReLU, JumpReLU's
+// threshold, TopK's selection; gate.ts) is applied to the activation, never linearized. Where the feature
+// fires, the activation's gradient equals this (every gate has slope 1 there); where it does not, v is
+// still the pre-activation's gradient, the direction that would move it towards firing.
 //   v: the full gradient (the seed's get_tangent_plane_at_point). LN2 is scale-invariant, so v·x0 ≈ 0.
 //   u: the gradient with LN2's scale held at its value at x0 (LayerNorm frozen, as circuit-tracer does),
 //      so u·x0 is a meaningful first-order value whose decomposition adds up.
 // With n = (x0 − mean)/s the normalized input, s = sqrt(var + eps), and g the gradient with respect to n:
 //   u = (g − mean(g)) / s,   v = u − n (n·g) / (d s).
 import { activation, dot, layerNorm, type ActFn, type Vec } from './math'
+import { allPreActivations, pointActivation } from './gate'
 import { encoderColumn, type ModelWeights, type SaeView } from './weights'
 
 /** Hooks (relative to blocks.L.) whose SAE features are functions of resid_mid through the MLP. */
@@ -18,7 +23,7 @@ export interface Linearization {
   v: Vec
   /** The same gradient with LN2's scale frozen at the point. */
   u: Vec
-  /** The feature's pre-activation and activation (ReLU of it) at the point. */
+  /** The feature's pre-activation and activation (its SAE's gate applied, gate.ts) at the point. */
   preActivation: number
   activation: number
   vDotResidMid: number
@@ -74,7 +79,7 @@ export function linearizeFeature(model: ModelWeights, sae: SaeView, layer: numbe
     }
   }
   let preActivation = sae.b_enc[feature]
-  for (let k = 0; k < hookValue.length; k++) preActivation += (hookValue[k] - sae.b_dec[k]) * e[k]
+  for (let k = 0; k < hookValue.length; k++) preActivation += (hookValue[k] - sae.inputBias[k]) * e[k]
 
   // Back through W_in and LN2's affine part: g = ∂pre_f/∂n.
   const g = new Float64Array(d)
@@ -96,7 +101,7 @@ export function linearizeFeature(model: ModelWeights, sae: SaeView, layer: numbe
     v,
     u,
     preActivation,
-    activation: Math.max(0, preActivation),
+    activation: pointActivation(sae, feature, preActivation, () => allPreActivations(sae, hookValue)),
     vDotResidMid: dot(v, residMid),
     uDotResidMid: dot(u, residMid),
     ln2Scale: s,

@@ -4,9 +4,10 @@
 // engine keeps recent blocks under their keys, so more traces in the same batch skip it.
 import type { Bundle } from '../bundle'
 import type { HookName } from '../compute/api'
+import { preBias, rivalsOf, tokenGate, type Rivals, type TokenGate } from './gate'
 import type { Linearization } from './linearize'
 import { bundleViews, pointDirection, pointSequence, residMidHook } from './locate'
-import { dot, stack } from './math'
+import { stack } from './math'
 import { fidelity, scoreRows, type ScopeView } from './scores'
 import type { ConventionScope, ScopeTrace, TraceEngine, TraceOptions, TracePoint, TraceScope } from './types'
 import { encoderColumn } from './weights'
@@ -73,21 +74,46 @@ export interface ScopeInput extends PointScope {
   lin: Linearization
 }
 
-/** The scope's engine request: resid_mid · [v, u] and the feature's pre-activation (before b_enc) per token. */
-export function scopeProjections(bundle: Bundle, engine: TraceEngine, s: ScopeInput): Promise<Float32Array[]> {
+/** What the scope part gets from the engine: resid_mid · [v, u], hook · W_enc[:,f], and TopK's rivals. */
+export interface ScopeValues {
+  projections: Float32Array[]
+  rivals?: Rivals
+}
+
+/**
+ * A TopK SAE's gate for feature f over a token block: each token's k+1 largest pre-activations from the
+ * engine (the block's hook values, kept by its projection request), refused by an engine without them.
+ */
+export async function topKRivals(bundle: Bundle, engine: Pick<TraceEngine, 'saeTopPre'>, req: { key: string; tokens: Int32Array; nSeq: number; seqLen: number }, f: number): Promise<Rivals | undefined> {
+  const c = bundle.config.sae
+  if (c.kind !== 'topk') return undefined
+  if (!engine.saeTopPre) throw new Error('this compute engine cannot rank SAE pre-activations, which a TopK SAE’s activations need')
+  const top = await engine.saeTopPre({ ...req, width: Math.min(c.k + 1, c.d_sae) })
+  return rivalsOf(top, f, c.k)
+}
+
+/** The scope's engine requests: resid_mid · [v, u] and the feature's pre-activation (before b_enc) per token. */
+export async function scopeProjections(bundle: Bundle, engine: TraceEngine, s: ScopeInput): Promise<ScopeValues> {
   const { sae } = bundleViews(bundle)
-  return engine.projectBlock({
+  const projections = await engine.projectBlock({
     ...block(s),
     projections: [
       { hook: residMidHook(bundle.hookPoint.layer), vectors: stack([s.lin.v, s.lin.u], bundle.config.model.d_model) },
       { hook: bundle.config.sae.hook_point as HookName, vectors: encoderColumn(sae, s.feature) },
     ],
   })
+  return { projections, rivals: await topKRivals(bundle, engine, block(s), s.feature) }
+}
+
+/** The SAE's gate of feature f over a block (gate.ts). */
+export function gateOf(bundle: Bundle, f: number, rivals?: Rivals): TokenGate {
+  return tokenGate(bundleViews(bundle).sae, f, rivals)
 }
 
 /** The scope part from the engine's projections: scores per convention, true (pre-)activations, fidelity. */
-export function scopePart(bundle: Bundle, s: ScopeInput, [scoresVU, hookProj]: Float32Array[], rowLimit: number): Omit<ScopeTrace, 'timingsMs'> {
+export function scopePart(bundle: Bundle, s: ScopeInput, { projections: [scoresVU, hookProj], rivals }: ScopeValues, rowLimit: number): Omit<ScopeTrace, 'timingsMs'> {
   const { sae } = bundleViews(bundle)
+  const gate = gateOf(bundle, s.feature, rivals)
   const { lin, scopeView } = s
   const nScope = s.scopeTokens.length
   const sV = new Float32Array(nScope)
@@ -96,17 +122,17 @@ export function scopePart(bundle: Bundle, s: ScopeInput, [scoresVU, hookProj]: F
     sV[i] = scoresVU[2 * i]
     sU[i] = scoresVU[2 * i + 1]
   }
-  const bias = sae.b_enc[s.feature] - dot(sae.b_dec, encoderColumn(sae, s.feature))
+  const bias = preBias(sae, s.feature, encoderColumn(sae, s.feature))
   const scopePre = new Float32Array(nScope)
   const scopeAct = new Float32Array(nScope)
   for (let i = 0; i < nScope; i++) {
     scopePre[i] = hookProj[i] + bias
-    scopeAct[i] = Math.max(0, scopePre[i])
+    scopeAct[i] = gate.actual(i, scopePre[i])
   }
   const convention = (scores: Float32Array, dotX0: number): ConventionScope => ({
     activationScores: scores,
     topRows: scoreRows(scopeView, scores, rowLimit),
-    fidelity: fidelity(scopeView, scores, lin.preActivation, dotX0, scopePre, rowLimit),
+    fidelity: fidelity(scopeView, scores, lin.preActivation, dotX0, scopePre, rowLimit, gate),
   })
   return { scope: s.scope, v: convention(sV, lin.vDotResidMid), u: convention(sU, lin.uDotResidMid), scopePreActivations: scopePre, scopeActivations: scopeAct }
 }

@@ -3,6 +3,7 @@
 // the feature tab), with `score` in place of `activation`.
 import { activationRow, type CorpusView } from '../bundle/corpus'
 import type { FidelityRowJson, ScoreRowJson } from '../../common/contract'
+import { reluGate, type TokenGate } from './gate'
 import { pearson, topIndices } from './math'
 import type { Fidelity } from './types'
 
@@ -27,9 +28,10 @@ export function scoreRows(view: ScopeView, scores: ArrayLike<number>, limit: num
 /**
  * pre(x0) + vec·(x − x0) for every token of the scope, against the true pre-activations and activations.
  * `scores` is vec·x over the scope, `vecDotX0` is vec·x0 at the point (≈ 0 for v, by LayerNorm's scale
- * invariance; not for u).
+ * invariance; not for u). `gate` makes activations of the true and the predicted pre-activations
+ * (pearsonRelu compares the two; ReLU for a relu SAE, see gate.ts for the others).
  */
-export function fidelity(view: ScopeView, scores: Float32Array, preAtPoint: number, vecDotX0: number, pre: Float32Array, limit = 50): Fidelity {
+export function fidelity(view: ScopeView, scores: Float32Array, preAtPoint: number, vecDotX0: number, pre: Float32Array, limit = 50, gate: TokenGate = reluGate): Fidelity {
   const n = scores.length
   const predicted = new Float32Array(n)
   const predictedRelu = new Float32Array(n)
@@ -37,8 +39,8 @@ export function fidelity(view: ScopeView, scores: Float32Array, preAtPoint: numb
   const absErr = new Float32Array(n)
   for (let i = 0; i < n; i++) {
     predicted[i] = preAtPoint + scores[i] - vecDotX0
-    predictedRelu[i] = Math.max(0, predicted[i])
-    acts[i] = Math.max(0, pre[i])
+    predictedRelu[i] = gate.predicted(i, predicted[i])
+    acts[i] = gate.actual(i, pre[i])
     absErr[i] = Math.abs(predicted[i] - pre[i])
   }
   const disagreements = topIndices(absErr, limit).map((i) => ({

@@ -37,11 +37,17 @@ export interface ModelWeights {
   mlp(layer: number): MlpWeights
 }
 
+/** How the SAE turns its pre-activations into activations (bundle.json's sae.kind; see gate.ts). */
+export type SaeGate = { kind: 'relu' } | { kind: 'jumprelu'; threshold: Float32Array } | { kind: 'topk'; k: number }
+
 export interface SaeView {
   W_enc: Float32Array
   b_enc: Float32Array
   W_dec: Float32Array
   b_dec: Float32Array
+  /** What the encoder subtracts from the hook value: b_dec, or zeros where apply_b_dec_to_input is false. */
+  inputBias: Float32Array
+  gate: SaeGate
   dIn: number
   dSae: number
 }
@@ -83,7 +89,14 @@ export function modelWeights(bundle: Pick<Bundle, 'config' | 'model'>): ModelWei
 
 export function saeView(bundle: Pick<Bundle, 'config' | 'sae'>): SaeView {
   const { sae, config } = bundle
-  return { W_enc: sae.W_enc.data, b_enc: sae.b_enc.data, W_dec: sae.W_dec.data, b_dec: sae.b_dec.data, dIn: config.sae.d_in, dSae: config.sae.d_sae }
+  const c = config.sae
+  let gate: SaeGate
+  if (c.kind === 'jumprelu') {
+    if (!sae.threshold) throw new Error('the JumpReLU SAE has no threshold tensor')
+    gate = { kind: 'jumprelu', threshold: sae.threshold.data }
+  } else gate = c.kind === 'topk' ? { kind: 'topk', k: c.k } : { kind: 'relu' }
+  const inputBias = c.apply_b_dec_to_input === false ? new Float32Array(c.d_in) : sae.b_dec.data
+  return { W_enc: sae.W_enc.data, b_enc: sae.b_enc.data, W_dec: sae.W_dec.data, b_dec: sae.b_dec.data, inputBias, gate, dIn: c.d_in, dSae: c.d_sae }
 }
 
 /** Column f of W_enc [d_in, d_sae]: the encoder direction of feature f at the hook point. */

@@ -26,7 +26,7 @@ MODEL_KEYS = ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_vocab", "n
 ACT_FNS = ("gelu", "gelu_new", "gelu_fast", "relu")
 NORMALIZATION_TYPES = ("LN", "LNPre")
 DTYPES = {"float16": ("F16", np.float16), "float32": ("F32", np.float32)}
-SAE_KINDS = ("relu",)
+SAE_KINDS = ("relu", "jumprelu", "topk")
 SAE_TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec")
 FILES = ("model.safetensors", "sae.safetensors", "tokenizer.json", "tokens.safetensors")
 NO_PROCESSING = {"fold_ln": False, "center_writing_weights": False, "center_unembed": False, "fold_value_biases": False}
@@ -79,6 +79,10 @@ def check_config(meta: dict) -> None:
             problems.append(f"sae.{k}: must be a positive integer")
     if s.get("kind") not in SAE_KINDS:
         problems.append(f"sae.kind: must be {' or '.join(repr(k) for k in SAE_KINDS)}")
+    if s.get("kind") == "topk" and not _is_dim(s.get("k")):
+        problems.append("sae.k: must be a positive integer (a TopK SAE's features per token)")
+    if "apply_b_dec_to_input" in s and not isinstance(s["apply_b_dec_to_input"], bool):
+        problems.append("sae.apply_b_dec_to_input: must be a boolean")
     if s.get("dtype") not in DTYPES:
         problems.append(f"sae.dtype: must be one of {', '.join(DTYPES)}")
     d = meta.get("dataset")
@@ -100,6 +104,8 @@ def check_config(meta: dict) -> None:
         raise BundleError(f"bundle.json does not follow the bundle format: {'; '.join(problems)}")
     if m["n_heads"] * m["d_head"] != m["d_model"]:
         raise BundleError(f"n_heads·d_head = {m['n_heads'] * m['d_head']} but d_model = {m['d_model']}")
+    if s["kind"] == "topk" and s["k"] > s["d_sae"]:
+        raise BundleError(f"the TopK SAE keeps k = {s['k']} features per token but has d_sae = {s['d_sae']}")
 
 
 def expected_model_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
@@ -130,7 +136,29 @@ def expected_model_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
 
 def expected_sae_shapes(sae_cfg: dict) -> dict[str, tuple[int, ...]]:
     d_in, d_sae = sae_cfg["d_in"], sae_cfg["d_sae"]
-    return {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
+    shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
+    if sae_cfg.get("kind", "relu") == "jumprelu":
+        shapes["threshold"] = (d_sae,)
+    return shapes
+
+
+def sae_config_entry(sae_cfg: dict, dtype: str) -> dict:
+    """bundle.json's `sae` from an SAE config: kind (default relu), k for topk, apply_b_dec_to_input only
+    when false (absent means true, so a relu bundle reads as bundles always have)."""
+    kind = sae_cfg.get("kind", "relu")
+    entry = {"hook_point": sae_cfg["hook_point"], "d_in": int(sae_cfg["d_in"]), "d_sae": int(sae_cfg["d_sae"]), "kind": kind}
+    if kind == "topk":
+        entry["k"] = sae_cfg.get("k")
+    entry["dtype"] = dtype
+    if sae_cfg.get("apply_b_dec_to_input", True) is False:
+        entry["apply_b_dec_to_input"] = False
+    return entry
+
+
+def sae_pre_acts(sae_cfg: dict, sae: dict, x):
+    """The SAE's pre-activations of hook values x [..., d_in] (numpy or torch alike)."""
+    centred = x - sae["b_dec"] if sae_cfg.get("apply_b_dec_to_input", True) is not False else x
+    return centred @ sae["W_enc"] + sae["b_enc"]
 
 
 # The hooks an SAE may sit on (relative to blocks.L.), with their widths: main/bundle/schema.ts's HOOK_WIDTH.
@@ -261,8 +289,9 @@ def write_bundle(out_dir: str, *, model_cfg: dict, params: dict, sae_cfg: dict, 
             raise BundleError(f"{what} must be one of {', '.join(DTYPES)}, got {dt!r}")
     params = {k: np.asarray(_as_np(v), dtype=np.float64) for k, v in params.items()}
     sae = {k: np.asarray(_as_np(v), dtype=np.float64) for k, v in sae.items()}
+    sae_entry = sae_config_entry(sae_cfg, sae_dtype)
     check_model(model_cfg, params)
-    check_sae(sae_cfg, sae, model_cfg)
+    check_sae(sae_entry, sae, model_cfg)
     check_tokenizer(tokenizer, model_cfg["d_vocab"])
     tokens = np.asarray(tokens)
     if tokens.dtype.kind not in "iu":
@@ -272,7 +301,7 @@ def write_bundle(out_dir: str, *, model_cfg: dict, params: dict, sae_cfg: dict, 
     check_dataset(dataset, model_cfg)
     expected = expected_model_shapes(model_cfg)
     stored_model = {k: params[k].astype(DTYPES[dtype][1]) for k in expected}
-    stored_sae = {k: sae[k].astype(DTYPES[sae_dtype][1]) for k in SAE_TENSORS}
+    stored_sae = {k: sae[k].astype(DTYPES[sae_dtype][1]) for k in expected_sae_shapes(sae_entry)}
     for file, stored in (("model.safetensors", stored_model), ("sae.safetensors", stored_sae)):
         for k, v in stored.items():
             _check_finite(v, file, f"{k} (as {dtype if file.startswith('model') else sae_dtype})")
@@ -282,8 +311,7 @@ def write_bundle(out_dir: str, *, model_cfg: dict, params: dict, sae_cfg: dict, 
         "name": name,
         "model": {**{k: model_cfg[k] for k in MODEL_KEYS}, "dtype": dtype,
                   "processing": dict(model_cfg.get("processing") or NO_PROCESSING)},
-        "sae": {"hook_point": sae_cfg["hook_point"], "d_in": int(sae_cfg["d_in"]), "d_sae": int(sae_cfg["d_sae"]),
-                "kind": "relu", "dtype": sae_dtype},
+        "sae": sae_entry,
         "dataset": {"n_seq": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]),
                     **{k: v for k, v in dataset.items() if k not in ("n_seq", "seq_len")}},
         "quality": quality or {},
