@@ -1,11 +1,14 @@
 """The SAE side of the exporter: Neel Nanda's AutoEncoder checkpoints and SAELens folders, read into the
-bundle's one SAE kind, `relu`:
+bundle's SAE kinds (docs/BUNDLE.md), with pre = (x − b_dec·[apply_b_dec_to_input]) · W_enc + b_enc and x
+the raw hook value:
 
-    acts = ReLU((x − b_dec) · W_enc + b_enc),   reconstruction = acts · W_dec + b_dec,
+    relu      acts = ReLU(pre)
+    jumprelu  acts = ReLU(pre)·[pre > threshold]          (SAELens JumpReLU, activation_fn relu)
+    topk      acts = ReLU(pre) on each token's k largest pre-activations, 0 elsewhere   (SAELens TopK)
 
-with x the raw hook value. Whatever else a source's config asks for is either folded into these four
-tensors exactly (SAELens's apply_b_dec_to_input=False, a finetuning scaling factor, a known
-normalization constant) or refused with a message that says what and why.
+reconstruction = acts · W_dec + b_dec. apply_b_dec_to_input is stored as it is; a finetuning scaling
+factor and a known normalization constant are folded into the tensors exactly. Anything else a source's
+config asks for is refused with a message that says what and why.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from ftlib.bundle import BundleError
 
 from .tlmodel import FROM_PRETRAINED, processing_from_kwargs
 
-APP_SCHEMA = "the bundle format's SAE kinds are 'relu' only (common/contract/bundle.ts saeConfigSchema)"
+APP_SCHEMA = "the bundle format's SAE kinds are relu, jumprelu and topk (common/contract/bundle.ts saeConfigSchema)"
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Sae:
     processing: dict  # the weight processing of the model it was trained on
     source: str
     kind: str = "relu"
+    k: int | None = None  # topk only
+    apply_b_dec_to_input: bool = True
     model_name: str | None = None
     model_kwargs: dict = field(default_factory=dict)  # SAELens model_from_pretrained_kwargs (online loading)
     prepend_bos: bool | None = None
@@ -49,7 +54,11 @@ class Sae:
         return int(self.weights["W_enc"].shape[1])
 
     def cfg(self) -> dict:
-        return {"hook_point": self.hook_point, "d_in": self.d_in, "d_sae": self.d_sae}
+        c = {"hook_point": self.hook_point, "d_in": self.d_in, "d_sae": self.d_sae, "kind": self.kind,
+             "apply_b_dec_to_input": self.apply_b_dec_to_input}
+        if self.kind == "topk":
+            c["k"] = self.k
+        return c
 
 
 def _f64(v) -> np.ndarray:
@@ -192,21 +201,33 @@ def saelens_config(raw: dict) -> dict:
     }
 
 
+SUPPORTED_ARCHITECTURES = ("standard", "jumprelu", "topk")
+
+
+def topk_k(c: dict) -> int | None:
+    """A TopK SAE's k: cfg.json's `k` (SAELens ≥ 6) or activation_fn_kwargs.k (activation_fn 'topk', earlier)."""
+    k = c.get("k") or (c["activation_fn_kwargs"] or {}).get("k")
+    return int(k) if k is not None else None
+
+
 def refuse_unsupported(c: dict, weights: dict) -> None:
-    """Refuses, with what and why, every SAELens SAE whose activations the app's ReLU encoder would not reproduce."""
+    """Refuses, with what and why, every SAELens SAE whose activations none of the bundle's kinds reproduces."""
     arch, act = c["architecture"], c["activation_fn"]
-    if arch != "standard":
+    if arch not in SUPPORTED_ARCHITECTURES:
         what = _NOT_RELU.get(arch, f"SAEs with architecture {arch!r}")
-        if arch == "topk":
-            k = c.get("k") or (c["activation_fn_kwargs"] or {}).get("k")
-            what += f", k={k}" if k else ""
         raise BundleError(f"not yet supported by the app: {what}; {APP_SCHEMA}")
-    if act != "relu":
-        raise BundleError(f"not yet supported by the app: SAEs with activation_fn {act!r} (the app's encoder is ReLU); {APP_SCHEMA}")
-    for k in ("threshold", "log_threshold", "b_gate", "r_mag", "b_mag"):
+    if arch == "topk":
+        if topk_k(c) is None:
+            raise BundleError("the TopK SAE's cfg.json gives no k (k, or activation_fn_kwargs.k)")
+    elif act != "relu":
+        raise BundleError(f"not yet supported by the app: SAEs with activation_fn {act!r} (the app's encoders apply ReLU); {APP_SCHEMA}")
+    if arch == "jumprelu" and not ("threshold" in weights or "log_threshold" in weights):
+        raise BundleError("the JumpReLU SAE's weights hold no threshold (nor log_threshold)")
+    foreign = ("b_gate", "r_mag", "b_mag") + (() if arch == "jumprelu" else ("threshold", "log_threshold"))
+    for k in foreign:
         if k in weights:
             raise BundleError(f"not yet supported by the app: this SAE's weights hold {k} (a JumpReLU or gated SAE) although its "
-                              f"cfg.json says architecture 'standard'; {APP_SCHEMA}")
+                              f"cfg.json says architecture {arch!r}; {APP_SCHEMA}")
     if c["hook_name_out"]:
         raise BundleError(f"not yet supported by the app: {_NOT_RELU['transcoder']}")
     if c["hook_head_index"] is not None:
@@ -271,17 +292,25 @@ def load_saelens(folder: str, *, overrides: dict | None = None, model_kwargs: di
             # decode(acts) = (acts·s)·W_dec + b_dec: the scale belongs to the decoder rows; acts are unchanged.
             w["W_dec"] = w["W_dec"] * s[:, None]
             notes.append("the finetuning scaling factor is folded into W_dec's rows (the activations are unchanged)")
-    if not c["apply_b_dec_to_input"]:
-        # SAELens: ReLU(x·W_enc + b_enc). The app subtracts b_dec first: ReLU((x − b_dec)·W_enc + b_enc'), with
-        # b_enc' = b_enc + b_dec·W_enc the same function.
-        w["b_enc"] = w["b_enc"] + w["b_dec"] @ w["W_enc"]
-        notes.append("apply_b_dec_to_input=False: b_dec·W_enc folded into b_enc, since the app subtracts b_dec before encoding")
+    kind = {"standard": "relu"}.get(c["architecture"], c["architecture"])
+    if kind == "jumprelu":
+        if "threshold" in sd:
+            w["threshold"] = _f64(sd["threshold"])
+        else:  # a training checkpoint: SAELens's threshold is exp(log_threshold)
+            w["threshold"] = np.exp(_f64(sd["log_threshold"]))
+            notes.append("threshold = exp(log_threshold), as SAELens computes it")
+        if w["threshold"].shape != (w["W_enc"].shape[1],):
+            raise BundleError(f"{weights_path}: threshold has shape {list(w['threshold'].shape)}, expected [{w['W_enc'].shape[1]}] (d_sae)")
+    k = topk_k(c) if kind == "topk" else None
+    if k is not None and not 1 <= k <= w["W_enc"].shape[1]:
+        raise BundleError(f"{cfg_path}: the TopK SAE keeps k={k} features per token but has d_sae={w['W_enc'].shape[1]}")
     kwargs = dict(c["model_from_pretrained_kwargs"])
     kwargs.update(model_kwargs or {})
     processing, kw_notes = processing_from_kwargs(kwargs)
     notes += kw_notes
     source = source or f"SAELens folder {os.path.basename(os.path.normpath(folder))} (sae_lens {c['sae_lens_version'] or 'version unrecorded'})"
     return Sae(hook_point=c["hook_name"], weights=w, processing=processing, source=source, origin="saelens",
+               kind=kind, k=k, apply_b_dec_to_input=c["apply_b_dec_to_input"],
                model_name=c["model_name"], model_kwargs=kwargs, prepend_bos=bool(c["prepend_bos"]) if c["prepend_bos"] is not None else None,
                context_size=c["context_size"], dataset_path=c["dataset_path"], notes=notes)
 

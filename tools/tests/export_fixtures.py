@@ -182,11 +182,20 @@ def reference_hook(sd: dict, cfg: dict, toks: np.ndarray, hook_point: str, centr
     return x
 
 
-def reference_acts(x: torch.Tensor, w: dict, apply_b_dec_to_input: bool = True, norm_scale: float = 1.0) -> torch.Tensor:
-    """The source's own encoder on its own tensors: ReLU((x·s − b_dec·[apply]) W_enc + b_enc)."""
-    W = {k: v.double() for k, v in w.items()}
+def reference_acts(x: torch.Tensor, w: dict, apply_b_dec_to_input: bool = True, norm_scale: float = 1.0,
+                   kind: str = "relu", k: int | None = None) -> torch.Tensor:
+    """The source's own encoder on its own tensors, as SAELens defines each kind, with
+    pre = (x·s − b_dec·[apply]) W_enc + b_enc: standard ReLU(pre); jumprelu ReLU(pre)·(pre > threshold);
+    topk: the k largest pre-activations of each token (torch.topk), ReLU'd, scattered into zeros."""
+    W = {key: v.double() for key, v in w.items()}
     sae_in = x * norm_scale - (W["b_dec"] if apply_b_dec_to_input else 0)
-    return torch.relu(sae_in @ W["W_enc"] + W["b_enc"])
+    pre = sae_in @ W["W_enc"] + W["b_enc"]
+    if kind == "jumprelu":
+        return torch.relu(pre) * (pre > W["threshold"]).double()
+    if kind == "topk":
+        top = torch.topk(pre, k=k, dim=-1)
+        return torch.zeros_like(pre).scatter_(-1, top.indices, torch.relu(top.values))
+    return torch.relu(pre)
 
 
 def bundle_acts(out: str) -> tuple[dict, torch.Tensor, dict]:
@@ -200,4 +209,13 @@ def bundle_acts(out: str) -> tuple[dict, torch.Tensor, dict]:
         ftmodel.forward(P, meta["model"], torch.from_numpy(toks.astype(np.int64)), cache=cache)
     x = cache[meta["sae"]["hook_point"]]
     S = {k: torch.from_numpy(v) for k, v in sae.items()}
-    return meta, torch.relu((x - S["b_dec"]) @ S["W_enc"] + S["b_enc"]), sae
+    s = meta["sae"]
+    pre = (x - S["b_dec"] if s.get("apply_b_dec_to_input", True) else x) @ S["W_enc"] + S["b_enc"]
+    if s["kind"] == "jumprelu":
+        acts = torch.relu(pre) * (pre > S["threshold"]).double()
+    elif s["kind"] == "topk":  # docs/BUNDLE.md: each token's k largest, equal values lower feature id first
+        keep = torch.sort(pre, dim=-1, descending=True, stable=True).indices[..., : s["k"]]
+        acts = torch.relu(pre) * torch.zeros_like(pre).scatter_(-1, keep, 1.0)
+    else:
+        acts = torch.relu(pre)
+    return meta, acts, sae

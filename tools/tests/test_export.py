@@ -175,9 +175,8 @@ def test_model_refusals(tmp_path, over, needle):
 
 
 SAE_REFUSALS = [
-    ("jumprelu", dict(architecture="jumprelu"), {"threshold": torch.zeros(40)}, "JumpReLU SAEs"),
-    ("topk", dict(architecture="topk", k=4), {}, "TopK SAEs .*k=4"),
-    ("topk_old", dict(architecture=None, activation_fn_str="topk", activation_fn_kwargs={"k": 8}), {}, "TopK SAEs .*k=8"),
+    ("batchtopk", dict(architecture="batchtopk", k=4), {"threshold": torch.zeros(40)}, "BatchTopK SAEs"),
+    ("jumprelu_tanh", dict(architecture="jumprelu", activation_fn_str="tanh-relu"), {"threshold": torch.zeros(40)}, "activation_fn 'tanh-relu'"),
     ("gated", dict(architecture="gated"), {"b_gate": torch.zeros(40), "r_mag": torch.zeros(40), "b_mag": torch.zeros(40)}, "gated SAEs"),
     ("threshold_in_standard", {}, {"threshold": torch.zeros(40)}, "hold threshold"),
     ("tanh_relu", dict(activation_fn_str="tanh-relu"), {}, "activation_fn 'tanh-relu'"),
@@ -198,6 +197,59 @@ def test_sae_refusals(tmp_path, case, over, extra, needle):
     folder = fx.write_saelens(tmp_path, "sae", {**w, **extra}, cfg_json)
     msg = "not yet supported by the app: " if case not in ("kwargs",) else "not supported: "
     with pytest.raises(BundleError, match=msg + ".*" + needle):
+        run_export(tmp_path, ["--sae", f"saelens:{folder}"])
+    assert not (tmp_path / "bundle").exists()
+
+
+def sae_kind_cases():
+    """(id, layout, cfg overrides, extra tensors, kind, k) for JumpReLU and TopK SAEs in SAELens's config layouts."""
+    thr = torch.rand(40, generator=torch.Generator().manual_seed(9)) * 0.8 - 0.1  # some negative: ReLU still gates
+    return [
+        ("jumprelu_current", "current", dict(architecture="jumprelu"), {"threshold": thr}, "jumprelu", None),
+        ("jumprelu_v5_log", "v5", dict(architecture="jumprelu", apply_b_dec_to_input=False), {"log_threshold": thr.abs().log()}, "jumprelu", None),
+        ("topk_current", "current", dict(architecture="topk", k=6), {}, "topk", 6),
+        ("topk_v5_kwargs", "v5", dict(activation_fn_str="topk", activation_fn_kwargs={"k": 3}, apply_b_dec_to_input=False), {}, "topk", 3),
+        ("topk_old", "old", dict(activation_fn_str="topk", activation_fn_kwargs={"k": 4}), {}, "topk", 4),
+    ]
+
+
+@pytest.mark.parametrize("case,layout,over,extra,kind,k", sae_kind_cases(), ids=[c[0] for c in sae_kind_cases()])
+def test_saelens_jumprelu_and_topk(tmp_path, case, layout, over, extra, kind, k):
+    """JumpReLU and TopK SAELens SAEs export to their bundle kinds; the bundle's acts (its own definition, read
+    back as the app reads it) equal SAELens's encoder on the source's tensors."""
+    w = fx.sae_tensors(fx.D_MODEL, 40, seed=11)
+    cfg_json = fx.saelens_cfg(layout, "blocks.1.hook_resid_pre", fx.D_MODEL, 40, **over)
+    folder = fx.write_saelens(tmp_path, "sae", {**w, **extra}, cfg_json)
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", f"saelens:{folder}"])
+    meta, acts, sae = fx.bundle_acts(out)
+    apply = over.get("apply_b_dec_to_input", True)
+    assert meta["sae"]["kind"] == kind and meta["sae"].get("k") == k
+    assert meta["sae"].get("apply_b_dec_to_input", True) is apply
+    ref_w = {**w, "threshold": thr_of(extra)} if kind == "jumprelu" else w
+    ref = fx.reference_acts(fx.reference_hook(sd, cfg, toks, "blocks.1.hook_resid_pre", False), ref_w, apply, kind=kind, k=k)
+    assert torch.allclose(acts, ref, rtol=1e-4, atol=1e-4), float((acts - ref).abs().max())
+    nz = (ref > 0).sum(-1)
+    if kind == "topk":
+        assert int(nz.max()) == k  # TopK bites: at most k of 40 fire, and some tokens have k
+    else:
+        gated = fx.reference_acts(fx.reference_hook(sd, cfg, toks, "blocks.1.hook_resid_pre", False), w, apply)
+        assert bool(((gated > 0) & (ref == 0)).any()), "the thresholds should shut some positive pre-activations"
+
+
+def thr_of(extra: dict) -> torch.Tensor:
+    return extra["threshold"] if "threshold" in extra else extra["log_threshold"].double().exp()
+
+
+def test_topk_without_k_jumprelu_without_threshold_and_k_above_d_sae_refused(tmp_path):
+    w = fx.sae_tensors(fx.D_MODEL, 40)
+    folder = fx.write_saelens(tmp_path, "a", w, fx.saelens_cfg("current", "blocks.1.hook_resid_pre", fx.D_MODEL, 40, architecture="topk"))
+    with pytest.raises(BundleError, match="gives no k"):
+        run_export(tmp_path, ["--sae", f"saelens:{folder}"])
+    folder = fx.write_saelens(tmp_path, "b", w, fx.saelens_cfg("current", "blocks.1.hook_resid_pre", fx.D_MODEL, 40, architecture="jumprelu"))
+    with pytest.raises(BundleError, match="hold no threshold"):
+        run_export(tmp_path, ["--sae", f"saelens:{folder}"])
+    folder = fx.write_saelens(tmp_path, "c", w, fx.saelens_cfg("current", "blocks.1.hook_resid_pre", fx.D_MODEL, 40, architecture="topk", k=41))
+    with pytest.raises(BundleError, match="k=41"):
         run_export(tmp_path, ["--sae", f"saelens:{folder}"])
     assert not (tmp_path / "bundle").exists()
 

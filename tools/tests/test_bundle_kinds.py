@@ -1,0 +1,56 @@
+"""ftlib.bundle's SAE kinds refuse what the app's schema refuses (test/unit/sae-kinds.test.ts has the same
+cases), and the committed kind fixtures read back with the app's rules."""
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from ftlib import bundle, safetensors_io
+from ftlib.bundle import BundleError
+
+TINY = os.path.join(ROOT, "test", "fixtures", "tiny")
+
+
+def with_sae(**over) -> dict:
+    with open(os.path.join(TINY, "bundle.json")) as f:
+        meta = json.load(f)
+    meta["sae"].update(over)
+    return meta
+
+
+@pytest.mark.parametrize("over,needle", [
+    (dict(kind="topk"), r"sae\.k"),
+    (dict(kind="topk", k=0), r"sae\.k"),
+    (dict(kind="topk", k=65), r"k = 65 .*d_sae = 64"),
+    (dict(kind="gated"), r"sae\.kind"),
+    (dict(apply_b_dec_to_input="no"), r"sae\.apply_b_dec_to_input"),
+])
+def test_config_refusals_match_the_app(over, needle):
+    with pytest.raises(BundleError, match=needle):
+        bundle.check_config(with_sae(**over))
+
+
+def test_topk_with_k_up_to_d_sae_accepted():
+    bundle.check_config(with_sae(kind="topk", k=64))
+
+
+@pytest.mark.parametrize("kind", ["jumprelu", "topk"])
+def test_kind_fixtures_read_back(kind):
+    meta, _, sae, _, _ = bundle.read_bundle(os.path.join(ROOT, "test", "fixtures", f"tiny-{kind}"))
+    assert meta["sae"]["kind"] == kind
+    assert ("threshold" in sae) == (kind == "jumprelu")
+
+
+def test_jumprelu_without_threshold_refused(tmp_path):
+    d = tmp_path / "b"
+    shutil.copytree(os.path.join(ROOT, "test", "fixtures", "tiny-jumprelu"), d)
+    tensors = safetensors_io.load(str(d / "sae.safetensors"))
+    del tensors["threshold"]
+    safetensors_io.save(str(d / "sae.safetensors"), tensors)
+    meta = json.loads((d / "bundle.json").read_text())
+    meta["provenance"]["files"] = {}
+    (d / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=r"lacks tensor threshold \(expected shape \[64\]\)"):
+        bundle.read_bundle(str(d))
