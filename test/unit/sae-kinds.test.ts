@@ -10,7 +10,7 @@ import { OrtEngine } from '../../main/compute/ort-engine'
 import { createWorkbench } from '../../main/app/workbench'
 import { decodeFeatureActs } from '../../main/cache/encode'
 import { inTopK, rivalsOf, tokenGate } from '../../main/trace/gate'
-import { traceAt, type Trace } from '../../main/trace'
+import { corpusScores, traceAt, type Trace } from '../../main/trace'
 import { gateOf, topKRivals } from '../../main/trace/scope'
 import { build, tempDir } from './helpers/cache'
 import { readGolden, relErr, type Golden, type GoldenPoint } from './helpers/golden'
@@ -162,6 +162,14 @@ for (const kind of KINDS) {
         expect(predicted.length).toBe(want.length)
         const got = Float32Array.from(predicted, (x, i) => gate.predicted(i, x))
         expect(relErr(got, want), p.key).toBeLessThan(TOL)
+      }
+    })
+
+    it('scores the whole corpus with the gated fidelity (tiny: the corpus is the golden batch)', async () => {
+      for (const p of points().slice(0, 2).concat(points().slice(-1))) {
+        const r = await corpusScores(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos }, { convention: 'v', chunkSeqs: 5 })
+        expect(relErr(r.preActivations, golden.f32(`${p.key}.pre_batch`).data)).toBeLessThan(TOL)
+        expect(r.fidelity.pearsonRelu).toBeCloseTo(p.fidelity_pearson_relu, 4)
       }
     })
 
