@@ -117,7 +117,11 @@ export const featureChannels = {
   'features.byToken': channel<{
     tokens: TokenMatch[]
     features: TokenFeature[]
-    /** How many features fire on the token(s) in all: `features` holds the first `limit` of them. */
+    /**
+     * How many features fire on the token in all (several tokens: at least as many as on any one). The cache
+     * keeps, per token, the 32 features with the most firings on it and the 32 whose firings fall on it
+     * most; `features` holds the first `limit` of those, most firings first.
+     */
     total: number
   }>()(
     z.union([

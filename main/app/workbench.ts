@@ -4,10 +4,11 @@
 // (compute.ts) and long jobs to processes of their own (jobs.ts), which may crash without taking this one.
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { loadBundle, DEFAULT_BUNDLE_DIR, type BundleMeta } from '../bundle'
 import { corpusViewOf, type CorpusView } from '../bundle/corpus'
-import { cacheKeyOf, defaultCachePath, SHIPPED_CACHE } from '../cache/bundle-link'
+import { cacheKeyOf, defaultCachePath, SHIPPED_CACHE, unpackedShippedPath } from '../cache/bundle-link'
+import { unpackShipped } from '../cache/ship'
 import { userCacheDir } from '../files/dirs'
 import { CacheReader } from '../cache/query'
 import { inspectCacheFile } from '../cache/schema'
@@ -153,8 +154,9 @@ export class Workbench {
       for (const t of bundle.tokens.data) occurrences[t]++
       // No logit effects from the weights here: every build stores them (finalize), and main holds no weights.
       const reader = new CacheReader({ path: cachePath, key: cacheKeyOf(bundle), view, logitWeights: null })
-      const shippedPath = join(bundle.dir, SHIPPED_CACHE)
-      const shipped = existsSync(shippedPath) ? new CacheReader({ path: shippedPath, key: cacheKeyOf(bundle), view, logitWeights: null }) : null
+      const shippedGz = join(bundle.dir, SHIPPED_CACHE)
+      const unpacked = existsSync(shippedGz) ? this.unpackShipped(shippedGz, unpackedShippedPath(bundle, cachePath)) : null
+      const shipped = unpacked ? new CacheReader({ path: unpacked, key: cacheKeyOf(bundle), view, logitWeights: null }) : null
       return { bundle, reader, shipped, view, occurrences }
     })()
     this.opening = pending
@@ -170,6 +172,12 @@ export class Workbench {
     } finally {
       if (this.opening === pending) this.opening = null
     }
+  }
+
+  /** The shipped summary unpacked beside the cache (once), or null with a notice when it cannot be. */
+  private unpackShipped(gz: string, to: string): string | null {
+    mkdirSync(dirname(to), { recursive: true })
+    return unpackShipped(gz, to, (message, movedAside) => this.notice(message, movedAside))
   }
 
   async cacheState(): Promise<CacheState> {

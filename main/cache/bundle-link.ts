@@ -1,6 +1,6 @@
 // What the cache takes from a bundle: its key (the verified file hashes), its file's default place, and
 // the weights of the logit-effect product (the build job computes it; main, holding no weights, reads it).
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Bundle, BundleMeta } from '../bundle'
 import type { LogitWeights } from './logits'
 import { logitPath } from '../trace/logit-effect'
@@ -21,10 +21,16 @@ export function cacheKeyOf(bundle: BundleMeta): CacheKey {
 }
 
 /**
- * A bundle may carry its summary cache (resources/demo does): read-only, used until the app has built its
- * own, so the features are on screen with no build. Made by tools/ship-summary.ts.
+ * A bundle may carry its summary cache, gzipped (resources/demo does): unpacked into the cache folder and
+ * read until the app has built its own, so the features are on screen with no build (ship.ts; written by
+ * `feature-tracer cache ship`).
  */
-export const SHIPPED_CACHE = 'summary.sqlite'
+export const SHIPPED_CACHE = 'summary.sqlite.gz'
+
+/** Where the shipped summary of a bundle is unpacked: beside the cache, under the bundle's hash. */
+export function unpackedShippedPath(bundle: BundleMeta, cachePath: string): string {
+  return join(dirname(cachePath), `${bundle.hashes.bundle}.shipped.sqlite`)
+}
 
 /** Bundle folders may be read-only, so the cache lives in the user's cache folder under the bundle hash. */
 export function defaultCachePath(bundle: BundleMeta, dir: string = userCacheDir()): string {

@@ -2,9 +2,9 @@
 // tables the queries read. It only reads the chunk table, so a finalize that is killed is simply run
 // again: its writes are one transaction.
 import type Database from 'better-sqlite3'
-import { blobOf, decodeChunk, encodeIntervals, encodeTokenDeltas, type ChunkBlobs } from './encode'
+import { blobOf, decodeChunk, encodeIntervals, encodeQuantised, encodeTokenDeltas, type ChunkBlobs } from './encode'
 import { aggregateFeature, TokenScratch } from './stats'
-import { FINAL_TABLES, writeMeta } from './schema'
+import { ACTS_U16, FINAL_TABLES, writeMeta } from './schema'
 import { TokenIndexBuilder } from './token-index'
 import type { LogitTable } from './logit-table'
 
@@ -124,14 +124,14 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
           topVals: blobOf(agg.topVals),
           ...logitColumns(input.logits ?? null, f),
         })
-        if (input.full) insActs.run(f, encodeTokenDeltas(acts.tokens), blobOf(acts.values))
+        if (input.full) insActs.run(f, encodeTokenDeltas(acts.tokens), encodeQuantised(acts.values, agg.max))
         const p = agg.perToken
         for (let k = 0; k < p.tokenIds.length; k++) tokenIndex.add(p.tokenIds[k], f, p.counts[k], p.maxs[k], p.sums[k])
       }
       lo = hi
     }
-    for (const [token, n, entries] of tokenIndex.blobs()) insToken.run(token, n, entries)
+    for (const [token, n, entries] of tokenIndex.blobs(perFeature)) insToken.run(token, n, entries)
     db.exec('DELETE FROM chunk')
-    writeMeta(db, { built_at: new Date().toISOString(), full_table: input.full ? '1' : '0' })
+    writeMeta(db, { built_at: new Date().toISOString(), full_table: input.full ? '1' : '0', ...(input.full ? { acts_values: ACTS_U16 } : {}) })
   })()
 }

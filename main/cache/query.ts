@@ -18,7 +18,7 @@ import { topIndices } from '../trace/math'
 import { activationRow, type CorpusView } from '../bundle/corpus'
 import { checkFeatureId } from '../bundle/feature-id'
 import { tokenText } from '../../common/text'
-import { FINAL_TABLES, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
+import { ACTS_U16, FINAL_TABLES, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
 import type Database from 'better-sqlite3'
 import { openSqlite } from '../native/sqlite'
 import { pathText } from '../../common/text'
@@ -254,11 +254,12 @@ export class CacheReader {
           `${what} needs every activation of the feature, and the cache ${pathText(this.input.path)} holds the summary only; build the full table (Cache tab: "Keep every activation", or feature-tracer cache build --full)`,
         )
       }
-      const row = db.prepare('SELECT token_deltas, vals FROM feature_acts WHERE id = ?').get(id) as
-        | { token_deltas: Buffer; vals: Buffer }
+      const row = db.prepare('SELECT a.token_deltas, a.vals, f.max FROM feature_acts a JOIN feature f ON f.id = a.id WHERE a.id = ?').get(id) as
+        | { token_deltas: Buffer; vals: Buffer; max: number }
         | undefined
       if (!row) throw new FtError('not_found', `feature ${id} is not in the cache`)
-      return decodeFeatureActs(row.token_deltas, row.vals)
+      const quantised = readMeta(db).acts_values === ACTS_U16
+      return decodeFeatureActs(row.token_deltas, row.vals, quantised ? row.max : undefined)
     })
   }
 
@@ -298,11 +299,14 @@ export class CacheReader {
   }
 
   private byTokenOf(tokenIds: number[], occurrences: number, limit: number, annotate: Annotations): { features: TokenFeature[]; total: number } {
-    const stmt = this.ready().prepare('SELECT entries FROM token_index WHERE token_id = ?')
+    const stmt = this.ready().prepare('SELECT n_features, entries FROM token_index WHERE token_id = ?')
     const merged = new Map<number, { count: number; max: number; sum: number }>()
+    // Each token stores its most frequent and most specific features (token-index.ts) and how many fire.
+    let most = 0
     for (const t of new Set(tokenIds)) {
-      const row = stmt.get(t) as { entries: Buffer } | undefined
+      const row = stmt.get(t) as { n_features: number; entries: Buffer } | undefined
       if (!row) continue
+      most = Math.max(most, row.n_features)
       for (const e of decodeTokenEntries(row.entries)) {
         const m = merged.get(e.feature)
         if (m) {
@@ -323,7 +327,8 @@ export class CacheReader {
         mean: m.sum / m.count,
         label: annotate(id).label,
       }))
-    return { features, total: merged.size }
+    // One token: exactly how many fire on it. Several: at least the most of any one of them.
+    return { features, total: Math.max(merged.size, most) }
   }
 }
 

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS feature (
   -- Logit effects W_dec[f]·W_out·W_U: the LOGIT_K largest and smallest, token ids (u32) and values (f32);
   -- NULL when the hook has no linear path to the logits.
   logit_top_ids BLOB, logit_top_vals BLOB, logit_bottom_ids BLOB, logit_bottom_vals BLOB);
--- Every non-zero activation of a feature: varint token-index gaps and fp32 values (encode.ts). Only in a
+-- Every non-zero activation of a feature: varint token-index gaps and its values (16-bit fractions of
+-- feature.max when meta.acts_values is 'u16-of-max', else fp32; encode.ts). Only in a
 -- cache built with the full table (meta.full_table '1', or no such key: caches from before it existed);
 -- a summary cache leaves it empty, and everything the feature views show comes from the rows above.
 CREATE TABLE IF NOT EXISTS feature_acts (id INTEGER PRIMARY KEY, token_deltas BLOB NOT NULL, vals BLOB NOT NULL);
@@ -37,6 +38,9 @@ CREATE TABLE IF NOT EXISTS token_index (token_id INTEGER PRIMARY KEY, n_features
 
 /** The tables finalize writes (everything a query reads). */
 export const FINAL_TABLES = ['feature', 'feature_acts', 'token_index'] as const
+
+/** meta.acts_values of a full table whose values are 16-bit fractions of the feature's max (encode.ts). */
+export const ACTS_U16 = 'u16-of-max'
 
 /** Does a finished cache hold the full table (feature_acts), or only the summary? */
 export function hasFullTable(meta: Meta): boolean {

@@ -81,7 +81,8 @@ export function sqliteBinding(rt: NativeRuntime = currentRuntime(), pkg: SqliteP
 export type SqliteOptions = Omit<Database.Options, 'nativeBinding'>
 
 /** Opens a database with the binary this process must load: use it instead of `new Database`. */
-export function openSqlite(path: string, options: SqliteOptions = {}): Database.Database {
+/** A file path, or a serialized database (a Buffer: opened in memory). */
+export function openSqlite(path: string | Buffer, options: SqliteOptions = {}): Database.Database {
   return new Database(path, { ...options, nativeBinding: sqliteBinding() })
 }
 

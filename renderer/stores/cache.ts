@@ -18,7 +18,12 @@ export const useCacheStore = defineStore('cache', () => {
   const progress = computed<JobProgress | null>(() => jobs.ofKind('cache.build')?.progress ?? null)
   /** The rate of the last build, kept after it ends. */
   const lastRate = computed(() => jobs.lastRate['cache.build'] ?? null)
-  const ready = computed(() => state.value?.state === 'ready')
+  /** This app's own cache is finished. */
+  const built = computed(() => state.value?.state === 'ready')
+  /** The feature views can be answered: by the built cache, or meanwhile by the summary shipped in the bundle. */
+  const ready = computed(() => built.value || !!state.value?.shipped)
+  /** The feature views read the bundle's shipped summary (the app's own cache is not built yet). */
+  const fromShipped = computed(() => !built.value && !!state.value?.shipped)
   const building = computed(() => state.value?.state === 'building' || progress.value !== null)
   const fraction = computed(() => {
     const p = progress.value ?? state.value?.job
@@ -62,14 +67,14 @@ export const useCacheStore = defineStore('cache', () => {
     }
   }
 
-  async function build(rebuild = false): Promise<void> {
+  async function build(rebuild = false, full = false): Promise<void> {
     listen()
     error.value = null
     lastOutcome.value = null
     const s = state.value
     try {
       // A resumed build starts from the chunks already committed; a rebuild from zero.
-      await jobs.start('cache.build', { rebuild }, { doneTokens: rebuild ? 0 : (s?.doneTokens ?? 0), totalTokens: s?.totalTokens ?? 0 })
+      await jobs.start('cache.build', { rebuild, full }, { doneTokens: rebuild ? 0 : (s?.doneTokens ?? 0), totalTokens: s?.totalTokens ?? 0 })
     } catch (err) {
       error.value = errorMessage(err)
     }
@@ -85,5 +90,5 @@ export const useCacheStore = defineStore('cache', () => {
     }
   }
 
-  return { state, progress, lastOutcome, error, lastRate, ready, building, fraction, listen, onDone, set, refresh, build, cancel }
+  return { state, progress, lastOutcome, error, lastRate, built, ready, fromShipped, building, fraction, listen, onDone, set, refresh, build, cancel }
 })

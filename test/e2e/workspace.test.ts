@@ -4,13 +4,14 @@
 // grid's data, label, save, reload, restore, and refuse a corrupt and a future-version session file.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import type { ActivationRow, Channel, RequestIn, ResponseOf, Result } from '../../common/contract'
 import { colourScale, scaleStyle } from '../../renderer/components/grid/coolwarm'
 import { visibleToken } from '../../common/text'
-import { OUTPUT, authHeaders, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
+import { compareSummaries } from './summary-compare'
+import { BUNDLE, OUTPUT, authHeaders, ensureRendererBuilt, launchChromium, openWorkbenchPage, parseCsv, startServe, type Serve } from './harness'
 
 /** expect.poll waits one second by default; a loaded CI machine needs longer. */
 function poll<T>(fn: () => T | Promise<T>) {
@@ -114,6 +115,11 @@ async function openSession(path: string) {
   await page.click('[role="dialog"] [data-action="confirm"]')
 }
 
+/** A bundle that ships its summary (the demo) shows its features before any build. */
+const SHIPPED = existsSync(join(BUNDLE, 'summary.sqlite.gz'))
+/** From starting serve to the features on screen, less Chromium's own start (a user's browser is running). */
+const firstView = { serveReadyMs: 0, pageToFeaturesMs: 0 }
+
 beforeAll(async () => {
   mkdirSync(OUTPUT, { recursive: true })
   await ensureRendererBuilt()
@@ -123,9 +129,14 @@ beforeAll(async () => {
     process.env.FT_BUILD_CHUNK_SEQS ??= '2'
     process.env.FT_BUILD_PAUSE_MS ??= '150'
   }
+  const t0 = performance.now()
   serve = await startServe()
+  firstView.serveReadyMs = performance.now() - t0
   browser = await launchChromium()
+  const t1 = performance.now()
   page = await openWorkbenchPage(browser.context, serve.launchUrl, pageErrors)
+  if (SHIPPED) await page.waitForSelector('[data-grid-id="features"] .ag-row', { timeout: 60_000 })
+  firstView.pageToFeaturesMs = performance.now() - t1
 }, 300_000)
 
 afterEach(async ({ task }) => {
@@ -140,9 +151,29 @@ afterAll(async () => {
 describe('workspace in the browser (serve mode)', () => {
   it('opens the bundle and shows it in the status bar', async () => {
     await poll(() => page.textContent('[data-field="status-bundle"]')).toMatch(/tiny|gelu|demo/i)
+    if (SHIPPED) return // the next test
     // No cache yet: the app sends the user to the Cache tab.
     await poll(() => page.getAttribute('[data-tab="cache"]', 'aria-selected')).toBe('true')
     expect(await page.textContent('[data-field="cache-state"]')).toMatch(/missing|partial|stale/)
+  })
+
+  it.runIf(SHIPPED)('shows every feature of a bundle that ships its summary at once, with no build', async () => {
+    const total = firstView.serveReadyMs + firstView.pageToFeaturesMs
+    writeFileSync(join(OUTPUT, 'first-view.json'), JSON.stringify({ ...firstView, totalMs: total }, null, 2))
+    console.log(`first view: serve ready ${firstView.serveReadyMs.toFixed(0)} ms, page to features ${firstView.pageToFeaturesMs.toFixed(0)} ms`)
+    // The goal is 5 s (issue 13), met on an idle machine; CI shares two cores with other jobs.
+    expect(total).toBeLessThan(process.env.CI ? 15_000 : 5_000)
+    expect(await page.getAttribute('[data-tab="features"]', 'aria-selected')).toBe('true')
+    const info = await ipc('bundle.info', {})
+    await poll(() => page.textContent('[data-grid-id="features"] .grid-count')).toContain(info.sae.d_sae.toLocaleString('en-US'))
+    expect(await page.textContent('[data-field="status-cache"]')).toContain('shipped summary')
+    await page.click('[data-grid-id="features"] .ag-row[row-index="0"] .ag-cell[col-id="id"]')
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('[data-grid-id$=":top"] .ag-row')
+    await page.click('[data-tab="cache"]')
+    expect(await page.textContent('[data-field="cache-state"]')).toMatch(/missing/)
+    expect(await page.textContent('[data-field="cache-shipped"]')).toContain('work now, with no build')
+    expect(await page.isEnabled('[data-action="build"]')).toBe(true)
   })
 
   it('builds the cache with a moving progress bar, and cancels and resumes it', async () => {
@@ -175,6 +206,19 @@ describe('workspace in the browser (serve mode)', () => {
     await poll(() => page.textContent('[data-field="status-provider"]')).toMatch(/EP: (cpu|cuda|dml|coreml)/)
     await shot('02-cache-ready')
   }, BUILD_TIMEOUT_MS + 60_000)
+
+  it.runIf(SHIPPED)('builds the summary the bundle ships (checked row by row)', async () => {
+    const info = await ipc('bundle.info', {})
+    const state = await ipc('cache.status', {})
+    expect([state.state, state.fullTable]).toEqual(['ready', false])
+    const shipped = join(serve.tmp, `${info.hash}.shipped.sqlite`)
+    expect(existsSync(shipped)).toBe(true)
+    const c = compareSummaries(state.path, shipped)
+    writeFileSync(join(OUTPUT, 'shipped-summary-check.json'), JSON.stringify(c, null, 2))
+    console.log(`shipped summary vs fresh build: ${c.identicalFeatureRows}/${c.features} feature rows and ${c.identicalTokenRows}/${c.tokens} token rows identical`)
+    expect(c.features).toBe(info.sae.d_sae)
+    expect(c.problems).toEqual([])
+  })
 
   it('sorts the features browser', async () => {
     await page.click('[data-tab="features"]')

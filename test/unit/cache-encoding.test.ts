@@ -1,13 +1,13 @@
 // The cache's byte layouts and per-feature math on hand-made arrays: round trips, tie-breaking, and the
 // edge cases a real corpus rarely hits (dead features, one firing, equal values, huge gaps).
 import { describe, expect, it } from 'vitest'
-import { decodeIntervals, decodeTokenDeltas, encodeIntervals, encodeTokenDeltas } from '../../main/cache/encode'
+import { decodeFeatureActs, decodeIntervals, decodeTokenDeltas, encodeIntervals, encodeQuantised, encodeTokenDeltas } from '../../main/cache/encode'
 import { topIndices } from '../../main/trace/math'
 import { activationRow } from '../../main/bundle/corpus'
 import { visibleToken } from '../../common/text'
 import { aggregateFeature, intervals, TokenScratch, topK } from '../../main/cache/stats'
 import { histogram } from '../../main/trace/histogram'
-import { decodeTokenEntries, TokenIndexBuilder } from '../../main/cache/token-index'
+import { decodeTokenEntries, TOKEN_INDEX_K, TokenIndexBuilder } from '../../main/cache/token-index'
 
 const acts = (tokens: number[], values: number[]) => ({ tokens: Uint32Array.from(tokens), values: Float32Array.from(values) })
 
@@ -32,13 +32,43 @@ describe('cache encodings', () => {
 
   it('round-trips the per-token feature lists', () => {
     const b = new TokenIndexBuilder(4)
-    for (let f = 0; f < 300; f += 3) b.add(2, f, f + 1, f / 2, f * 2)
+    for (let f = 0; f < 300; f += 5) b.add(2, f, f + 1, f / 2, f * 2) // 60: all kept
     b.add(0, 70_000, 1, 1, 1)
-    const blobs = [...b.blobs()]
-    expect(blobs.map(([t, n]) => [t, n])).toEqual([[0, 1], [2, 100]])
+    const blobs = [...b.blobs(new Array(300).fill(1000))]
+    expect(blobs.map(([t, n]) => [t, n])).toEqual([[0, 1], [2, 60]])
     expect(decodeTokenEntries(blobs[0][2])).toEqual([{ feature: 70_000, count: 1, max: 1, sum: 1 }])
     const two = decodeTokenEntries(blobs[1][2])
-    expect(two[5]).toEqual({ feature: 15, count: 16, max: 7.5, sum: 30 })
+    expect(two).toHaveLength(60)
+    expect(two[5]).toEqual({ feature: 25, count: 26, max: 12.5, sum: 50 })
+  })
+
+  it('quantises the full table to 16-bit fractions of the exact maximum', () => {
+    const max = Math.fround(4.1733)
+    const values = Float32Array.from([max, max / 2, 1e-6, 0.3, Math.fround(max * 0.99999)])
+    const back = decodeFeatureActs(encodeTokenDeltas(Uint32Array.from([1, 5, 9, 100, 70_000])), encodeQuantised(values, max), max)
+    expect(Array.from(back.tokens)).toEqual([1, 5, 9, 100, 70_000])
+    expect(back.values[0]).toBe(max)
+    // code k means k/65535 of the max: the nearest code is at most half a step away.
+    values.forEach((v, i) => expect(Math.abs(back.values[i] - v)).toBeLessThanOrEqual(max / 131_070 + max * 2 ** -23)) // + fp32 rounding
+    expect(back.values[1]).toBe(Math.fround((32768 / 65535) * max)) // 0.5 rounds to code 32768 (32767.5 → 32768)
+    expect(encodeQuantised(values, max).length).toBe(10)
+  })
+
+  it('keeps, per token, the 32 features firing most on it and the 32 most specific to it, and counts all', () => {
+    expect(TOKEN_INDEX_K).toBe(32)
+    const b = new TokenIndexBuilder(1)
+    // 100 features on token 0: feature f fires 200 - f times on it and 1000 times in all, except features
+    // 80…99, which fire only there (share 1), and 70…79, which fire there in half their firings.
+    const total = Array.from({ length: 100 }, (_, f) => (f >= 80 ? 200 - f : f >= 70 ? 2 * (200 - f) : 1000))
+    for (let f = 0; f < 100; f++) b.add(0, f, 200 - f, f, 2 * f)
+    const [[token, n, blob]] = [...b.blobs(total)]
+    expect([token, n]).toEqual([0, 100])
+    const ids = decodeTokenEntries(blob).map((e) => e.feature)
+    // Most firings: 0…31. Most specific: 80…99 (share 1), then 70…79 (share ½), then the rest at share
+    // 0.2-0.17 by count: 0, 1 — already kept — so 70…79 and 80…99 and the two best of the rest by count.
+    const specific = [...Array.from({ length: 30 }, (_, i) => 70 + i), 0, 1]
+    expect(ids).toEqual([...new Set([...Array.from({ length: 32 }, (_, i) => i), ...specific])].sort((x, y) => x - y))
+    expect(decodeTokenEntries(blob)[0]).toEqual({ feature: 0, count: 200, max: 0, sum: 0 })
   })
 })
 

@@ -1,6 +1,7 @@
 // The summary cache (the default build) against the full one on the tiny bundle, and a summary shipped in
 // a bundle folder: read-only, used until the app's own cache is built, ignored when it is another bundle's.
-import { chmodSync, cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -81,6 +82,7 @@ describe('a summary shipped in the bundle folder', () => {
   let sourceDir: string
   let bundleDir: string
   let shippedAnswers: string
+  let hash: string
 
   beforeAll(async () => {
     sourceDir = tempDir()
@@ -90,35 +92,38 @@ describe('a summary shipped in the bundle folder', () => {
     bundleDir = join(tempDir(), 'bundle')
     cpSync(TINY, bundleDir, { recursive: true })
     const bundle = await loadBundle(bundleDir)
+    hash = bundle.hashes.bundle
     shipSummary(join(sourceDir, 'cache.sqlite'), join(bundleDir, SHIPPED_CACHE), cacheKeyOf(bundle))
   }, SLOW)
   afterAll(async () => source?.close())
 
-  it('is a compact summary in rollback-journal mode (it opens read-only from a read-only folder)', () => {
-    const path = join(bundleDir, SHIPPED_CACHE)
-    const db = new Database(path, { readonly: true })
+  it('is a compact summary, gzipped, in rollback-journal mode', () => {
+    const gz = join(bundleDir, SHIPPED_CACHE)
+    const unpacked = join(tempDir(), 'unpacked.sqlite')
+    writeFileSync(unpacked, gunzipSync(readFileSync(gz)))
+    const db = new Database(unpacked, { readonly: true })
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('delete')
-      expect((db.prepare('SELECT COUNT(*) AS n FROM feature_acts').get() as { n: number }).n).toBe(0)
-      expect((db.prepare('SELECT COUNT(*) AS n FROM chunk').get() as { n: number }).n).toBe(0)
+      expect(db.pragma('page_size', { simple: true })).toBe(16384)
+      expect(db.prepare('SELECT COUNT(*) FROM feature_acts').pluck().get()).toBe(0)
+      expect(db.prepare('SELECT COUNT(*) FROM chunk').pluck().get()).toBe(0)
       expect(db.prepare("SELECT value FROM meta WHERE key = 'full_table'").pluck().get()).toBe('0')
     } finally {
       db.close()
     }
-    expect(statSync(path).size).toBeLessThan(statSync(join(sourceDir, 'cache.sqlite')).size)
+    expect(statSync(gz).size).toBeLessThan(statSync(join(sourceDir, 'cache.sqlite')).size / 2)
   })
 
   it('shows the features with no build, and the built cache takes over once it is ready', async () => {
     const dir = tempDir()
-    chmodSync(bundleDir, 0o555)
+    const before = readdirSync(bundleDir).sort()
     const wb = tinyWorkbench(dir, { bundleDir, build: { chunkSeqs: 4 } })
     try {
       const s = unwrap(await wb.invoke('cache.status', {}))
+      const unpacked = join(dir, `${hash}.shipped.sqlite`)
       expect(s.state).toBe('missing')
-      expect(s.shipped).toEqual({ path: join(bundleDir, SHIPPED_CACHE), builtAt: expect.any(String), fullTable: false, sizeBytes: statSync(join(bundleDir, SHIPPED_CACHE)).size })
+      expect(s.shipped).toEqual({ path: unpacked, builtAt: expect.any(String), fullTable: false, sizeBytes: statSync(unpacked).size })
       expect(await viewAnswers(wb)).toBe(shippedAnswers)
-      // Read without a byte written beside it.
-      expect(existsSync(join(bundleDir, `${SHIPPED_CACHE}-wal`)) || existsSync(join(bundleDir, `${SHIPPED_CACHE}-shm`))).toBe(false)
       // Other binnings need the full table, which the app builds in its own cache file.
       const refused = await wb.invoke('feature.histogram', { id: 2, bins: 9, scale: 'log' })
       expect(refused.ok ? null : refused.error.code).toBe('cache_missing')
@@ -129,17 +134,40 @@ describe('a summary shipped in the bundle folder', () => {
       expect(await viewAnswers(wb)).toBe(shippedAnswers)
       expect(unwrap(await wb.invoke('feature.histogram', { id: 2, bins: 9, scale: 'log' })).counts.length).toBe(9)
     } finally {
-      chmodSync(bundleDir, 0o755)
+      await wb.close()
+    }
+    expect(readdirSync(bundleDir).sort()).toEqual(before) // nothing written beside the bundle
+  }, SLOW)
+
+  it('moves aside what it cannot read where it unpacks, and names it', async () => {
+    const dir = tempDir()
+    const unpacked = join(dir, `${hash}.shipped.sqlite`)
+    writeFileSync(unpacked, 'not a database, and not ours to replace')
+    const wb = tinyWorkbench(dir, { bundleDir })
+    try {
+      expect(unwrap(await wb.invoke('cache.status', {})).shipped?.path).toBe(unpacked)
+      const [notice] = unwrap(await wb.invoke('workbench.notices', {})).notices
+      expect(notice.movedAside?.from).toBe(unpacked)
+      expect(readFileSync(notice.movedAside!.to, 'utf8')).toBe('not a database, and not ours to replace')
+      expect(await viewAnswers(wb)).toBe(shippedAnswers)
+    } finally {
       await wb.close()
     }
   }, SLOW)
 
   it("is ignored when it is another bundle's, and never replaces a file it did not write", async () => {
     const other = join(tempDir(), 'bundle')
-    cpSync(bundleDir, other, { recursive: true })
-    const db = new Database(join(other, SHIPPED_CACHE))
+    cpSync(TINY, other, { recursive: true })
+    const stale = join(tempDir(), 'stale.sqlite')
+    cpSync(join(sourceDir, 'cache.sqlite'), stale)
+    const db = new Database(stale)
     db.prepare("UPDATE meta SET value = ? WHERE key = 'tokens_sha256'").run('0'.repeat(64))
     db.close()
+    // Shipped for a corpus with other tokens: shipSummary itself refuses it …
+    const bundle = await loadBundle(other)
+    expect(() => shipSummary(stale, join(other, SHIPPED_CACHE), cacheKeyOf(bundle))).toThrow(/another bundle: tokens\.safetensors sha256 differs/)
+    // … and one that arrives anyway is not read.
+    writeFileSync(join(other, SHIPPED_CACHE), gzipSync(readFileSync(stale)))
     const wb = tinyWorkbench(tempDir(), { bundleDir: other })
     try {
       const s = unwrap(await wb.invoke('cache.status', {}))
@@ -149,9 +177,8 @@ describe('a summary shipped in the bundle folder', () => {
     } finally {
       await wb.close()
     }
-    const notOurs = join(tempDir(), 'summary.sqlite')
+    const notOurs = join(tempDir(), SHIPPED_CACHE)
     writeFileSync(notOurs, 'my notes')
-    const bundle = await loadBundle(bundleDir)
     expect(() => shipSummary(join(sourceDir, 'cache.sqlite'), notOurs, cacheKeyOf(bundle))).toThrow(/not a summary this app shipped; move it away/)
     expect(readFileSync(notOurs, 'utf8')).toBe('my notes')
   }, SLOW)

@@ -135,18 +135,27 @@ describe('activation cache on the tiny bundle', () => {
     }
   }, SLOW)
 
-  it('stores every firing exactly, and they agree with the PyTorch golden activations', async () => {
+  it('stores every firing: its place exactly, its value to 1/131,070 of the max, and they agree with the PyTorch goldens', async () => {
     const db = new Database(join(dir, 'cache.sqlite'), { readonly: true })
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'acts_values'").pluck().get()).toBe('u16-of-max')
     const stored = (id: number) => {
-      const row = db.prepare('SELECT token_deltas, vals FROM feature_acts WHERE id = ?').get(id) as { token_deltas: Buffer; vals: Buffer }
-      const acts = decodeFeatureActs(row.token_deltas, row.vals)
+      const row = db.prepare('SELECT a.token_deltas, a.vals, f.max FROM feature_acts a JOIN feature f USING (id) WHERE id = ?').get(id) as { token_deltas: Buffer; vals: Buffer; max: number }
+      const acts = decodeFeatureActs(row.token_deltas, row.vals, row.max)
       const col = new Float32Array(nTokens)
       acts.tokens.forEach((t, i) => (col[t] = acts.values[i]))
       return col
     }
     for (let f = 0; f < dSae; f++) {
       const col = stored(f)
-      for (let t = 0; t < nTokens; t++) expect(col[t]).toBe(dense[t * dSae + f])
+      let max = 0
+      for (let t = 0; t < nTokens; t++) max = Math.max(max, dense[t * dSae + f])
+      for (let t = 0; t < nTokens; t++) {
+        const want = dense[t * dSae + f]
+        // Zero stays zero (no firing is stored there); a firing keeps its place, and the max is exact.
+        if (want === 0) expect(col[t]).toBe(0)
+        else expect(Math.abs(col[t] - want)).toBeLessThanOrEqual(max / 131_070 + max * 2 ** -24)
+        if (want === max && max > 0) expect(col[t]).toBe(max)
+      }
     }
     const golden = readGolden('test/fixtures/golden/tiny')
     expect(golden.points.length).toBeGreaterThan(0)

@@ -21,7 +21,7 @@ commands:
                                                             --full every activation too (5x the size)
   cache status  [--bundle DIR] [--cache FILE] [--json]      the cache's state
   cache ship    [--bundle DIR] [--cache FILE]               copy the built cache's summary into the bundle
-                                                            folder (summary.sqlite): whoever opens the
+                                                            folder (summary.sqlite.gz): whoever opens the
                                                             bundle sees its features with no build
   features      [--bundle DIR] [--cache FILE] [--json]      stats of every feature
   feature --id F [--bundle DIR] [--cache FILE] [--top K] [--json]
@@ -187,7 +187,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         const open = await wb.bundle()
         const to = join(open.bundle.dir, SHIPPED_CACHE)
         const size = shipSummary(open.reader.path, to, cacheKeyOf(open.bundle))
-        stdout(`shipped the summary: ${to} (${(size / 2 ** 20).toFixed(1)} MiB)`)
+        const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`
+        stdout(`shipped the summary: ${to} (${mib(size.gzipBytes)}; ${mib(size.bytes)} unpacked)`)
         return 0
       }
       case 'features': {
