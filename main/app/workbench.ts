@@ -12,6 +12,7 @@ import { unpackShipped } from '../cache/ship'
 import { userCacheDir } from '../files/dirs'
 import { CacheReader } from '../cache/query'
 import { inspectCacheFile } from '../cache/schema'
+import type { BuildJobData } from '../cache/job'
 import { moveAside } from '../files/safe-io'
 import { pathText } from '../../common/text'
 import { autosavePath, migrateLegacyAutosave } from '../session/file'
@@ -41,7 +42,7 @@ export interface WorkbenchOptions {
    */
   compute?: ComputeOptions
   /** Build tuning and test hooks, passed to the build job. */
-  build?: { chunkSeqs?: number; pauseMsPerChunk?: number }
+  build?: Pick<BuildJobData, 'chunkSeqs' | 'pauseMsPerChunk' | 'shard' | 'maxEntriesPerPass'>
   /** Corpus-scores tuning and test hooks, passed to its job. */
   corpusScores?: { chunkSeqs?: number; pauseMsPerChunk?: number }
   /** Native file dialogs (the Electron shell's); without one, dialog.open/save answer 'unsupported'. */

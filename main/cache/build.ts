@@ -1,11 +1,14 @@
 // The build job's core, independent of processes: run the engine over the corpus chunk by chunk, commit
 // each chunk on its own, then finalize. A build that finds chunks already committed (after a kill, a
 // crash or a cancel) continues after them, cutting the corpus the same way, so the result is identical.
+// A shard build (`shard`) computes only its contiguous slice of the chunks and stops before finalize;
+// merge.ts gathers the shards' chunks into one file and finishes it with the same finishBuild.
 import type Database from 'better-sqlite3'
 import type { ComputeEngine } from '../compute/api'
-import type { CacheProgress } from '../../common/contract'
+import type { CacheProgress, ExecutionProviderName } from '../../common/contract'
+import { FtError } from '../../common/errors'
 import { encodeChunk } from './encode'
-import { finalize } from './finalize'
+import { finalize, type FinalizeInput } from './finalize'
 import type { LogitTable } from './logit-table'
 import { hasFullTable, keyMismatch, keyToMeta, readMeta, wipe, writeMeta, type CacheKey } from './schema'
 
@@ -36,35 +39,79 @@ export interface BuildInput {
   maxEntriesPerPass?: number
   /** Test hook: pause after each committed chunk, so a test can kill the build mid-way. */
   pauseMsPerChunk?: number
+  /** Compute only shard k of n (shardChunks) and leave the chunks for `cache merge`; no finalize. */
+  shard?: Shard
+}
+
+/** Shard k (0-based) of n: the k-th of n contiguous slices of the build's chunks. */
+export interface Shard {
+  k: number
+  n: number
+}
+
+/** meta.shard's form, and the CLI's: "k/n". */
+export function shardText(s: Shard): string {
+  return `${s.k}/${s.n}`
+}
+
+/** "k/n" with integers 0 ≤ k < n; null for anything else. */
+export function parseShard(text: string): Shard | null {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim())
+  if (!m) return null
+  const k = Number(m[1])
+  const n = Number(m[2])
+  return Number.isSafeInteger(k) && Number.isSafeInteger(n) && n >= 1 && k < n ? { k, n } : null
+}
+
+/** The chunk indices [lo, hi) of shard k/n: floor(k·nChunks/n) up to floor((k+1)·nChunks/n). */
+export function shardChunks(nChunks: number, s: Shard): { lo: number; hi: number } {
+  return { lo: Math.floor((s.k * nChunks) / s.n), hi: Math.floor(((s.k + 1) * nChunks) / s.n) }
+}
+
+/** Tokens in chunk `idx` of a layout (the last chunk may hold fewer sequences). */
+export function chunkTokens(idx: number, nSeq: number, seqLen: number, chunkSeqs: number): number {
+  return Math.max(0, Math.min(nSeq, (idx + 1) * chunkSeqs) - idx * chunkSeqs) * seqLen
 }
 
 export function defaultChunkSeqs(seqLen: number): number {
   return Math.max(1, Math.floor(DEFAULT_CHUNK_TOKENS / seqLen))
 }
 
-/** Resolves when the cache is complete; cancelling means ending the process that runs it. */
+/**
+ * Resolves when the cache is complete, or (a shard) when the shard's chunks are all committed;
+ * cancelling means ending the process that runs it.
+ */
 export async function runBuild(input: BuildInput): Promise<void> {
-  const { db, engine, key, corpus } = input
+  const { db, engine, key, corpus, shard } = input
   const { nSeq, seqLen, dSae } = key
   let meta = readMeta(db)
-  const wantsMore = meta.built_at !== undefined && input.full === true && !hasFullTable(meta)
+  const wantsMore = meta.built_at !== undefined && input.full === true && !hasFullTable(meta) && !shard
   if (input.rebuild || wantsMore || keyMismatch(meta, key) !== null) {
     wipe(db)
     meta = {}
+  }
+  if (meta.built_at && shard) {
+    // Its chunks are gone: there is nothing a merge could take from it.
+    throw new FtError('invalid_request', 'this cache file is a finished cache, not a shard; build the shard into a file of its own (--cache) or pass --rebuild')
   }
   if (meta.built_at) return
 
   const chunkSeqs = Number(meta.chunk_seqs ?? 0) || input.chunkSeqs || defaultChunkSeqs(seqLen)
   const nChunks = Math.ceil(nSeq / chunkSeqs)
-  writeMeta(db, { ...keyToMeta(key), chunk_seqs: String(chunkSeqs), n_chunks: String(nChunks) })
+  const { lo, hi } = shard ? shardChunks(nChunks, shard) : { lo: 0, hi: nChunks }
+  writeMeta(db, { ...keyToMeta(key), chunk_seqs: String(chunkSeqs), n_chunks: String(nChunks), ...(shard ? { shard: shardText(shard) } : {}) })
+  // A whole build on a shard's file completes it: from here on it is no longer one shard of several.
+  if (!shard) db.prepare("DELETE FROM meta WHERE key = 'shard'").run()
 
   const done = new Set((db.prepare('SELECT idx FROM chunk').all() as { idx: number }[]).map((r) => r.idx))
-  const totalTokens = nSeq * seqLen
+  // A shard's progress counts its own slice: its tokens are the total.
+  let totalTokens = 0
+  for (let idx = lo; idx < hi; idx++) totalTokens += chunkTokens(idx, nSeq, seqLen, chunkSeqs)
   // OR REPLACE: another process building the same file computes the same bytes for a chunk.
   const insert = db.prepare('INSERT OR REPLACE INTO chunk (idx, n_tokens, nnz, row_ptr, feature_ids, vals) VALUES (?, ?, ?, ?, ?, ?)')
   const jobId = input.jobId ?? ''
   let doneTokens = 0
-  for (const idx of done) doneTokens += (Math.min(nSeq, (idx + 1) * chunkSeqs) - idx * chunkSeqs) * seqLen
+  for (const idx of done) if (idx >= lo && idx < hi) doneTokens += chunkTokens(idx, nSeq, seqLen, chunkSeqs)
   const started = performance.now()
   let computedTokens = 0
   const report = (phase: CacheProgress['phase']): void => {
@@ -81,7 +128,7 @@ export async function runBuild(input: BuildInput): Promise<void> {
   }
   report('compute')
 
-  for (let idx = 0; idx < nChunks; idx++) {
+  for (let idx = lo; idx < hi; idx++) {
     if (done.has(idx)) continue
     const s0 = idx * chunkSeqs
     const s1 = Math.min(nSeq, s0 + chunkSeqs)
@@ -98,10 +145,25 @@ export async function runBuild(input: BuildInput): Promise<void> {
     report('compute')
     if (input.pauseMsPerChunk) await new Promise((r) => setTimeout(r, input.pauseMsPerChunk))
   }
+  if (shard) {
+    // The merge writes the provider its shards agree on.
+    writeMeta(db, { provider: engine.provider })
+    db.pragma('wal_checkpoint(TRUNCATE)')
+    return
+  }
   report('finalize')
   const logits = (await input.logitTable?.()) ?? null
-  finalize(db, { corpus, seqLen, chunkSeqs, dSae, vocabSize: input.vocabSize, logits, maxEntriesPerPass: input.maxEntriesPerPass, full: input.full })
-  writeMeta(db, { provider: engine.provider })
+  finishBuild(db, { corpus, seqLen, chunkSeqs, dSae, vocabSize: input.vocabSize, logits, maxEntriesPerPass: input.maxEntriesPerPass, full: input.full }, engine.provider)
+}
+
+/**
+ * The end of every build, a single one or a merge of shards: finalize the committed chunks, record the
+ * provider (null: unknown), drop the shard mark, and give the scratch chunks' pages back.
+ */
+export function finishBuild(db: Database.Database, input: FinalizeInput, provider: ExecutionProviderName | null): void {
+  finalize(db, input)
+  db.prepare("DELETE FROM meta WHERE key IN ('shard', 'provider')").run()
+  if (provider) writeMeta(db, { provider })
   // Reclaims the scratch chunks' pages (roughly half the file). Outside any transaction, as SQLite wants.
   db.exec('VACUUM')
   db.pragma('wal_checkpoint(TRUNCATE)')

@@ -6,7 +6,7 @@ import type { CacheProgress, ExecutionProviderName } from '../../common/contract
 import { FtError } from '../../common/errors'
 import { loadBundle } from '../bundle'
 import { OrtEngine } from '../compute/ort-engine'
-import { runBuild } from './build'
+import { runBuild, type Shard } from './build'
 import { cacheKeyOf, logitWeightsOf } from './bundle-link'
 import { computeLogitTable } from './logit-table'
 import { inspectCacheFile, openCacheDb } from './schema'
@@ -21,6 +21,10 @@ export interface BuildJobData {
   /** Tuning and test hooks (see BuildInput). */
   chunkSeqs?: number
   pauseMsPerChunk?: number
+  /** Finalize's memory bound (BuildInput.maxEntriesPerPass). */
+  maxEntriesPerPass?: number
+  /** Build only this shard's chunks, for `cache merge` (BuildInput.shard). */
+  shard?: Shard
 }
 
 /** Builds (or resumes) the cache; resolves with the provider it ran on. */
@@ -45,6 +49,8 @@ export async function runCacheBuild(data: BuildJobData, onProgress: (p: CachePro
       chunkSeqs: data.chunkSeqs,
       jobId: data.jobId,
       pauseMsPerChunk: data.pauseMsPerChunk,
+      shard: data.shard,
+      maxEntriesPerPass: data.maxEntriesPerPass,
       onProgress,
       logitTable: async () => {
         const weights = logitWeightsOf(bundle)

@@ -25,6 +25,7 @@ import { pathText } from '../../common/text'
 import { HISTOGRAM_BINS, INTERVAL_EXAMPLES, intervalRange } from './stats'
 import { histogram, histogramEdges } from '../trace/histogram'
 import { decodeTokenEntries } from './token-index'
+import { parseShard, shardChunks, shardText } from './build'
 
 export interface CacheReaderInput {
   path: string
@@ -126,6 +127,12 @@ export class CacheReader {
       return { state: 'ready', doneTokens: totalTokens, builtAt: meta.built_at, fullTable: hasFullTable(meta) }
     }
     const done = db.prepare('SELECT COALESCE(SUM(n_tokens), 0) AS n FROM chunk').get() as { n: number }
+    const shard = meta.shard === undefined ? null : parseShard(meta.shard)
+    if (shard) {
+      const { lo, hi } = shardChunks(Number(meta.n_chunks), shard)
+      const reason = `it is shard ${shardText(shard)} of a sharded build (chunks ${lo}–${hi - 1} of ${meta.n_chunks}); build every shard, then join them with feature-tracer cache merge OUT SHARD…`
+      return { state: 'partial', doneTokens: done.n, reason }
+    }
     return { state: done.n > 0 ? 'partial' : 'missing', doneTokens: done.n }
   }
 

@@ -8,17 +8,26 @@ import { parseArgs } from 'node:util'
 import type { Channel, JobProgress, RequestIn, ResponseOf } from '../../../common/contract'
 import { FtError } from '../../../common/errors'
 import { createWorkbench, type Workbench } from '../../app/workbench'
+import { loadBundle } from '../../bundle'
+import { parseShard, shardText, type Shard } from '../../cache/build'
 import { cacheKeyOf, SHIPPED_CACHE } from '../../cache/bundle-link'
+import { mergeShardsOf } from '../../cache/merge'
 import { shipSummary } from '../../cache/ship'
 import { formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
 
 const USAGE = `usage: feature-tracer <command> [options]
 
 commands:
-  cache build   [--bundle DIR] [--cache FILE] [--rebuild] [--full]
+  cache build   [--bundle DIR] [--cache FILE] [--rebuild] [--full] [--shard k/N]
                                                             build (or resume) the activation cache: the
                                                             summary the feature views read, and with
-                                                            --full every activation too (5x the size)
+                                                            --full every activation too (5x the size);
+                                                            --shard k/N computes only the k-th of N
+                                                            slices of the corpus (k = 0…N-1), into a
+                                                            file of its own, for cache merge
+  cache merge OUT SHARD… [--bundle DIR] [--full]            join the shard files of one bundle into the
+                                                            cache OUT, the same as a single build
+                                                            (docs/SCALE.md)
   cache status  [--bundle DIR] [--cache FILE] [--json]      the cache's state
   cache ship    [--bundle DIR] [--cache FILE]               copy the built cache's summary into the bundle
                                                             folder (summary.sqlite.gz): whoever opens the
@@ -37,7 +46,9 @@ commands:
 
 --bundle defaults to resources/demo; without --cache the cache lives in
 $XDG_CACHE_HOME/feature-tracer (or ~/.cache/feature-tracer) under the bundle's hash.
-See docs/CLI.md for the JSON shapes.`
+Environment: FEATURE_TRACER_CHUNK_SEQS (sequences per chunk; every shard of one build needs the same),
+FEATURE_TRACER_FINALIZE_ENTRIES (firings finalize holds at once, 8 bytes each; default 16000000).
+See docs/CLI.md for the JSON shapes and docs/SCALE.md for sharded builds.`
 
 /** Exit codes: 0 done, 1 the request failed (error printed), 2 bad usage, 130 interrupted. */
 class UsageError extends Error {}
@@ -87,7 +98,15 @@ function tracePayload(values: Record<string, string | boolean | undefined>, allR
   }
 }
 
-async function buildCache(wb: Workbench, rebuild: boolean, full: boolean, out: NodeJS.WriteStream): Promise<number> {
+/** --shard k/N: integers with 0 ≤ k < N. */
+function shardOption(value: string | undefined): Shard | undefined {
+  if (value === undefined) return undefined
+  const shard = parseShard(value)
+  if (!shard) throw new UsageError(`--shard must be k/N with whole numbers 0 ≤ k < N (shard k of N, counted from 0), got ${JSON.stringify(value.slice(0, 40))}`)
+  return shard
+}
+
+async function buildCache(wb: Workbench, rebuild: boolean, full: boolean, shard: Shard | undefined, out: NodeJS.WriteStream): Promise<number> {
   const tty = out.isTTY === true
   let lastLine = 0
   let lastPhase = ''
@@ -98,7 +117,9 @@ async function buildCache(wb: Workbench, rebuild: boolean, full: boolean, out: N
     if (!tty && !edge && now - lastLine < 1000) return
     lastLine = now
     lastPhase = p.phase
-    out.write(tty ? `\r${formatProgress(p)}\x1b[K` : `${formatProgress(p)}\n`)
+    // A shard's counts are its own slice's tokens.
+    const line = shard ? formatProgress(p).replace(/^cache build:/, `cache build (shard ${shardText(shard)}):`) : formatProgress(p)
+    out.write(tty ? `\r${line}\x1b[K` : `${line}\n`)
   }
   const jobId = randomUUID()
   const ended = new Promise<{ outcome: string; message?: string }>((resolve) => {
@@ -124,7 +145,29 @@ async function buildCache(wb: Workbench, rebuild: boolean, full: boolean, out: N
     return 130
   }
   const state = await call(wb, 'cache.status', {})
+  if (shard) {
+    out.write(
+      `shard ${shardText(shard)} built: ${state.path} (${state.doneTokens} of the corpus's ${state.totalTokens} tokens, ${(state.sizeBytes / 2 ** 20).toFixed(1)} MiB); ` +
+        `when all ${shard.n} shards are built, join them: feature-tracer cache merge OUT SHARD…\n`,
+    )
+    return 0
+  }
   out.write(`cache ready: ${state.path} (${(state.sizeBytes / 2 ** 20).toFixed(1)} MiB, ${state.fullTable ? 'summary and full table' : 'summary'})\n`)
+  return 0
+}
+
+/** `cache merge OUT SHARD…`: in this process (SQLite and one ORT product for the logit table), no Workbench. */
+async function mergeCommand(operands: string[], bundleDir: string | undefined, full: boolean, maxEntriesPerPass: number | undefined, out: NodeJS.WriteStream): Promise<number> {
+  if (operands.length < 2) throw new UsageError('cache merge needs OUT and at least one SHARD file')
+  const [to, ...shards] = operands
+  const started = performance.now()
+  const bundle = await loadBundle(bundleDir)
+  const result = await mergeShardsOf(bundle, to, shards, { full, maxEntriesPerPass, onStep: (text) => void out.write(`${text}\n`) })
+  const secs = (performance.now() - started) / 1000
+  out.write(
+    `cache ready: ${resolve(to)} (${(result.sizeBytes / 2 ** 20).toFixed(1)} MiB, ${full ? 'summary and full table' : 'summary'}; ` +
+      `${shards.length} shard(s), ${result.nChunks} chunks, computed on ${result.provider ?? 'more than one execution provider, or unknown'}; merged in ${secs.toFixed(1)} s)\n`,
+  )
   return 0
 }
 
@@ -150,29 +193,39 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       json: { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
       full: { type: 'boolean', default: false },
+      shard: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
-  const command = positionals.join(' ')
+  // `cache merge` is the one command with operands (OUT SHARD…).
+  const merge = positionals[0] === 'cache' && positionals[1] === 'merge'
+  const command = merge ? 'cache merge' : positionals.join(' ')
   if (values.help || command === '' || command === 'help') {
     process.stdout.write(`${USAGE}\n`)
     return values.help || command === 'help' ? 0 : 2
   }
   const known = ['cache build', 'cache status', 'cache ship', 'features', 'feature', 'by-token', 'trace']
+  // Finalize's memory: firings transposed per pass, 8 bytes each (FinalizeInput.maxEntriesPerPass).
+  const maxEntriesPerPass = int(env.FEATURE_TRACER_FINALIZE_ENTRIES, 'FEATURE_TRACER_FINALIZE_ENTRIES')
+  if (maxEntriesPerPass !== undefined && maxEntriesPerPass < 1) throw new UsageError('FEATURE_TRACER_FINALIZE_ENTRIES must be at least 1')
+  if (merge) return mergeCommand(positionals.slice(2), values.bundle, values.full, maxEntriesPerPass, process.stderr)
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`)
+  const shard = shardOption(values.shard)
+  if (shard && command !== 'cache build') throw new UsageError('--shard belongs to cache build')
+  if (shard && values.full) throw new UsageError('a shard keeps every activation until the merge: pass --full to cache merge, not to the shards')
 
   const wb = createWorkbench({
     bundleDir: values.bundle,
     cachePath: values.cache,
     userDataDir: userDataDir(env),
-    build: { chunkSeqs: int(env.FEATURE_TRACER_CHUNK_SEQS, 'FEATURE_TRACER_CHUNK_SEQS'), pauseMsPerChunk: int(env.FEATURE_TRACER_TEST_PAUSE_MS, 'FEATURE_TRACER_TEST_PAUSE_MS') },
+    build: { chunkSeqs: int(env.FEATURE_TRACER_CHUNK_SEQS, 'FEATURE_TRACER_CHUNK_SEQS'), pauseMsPerChunk: int(env.FEATURE_TRACER_TEST_PAUSE_MS, 'FEATURE_TRACER_TEST_PAUSE_MS'), shard, maxEntriesPerPass },
   })
   const stdout = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
   const json = (value: unknown): void => stdout(JSON.stringify(value, null, 2))
   try {
     switch (command) {
       case 'cache build':
-        return await buildCache(wb, values.rebuild, values.full, process.stderr)
+        return await buildCache(wb, values.rebuild, values.full, shard, process.stderr)
       case 'cache status': {
         const state = await call(wb, 'cache.status', {})
         if (values.json) json(state)
