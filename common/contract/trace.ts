@@ -41,17 +41,29 @@ export interface VocabTableJson {
   rows?: [tokenId: number, str_tokens: string, score: number][]
 }
 
-/** vec·resid_mid at the point, term by term (main/trace/decompose.ts). */
-export interface DecompositionJson {
-  embed: number
-  pos: number
-  b_O: number
-  earlierAttnOut: number[]
-  earlierMlpOut: number[]
+/** One attention layer's terms of a decomposition. */
+export interface AttentionTermsJson {
+  layer: number
   /** [head][source s ≤ t], weighted by the attention pattern. */
   heads: number[][]
   /** [head][source s ≤ t] without the pattern weight (OV only). */
   headsOv: number[][]
+  /** vec·b_O of the layer (0 for attn.hook_z, which has none). */
+  b_O: number
+}
+
+/**
+ * vec·R at the point term by term, R the trace's residual point (`resid`; main/trace/decompose.ts): every
+ * component before it. For an attention hook (attn.hook_z, hook_attn_out), its value·W_enc[:,f] over its
+ * layer's heads × sources instead, with no embedding terms (embed and pos null).
+ */
+export interface DecompositionJson {
+  embed: number | null
+  pos: number | null
+  /** Every attention layer before R, first to last: its direct terms per head × source position, and b_O. */
+  attn: AttentionTermsJson[]
+  /** hook_mlp_out·vec of every MLP before R, first to last. */
+  mlpOut: number[]
   total: number
   sumOfTerms: number
   /** total − sumOfTerms. */
@@ -89,7 +101,7 @@ export interface ConventionPointOf<A extends TraceArrays> {
   /** What the UI should say about this convention. */
   label: string
   vector: A['floats']
-  /** vector · resid_mid at the point (≈ 0 for v, by LayerNorm's scale invariance). */
+  /** vector · R at the point, R the trace's `resid` (≈ 0 for v where a LayerNorm is on the path, by its scale invariance). */
   dotResidMid: number
   /** W_E · vector. */
   tokenScores: A['vocab']
@@ -111,7 +123,7 @@ export interface FidelityOf<A extends TraceArrays> {
 
 /** What a convention gives over the scope (the point's 128-sequence batch, or the prompt). */
 export interface ConventionScopeOf<A extends TraceArrays> {
-  /** vector·resid_mid for every token of the scope. */
+  /** vector·R (the trace's resid) for every token of the scope. */
   activationScores: A['floats']
   /** The highest-scoring rows. */
   topRows: ScoreRowJson[]
@@ -151,7 +163,10 @@ export type TraceScopeKind = { kind: 'batch'; start: number; count: number; seqL
 export interface TracePointOf<A extends TraceArrays> {
   feature: number
   hookPoint: string
+  /** The SAE's layer. */
   layer: number
+  /** The attention layer of the circuit tables (OV, LN+OV, QK): the last one before `resid`, or the SAE's own for an attention hook. */
+  circuitLayer: number
   point: TracePlaceJson
   tokenId: number
   /** The point's sequence (the prompt's token ids for a prompt), and each token's visible text. */
@@ -159,7 +174,10 @@ export interface TracePointOf<A extends TraceArrays> {
   sequenceStrTokens: string[]
   activation: number
   preActivation: number
-  ln2Scale: number
+  /** The residual-stream hook v and u live at and the scores project (e.g. blocks.1.hook_resid_mid). */
+  resid: string
+  /** The LayerNorm u freezes and its scale at the point; null where none is on the path (residual hooks: u = v). */
+  frozenLn: { name: 'ln1' | 'ln2'; scale: number } | null
   /** cosine(v, u) at this point. */
   cosineVU: number
   v: ConventionPointOf<A>

@@ -75,6 +75,8 @@ const HOOK_WIDTH: Record<string, (cfg: ModelConfig) => number> = {
   hook_resid_post: (c) => c.d_model,
   hook_mlp_out: (c) => c.d_model,
   hook_attn_out: (c) => c.d_model,
+  // Every head's z concatenated (head-major, as SAELens's hook_z SAEs read it): n_heads·d_head = d_model.
+  'attn.hook_z': (c) => c.n_heads * c.d_head,
 }
 
 export interface HookPoint {

@@ -41,7 +41,7 @@ export function logitWeightsOf(bundle: Bundle): LogitWeights | null {
   const path = logitPath(bundle.hookPoint.hook)
   const W_U = bundle.model.get('unembed.W_U')
   if (!path || !W_U) return null
-  const W_out = path === 'mlp_post' ? bundle.model.get(`blocks.${bundle.hookPoint.layer}.mlp.W_out`) : null
-  if (path === 'mlp_post' && !W_out) return null
+  const W_out = path === 'mlp_post' ? bundle.model.get(`blocks.${bundle.hookPoint.layer}.mlp.W_out`) : path === 'z' ? bundle.model.get(`blocks.${bundle.hookPoint.layer}.attn.W_O`) : null
+  if (path !== 'resid' && !W_out) return null
   return { W_dec: bundle.sae.W_dec, W_out: W_out ?? null, W_U }
 }

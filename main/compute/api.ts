@@ -25,6 +25,7 @@ export type HookName =
   | `blocks.${number}.hook_resid_post`
   | `blocks.${number}.attn.hook_pattern`
   | `blocks.${number}.attn.hook_v`
+  | `blocks.${number}.attn.hook_z`
   | `blocks.${number}.hook_attn_out`
   | `blocks.${number}.mlp.hook_pre`
   | `blocks.${number}.mlp.hook_post`

@@ -10,7 +10,7 @@ import { DataType, GraphBuilder, int, ints, type BuiltGraph } from './onnx-build
 export type GraphSource = Pick<Bundle, 'config' | 'model' | 'sae' | 'hookPoint'>
 
 /** Hooks in the order the forward pass produces them within a block. */
-const BLOCK_HOOKS = ['hook_resid_pre', 'attn.hook_v', 'attn.hook_pattern', 'hook_attn_out', 'hook_resid_mid', 'mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post'] as const
+const BLOCK_HOOKS = ['hook_resid_pre', 'attn.hook_v', 'attn.hook_pattern', 'attn.hook_z', 'hook_attn_out', 'hook_resid_mid', 'mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post'] as const
 
 export interface ParsedHook {
   layer: number // n_layers for logits
@@ -35,6 +35,8 @@ export function hookDims(cfg: ModelConfig, name: string, nSeq: number | string, 
   if (hook === 'attn.hook_pattern') return [nSeq, cfg.n_heads, seqLen, seqLen]
   if (hook === 'attn.hook_v') return [nSeq, seqLen, cfg.n_heads, cfg.d_head]
   if (hook === 'mlp.hook_pre' || hook === 'mlp.hook_post') return [nSeq, seqLen, cfg.d_mlp]
+  // attn.hook_z as an SAE reads it: every head's z concatenated, head-major (TransformerLens's [.., head, d_head] flattened).
+  if (hook === 'attn.hook_z') return [nSeq, seqLen, cfg.n_heads * cfg.d_head]
   return [nSeq, seqLen, cfg.d_model]
 }
 
@@ -168,7 +170,8 @@ class TransformerGraph {
     this.remaining.delete(pattern)
     if (this.done()) return undefined
     const z = b.op('MatMul', [pattern, b.op('Transpose', [v], { perm: ints([0, 2, 1, 3]) })]) // [nSeq, h, seqLen, dh]
-    const zFlat = b.op('Reshape', [b.op('Transpose', [z], { perm: ints([0, 2, 1, 3]) }), b.i64([0, 0, h * dh])])
+    const zFlat = this.hook(`${pre}attn.hook_z`, 'Reshape', [b.op('Transpose', [z], { perm: ints([0, 2, 1, 3]) }), b.i64([0, 0, h * dh])])
+    if (this.done()) return undefined
     const W_O = this.src.model.get(`${pre}attn.W_O`)!
     const wO = b.weight(`${pre}attn.W_O.rows`, [h * dh, W_O.dims[2]], W_O.data) // [h, dh, d] is already [h·dh, d] row-major
     const attnOut = this.hook(`${pre}hook_attn_out`, 'Add', [b.op('MatMul', [zFlat, wO]), this.w(`${pre}attn.b_O`)])

@@ -20,10 +20,14 @@ export interface HeadVectors {
   qkSeed: Vec
 }
 
-export function headVectors(model: ModelWeights, layer: number, vec: ArrayLike<number>): HeadVectors[] {
+/**
+ * Each head's circuit vectors along vec; `writes` is what a unit of each head's z adds to the feature (W_O[h]·vec
+ * by default; an attention hook's read directions for a feature on attn.hook_z or hook_attn_out).
+ */
+export function headVectors(model: ModelWeights, layer: number, vec: ArrayLike<number>, writes: Vec[] = headWriteDirections(model, layer, vec)): HeadVectors[] {
   const { d_head: dh, d_model: d } = model.cfg
   const a = model.attn(layer)
-  return headWriteDirections(model, layer, vec).map((wo, h) => {
+  return writes.map((wo, h) => {
     const kT = vecMat(vec, a.W_K, dh, h * d * dh) // W_K[h]ᵀ vec
     return { ov: matVec(a.W_V, wo, d, h * d * dh), ovBias: dot(a.b_V, wo, h * dh, 0, dh), qkSeed: matVec(a.W_Q, kT, d, h * d * dh) }
   })

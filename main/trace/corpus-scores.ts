@@ -8,7 +8,8 @@ import type { Bundle } from '../bundle'
 import { histogram } from './histogram'
 import type { BlockProjectionRequest, ComputeEngine, HookName, TraceCompute } from '../compute/api'
 import type { CorpusScoresJson, CorpusScoresOf, CorpusScoresProgress } from '../../common/contract'
-import { bundleViews, pointDirection, residMidHook } from './locate'
+import { bundleViews, pointDirection } from './locate'
+import { tracePlan } from './plan'
 import { preBias } from './gate'
 import { gateOf, topKRivals } from './scope'
 import { fidelity, scoreRows, type ScopeView } from './scores'
@@ -78,9 +79,9 @@ export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, p
 
   // The direction: v or u at the point, from the point's own sequence.
   const { ref, lin } = await pointDirection(bundle, engine, point)
-  const residMid = residMidHook(bundle.hookPoint.layer)
+  const resid = tracePlan(bundle).resid
   const vector = opts.convention === 'v' ? lin.v : lin.u
-  const dotResidMid = opts.convention === 'v' ? lin.vDotResidMid : lin.uDotResidMid
+  const dotResidMid = opts.convention === 'v' ? lin.vDotResid : lin.uDotResid
   const e = encoderColumn(sae, feature)
   const bias = preBias(sae, feature, e)
 
@@ -94,7 +95,7 @@ export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, p
   const rivals = topK ? { value: new Float32Array(totalTokens), index: new Int32Array(totalTokens), selected: new Uint8Array(totalTokens) } : undefined
   const chunkSeqs = Math.max(1, opts.chunkSeqs ?? Math.floor(CORPUS_CHUNK_TOKENS / seqLen))
   const projections: BlockProjectionRequest['projections'] = [
-    { hook: residMid, vectors: vector },
+    { hook: resid, vectors: vector },
     { hook: bundle.config.sae.hook_point as HookName, vectors: e },
   ]
   const computeStarted = performance.now()

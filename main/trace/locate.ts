@@ -6,6 +6,7 @@ import { displayStrings } from '../bundle/corpus'
 import { checkFeatureId } from '../bundle/feature-id'
 import type { ComputeEngine, HookName } from '../compute/api'
 import { linearizeFeature, type Linearization } from './linearize'
+import { linearizationHooks, patternHook, tracePlan, type TracePlan } from './plan'
 import { row } from './math'
 import { TraceInputError, type PointTrace, type TracePoint } from './types'
 import { modelWeights, saeView, type ModelWeights, type SaeView } from './weights'
@@ -31,7 +32,6 @@ export function bundleViews(bundle: Bundle): BundleViews {
 /** Hook values of a forward pass by hook name. */
 export type Hooks = Awaited<ReturnType<ComputeEngine['forward']>>
 
-export const residMidHook = (layer: number): HookName => `blocks.${layer}.hook_resid_mid`
 
 /** The token ids of a typed prompt, tokenized as the corpus was (BOS per bundle.json). */
 export function promptTokens(bundle: Pick<Bundle, 'config' | 'tokenizer'>, prompt: string): Int32Array {
@@ -67,20 +67,29 @@ export function pointSequence(bundle: Pick<Bundle, 'config' | 'tokens' | 'tokeni
   return { sequence, pos, ref: { kind: 'prompt', prompt: point.prompt, pos } }
 }
 
-/** The point's own sequence run for `hooks` (resid_mid among them), and v and u at the point. */
-export async function forwardAt(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint, hooks: HookName[]): Promise<PointSequence & { fwd: Hooks; lin: Linearization }> {
+/** v and u at position `pos` of a sequence's hook values (linearizationHooks(plan) among them). */
+export function linearizeAt(bundle: Bundle, plan: TracePlan, fwd: Hooks, feature: number, pos: number, seqLen: number): Linearization {
   const { model, sae } = bundleViews(bundle)
-  const L = bundle.hookPoint.layer
+  const { d_model: d, n_heads: H } = bundle.config.model
+  const resid = row(fwd[plan.resid].data, pos, d)
+  if (!plan.attentionHook) return linearizeFeature(model, sae, plan.layer, plan.hook, feature, resid)
+  const pattern = fwd[patternHook(plan.layer)].data
+  const selfPattern = Float32Array.from({ length: H }, (_, h) => pattern[(h * seqLen + pos) * seqLen + pos])
+  return linearizeFeature(model, sae, plan.layer, plan.hook, feature, resid, { hookValue: row(fwd[plan.saeHook].data, pos, sae.dIn), selfPattern })
+}
+
+/** The point's own sequence run for `hooks` (linearizationHooks among them), and v and u at the point. */
+export async function forwardAt(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint, hooks: HookName[]): Promise<PointSequence & { fwd: Hooks; lin: Linearization }> {
   const at = pointSequence(bundle, point)
   const fwd = await engine.forward(at.sequence, 1, at.sequence.length, hooks)
-  const lin = linearizeFeature(model, sae, L, bundle.hookPoint.hook, point.feature, row(fwd[residMidHook(L)].data, at.pos, bundle.config.model.d_model))
-  return { ...at, fwd, lin }
+  return { ...at, fwd, lin: linearizeAt(bundle, tracePlan(bundle), fwd, point.feature, at.pos, at.sequence.length) }
 }
 
 /**
- * v and u at a point from the point's own sequence, run for resid_mid and the SAE's hook only: the same
- * output set as the scope's block requests, so the engine serves both with one forward session.
+ * v and u at a point from the point's own sequence, run for R and the SAE's hook only (and an attention
+ * hook's pattern): for residual and MLP hooks the same output set as the scope's block requests, so the
+ * engine serves both with one forward session.
  */
 export function pointDirection(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint): Promise<PointSequence & { lin: Linearization }> {
-  return forwardAt(bundle, engine, point, [residMidHook(bundle.hookPoint.layer), bundle.config.sae.hook_point as HookName])
+  return forwardAt(bundle, engine, point, linearizationHooks(tracePlan(bundle)))
 }

@@ -6,27 +6,24 @@ import type { Bundle } from '../bundle'
 import type { HookName } from '../compute/api'
 import { tokenText } from '../../common/text'
 import { headVectors, qkGrid, qkKeyVectors, qkPair, queries } from './circuits'
-import { decomposeAt, strongestSourceAndHead } from './decompose'
-import type { Linearization } from './linearize'
+import { decomposeAt, decomposeAttentionHook, strongestSourceAndHead, type AttentionLayerValues, type Decomposition } from './decompose'
+import { attentionReadDirections, type Linearization } from './linearize'
 import { logitEffectDirection } from './logit-effect'
-import { bundleViews, forwardAt, residMidHook, type Hooks, type PointSequence } from './locate'
+import { bundleViews, forwardAt, type Hooks, type PointSequence } from './locate'
 import { cosine, row, topIndices } from './math'
+import { encoderColumn } from './weights'
+import { hookVHook, linearizationHooks, mlpOutHook, patternHook, residPreHook, tracePlan, type TracePlan } from './plan'
 import { PointRows } from './point-rows'
 import { scopeOf } from './scope'
 import { TraceInputError, type Convention, type ConventionPoint, type PointTrace, type TokenScore, type TraceEngine, type TraceOptions, type TracePoint, type TraceScope, type VocabScores } from './types'
 
-/** The hooks of layer L (and the layers before it) the point part reads at the point. */
-function pointHooks(L: number) {
-  const names = {
-    residPre: `blocks.${L}.hook_resid_pre` as HookName,
-    residMid: residMidHook(L),
-    pattern: `blocks.${L}.attn.hook_pattern` as HookName,
-    hookV: `blocks.${L}.attn.hook_v` as HookName,
-    attnOut: (l: number) => `blocks.${l}.hook_attn_out` as HookName,
-    mlpOut: (l: number) => `blocks.${l}.hook_mlp_out` as HookName,
-  }
-  const earlier = Array.from({ length: L }, (_, l) => [names.attnOut(l), names.mlpOut(l)]).flat()
-  return { ...names, all: [names.residPre, names.residMid, names.pattern, names.hookV, ...earlier] }
+/** The hooks the point part reads in the point's sequence: the linearization's, each decomposed layer's, LN1's input of the circuit layer. */
+function pointHooks(plan: TracePlan): HookName[] {
+  const hooks = new Set<HookName>(linearizationHooks(plan))
+  for (const l of plan.attnLayers) hooks.add(patternHook(l)).add(hookVHook(l))
+  for (const l of plan.mlpLayers) hooks.add(mlpOutHook(l))
+  if (plan.circuitLayer !== null) hooks.add(residPreHook(plan.circuitLayer))
+  return [...hooks]
 }
 
 /** The point's own forward pass, and v and u there. */
@@ -35,7 +32,7 @@ export interface PointForward extends PointSequence {
   tokenId: number
   lin: Linearization
   fwd: Hooks
-  hooks: ReturnType<typeof pointHooks>
+  plan: TracePlan
   timingsMs: Record<string, number>
 }
 
@@ -50,15 +47,26 @@ function lapper(timingsMs: Record<string, number>): (name: string, since: number
 export async function pointForward(bundle: Bundle, engine: TraceEngine, point: TracePoint): Promise<PointForward> {
   const t0 = performance.now()
   const timingsMs: Record<string, number> = {}
-  const hooks = pointHooks(bundle.hookPoint.layer)
-  const at = await forwardAt(bundle, engine, point, hooks.all)
+  const plan = tracePlan(bundle)
+  if (plan.circuitLayer === null) {
+    throw new TraceInputError(`${bundle.config.sae.hook_point} is the embeddings (W_E + W_pos): no layer comes before it, so there is nothing to trace; its feature views show what it reads`)
+  }
+  const at = await forwardAt(bundle, engine, point, pointHooks(plan))
   lapper(timingsMs)('forwardPoint', t0)
-  return { ...at, feature: point.feature, tokenId: at.sequence[at.pos], hooks, timingsMs }
+  return { ...at, feature: point.feature, tokenId: at.sequence[at.pos], plan, timingsMs }
 }
 
-const LABELS: Record<Convention, string> = {
-  v: 'v: full gradient (the seed’s tangent plane); v·resid_mid ≈ 0 at the point because LayerNorm is scale-invariant',
-  u: 'u: gradient with LN2’s scale frozen at the point; u·resid_mid is a first-order value its terms add up to',
+function labels(plan: TracePlan, frozen: 'ln1' | 'ln2' | undefined): Record<Convention, string> {
+  const r = plan.resid.replace(/^blocks\.\d+\.hook_/, '')
+  if (!frozen) {
+    const exact = `the SAE reads the residual stream itself, so its pre-activation is linear in ${r}: the trace is exact`
+    return { v: `v: W_enc[:,f], the gradient at ${r}; ${exact}`, u: `u = v: no LayerNorm on the path; ${exact}` }
+  }
+  const LN = frozen.toUpperCase()
+  return {
+    v: `v: full gradient at ${r} (the seed’s tangent plane); v·${r} ≈ 0 at the point because ${LN} is scale-invariant`,
+    u: `u: gradient at ${r} with ${LN}’s scale frozen at the point; u·${r} is a first-order value its terms add up to`,
+  }
 }
 
 /** The point part from the point's forward pass; `scope` names the scope its scope part covers. */
@@ -68,26 +76,22 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
   const lap = lapper(timingsMs)
   const { model, sae, display } = bundleViews(bundle)
   const { n_heads: H, d_vocab: vocab, d_model: d } = bundle.config.model
-  const L = bundle.hookPoint.layer
-  const { feature, sequence, ref, pos, tokenId, fwd, hooks, lin } = at
+  const { feature, sequence, ref, pos, tokenId, fwd, plan, lin } = at
+  const L = plan.circuitLayer!
   const topK = opts.topK ?? 20
   const atPos = (name: string): Float32Array => row(fwd[name].data, pos, d)
-  const x0 = atPos(hooks.residMid)
+  const seqLen = sequence.length
 
   // Decompositions, head vectors and the vocabulary products (all vectors in one run).
-  const decInput = {
-    model,
-    layer: L,
-    token: tokenId,
-    pos,
-    hookV: fwd[hooks.hookV].data,
-    pattern: fwd[hooks.pattern].data,
-    seqLen: sequence.length,
-    residMid: x0,
-    earlierAttnOut: Array.from({ length: L }, (_, l) => atPos(hooks.attnOut(l))),
-    earlierMlpOut: Array.from({ length: L }, (_, l) => atPos(hooks.mlpOut(l))),
-  }
-  const dec = { v: decomposeAt({ ...decInput, vec: lin.v }), u: decomposeAt({ ...decInput, vec: lin.u }) }
+  const attnValues = (l: number): AttentionLayerValues => ({ layer: l, hookV: fwd[hookVHook(l)].data, pattern: fwd[patternHook(l)].data })
+  const e = encoderColumn(sae, feature)
+  // An attention hook's feature reads each head's z along its read direction, the same for v and u.
+  const reads = plan.attentionHook ? attentionReadDirections(model, L, plan.hook, e) : undefined
+  const decompose = (vec: Float32Array): Decomposition =>
+    reads
+      ? decomposeAttentionHook(model, plan.hook, attnValues(L), reads, e, atPos(plan.saeHook), pos, seqLen)
+      : decomposeAt({ model, vec, token: tokenId, pos, seqLen, resid: atPos(plan.resid), attn: plan.attnLayers.map(attnValues), mlpOut: plan.mlpLayers.map((l) => atPos(mlpOutHook(l))) })
+  const dec = { v: decompose(lin.v), u: decompose(lin.u) }
   const strongest = strongestSourceAndHead(dec.v)
   const sourcePos = opts.sourcePos ?? strongest.sourcePos
   if (!Number.isInteger(sourcePos) || sourcePos < 0 || sourcePos > pos) throw new TraceInputError(`source position ${sourcePos} outside [0, ${pos}]`)
@@ -96,11 +100,11 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
   const badToken = opts.gridTokens?.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab)
   if (badToken !== undefined) throw new TraceInputError(`grid token id ${badToken} lies outside the vocabulary [0, ${vocab})`)
   const vectors = {
-    v: { vector: lin.v, heads: headVectors(model, L, lin.v), dotResidMid: lin.vDotResidMid },
-    u: { vector: lin.u, heads: headVectors(model, L, lin.u), dotResidMid: lin.uDotResidMid },
+    v: { vector: lin.v, heads: headVectors(model, L, lin.v, reads), dotResidMid: lin.vDotResid },
+    u: { vector: lin.u, heads: headVectors(model, L, lin.u, reads), dotResidMid: lin.uDotResid },
   }
-  const keyVecs = qkKeyVectors(model, L, queries(model, L, atPos(hooks.residPre)))
-  const logitDirection = logitEffectDirection(model, sae, L, bundle.hookPoint.hook, feature)
+  const keyVecs = qkKeyVectors(model, L, queries(model, L, atPos(residPreHook(L))))
+  const logitDirection = logitEffectDirection(model, sae, plan.layer, plan.hook, feature)
   const rows = new PointRows(H)
   let t = lap('pointMath', t0)
   const products = await engine.vocabProducts({
@@ -118,6 +122,7 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
     const entry = (id: number): TokenScore => ({ tokenId: id, str_tokens: tokenText(display, id), score: scores[id] })
     return { scores, top: topIndices(scores, topK).map(entry), bottom: topIndices(scores, topK, false).map(entry) }
   }
+  const LABELS = labels(plan, lin.frozenLn?.name)
   const convention = (c: Convention): ConventionPoint => ({
     convention: c,
     label: LABELS[c],
@@ -138,14 +143,16 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
   const trace: PointTrace = {
     feature,
     hookPoint: bundle.config.sae.hook_point,
-    layer: L,
+    layer: plan.layer,
+    circuitLayer: L,
     point: ref,
     tokenId,
     sequence: Int32Array.from(sequence),
     sequenceStrTokens: Array.from(sequence, (id) => tokenText(display, id)),
     activation: lin.activation,
     preActivation: lin.preActivation,
-    ln2Scale: lin.ln2Scale,
+    resid: plan.resid,
+    frozenLn: lin.frozenLn,
     cosineVU: cosine(lin.v, lin.u),
     v: convention('v'),
     u: convention('u'),

@@ -1,4 +1,4 @@
-// The scope part of a trace: resid_mid·[v, u] and the feature's pre-activation for every token of the
+// The scope part of a trace: R·[v, u] (R the trace's residual point, plan.ts) and the feature's pre-activation for every token of the
 // point's 128-sequence batch (or its prompt), the rows that score highest and the fidelity of the linear
 // prediction there. It needs the batch's forward pass (16,384 tokens: most of a cold trace's time); the
 // engine keeps recent blocks under their keys, so more traces in the same batch skip it.
@@ -6,7 +6,8 @@ import type { Bundle } from '../bundle'
 import type { HookName } from '../compute/api'
 import { preBias, rivalsOf, tokenGate, type Rivals, type TokenGate } from './gate'
 import type { Linearization } from './linearize'
-import { bundleViews, pointDirection, pointSequence, residMidHook } from './locate'
+import { bundleViews, pointDirection, pointSequence } from './locate'
+import { tracePlan } from './plan'
 import { stack } from './math'
 import { fidelity, scoreRows, type ScopeView } from './scores'
 import type { ConventionScope, ScopeTrace, TraceEngine, TraceOptions, TracePoint, TraceScope } from './types'
@@ -62,7 +63,7 @@ export async function prefetchScope(bundle: Bundle, engine: TraceEngine, sample:
   await engine.projectBlock({
     ...block(s),
     projections: [
-      { hook: residMidHook(bundle.hookPoint.layer), vectors: empty },
+      { hook: tracePlan(bundle).resid, vectors: empty },
       { hook: bundle.config.sae.hook_point as HookName, vectors: empty },
     ],
   })
@@ -74,7 +75,7 @@ export interface ScopeInput extends PointScope {
   lin: Linearization
 }
 
-/** What the scope part gets from the engine: resid_mid · [v, u], hook · W_enc[:,f], and TopK's rivals. */
+/** What the scope part gets from the engine: R · [v, u], hook · W_enc[:,f], and TopK's rivals. */
 export interface ScopeValues {
   projections: Float32Array[]
   rivals?: Rivals
@@ -92,13 +93,13 @@ export async function topKRivals(bundle: Bundle, engine: Pick<TraceEngine, 'saeT
   return rivalsOf(top, f, c.k)
 }
 
-/** The scope's engine requests: resid_mid · [v, u] and the feature's pre-activation (before b_enc) per token. */
+/** The scope's engine requests: R · [v, u] and the feature's pre-activation (before b_enc) per token. */
 export async function scopeProjections(bundle: Bundle, engine: TraceEngine, s: ScopeInput): Promise<ScopeValues> {
   const { sae } = bundleViews(bundle)
   const projections = await engine.projectBlock({
     ...block(s),
     projections: [
-      { hook: residMidHook(bundle.hookPoint.layer), vectors: stack([s.lin.v, s.lin.u], bundle.config.model.d_model) },
+      { hook: tracePlan(bundle).resid, vectors: stack([s.lin.v, s.lin.u], bundle.config.model.d_model) },
       { hook: bundle.config.sae.hook_point as HookName, vectors: encoderColumn(sae, s.feature) },
     ],
   })
@@ -134,7 +135,7 @@ export function scopePart(bundle: Bundle, s: ScopeInput, { projections: [scoresV
     topRows: scoreRows(scopeView, scores, rowLimit),
     fidelity: fidelity(scopeView, scores, lin.preActivation, dotX0, scopePre, rowLimit, gate),
   })
-  return { scope: s.scope, v: convention(sV, lin.vDotResidMid), u: convention(sU, lin.uDotResidMid), scopePreActivations: scopePre, scopeActivations: scopeAct }
+  return { scope: s.scope, v: convention(sV, lin.vDotResid), u: convention(sU, lin.uDotResid), scopePreActivations: scopePre, scopeActivations: scopeAct }
 }
 
 /** The scope part of a trace: activation scores and fidelity over the point's batch (or its prompt). */

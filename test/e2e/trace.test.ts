@@ -231,7 +231,7 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     expect(labels).toEqual(direct.sequenceStrTokens.slice(0, gp.pos + 1))
 
     const d = direct.v.decomposition
-    const termScale = [d.embed, d.pos, d.b_O, ...d.earlierAttnOut, ...d.earlierMlpOut, ...d.heads.flat()].reduce((a, x) => a + Math.abs(x), 0)
+    const termScale = [d.embed ?? 0, d.pos ?? 0, ...d.attn.flatMap((a) => [a.b_O, ...a.heads.flat()]), ...d.mlpOut].reduce((a, x) => a + Math.abs(x), 0)
     // v·resid_mid ≈ 0 at the point (LayerNorm's scale invariance): shown in exponent form, 4 significant digits.
     const total = Number(await page.textContent(`${q(tabId)} [data-field="sum-total"]`))
     expect(Math.abs(total - d.total)).toBeLessThanOrEqual(5e-4 * Math.abs(d.total))

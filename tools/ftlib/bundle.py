@@ -162,8 +162,9 @@ def sae_pre_acts(sae_cfg: dict, sae: dict, x):
 
 
 # The hooks an SAE may sit on (relative to blocks.L.), with their widths: main/bundle/schema.ts's HOOK_WIDTH.
+# attn.hook_z is every head's z concatenated, [n_heads·d_head] = d_model wide (as SAELens's hook_z SAEs read it).
 HOOK_WIDTHS = {"mlp.hook_post": "d_mlp", "mlp.hook_pre": "d_mlp", "hook_resid_pre": "d_model", "hook_resid_mid": "d_model",
-               "hook_resid_post": "d_model", "hook_mlp_out": "d_model", "hook_attn_out": "d_model"}
+               "hook_resid_post": "d_model", "hook_mlp_out": "d_model", "hook_attn_out": "d_model", "attn.hook_z": "d_model"}
 
 
 def parse_hook_point(hook_point: str) -> tuple[int, str]:

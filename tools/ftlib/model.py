@@ -86,6 +86,7 @@ def attention(p: dict, l: int, x_norm: torch.Tensor, cfg: dict, cache: dict | No
         cache[f"blocks.{l}.attn.hook_v"] = v
         cache[f"blocks.{l}.attn.hook_attn_scores"] = scores
         cache[f"blocks.{l}.attn.hook_pattern"] = pattern
+        cache[f"blocks.{l}.attn.hook_z"] = z  # [batch, pos, head, d_head]; an SAE reads it flattened to head·d_head
     return out
 
 

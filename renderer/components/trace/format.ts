@@ -39,3 +39,8 @@ export function pointInScope(trace: TracePointJson, row: { batch: number; pos: n
 export function exportStem(p: TracePointRequest): string {
   return 'sample' in p ? `trace-f${p.feature}-s${p.sample}-p${p.pos}` : `trace-f${p.feature}-prompt-t${p.token}`
 }
+
+/** A residual hook's short name: `blocks.1.hook_resid_mid` → `resid_mid`. */
+export function residName(hook: string): string {
+  return hook.replace(/^blocks\.\d+\.hook_/, '')
+}
