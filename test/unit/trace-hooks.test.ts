@@ -140,6 +140,18 @@ for (const variant of VARIANTS) {
       }
     })
 
+    it('computes the SAE’s activations at the hook on the engine as PyTorch (the SAE graph reads the hook, hook_z concatenated)', async () => {
+      const { nSeq, seqLen, data } = bundle.tokens
+      const acts = await engine.saeActs(data, nSeq, seqLen)
+      for (const p of points()) {
+        const dense = new Float32Array(nSeq * seqLen)
+        for (let i = 0; i < acts.nTokens; i++) {
+          for (let j = acts.rowPtr[i]; j < acts.rowPtr[i + 1]; j++) if (acts.featureIds[j] === p.feature) dense[i] = acts.values[j]
+        }
+        expect(relErr(dense, f32(`${p.key}.acts_batch`)), `${p.key} saeActs`).toBeLessThan(TOL)
+      }
+    })
+
     it('builds the circuit tables at the last attention layer before R (the SAE’s own for an attention hook)', () => {
       for (const t of traces.values()) {
         expect(t.circuitLayer).toBe(variant.attnLayers[variant.attnLayers.length - 1])
