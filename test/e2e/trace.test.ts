@@ -23,7 +23,7 @@ type Point = GoldenPoint & {
   best_head: number
   circuit_source_pos: number
   W_E_v_top: [number, number][]
-  decomposition_v: { heads: number[][]; heads_ov: number[][]; total: number }
+  decomposition_v: { heads: number[][]; heads_ov: number[][]; total: number; earlier_attn_out: number[] }
   qk_grid: { head: number; tokens: number[]; relative_positions: number[]; scores: (number | null)[][] }
 }
 
@@ -245,6 +245,20 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     const ov = await cells.evaluateAll((els) => els.map((e) => ({ h: Number(e.getAttribute('data-head')), s: Number(e.getAttribute('data-source')), v: Number(e.getAttribute('data-value')) })))
     expect(relErr(ov.map((c) => c.v), ov.map((c) => gp.decomposition_v.heads_ov[c.h][c.s]))).toBeLessThan(1e-4)
     await page.uncheck(`${q(tabId)} [data-field="ov-only"]`)
+
+    // Two attention layers come before layer 1's resid_mid: the picker shows layer 0's heads × sources too,
+    // which with its b_O add up to PyTorch's attn_out of layer 0 along v.
+    const picker = `${q(tabId)} [data-field="heatmap-layer"]`
+    const shownLayer = () => page.getAttribute(`${q(tabId)} [data-field="head-source-heatmap"]`, 'data-layer')
+    expect(await page.$$eval(`${picker} option`, (os) => os.map((o) => o.getAttribute('value')))).toEqual(['0', '1'])
+    expect(await shownLayer()).toBe('1')
+    await page.selectOption(picker, '0')
+    await poll(shownLayer).toBe('0')
+    const layer0 = await cells.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))))
+    expect(layer0.length).toBe(heads.length * (gp.pos + 1))
+    closeTo(layer0.reduce((a, x) => a + x, d.attn[0].b_O), gp.decomposition_v.earlier_attn_out[0], termScale)
+    await page.selectOption(picker, '1')
+    await poll(shownLayer).toBe('1')
     await shot('trace-03-attention')
   })
 
