@@ -68,7 +68,15 @@ export interface FeatureDetail {
   stats: FeatureSummary
   histogram: Histogram
   top: ActivationRow[]
+  /** sae_vis's interval groups: equal-width activation ranges over (0, max], examples from each. */
   intervals: IntervalBin[]
+  /**
+   * sae_vis's quantile groups: the firings in groups of about equal size by value (lo and hi both
+   * included), examples from each; empty for a cache built before they existed.
+   */
+  quantiles: IntervalBin[]
+  /** Occurrences of the feature's top token where it does not fire (activation 0), for contrast. */
+  below: ActivationRow[]
   logits: { top: LogitEffect[]; bottom: LogitEffect[] }
 }
 

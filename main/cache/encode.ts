@@ -166,6 +166,18 @@ export function encodeIntervals(bins: { count: number; examples: [number, number
   return { counts: blobOf(counts), examples }
 }
 
+/** Quantile groups as three blobs: (lo, hi) f32 pairs, firings per group (u32), examples (token u32, value f32). */
+export function encodeQuantiles(groups: { lo: number; hi: number; count: number; examples: [number, number][] }[]): { bounds: Buffer; counts: Buffer; examples: Buffer } {
+  const bounds = Float32Array.from(groups.flatMap((g) => [g.lo, g.hi]))
+  const { counts, examples } = encodeIntervals(groups)
+  return { bounds: blobOf(bounds), counts, examples }
+}
+
+export function decodeQuantiles(bounds: Uint8Array, counts: Uint8Array, examples: Uint8Array, perGroup: number): { lo: number; hi: number; count: number; examples: [number, number][] }[] {
+  const b = float32Of(bounds)
+  return decodeIntervals(counts, examples, perGroup).map((g, i) => ({ lo: b[2 * i], hi: b[2 * i + 1], ...g }))
+}
+
 /** Inverse of encodeIntervals; each bin held min(perBin, count) examples. */
 export function decodeIntervals(counts: Uint8Array, examples: Uint8Array, perBin: number): { count: number; examples: [number, number][] }[] {
   const c = uint32Of(counts)

@@ -2,8 +2,8 @@
 // tables the queries read. It only reads the chunk table, so a finalize that is killed is simply run
 // again: its writes are one transaction.
 import type Database from 'better-sqlite3'
-import { blobOf, decodeChunk, encodeIntervals, encodeQuantised, encodeTokenDeltas, type ChunkBlobs } from './encode'
-import { aggregateFeature, TokenScratch } from './stats'
+import { blobOf, decodeChunk, encodeIntervals, encodeQuantiles, encodeQuantised, encodeTokenDeltas, type ChunkBlobs } from './encode'
+import { aggregateFeature, TokenPositions, TokenScratch } from './stats'
 import { ACTS_U16, FINAL_TABLES, writeMeta } from './schema'
 import { TokenIndexBuilder } from './token-index'
 import type { LogitTable } from './logit-table'
@@ -60,14 +60,17 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
   const insFeature = db.prepare(
     `INSERT INTO feature (id, count, max, mean, top_token_id, top_token_count, precision, recall, f1,
        hist_lo, hist_hi, hist_counts, interval_counts, interval_examples, top_tokens, top_vals,
+       quantile_bounds, quantile_counts, quantile_examples, below_tokens,
        logit_top_ids, logit_top_vals, logit_bottom_ids, logit_bottom_vals)
      VALUES (@id, @count, @max, @mean, @topTokenId, @topTokenCount, @precision, @recall, @f1,
        @histLo, @histHi, @histCounts, @intervalCounts, @intervalExamples, @topTokens, @topVals,
+       @quantileBounds, @quantileCounts, @quantileExamples, @belowTokens,
        @logitTopIds, @logitTopVals, @logitBottomIds, @logitBottomVals)`,
   )
   const insActs = db.prepare('INSERT INTO feature_acts (id, token_deltas, vals) VALUES (?, ?, ?)')
   const insToken = db.prepare('INSERT INTO token_index (token_id, n_features, entries) VALUES (?, ?, ?)')
   const scratch = new TokenScratch(vocabSize)
+  const positions = new TokenPositions(corpus, vocabSize)
   const tokenIndex = new TokenIndexBuilder(vocabSize)
   const chunkTokens = chunkSeqs * seqLen
 
@@ -102,9 +105,10 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
           tokens: tokens.subarray(offsets[f - lo], offsets[f - lo + 1]),
           values: values.subarray(offsets[f - lo], offsets[f - lo + 1]),
         }
-        const agg = aggregateFeature(acts, corpus, occurrences, scratch)
+        const agg = aggregateFeature(acts, corpus, occurrences, scratch, positions)
         const hist = agg.histogram
         const intervals = encodeIntervals(agg.intervals)
+        const quantiles = encodeQuantiles(agg.quantiles)
         insFeature.run({
           id: f,
           count: agg.count,
@@ -122,6 +126,10 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
           intervalExamples: intervals.examples,
           topTokens: blobOf(agg.topTokens),
           topVals: blobOf(agg.topVals),
+          quantileBounds: quantiles.bounds,
+          quantileCounts: quantiles.counts,
+          quantileExamples: quantiles.examples,
+          belowTokens: blobOf(agg.below),
           ...logitColumns(input.logits ?? null, f),
         })
         if (input.full) insActs.run(f, encodeTokenDeltas(acts.tokens), encodeQuantised(acts.values, agg.max))

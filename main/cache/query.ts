@@ -12,7 +12,7 @@ import type {
   TokenFeature,
 } from '../../common/contract'
 import { FtError } from '../../common/errors'
-import { decodeFeatureActs, decodeIntervals, float32Of, uint32Of, type FeatureActs } from './encode'
+import { decodeFeatureActs, decodeIntervals, decodeQuantiles, float32Of, uint32Of, type FeatureActs } from './encode'
 import { LOGIT_K, logitEffects, type LogitWeights } from './logits'
 import { topIndices } from '../trace/math'
 import { activationRow, type CorpusView } from '../bundle/corpus'
@@ -22,7 +22,7 @@ import { ACTS_U16, FINAL_TABLES, foreignReason, hasFullTable, isCorruptionError,
 import type Database from 'better-sqlite3'
 import { openSqlite } from '../native/sqlite'
 import { pathText } from '../../common/text'
-import { HISTOGRAM_BINS, INTERVAL_EXAMPLES, intervalRange } from './stats'
+import { HISTOGRAM_BINS, INTERVAL_EXAMPLES, intervalRange, QUANTILE_EXAMPLES } from './stats'
 import { histogram, histogramEdges } from '../trace/histogram'
 import { decodeTokenEntries } from './token-index'
 import { parseShard, shardChunks, shardText } from './build'
@@ -57,6 +57,11 @@ interface StoredShapes {
   interval_examples: Buffer
   top_tokens: Buffer
   top_vals: Buffer
+  /** Absent in caches built before them (schema.ts). */
+  quantile_bounds?: Buffer | null
+  quantile_counts?: Buffer | null
+  quantile_examples?: Buffer | null
+  below_tokens?: Buffer | null
   logit_top_ids: Buffer | null
   logit_top_vals: Buffer | null
   logit_bottom_ids: Buffer | null
@@ -241,13 +246,27 @@ export class CacheReader {
       count: b.count,
       examples: b.examples.map(([t, v]) => activationRow(view, t, v)),
     }))
+    const quantiles: IntervalBin[] =
+      row.quantile_bounds && row.quantile_counts && row.quantile_examples
+        ? decodeQuantiles(row.quantile_bounds, row.quantile_counts, row.quantile_examples, QUANTILE_EXAMPLES).map((g) => ({
+            lo: g.lo,
+            hi: g.hi,
+            count: g.count,
+            examples: g.examples.map(([t, v]) => activationRow(view, t, v)),
+          }))
+        : []
+    const belowTokens = row.below_tokens ? uint32Of(row.below_tokens) : new Uint32Array(0)
+    if (quantiles.some((g) => g.examples.some((e) => e.batch * view.seqLen + e.pos >= view.corpus.length)) || belowTokens.some((t) => t >= view.corpus.length)) {
+      throw this.corrupt('a stored corpus position lies outside the corpus')
+    }
+    const below = Array.from(belowTokens, (t) => activationRow(view, t, 0))
     const counts = Array.from(uint32Of(row.hist_counts))
     const histogram: Histogram = {
       scale: 'linear',
       edges: row.hist_lo === null || row.hist_hi === null ? [] : histogramEdges(row.hist_lo, row.hist_hi, counts.length, 'linear'),
       counts,
     }
-    return { stats: this.summary(row, annotate), histogram, top, intervals, logits: this.logits(id, row) }
+    return { stats: this.summary(row, annotate), histogram, top, intervals, quantiles, below, logits: this.logits(id, row) }
   }
 
   /** All of a feature's firings, decoded from its blob; only a cache built with the full table has them. */

@@ -24,6 +24,10 @@ CREATE TABLE IF NOT EXISTS feature (
   interval_counts BLOB NOT NULL, interval_examples BLOB NOT NULL,
   -- The TOP_K strongest firings: global token indices (u32) and activations (f32), strongest first.
   top_tokens BLOB NOT NULL, top_vals BLOB NOT NULL,
+  -- sae_vis's quantile groups (stats.quantileGroups): lo and hi per group (f32 pairs), firings per group
+  -- (u32), and the examples (token u32, value f32; min(QUANTILE_EXAMPLES, count) per group). Then the
+  -- top token's occurrences where the feature does not fire (u32 token indices). NULL in older caches.
+  quantile_bounds BLOB, quantile_counts BLOB, quantile_examples BLOB, below_tokens BLOB,
   -- Logit effects W_dec[f]·W_out·W_U: the LOGIT_K largest and smallest, token ids (u32) and values (f32);
   -- NULL when the hook has no linear path to the logits.
   logit_top_ids BLOB, logit_top_vals BLOB, logit_bottom_ids BLOB, logit_bottom_vals BLOB);
@@ -69,6 +73,14 @@ export type Meta = Record<string, string>
 /** meta.format of every cache this app writes; a build wipes no file without it (or the older key set). */
 export const CACHE_FORMAT = 'feature-tracer-activation-cache'
 
+/** Columns added to `feature` after its first layout: a file made before them gets them (NULL) on open. */
+const ADDED_FEATURE_COLUMNS = ['quantile_bounds', 'quantile_counts', 'quantile_examples', 'below_tokens']
+
+function addMissingColumns(db: Database.Database): void {
+  const have = new Set((db.prepare('PRAGMA table_info(feature)').all() as { name: string }[]).map((c) => c.name))
+  for (const c of ADDED_FEATURE_COLUMNS) if (!have.has(c)) db.exec(`ALTER TABLE feature ADD COLUMN ${c} BLOB`)
+}
+
 /** Opens (creating if needed) a cache for a build; callers check ownership first (inspectCacheFile). */
 export function openCacheDb(path: string, opts: { readonly?: boolean } = {}): Database.Database {
   const db = openSqlite(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false })
@@ -78,6 +90,7 @@ export function openCacheDb(path: string, opts: { readonly?: boolean } = {}): Da
     // resume then recomputes.
     db.pragma('synchronous = NORMAL')
     db.exec(DDL)
+    addMissingColumns(db)
   }
   db.pragma('cache_size = -65536')
   return db

@@ -9,6 +9,11 @@ export const TOP_K = 100
 export const HISTOGRAM_BINS = 40
 export const INTERVAL_BINS = 10
 export const INTERVAL_EXAMPLES = 5
+/** sae_vis's quantile groups: this many groups of (about) equal firings, a few examples each. */
+export const QUANTILE_GROUPS = 10
+export const QUANTILE_EXAMPLES = 3
+/** Occurrences of the feature's top token where it does not fire, shown beside the examples. */
+export const BELOW_EXAMPLES = 5
 
 /** An activation at a global token index (sequence·seq_len + pos). */
 export type Example = [token: number, value: number]
@@ -27,6 +32,14 @@ export interface PerTokenRows {
   sums: number[]
 }
 
+/** A quantile group: firings from lo to hi (both included), how many, and examples. */
+export interface QuantileGroup {
+  lo: number
+  hi: number
+  count: number
+  examples: Example[]
+}
+
 export interface FeatureAggregate {
   count: number
   max: number
@@ -38,6 +51,9 @@ export interface FeatureAggregate {
   f1: number | null
   histogram: Histogram
   intervals: IntervalAggregate[]
+  quantiles: QuantileGroup[]
+  /** Global token indices of the top token's occurrences where the feature does not fire. */
+  below: Uint32Array
   topTokens: Uint32Array
   topVals: Float32Array
   perToken: PerTokenRows
@@ -124,13 +140,92 @@ export function intervals(acts: FeatureActs, max: number): IntervalAggregate[] {
     if (v <= 0) continue
     const b = binOf(v)
     const e = next[b]
-    if (e < picks[b] && seen[b] === Math.floor(((e + 0.5) * counts[b]) / picks[b])) {
+    if (e < picks[b] && seen[b] === pickRank(e, counts[b], picks[b])) {
       bins[b].examples.push([acts.tokens[i], v])
       next[b]++
     }
     seen[b]++
   }
   return bins
+}
+
+/**
+ * The e-th pick of `picks` among `count` members in corpus order is the member of rank
+ * floor((e + 0.5)·count / picks): the middle of the e-th of equal slices (reproducible, unlike a sample).
+ */
+function pickRank(e: number, count: number, picks: number): number {
+  return Math.floor(((e + 0.5) * count) / picks)
+}
+
+/**
+ * sae_vis's quantile groups: the firings split into QUANTILE_GROUPS groups of about equal size by value
+ * (group g starts at the value of rank floor(g·n/groups) in ascending order; equal values share a group, so
+ * sizes may differ by ties), with QUANTILE_EXAMPLES examples each, evenly spaced through the corpus.
+ */
+export function quantileGroups(acts: FeatureActs): QuantileGroup[] {
+  const n = acts.values.length
+  if (n === 0) return []
+  const sorted = Float32Array.from(acts.values).sort()
+  const starts: number[] = []
+  for (let g = 0; g < QUANTILE_GROUPS; g++) {
+    const v = sorted[Math.floor((g * n) / QUANTILE_GROUPS)]
+    if (starts.length === 0 || v > starts[starts.length - 1]) starts.push(v)
+  }
+  const groupOf = (v: number): number => {
+    let g = starts.length - 1
+    while (g > 0 && v < starts[g]) g--
+    return g
+  }
+  const groups: QuantileGroup[] = starts.map((lo) => ({ lo, hi: lo, count: 0, examples: [] }))
+  for (let i = 0; i < n; i++) {
+    const g = groups[groupOf(acts.values[i])]
+    g.count++
+    if (acts.values[i] > g.hi) g.hi = acts.values[i]
+  }
+  const picks = groups.map((g) => Math.min(QUANTILE_EXAMPLES, g.count))
+  const seen = new Array<number>(groups.length).fill(0)
+  for (let i = 0; i < n; i++) {
+    const k = groupOf(acts.values[i])
+    const g = groups[k]
+    if (g.examples.length < picks[k] && seen[k] === pickRank(g.examples.length, g.count, picks[k])) g.examples.push([acts.tokens[i], acts.values[i]])
+    seen[k]++
+  }
+  return groups
+}
+
+/**
+ * Up to BELOW_EXAMPLES occurrences of `token` where the feature does not fire, evenly spaced through the
+ * corpus. `occurrences` holds the token's global indices ascending, `firing` the feature's.
+ */
+export function belowExamples(occurrences: Uint32Array, firing: Uint32Array): Uint32Array {
+  // Occurrences not firing, walked with the firings in step (both ascending).
+  const quiet: number[] = []
+  let j = 0
+  for (let i = 0; i < occurrences.length; i++) {
+    const t = occurrences[i]
+    while (j < firing.length && firing[j] < t) j++
+    if (j >= firing.length || firing[j] !== t) quiet.push(t)
+  }
+  const picks = Math.min(BELOW_EXAMPLES, quiet.length)
+  return Uint32Array.from({ length: picks }, (_, e) => quiet[pickRank(e, quiet.length, picks)])
+}
+
+/** Every position of each token id in the corpus, ascending (CSR by token id), for belowExamples. */
+export class TokenPositions {
+  private readonly offsets: Uint32Array
+  private readonly positions: Uint32Array
+  constructor(corpus: Int32Array, vocabSize: number) {
+    this.offsets = new Uint32Array(vocabSize + 1)
+    for (let i = 0; i < corpus.length; i++) this.offsets[corpus[i] + 1]++
+    for (let t = 0; t < vocabSize; t++) this.offsets[t + 1] += this.offsets[t]
+    const fill = this.offsets.slice(0, vocabSize)
+    this.positions = new Uint32Array(corpus.length)
+    for (let i = 0; i < corpus.length; i++) this.positions[fill[corpus[i]]++] = i
+  }
+
+  of(token: number): Uint32Array {
+    return this.positions.subarray(this.offsets[token], this.offsets[token + 1])
+  }
 }
 
 /** Reused across features: one slot per token id, reset through the list of touched ids. */
@@ -154,6 +249,7 @@ export function aggregateFeature(
   corpus: Int32Array,
   occurrences: Uint32Array,
   scratch: TokenScratch,
+  positions?: TokenPositions,
 ): FeatureAggregate {
   const n = acts.values.length
   let max = 0
@@ -209,6 +305,8 @@ export function aggregateFeature(
     f1,
     histogram: histogram(acts.values, HISTOGRAM_BINS, 'linear'),
     intervals: intervals(acts, max),
+    quantiles: quantileGroups(acts),
+    below: positions && topTokenId !== null ? belowExamples(positions.of(topTokenId), acts.tokens) : new Uint32Array(0),
     topTokens: top.tokens,
     topVals: top.values,
     perToken,

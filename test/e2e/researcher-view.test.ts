@@ -216,6 +216,36 @@ describe("the researcher's view (issue 14)", () => {
     await shot('rv-02-feature-colours')
   })
 
+  it('groups the examples by equal-width intervals or by quantile groups, and shows the top token where the feature is silent', async () => {
+    await openFeature(featureId)
+    const grid = `feature:${featureId}:intervals`
+    const d = await ipc('feature.get', { id: featureId })
+    // The grid renders only the rows in view: its CSV export holds them all, in the grid's order.
+    const exported = async () => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-grid-id="${grid}"] [data-action="export"]`)])
+      const [header, ...rows] = parseCsv(readFileSync((await download.path())!, 'utf8'))
+      const group = header.findIndex((h) => h === 'interval' || h === 'quantile group')
+      return rows.map((r) => ({ group: r[group], activation: Number(r[header.indexOf('activation')]), label: r[header.indexOf('label')] }))
+    }
+    const silent = d.below.map((r) => r.label)
+    expect(d.quantiles.length).toBeGreaterThan(1)
+    expect(silent.length).toBeGreaterThan(0)
+    // Equal-width first (sae_vis's intervals), the top token's silent occurrences last, at 0.
+    const byInterval = await exported()
+    expect(byInterval.length).toBe(d.intervals.reduce((n, b) => n + b.examples.length, 0) + silent.length)
+    expect(byInterval.slice(-silent.length)).toEqual(silent.map((label) => ({ group: 'not firing (top token)', activation: 0, label })))
+    await page.click(`[data-feature-id="${featureId}"] [data-grouping="quantiles"]`)
+    await poll(() => page.getAttribute(`[data-feature-id="${featureId}"] [data-grouping="quantiles"]`, 'aria-checked')).toBe('true')
+    const byQuantile = await exported()
+    const want = d.quantiles.flatMap((g, i) => g.examples.map((e) => ({ group: `Q${i + 1}: ${g.lo.toFixed(3)} – ${g.hi.toFixed(3)}`, activation: e.activation, label: e.label }))).reverse()
+    // Highest group first, as the interval bins are; within a group the grid keeps no particular order.
+    const sortKey = (r: { group: string; label: string }) => `${r.group}|${r.label}`
+    expect(byQuantile.slice(0, want.length).map(sortKey).sort()).toEqual(want.map(sortKey).sort())
+    expect(byQuantile[0].group).toBe(want[0].group)
+    expect(byQuantile.slice(want.length).map((r) => r.activation)).toEqual(silent.map(() => 0))
+    await page.click(`[data-feature-id="${featureId}"] [data-grouping="intervals"]`)
+  })
+
   it('paints signed values around a white zero (logit effects), and keeps pandas coolwarm as a named setting', async () => {
     const promoted = `feature:${featureId}:logits-top`
     const suppressed = `feature:${featureId}:logits-bottom`

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { loadavg } from 'node:os'
 import type { BrowserContext, Page } from 'playwright-core'
 import type { ActivationRow, Channel, RequestIn, ResponseOf, Result } from '../../common/contract'
 import { colourScale, scaleStyle } from '../../renderer/components/grid/coolwarm'
@@ -161,8 +162,6 @@ describe('workspace in the browser (serve mode)', () => {
     const total = firstView.serveReadyMs + firstView.pageToFeaturesMs
     writeFileSync(join(OUTPUT, 'first-view.json'), JSON.stringify({ ...firstView, totalMs: total }, null, 2))
     console.log(`first view: serve ready ${firstView.serveReadyMs.toFixed(0)} ms, page to features ${firstView.pageToFeaturesMs.toFixed(0)} ms`)
-    // The goal is 5 s (issue 13), met on an idle machine; CI shares two cores with other jobs.
-    expect(total).toBeLessThan(process.env.CI ? 15_000 : 5_000)
     expect(await page.getAttribute('[data-tab="features"]', 'aria-selected')).toBe('true')
     const info = await ipc('bundle.info', {})
     await poll(() => page.textContent('[data-grid-id="features"] .grid-count')).toContain(info.sae.d_sae.toLocaleString('en-US'))
@@ -174,6 +173,9 @@ describe('workspace in the browser (serve mode)', () => {
     expect(await page.textContent('[data-field="cache-state"]')).toMatch(/missing/)
     expect(await page.textContent('[data-field="cache-shipped"]')).toContain('work now, with no build')
     expect(await page.isEnabled('[data-action="build"]')).toBe(true)
+    // The goal is 5 s (issue 13), met on an idle machine; a loaded one (CI's two cores, other jobs) is let
+    // off to 15 s. Last, so that a slow start does not keep the checks above from running.
+    expect(total).toBeLessThan(loadavg()[0] < 1 ? 5_000 : 15_000)
   })
 
   it('builds the cache with a moving progress bar, and cancels and resumes it', async () => {

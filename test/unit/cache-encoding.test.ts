@@ -5,7 +5,7 @@ import { decodeFeatureActs, decodeIntervals, decodeTokenDeltas, encodeIntervals,
 import { topIndices } from '../../main/trace/math'
 import { activationRow } from '../../main/bundle/corpus'
 import { visibleToken } from '../../common/text'
-import { aggregateFeature, intervals, TokenScratch, topK } from '../../main/cache/stats'
+import { aggregateFeature, belowExamples, intervals, quantileGroups, TokenPositions, TokenScratch, topK } from '../../main/cache/stats'
 import { histogram } from '../../main/trace/histogram'
 import { decodeTokenEntries, TOKEN_INDEX_K, TokenIndexBuilder } from '../../main/cache/token-index'
 
@@ -69,6 +69,42 @@ describe('cache encodings', () => {
     const specific = [...Array.from({ length: 30 }, (_, i) => 70 + i), 0, 1]
     expect(ids).toEqual([...new Set([...Array.from({ length: 32 }, (_, i) => i), ...specific])].sort((x, y) => x - y))
     expect(decodeTokenEntries(blob)[0]).toEqual({ feature: 0, count: 200, max: 0, sum: 0 })
+  })
+})
+
+describe('quantile groups and examples below the threshold', () => {
+  it('splits distinct firings into ten groups of n/10 by value, with three examples spread through the corpus', () => {
+    // 103 firings at token 2i with distinct values, in a scrambled order (value = (37·i mod 103) + 1).
+    const n = 103
+    const tokens = Uint32Array.from({ length: n }, (_, i) => 2 * i)
+    const values = Float32Array.from({ length: n }, (_, i) => ((37 * i) % n) + 1)
+    const groups = quantileGroups({ tokens, values })
+    expect(groups).toHaveLength(10)
+    const ranks = [...values].sort((a, b) => a - b)
+    for (let g = 0; g < 10; g++) {
+      const [start, end] = [Math.floor((g * n) / 10), Math.floor(((g + 1) * n) / 10)]
+      expect(groups[g]).toMatchObject({ lo: ranks[start], hi: ranks[end - 1], count: end - start })
+      // Its members in corpus order; the picks are the middles of three equal slices of them.
+      const members = [...tokens].map((t, i) => [t, values[i]] as [number, number]).filter(([, v]) => v >= ranks[start] && v <= ranks[end - 1])
+      const picks = [0, 1, 2].map((e) => members[Math.floor(((e + 0.5) * members.length) / 3)])
+      expect(groups[g].examples).toEqual(picks)
+    }
+  })
+
+  it('keeps equal values in one group, and needs no firings', () => {
+    const groups = quantileGroups({ tokens: Uint32Array.from([1, 2, 3, 4]), values: Float32Array.from([2, 2, 2, 5]) })
+    expect(groups.map((g) => [g.lo, g.hi, g.count])).toEqual([[2, 2, 3], [5, 5, 1]])
+    expect(quantileGroups({ tokens: new Uint32Array(0), values: new Float32Array(0) })).toEqual([])
+  })
+
+  it('picks occurrences of the top token where the feature is silent, evenly through the corpus', () => {
+    const corpus = Int32Array.from([7, 1, 7, 7, 2, 7, 7, 7, 3, 7, 7, 7, 7])
+    const positions = new TokenPositions(corpus, 8)
+    expect(Array.from(positions.of(7))).toEqual([0, 2, 3, 5, 6, 7, 9, 10, 11, 12])
+    expect(Array.from(positions.of(4))).toEqual([])
+    // Fires at 2, 6 and 11: silent at 0, 3, 5, 7, 9, 10, 12 (seven); five picks at ranks 0, 2, 3, 4, 6.
+    expect(Array.from(belowExamples(positions.of(7), Uint32Array.from([2, 6, 8, 11])))).toEqual([0, 5, 7, 9, 12])
+    expect(Array.from(belowExamples(positions.of(1), Uint32Array.from([1])))).toEqual([])
   })
 })
 

@@ -128,6 +128,22 @@ describe('activation cache on the tiny bundle', () => {
         expect(b.examples.length).toBe(Math.min(5, b.count))
         for (const e of b.examples) expect(e.activation >= b.lo && e.activation <= b.hi).toBe(true)
       }
+      // Quantile groups: every firing in one group, the groups ascending, examples inside their group.
+      expect(d.quantiles.reduce((n, g) => n + g.count, 0)).toBe(firing.length)
+      for (const [i, g] of d.quantiles.entries()) {
+        expect(firing.filter(([, v]) => v >= g.lo && v <= g.hi).length).toBe(g.count)
+        if (i > 0) expect(g.lo).toBeGreaterThan(d.quantiles[i - 1].hi)
+        expect(g.examples.length).toBe(Math.min(3, g.count))
+        for (const e of g.examples) expect(e.activation >= g.lo && e.activation <= g.hi).toBe(true)
+      }
+      // Below the threshold: the top token where the engine's activation is 0.
+      const occurrencesOfTop = firing.length ? bundle.tokens.data.filter((t) => t === d.stats.topTokenId).length : 0
+      expect(d.below.length).toBe(Math.min(5, occurrencesOfTop - (d.stats.count ? Math.round((d.stats.precision ?? 0) * d.stats.count) : 0)))
+      for (const r of d.below) {
+        expect(r.token_id).toBe(d.stats.topTokenId)
+        expect(r.activation).toBe(0)
+        expect(dense[(r.batch * seqLen + r.pos) * dSae + id]).toBe(0)
+      }
       expect(d.logits.top).toHaveLength(10)
       expect(d.logits.bottom).toHaveLength(10)
       expect(d.logits.top[0].effect).toBeGreaterThanOrEqual(d.logits.top[9].effect)

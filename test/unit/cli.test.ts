@@ -45,7 +45,7 @@ describe('feature-tracer CLI', () => {
     const r = cli(['feature', '--bundle', TINY, '--cache', cache, '--id', '3', '--json'], env)
     expect(r.code).toBe(0)
     const d = JSON.parse(r.stdout) as FeatureDetail
-    expect(Object.keys(d).sort()).toEqual(['histogram', 'intervals', 'logits', 'stats', 'top'])
+    expect(Object.keys(d).sort()).toEqual(['below', 'histogram', 'intervals', 'logits', 'quantiles', 'stats', 'top'])
     expect(d.stats.id).toBe(3)
     expect(d.top.length).toBe(Math.min(100, d.stats.count))
     expect(Object.keys(d.top[0]).sort()).toEqual(['activation', 'batch', 'context', 'label', 'pos', 'str_tokens', 'token_id', 'unique_token'].sort())

@@ -182,8 +182,9 @@ for (const kind of KINDS) {
         const db = new Database(join(dir, 'cache.sqlite'), { readonly: true })
         const nTokens = bundle.tokens.nSeq * bundle.tokens.seqLen
         for (const p of points()) {
-          const row = db.prepare('SELECT token_deltas, vals FROM feature_acts WHERE id = ?').get(p.feature) as { token_deltas: Buffer; vals: Buffer }
-          const acts = decodeFeatureActs(row.token_deltas, row.vals)
+          // The full table keeps values as 16-bit fractions of the feature's exact max (encode.ts).
+          const row = db.prepare('SELECT a.token_deltas, a.vals, f.max FROM feature_acts a JOIN feature f USING (id) WHERE id = ?').get(p.feature) as { token_deltas: Buffer; vals: Buffer; max: number }
+          const acts = decodeFeatureActs(row.token_deltas, row.vals, row.max)
           const col = new Float32Array(nTokens)
           acts.tokens.forEach((t, i) => (col[t] = acts.values[i]))
           const want = golden.f32(`${p.key}.acts_batch`).data
