@@ -1,8 +1,11 @@
-// Cache benchmark. `npx tsx test/bench/cache.ts --bundle DIR` builds DIR's cache for real (the build job's
-// process, ONNX Runtime) in a temp folder and reports build time, tokens/s, cache size and query latencies.
+// Cache benchmark. `npx tsx test/bench/cache.ts --bundle DIR [--full]` builds DIR's cache for real (the
+// build job's process, ONNX Runtime) in a temp folder and reports build time, tokens/s, cache size (bytes per
+// firing) and query latencies, beside two baselines run on the bundle's own tokens in the same run
+// (tools/bench_torch.py): PyTorch eager doing what the build computes, and the encoder's GEMM bound.
 // `--synthetic [--tokens N] [--l0 K] [--d-sae D]` skips the model: a stand-in engine emits K firings per
 // token over D features with a power-law frequency, to measure finalize and storage at demo scale on
 // machines where the model would be too slow.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +17,7 @@ import { openCacheDb, SCHEMA_VERSION, type CacheKey } from '../../main/cache/sch
 import type { CacheProgress } from '../../common/contract'
 import { unwrap } from '../../main/app/dispatch'
 import { createWorkbench } from '../../main/app/workbench'
+import { openSqlite } from '../../main/native/sqlite'
 
 const { values: args } = parseArgs({
   options: {
@@ -26,6 +30,8 @@ const { values: args } = parseArgs({
     vocab: { type: 'string', default: '48262' },
     queries: { type: 'string', default: '200' },
     keep: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    'baseline-tokens': { type: 'string', default: '131072' },
   },
 })
 
@@ -144,6 +150,34 @@ async function queries(
   console.log(`  features.list ${listMs.toFixed(0)} ms; features.byToken median ${median(tokenTimes).toFixed(2)} ms`)
 }
 
+/** Firings in a finished cache: the sum of the feature rows' counts. */
+function firings(path: string): number {
+  const db = openSqlite(path, { readonly: true, fileMustExist: true })
+  try {
+    return (db.prepare('SELECT SUM(count) AS n FROM feature').get() as { n: number }).n
+  } finally {
+    db.close()
+  }
+}
+
+interface Baselines {
+  tokens: number
+  eager_tokens_per_s: number
+  gemm_tokens_per_s: number
+  gemm_gflops: number
+  threads: number
+}
+
+/** PyTorch eager and the encoder's GEMM bound on the bundle's own tokens (tools/bench_torch.py), or null. */
+function baselines(bundleDir: string): Baselines | null {
+  const r = spawnSync('/usr/bin/python3', ['tools/bench_torch.py', bundleDir, '--tokens', String(args['baseline-tokens'])], { encoding: 'utf8' })
+  if (r.status !== 0) {
+    console.log(`  baselines not run: ${(r.stderr || r.error?.message || '').trim().split('\n').at(-1)}`)
+    return null
+  }
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Baselines
+}
+
 async function real(dir: string, bundleDir: string): Promise<void> {
   const wb = createWorkbench({ bundleDir, cachePath: join(dir, 'bench.sqlite'), userDataDir: join(dir, 'user') })
   const info = unwrap(await wb.invoke('bundle.info', {}))
@@ -164,7 +198,7 @@ async function real(dir: string, bundleDir: string): Promise<void> {
       }
     }),
   )
-  unwrap(await wb.invoke('cache.build', { jobId: 'bench', rebuild: true }))
+  unwrap(await wb.invoke('cache.build', { jobId: 'bench', rebuild: true, full: args.full }))
   await done
   const secs = (performance.now() - t0) / 1000
   const tokens = info.dataset.n_seq * info.dataset.seq_len
@@ -172,7 +206,15 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   const provider = unwrap(await wb.invoke('bundle.info', {})).provider
   console.log(`${info.name}: ${tokens} tokens, d_sae ${info.sae.d_sae}, provider ${provider}`)
   console.log(`  build ${secs.toFixed(1)} s end to end = ${(tokens / secs).toFixed(0)} tokens/s; compute phase ${(((finalizeAt || performance.now()) - t0) / 1000).toFixed(1)} s at ${(last as CacheProgress | null)?.tokensPerSec.toFixed(0)} tokens/s; finalize ${((performance.now() - finalizeAt) / 1000).toFixed(1)} s`)
-  console.log(`  cache size ${mib(status.sizeBytes)}`)
+  const nnz = firings(join(dir, 'bench.sqlite'))
+  console.log(`  cache size ${mib(status.sizeBytes)} (${args.full ? 'summary and full table' : 'summary'}), ${(status.sizeBytes / nnz).toFixed(2)} bytes per non-zero activation (${nnz} of them)`)
+  const computeRate = (last as CacheProgress | null)?.tokensPerSec ?? 0
+  const base = baselines(bundleDir)
+  if (base) {
+    const r = (x: number) => `${x.toFixed(2)}×`
+    console.log(`  baselines, same tokens' first ${base.tokens}, ${base.threads} threads: PyTorch eager (forward + encode + nonzero) ${base.eager_tokens_per_s.toFixed(0)} tokens/s; encoder GEMM bound ${base.gemm_tokens_per_s.toFixed(0)} tokens/s (${base.gemm_gflops.toFixed(0)} GFLOP/s)`)
+    console.log(`  compute phase ${r(computeRate / base.eager_tokens_per_s)} PyTorch eager, ${r(computeRate / base.gemm_tokens_per_s)} the GEMM bound; end to end ${r(tokens / secs / base.gemm_tokens_per_s)} the GEMM bound`)
+  }
   await queries(
     async (id) => unwrap(await wb.invoke('feature.get', { id })),
     async () => unwrap(await wb.invoke('features.list', {})),
