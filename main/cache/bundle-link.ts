@@ -21,11 +21,11 @@ export function cacheKeyOf(bundle: BundleMeta): CacheKey {
 }
 
 /**
- * A bundle may carry its summary cache, gzipped (resources/demo does): unpacked into the cache folder and
+ * A bundle may carry its summary cache, compressed (resources/demo does): unpacked into the cache folder and
  * read until the app has built its own, so the features are on screen with no build (ship.ts; written by
  * `feature-tracer cache ship`).
  */
-export const SHIPPED_CACHE = 'summary.sqlite.gz'
+export const SHIPPED_CACHE = 'summary.sqlite.br'
 
 /** Where the shipped summary of a bundle is unpacked: beside the cache, under the bundle's hash. */
 export function unpackedShippedPath(bundle: BundleMeta, cachePath: string): string {

@@ -1,9 +1,9 @@
 // A summary to ship inside a bundle folder (SHIPPED_CACHE): a finished cache's summary tables in a compact
-// SQLite file, gzipped (the demo's: 8,192 features, 1M tokens, in under 16 MB), so that whoever opens the
+// SQLite file, Brotli-compressed (the demo's: 8,192 features, 1M tokens: 20.6 MB in 13.8 MB), so that whoever opens the
 // bundle sees its features with no build. The app unpacks it once into its cache folder and reads it there
 // read-only, until it has built a cache of its own.
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { gunzipSync, gzipSync } from 'node:zlib'
+import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib'
 import type { MovedAside } from '../../common/contract'
 import { FtError } from '../../common/errors'
 import { pathText } from '../../common/text'
@@ -16,10 +16,10 @@ import { decodeTokenEntries, keptFeatures, TokenIndexBuilder } from './token-ind
 const SHIPPED_PAGE_SIZE = 16384
 
 /**
- * Writes the summary of the finished cache at `from` (built for `key`) gzipped to `to`, replacing only a
- * summary this function wrote. Returns the sizes: the SQLite file, and gzipped.
+ * Writes the summary of the finished cache at `from` (built for `key`) compressed to `to`, replacing only a
+ * summary this function wrote. Returns the sizes: the SQLite file, and compressed.
  */
-export function shipSummary(from: string, to: string, key: CacheKey): { bytes: number; gzipBytes: number } {
+export function shipSummary(from: string, to: string, key: CacheKey): { bytes: number; compressedBytes: number } {
   const src = openSqlite(from, { readonly: true, fileMustExist: true })
   const tmp = `${to}.sqlite.partial`
   try {
@@ -51,10 +51,14 @@ export function shipSummary(from: string, to: string, key: CacheKey): { bytes: n
       db.close()
     }
     const raw = readFileSync(tmp)
-    const gz = gzipSync(raw, { level: 9 })
+    // Brotli at its best setting: 15 % smaller than gzip -9 on the demo's summary (13.8 against 16.2 MB),
+    // minutes to write once, a fraction of a second to unpack; Node has it built in.
+    const gz = brotliCompressSync(raw, {
+      params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_LGWIN]: 24, [constants.BROTLI_PARAM_SIZE_HINT]: raw.length },
+    })
     writeFileSync(`${to}.partial`, gz)
     renameSync(`${to}.partial`, to)
-    return { bytes: raw.length, gzipBytes: gz.length }
+    return { bytes: raw.length, compressedBytes: gz.length }
   } finally {
     rmSync(tmp, { force: true })
   }
@@ -81,7 +85,7 @@ function capTokenIndex(db: ReturnType<typeof openSqlite>): void {
 function isShippedSummary(path: string): boolean {
   try {
     // better-sqlite3 opens a serialized database (a Buffer) in memory.
-    const db = openSqlite(gunzipSync(readFileSync(path)))
+    const db = openSqlite(brotliDecompressSync(readFileSync(path)))
     try {
       return readMeta(db).shipped === '1'
     } finally {
@@ -105,7 +109,7 @@ export function unpackShipped(gz: string, to: string, onProblem: (reason: string
       const movedAside = { from: to, to: moveAside(to, 'unreadable', ['-wal', '-shm', '-journal']), reason: file.reason }
       onProblem('A file stood where the shipped summary is unpacked and could not be read as one; it was moved aside.', movedAside)
     }
-    const bytes = gunzipSync(readFileSync(gz))
+    const bytes = brotliDecompressSync(readFileSync(gz))
     writeFileSync(`${to}.partial`, bytes)
     renameSync(`${to}.partial`, to)
     return to

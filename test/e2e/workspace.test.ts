@@ -117,7 +117,7 @@ async function openSession(path: string) {
 }
 
 /** A bundle that ships its summary (the demo) shows its features before any build. */
-const SHIPPED = existsSync(join(BUNDLE, 'summary.sqlite.gz'))
+const SHIPPED = existsSync(join(BUNDLE, 'summary.sqlite.br'))
 /** From starting serve to the features on screen, less Chromium's own start (a user's browser is running). */
 const firstView = { serveReadyMs: 0, pageToFeaturesMs: 0 }
 

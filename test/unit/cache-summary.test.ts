@@ -1,7 +1,7 @@
 // The summary cache (the default build) against the full one on the tiny bundle, and a summary shipped in
 // a bundle folder: read-only, used until the app's own cache is built, ignored when it is another bundle's.
 import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { gunzipSync, gzipSync } from 'node:zlib'
+import { brotliCompressSync, brotliDecompressSync } from 'node:zlib'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -97,10 +97,10 @@ describe('a summary shipped in the bundle folder', () => {
   }, SLOW)
   afterAll(async () => source?.close())
 
-  it('is a compact summary, gzipped, in rollback-journal mode', () => {
+  it('is a compact summary, compressed, in rollback-journal mode', () => {
     const gz = join(bundleDir, SHIPPED_CACHE)
     const unpacked = join(tempDir(), 'unpacked.sqlite')
-    writeFileSync(unpacked, gunzipSync(readFileSync(gz)))
+    writeFileSync(unpacked, brotliDecompressSync(readFileSync(gz)))
     const db = new Database(unpacked, { readonly: true })
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('delete')
@@ -167,7 +167,7 @@ describe('a summary shipped in the bundle folder', () => {
     const bundle = await loadBundle(other)
     expect(() => shipSummary(stale, join(other, SHIPPED_CACHE), cacheKeyOf(bundle))).toThrow(/another bundle: tokens\.safetensors sha256 differs/)
     // … and one that arrives anyway is not read.
-    writeFileSync(join(other, SHIPPED_CACHE), gzipSync(readFileSync(stale)))
+    writeFileSync(join(other, SHIPPED_CACHE), brotliCompressSync(readFileSync(stale)))
     const wb = tinyWorkbench(tempDir(), { bundleDir: other })
     try {
       const s = unwrap(await wb.invoke('cache.status', {}))

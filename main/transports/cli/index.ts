@@ -30,7 +30,7 @@ commands:
                                                             (docs/SCALE.md)
   cache status  [--bundle DIR] [--cache FILE] [--json]      the cache's state
   cache ship    [--bundle DIR] [--cache FILE]               copy the built cache's summary into the bundle
-                                                            folder (summary.sqlite.gz): whoever opens the
+                                                            folder (summary.sqlite.br): whoever opens the
                                                             bundle sees its features with no build
   features      [--bundle DIR] [--cache FILE] [--json]      stats of every feature
   feature --id F [--bundle DIR] [--cache FILE] [--top K] [--json]
@@ -241,7 +241,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         const to = join(open.bundle.dir, SHIPPED_CACHE)
         const size = shipSummary(open.reader.path, to, cacheKeyOf(open.bundle))
         const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`
-        stdout(`shipped the summary: ${to} (${mib(size.gzipBytes)}; ${mib(size.bytes)} unpacked)`)
+        stdout(`shipped the summary: ${to} (${mib(size.compressedBytes)}; ${mib(size.bytes)} unpacked)`)
         return 0
       }
       case 'features': {
