@@ -98,8 +98,11 @@ function liftOf(model: ModelWeights, plan: TracePlan, width: number): Lift {
       return x
     }
   }
+  // model.attn(l) reads every weight of the layer: once per layer, not per term.
+  const W_Os = new Map<number, Float32Array>()
   return (l, h, z) => {
-    const W_O = model.attn(l).W_O
+    let W_O = W_Os.get(l)
+    if (!W_O) W_Os.set(l, (W_O = model.attn(l).W_O))
     const x = new Float64Array(d)
     for (let k = 0; k < dh; k++) {
       const zk = z[k]
@@ -145,37 +148,41 @@ export function ablationsAt({ bundle, at, sample, sampleSeqs, terms = ABLATION_T
   // A prompt token beyond the corpus's sequence length has no mean there.
   const meanT = sample && t < bundle.tokens.seqLen ? sample : null
 
-  // Every head × source term, then the largest |u·term| of them, and each whole head.
-  const candidates: (Check & { predicted: number })[] = []
+  // Every head × source term in z space (d_head), ranked by u·term = z·(what u reads from head h's z); only
+  // the largest, and each whole head, are lifted to the space they are removed from.
+  const candidates: { layer: number; head: number; source: number; z: Float64Array; meanZ: Float64Array | null; predicted: number }[] = []
   const heads: Check[] = []
   for (const l of plan.attnLayers) {
     const pointBlock = blockOf(fwd, l, 1, seqLen)
     const meanBlock = meanT ? blockOf(meanT, l, sampleSeqs, bundle.tokens.seqLen) : null
     for (let h = 0; h < H; h++) {
+      const read = Float64Array.from({ length: dh }, (_, k) => {
+        const unit = new Float64Array(dh)
+        unit[k] = 1
+        return dot(u, lift(l, h, unit))
+      })
       const headZ = new Float64Array(dh)
       const headMeanZ = meanBlock ? new Float64Array(dh) : null
       for (let s = 0; s <= t; s++) {
         const z = new Float64Array(dh)
         addMeanZ(pointBlock, H, dh, h, t, s, z)
         for (let k = 0; k < dh; k++) headZ[k] += z[k]
-        let mean: Float64Array | null = null
+        let meanZ: Float64Array | null = null
         if (meanBlock && headMeanZ) {
-          const mz = new Float64Array(dh)
-          addMeanZ(meanBlock, H, dh, h, t, s, mz, 1 / sampleSeqs)
-          for (let k = 0; k < dh; k++) headMeanZ[k] += mz[k]
-          mean = lift(l, h, mz)
+          meanZ = new Float64Array(dh)
+          addMeanZ(meanBlock, H, dh, h, t, s, meanZ, 1 / sampleSeqs)
+          for (let k = 0; k < dh; k++) headMeanZ[k] += meanZ[k]
         }
-        const term = lift(l, h, z)
-        candidates.push({ layer: l, head: h, source: s, term, mean, predicted: dot(u, term) })
+        candidates.push({ layer: l, head: h, source: s, z, meanZ, predicted: dot(z, read) })
       }
       heads.push({ layer: l, head: h, source: null, term: lift(l, h, headZ), mean: headMeanZ && lift(l, h, headMeanZ) })
     }
   }
-  const picked = candidates
+  const picked: Check[] = candidates
     .map((c, i) => ({ c, i }))
     .sort((a, b) => Math.abs(b.c.predicted) - Math.abs(a.c.predicted) || a.i - b.i)
     .slice(0, terms)
-    .map(({ c }) => c)
+    .map(({ c }) => ({ layer: c.layer, head: c.head, source: c.source, term: lift(c.layer, c.head, c.z), mean: c.meanZ && lift(c.layer, c.head, c.meanZ) }))
   const checks: Check[] = [...picked, ...heads]
 
   // All perturbed copies of the point's value in one pass: x0, then x0 − term and x0 − term + mean per check.
