@@ -48,18 +48,27 @@ function mlpPre(model: ModelWeights, sae: SaeView, layer: number, hook: string, 
   const read = hook === 'hook_mlp_out' ? Float64Array.from({ length: dm }, (_, j) => dot(w.W_out, e, j * d, 0, d)) : Float64Array.from(e)
   const readBias = hook === 'hook_mlp_out' ? dot(w.b_out, e) : 0
   return (xs, k) => {
-    const out = new Float64Array(k)
-    const pre = new Float64Array(dm)
+    // LN2 of every input, then one pass over W_in for all of them (each row of W_in read once, not k times).
+    const hs = new Float64Array(k * d)
     for (let i = 0; i < k; i++) {
       const { normed } = layerNorm(xs.subarray(i * d, (i + 1) * d), eps)
-      pre.set(w.b_in)
-      for (let a = 0; a < d; a++) {
-        const ha = w.ln2w && w.ln2b ? normed[a] * w.ln2w[a] + w.ln2b[a] : normed[a]
-        const r = a * dm
-        for (let j = 0; j < dm; j++) pre[j] += ha * w.W_in[r + j]
+      for (let a = 0; a < d; a++) hs[i * d + a] = w.ln2w && w.ln2b ? normed[a] * w.ln2w[a] + w.ln2b[a] : normed[a]
+    }
+    const pre = new Float64Array(k * dm)
+    for (let i = 0; i < k; i++) pre.set(w.b_in, i * dm)
+    for (let a = 0; a < d; a++) {
+      const r = a * dm
+      for (let i = 0; i < k; i++) {
+        const ha = hs[i * d + a]
+        const o = i * dm
+        for (let j = 0; j < dm; j++) pre[o + j] += ha * w.W_in[r + j]
       }
+    }
+    const out = new Float64Array(k)
+    for (let i = 0; i < k; i++) {
       let s = bias + readBias
-      for (let j = 0; j < dm; j++) s += (hook === 'mlp.hook_pre' ? pre[j] : activation(act, pre[j]).y) * read[j]
+      const o = i * dm
+      for (let j = 0; j < dm; j++) s += (hook === 'mlp.hook_pre' ? pre[o + j] : activation(act, pre[o + j]).y) * read[j]
       out[i] = s
     }
     return out
