@@ -251,6 +251,42 @@ export interface TraceComparisonJson {
 }
 
 /**
+ * One causal check (trace.ablate): a head × source term of u's decomposition (`source` null: the whole head,
+ * every source) removed from the residual point at the point's position, the rest of the way to the SAE run
+ * again. Both numbers are the term's contribution: predicted = u·term, actual = pre(x) − pre(x − term).
+ * The mean-ablation replaces the term by its mean over the corpus sample instead (null where there is none).
+ */
+export interface AblationJson {
+  layer: number
+  head: number
+  source: number | null
+  predicted: number
+  actual: number
+  meanPredicted: number | null
+  meanActual: number | null
+}
+
+/** Causal checks at a trace point: the largest head × source terms, then every whole head (docs/BUNDLE.md). */
+export interface AblationsJson {
+  feature: number
+  point: TracePlaceJson
+  hookPoint: string
+  /** The trace's residual point R. */
+  resid: string
+  /** Where the terms are removed: R, or an attention hook's own value (whose heads × sources sum to it). */
+  removedFrom: string
+  /** The feature's pre-activation at the point, as the checks compute it. */
+  preActivation: number
+  ablations: AblationJson[]
+  /** Pearson r of predicted against actual over the checks (null when undefined: fewer than two, or constant). */
+  pearson: number | null
+  meanPearson: number | null
+  /** Corpus sequences 0…n−1 the mean-ablation averages over; null without one. */
+  meanSequences: number | null
+  timingsMs: Record<string, number>
+}
+
+/**
  * Activation scores over the whole corpus (issue 5 §2), a background job: vector·resid_mid for every token
  * of tokens.safetensors, and the fidelity of the linear prediction pre(x0) + vector·(x − x0) against the
  * feature's true pre-activation and activation at every token.
@@ -352,6 +388,14 @@ export const traceChannels = {
   /** Two traces side by side: cosine of v and of u, and where their W_E token scores differ most. */
   'trace.compare': channel<TraceComparisonJson>()(
     z.strictObject({ a: tracePoint, b: tracePoint, convention: z.enum(['v', 'u']).default('v'), topK: z.number().int().min(1).max(1000).default(20) }),
+  ),
+  /**
+   * Causal checks (issue 15 §2): the `terms` largest head × source terms of u's decomposition and every whole
+   * head, each removed from the residual point and the pre-activation computed again; with `mean`, the same
+   * with the term replaced by its corpus mean.
+   */
+  'trace.ablate': channel<AblationsJson>()(
+    z.strictObject({ point: tracePoint, terms: z.number().int().min(1).max(1000).default(20), mean: z.boolean().default(true), caller }),
   ),
   /** Stops every trace request of this caller still running (a closed tab's); each answers `busy`. */
   'trace.cancel': channel<{ cancelled: number }>()(z.strictObject({ caller: z.string().min(1).max(200) })),

@@ -9,7 +9,7 @@ import { loadBundle } from '../bundle'
 import { corpusViewOf } from '../bundle/corpus'
 import type { ComputeEngine, Lane, RunContext, TraceCompute } from '../compute/api'
 import { OrtEngine, type OrtEngineOptions } from '../compute/ort-engine'
-import { comparePoints, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, tracePoint, traceScope, traceToJson, type TraceEngine } from '../trace'
+import { comparePoints, traceAblations, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, tracePoint, traceScope, traceToJson, type TraceEngine } from '../trace'
 import type { ExecutionProviderName, RequestOf, ResponseOf } from '../../common/contract'
 import { FtError } from '../../common/errors'
 import { tokenText } from '../../common/text'
@@ -31,7 +31,7 @@ export interface ComputeStats {
 }
 
 /** The channels the compute process answers. */
-export type ComputeChannel = 'trace.run' | 'trace.point' | 'trace.scope' | 'trace.prefetch' | 'trace.prompt' | 'trace.compare'
+export type ComputeChannel = 'trace.run' | 'trace.point' | 'trace.scope' | 'trace.prefetch' | 'trace.prompt' | 'trace.compare' | 'trace.ablate'
 
 /** A batch's forward pass waits for a click's runs: scope and prefetch are the 'scope' lane. */
 const LANES: Record<ComputeChannel, Lane> = {
@@ -41,6 +41,7 @@ const LANES: Record<ComputeChannel, Lane> = {
   'trace.prefetch': 'scope',
   'trace.prompt': 'point',
   'trace.compare': 'point',
+  'trace.ablate': 'point',
 }
 
 /**
@@ -87,6 +88,7 @@ function handlers(bundle: Bundle): Handlers {
     // promptView checks the feature (invalid_request, the shared message).
     'trace.prompt': async ({ prompt, topK, feature }, engine) => promptView(bundle, engine, prompt, { topK, feature }),
     'trace.compare': async ({ a, b, convention, topK }, engine) => comparePoints(bundle, engine, a, b, convention, topK),
+    'trace.ablate': async ({ point, terms, mean }, engine) => traceAblations(bundle, engine, point, { terms, mean }),
   }
 }
 

@@ -19,6 +19,7 @@ export function createTraceHandlers(wb: Workbench): TraceHandlers {
     'trace.prefetch': (req) => compute('trace.prefetch', req),
     'trace.prompt': (req) => compute('trace.prompt', req),
     'trace.compare': (req) => compute('trace.compare', req),
+    'trace.ablate': (req) => compute('trace.ablate', req),
     'trace.cancel': ({ caller }) => ({ cancelled: wb.cancelTraces(caller) }),
     'trace.corpusScores': async (req) => ({ jobId: await wb.startCorpusScores(req) }),
     'trace.corpusScores.result': ({ jobId }) => {

@@ -1,5 +1,6 @@
 // The science of feature tracing (issue 5): pure functions from arrays to arrays, each tested against the
 // PyTorch goldens of tools/golden.py, and traceAt, which runs the engine and assembles a Trace.
+export { ABLATION_TERMS, ablationsAt, MEAN_SEQUENCES, traceAblations, type AblationInput } from './ablate'
 export { headVectors, qkGrid, qkKeyVectors, qkPair, queries, type HeadVectors, type QkGrid, type QkKeyVector } from './circuits'
 export { comparePoints, compareTraces, type TokenScoreDiff, type TraceComparison } from './compare'
 export { CORPUS_CHUNK_TOKENS, corpusScores, corpusScoresToJson, scatterSample, type CorpusScores, type CorpusScoresEngine, type CorpusScoresOptions } from './corpus-scores'

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { markRaw, ref } from 'vue'
-import type { PromptViewJson, TraceComparisonJson, TraceConvention, TracePointJson, TracePointRequest, TraceScopeJson } from '../../common/contract'
+import type { AblationsJson, PromptViewJson, TraceComparisonJson, TraceConvention, TracePointJson, TracePointRequest, TraceScopeJson } from '../../common/contract'
 import { call, errorMessage } from '../api'
 import { isPointOf } from '../components/trace/format'
 import { traceTabId } from './tabs'
@@ -137,5 +137,13 @@ export const useTraceStore = defineStore('trace', () => {
     prefetching = false
   }
 
-  return { entries, compareA, compareB, entry, run, forget, reset, compare, prompt, prefetch }
+  /**
+   * Causal checks (trace.ablate) of a tab's point, asked for when its section opens; markRaw like the
+   * trace. The tab is the caller, so a newer point's checks supersede an older one's.
+   */
+  async function ablate(id: string, point: TracePointRequest): Promise<AblationsJson> {
+    return markRaw(await call('trace.ablate', { point, caller: id }))
+  }
+
+  return { entries, compareA, compareB, entry, run, forget, reset, compare, prompt, prefetch, ablate }
 })

@@ -348,6 +348,33 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await shot('trace-06-fidelity')
   })
 
+  it('shows the causal checks: Pearson r, a scatter of every check and a grid whose CSV holds the handler’s numbers', async () => {
+    await page.click(`${q(tabId)} [data-section="causal"]`)
+    await page.waitForSelector(`${q(tabId)} [data-field="causal-checks"][data-loading="false"]`)
+    const direct = await ipc('trace.ablate', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
+    expect(Number(await page.getAttribute(`${q(tabId)} [data-field="ablation-scatter"]`, 'data-points'))).toBe(direct.ablations.length)
+    closeTo(await num(`${q(tabId)} [data-field="causal-pearson"]`), direct.pearson!, 1)
+    const grid = `${tabId}:causal`
+    await page.waitForSelector(`[data-grid-id="${grid}"] .ag-row`)
+    const { rows, name } = await exportCsv(grid)
+    expect(name).toBe(`trace-f${gp.feature}-s${gp.sample}-p${gp.pos}-causal-checks.csv`)
+    const col = (c: string): number => rows[0].indexOf(c)
+    for (const c of ['check', 'layer', 'head', 'source', 'str_tokens', 'predicted', 'actual', 'gap', 'mean_predicted', 'mean_actual']) expect(col(c), c).toBeGreaterThanOrEqual(0)
+    expect(rows.length - 1).toBe(direct.ablations.length)
+    const byCheck = new Map(direct.ablations.map((a) => [`L${a.layer}H${a.head} ← ${a.source ?? 'all'}`, a]))
+    const scale = Math.max(...direct.ablations.map((a) => Math.abs(a.actual)))
+    for (const r of rows.slice(1)) {
+      const a = byCheck.get(r[col('check')])!
+      closeTo(Number(r[col('predicted')]), a.predicted, scale)
+      closeTo(Number(r[col('actual')]), a.actual, scale)
+      closeTo(Number(r[col('mean_actual')]), a.meanActual!, scale)
+    }
+    // Sorted by |predicted|, largest first, as the grid shows it.
+    const predicted = rows.slice(1).map((r) => Math.abs(Number(r[col('predicted')])))
+    expect(predicted).toEqual([...predicted].sort((x, y) => y - x))
+    await shot('trace-06b-causal')
+  })
+
   it('traces a typed prompt from the prompt view, and shows the handler’s errors', async () => {
     await page.click('[data-tab="prompt"]')
     await page.fill('[data-field="prompt-text"]', '')

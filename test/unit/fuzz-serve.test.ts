@@ -352,6 +352,7 @@ describe('fuzzing every channel through the HTTP bridge', () => {
       'trace.cancel': [{ caller: 'tab-1' }, { caller: 'nobody' }],
       'trace.prefetch': [{ samples: [0, 1] }, { samples: [23] }],
       'trace.prompt': [{ prompt: 'hello world' }, { prompt: 'abc', topK: 3, feature: 2 }],
+      'trace.ablate': [{ point: POINT }, { point: PROMPT_POINT, terms: 3, mean: false, caller: 'tab-1' }],
       'trace.compare': [{ a: POINT, b: { feature: 1, sample: 1, pos: 4 } }, { a: POINT, b: PROMPT_POINT, convention: 'u', topK: 5 }],
       'trace.corpusScores': [{ jobId: 's1', point: POINT, scatterPoints: 100 }, { jobId: 's2', point: PROMPT_POINT, convention: 'u', rowLimit: 10, bins: 5 }],
       'trace.corpusScores.result': [{ jobId: '00000000-0000-4000-8000-000000000000' }, { jobId: 'x' }],

@@ -2,9 +2,10 @@
 // contract's JSON form, checked against the PyTorch goldens of tools/golden.py; bad input as error data;
 // and `feature-tracer trace` as a user runs it (a child process).
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Result, TraceComparisonJson, TraceJson, TracePointJson, TraceScopeJson } from '../../common/contract'
+import type { AblationsJson, Result, TraceComparisonJson, TraceJson, TracePointJson, TraceScopeJson } from '../../common/contract'
 import type { Workbench } from '../../main/app/workbench'
 import { unwrap } from '../../main/app/dispatch'
 import { tempDir, tinyWorkbench, TINY } from './helpers/cache'
@@ -211,6 +212,39 @@ describe('feature-tracer trace', () => {
       expect(badPos.stderr).toMatch(/^feature-tracer: position 32 outside \[0, 32\) \[invalid_request\]\n$/)
       expect(usage.code).toBe(2)
       expect(usage.stderr).toContain('--sample S --pos P')
+    },
+    SLOW,
+  )
+
+  it(
+    '--ablate adds the causal checks (predicted and actual as torch’s hooked forward pass), also as a table',
+    async () => {
+      const dir = tempDir()
+      const env = { XDG_CACHE_HOME: join(dir, 'xdg-cache'), FEATURE_TRACER_USER_DATA: join(dir, 'user') }
+      const golden = JSON.parse(readFileSync('test/fixtures/golden/ablation-tiny/golden.json', 'utf-8'))
+      const p = golden.points[0]
+      const where = ['--bundle', TINY, '--feature', String(p.feature), '--sample', String(p.sample), '--pos', String(p.pos)]
+      const [json, text, usage] = await Promise.all([
+        cli(['trace', ...where, '--ablate', '--terms', '5', '--json'], env),
+        cli(['trace', ...where, '--ablate'], env),
+        cli(['trace', ...where, '--terms', '5'], env),
+      ])
+      expect(json.stderr).toBe('')
+      const t = JSON.parse(json.stdout) as TraceJson & { ablations: AblationsJson['ablations']; causalChecks: Omit<AblationsJson, 'ablations'> }
+      expect(t.v.vector).toHaveLength(32)
+      expect(t.ablations).toHaveLength(5 + 8)
+      expect(t.causalChecks.meanSequences).toBe(golden.mean_sequences)
+      const byKey = new Map<string, { predicted: number; actual: number }>(p.checks.map((g: { layer: number; head: number; source: number | null }) => [`${g.layer}:${g.head}:${g.source}`, g]))
+      for (const a of t.ablations) {
+        const g = byKey.get(`${a.layer}:${a.head}:${a.source}`)!
+        expect(Math.abs(a.predicted - g.predicted)).toBeLessThan(1e-3)
+        expect(Math.abs(a.actual - g.actual)).toBeLessThan(1e-3)
+      }
+      expect(text.code).toBe(0)
+      expect(text.stdout).toMatch(/causal checks \(terms removed from blocks\.1\.hook_resid_mid\): Pearson r of u·term against the true change -?\d\.\d{3}; mean-ablation over corpus sequences 0…23/)
+      expect(text.stdout).toMatch(/layer +head +source +predicted +actual +mean_predicted +mean_actual\n/)
+      expect(usage.code).toBe(2)
+      expect(usage.stderr).toContain('--terms belongs to --ablate')
     },
     SLOW,
   )

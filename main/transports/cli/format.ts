@@ -1,5 +1,5 @@
 // Plain-text renderings for people at a terminal; --json prints the handler's value instead.
-import type { ActivationRow, CacheProgress, ConventionTraceJson, FeatureDetail, FeatureSummary, TraceJson } from '../../../common/contract'
+import type { AblationsJson, ActivationRow, CacheProgress, ConventionTraceJson, FeatureDetail, FeatureSummary, TraceJson } from '../../../common/contract'
 
 const num = (x: number | null, digits = 4): string => (x === null ? '-' : x.toFixed(digits))
 
@@ -73,5 +73,22 @@ export function formatTrace(t: TraceJson): string {
     ...convention(t.u),
     `circuit tables at source pos ${t.sourcePos}, QK grid and pairs for head ${t.head}`,
     'use --json for every vector, table and row',
+  ].join('\n')
+}
+
+/** What --ablate adds to trace --json: `ablations` (one row per check) and `causalChecks` (the rest). */
+export function ablationFields({ ablations, ...causalChecks }: AblationsJson): { ablations: AblationsJson['ablations']; causalChecks: Omit<AblationsJson, 'ablations'> } {
+  return { ablations, causalChecks }
+}
+
+/** The causal checks as a table: each term (or whole head) removed, u·term beside the true change. */
+export function formatAblations(a: AblationsJson): string {
+  const mean = a.meanSequences === null ? 'no mean-ablation' : `mean-ablation over corpus sequences 0…${a.meanSequences - 1}: Pearson r ${num(a.meanPearson, 3)}`
+  return [
+    `causal checks (terms removed from ${a.removedFrom}): Pearson r of u·term against the true change ${num(a.pearson, 3)}; ${mean}`,
+    table(
+      ['layer', 'head', 'source', 'predicted', 'actual', 'mean_predicted', 'mean_actual'],
+      a.ablations.map((x) => [String(x.layer), String(x.head), x.source === null ? 'all' : String(x.source), num(x.predicted), num(x.actual), num(x.meanPredicted), num(x.meanActual)]),
+    ),
   ].join('\n')
 }

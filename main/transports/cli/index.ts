@@ -13,7 +13,7 @@ import { parseShard, shardText, type Shard } from '../../cache/build'
 import { cacheKeyOf, SHIPPED_CACHE } from '../../cache/bundle-link'
 import { mergeShardsOf } from '../../cache/merge'
 import { shipSummary } from '../../cache/ship'
-import { formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
+import { ablationFields, formatAblations, formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
 
 const USAGE = `usage: feature-tracer <command> [options]
 
@@ -39,8 +39,11 @@ commands:
   by-token (--token-id T | --text S) [--limit N] [--json]   which features fire on a token
   trace --feature F (--sample S --pos P | --prompt TEXT --token I) [--bundle DIR]
         [--source-pos P] [--head H] [--top K] [--json]      trace a feature at a corpus token or a
-                                                            prompt token: v and u, decompositions,
-                                                            circuit tables, activation scores
+        [--ablate [--terms N]]                              prompt token: v and u, decompositions,
+                                                            circuit tables, activation scores;
+                                                            --ablate adds the causal checks (the N
+                                                            largest head × source terms, default 20,
+                                                            and every head removed and run again)
   serve         [--bundle DIR] [--port N] …                 the workbench in a browser (127.0.0.1);
                                                             see feature-tracer serve --help
 
@@ -190,6 +193,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       token: { type: 'string' },
       'source-pos': { type: 'string' },
       head: { type: 'string' },
+      ablate: { type: 'boolean', default: false },
+      terms: { type: 'string' },
       json: { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
       full: { type: 'boolean', default: false },
@@ -268,10 +273,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         return 0
       }
       case 'trace': {
-        const trace = await call(wb, 'trace.run', tracePayload(values, values.json))
+        const payload = tracePayload(values, values.json)
+        if (values.terms !== undefined && !values.ablate) throw new UsageError('--terms belongs to --ablate')
+        const trace = await call(wb, 'trace.run', payload)
+        const checks = values.ablate ? await call(wb, 'trace.ablate', { point: payload.point, terms: int(values.terms, 'terms') }) : null
         // Compact: with every vocabulary row of every table, indentation would multiply the size.
-        if (values.json) stdout(JSON.stringify(trace))
-        else stdout(formatTrace(trace))
+        if (values.json) stdout(JSON.stringify(checks ? { ...trace, ...ablationFields(checks) } : trace))
+        else stdout(checks ? `${formatTrace(trace)}\n${formatAblations(checks)}` : formatTrace(trace))
         return 0
       }
     }
