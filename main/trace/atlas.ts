@@ -34,7 +34,7 @@ export interface AtlasOptions {
   topK?: number
   /** Relative error within which a prediction counts as explained (0.1). */
   tolerance?: number
-  /** Tokens per forward run (2,048, the engine's run size). */
+  /** Tokens per forward call (8,192: the engine cuts it into runs of 2,048; fewer calls, less JS between them). */
   batchTokens?: number
   jobId?: string
   onProgress?: (p: CorpusScoresProgress) => void
@@ -89,7 +89,7 @@ export async function computeAtlas(bundle: Bundle, engine: AtlasEngine, feature:
 
   // Each sample's forward pass once, a few samples per run.
   const samples = [...new Set(points.map((p) => p.sample))]
-  const perRun = Math.max(1, Math.floor((opts.batchTokens ?? 2048) / seqLen))
+  const perRun = Math.max(1, Math.floor((opts.batchTokens ?? 8192) / seqLen))
   const results = new Map<string, PointResult>()
   const computeStarted = performance.now()
   const report = (done: number): void => {
@@ -135,7 +135,7 @@ export async function computeAtlas(bundle: Bundle, engine: AtlasEngine, feature:
   const { embed } = await engine.vocabProducts({ layer: plan.circuitLayer, embed: stack(u, d), keys: new Float32Array(0), keyPos: 0, unembed: new Float32Array(0) })
   const view = { corpus, seqLen, display }
   const pointRows: AtlasPointJson[] = points.map((p, i) => ({ ...activationRow(view, p.sample * seqLen + p.pos, res[i].activation), source: p.source, preActivation: res[i].pre }))
-  const nodes = treeNodes(n, linkage, res, embed, vocab, topK, display)
+  const nodes = treeNodes(n, linkage, res, embed, vocab, topK, display, bundle.config.model.n_heads)
   return {
     json: {
       feature,
@@ -167,8 +167,8 @@ interface NodeSums {
   members: number[]
   embed: Float64Array
   activation: number
-  byOffset: Map<string, number>
-  byToken: Map<string, number>
+  byOffset: Map<number, number>
+  byToken: Map<number, number>
   attribution: Map<string, { sum: number; share: number }>
 }
 
@@ -176,15 +176,30 @@ function addInto<K>(to: Map<K, number>, from: Map<K, number>): void {
   for (const [k, x] of from) to.set(k, (to.get(k) ?? 0) + x)
 }
 
+/**
+ * Term keys as numbers (strings cost most of the atlas's time on the demo): ((layer · H + head) · K + third),
+ * K above every offset and token id.
+ */
+interface TermKeys {
+  heads: number
+  third: number
+}
+const termKey = (k: TermKeys, layer: number, head: number, third: number): number => (layer * k.heads + head) * k.third + third
+const termOf = (k: TermKeys, key: number): [number, number, number] => {
+  const third = key % k.third
+  const lh = (key - third) / k.third
+  return [Math.floor(lh / k.heads), lh % k.heads, third]
+}
+
 /** A point's own sums: its attention terms keyed by (layer, head, offset) and (layer, head, token), its attribution. */
-function leafSums(i: number, r: PointResult, embed: Float32Array, vocab: number): NodeSums {
-  const byOffset = new Map<string, number>()
-  const byToken = new Map<string, number>()
+function leafSums(i: number, r: PointResult, embed: Float32Array, vocab: number, keys: TermKeys): NodeSums {
+  const byOffset = new Map<number, number>()
+  const byToken = new Map<number, number>()
   for (const a of r.dec.attn) {
     a.heads.forEach((terms, h) =>
       terms.forEach((x, s) => {
-        const ko = `${a.layer},${h},${r.pos - s}`
-        const kt = `${a.layer},${h},${r.sequence[s]}`
+        const ko = termKey(keys, a.layer, h, r.pos - s)
+        const kt = termKey(keys, a.layer, h, r.sequence[s])
         byOffset.set(ko, (byOffset.get(ko) ?? 0) + x)
         byToken.set(kt, (byToken.get(kt) ?? 0) + x)
       }),
@@ -200,8 +215,9 @@ function leafSums(i: number, r: PointResult, embed: Float32Array, vocab: number)
   return { members: [i], embed: Float64Array.from(row(embed, i, vocab)), activation: r.activation, byOffset, byToken, attribution }
 }
 
-function treeNodes(n: number, linkage: [number, number, number, number][], res: PointResult[], embed: Float32Array, vocab: number, topK: number, display: string[]): AtlasNodeJson[] {
-  const sums: NodeSums[] = res.map((r, i) => leafSums(i, r, embed, vocab))
+function treeNodes(n: number, linkage: [number, number, number, number][], res: PointResult[], embed: Float32Array, vocab: number, topK: number, display: string[], heads: number): AtlasNodeJson[] {
+  const keys: TermKeys = { heads, third: Math.max(vocab, ...res.map((r) => r.sequence.length)) + 1 }
+  const sums: NodeSums[] = res.map((r, i) => leafSums(i, r, embed, vocab, keys))
   for (const [a, b] of linkage) {
     const x = sums[a]
     const y = sums[b]
@@ -225,11 +241,18 @@ function treeNodes(n: number, linkage: [number, number, number, number][], res: 
     const m = s.members.length
     const mean = Float64Array.from(s.embed, (x) => x / m)
     const entry = (tokenId: number) => ({ tokenId, str_tokens: tokenText(display, tokenId), score: mean[tokenId] })
-    const terms = (map: Map<string, number>, key: 'offset' | 'tokenId'): AtlasTermJson[] => {
-      const list = [...map].map(([k, x]) => ({ k: k.split(',').map(Number), mean: x / m }))
-      return topIndices(Float64Array.from(list, (t) => Math.abs(t.mean)), topK).map((j) => {
-        const [layer, head, third] = list[j].k
-        return key === 'offset' ? { layer, head, offset: third, mean: list[j].mean } : { layer, head, tokenId: third, str_tokens: tokenText(display, third), mean: list[j].mean }
+    const terms = (map: Map<number, number>, key: 'offset' | 'tokenId'): AtlasTermJson[] => {
+      const ks = new Float64Array(map.size)
+      const abs = new Float64Array(map.size)
+      let j = 0
+      for (const [k, x] of map) {
+        ks[j] = k
+        abs[j++] = Math.abs(x)
+      }
+      return topIndices(abs, topK).map((j) => {
+        const [layer, head, third] = termOf(keys, ks[j])
+        const mean = map.get(ks[j])! / m
+        return key === 'offset' ? { layer, head, offset: third, mean } : { layer, head, tokenId: third, str_tokens: tokenText(display, third), mean }
       })
     }
     const attribution: AtlasAttributionJson[] = [...s.attribution].map(([component, t]) => ({ component, mean: t.sum / m, meanShare: t.share / m }))

@@ -28,11 +28,12 @@ async function ipc<C extends Channel>(channel: C, payload: RequestIn<C>): Promis
 }
 
 async function setThreshold(t: number): Promise<void> {
-  await page.locator('[data-field="atlas-threshold"]').evaluate((el, v) => {
-    const input = el as HTMLInputElement
-    input.value = String(v)
+  // A range input takes no typing: set its value and send the input event Vue's v-model listens to.
+  await page.evaluate(`(() => {
+    const input = document.querySelector('[data-field="atlas-threshold"]')
+    input.value = '${t}'
     input.dispatchEvent(new Event('input', { bubbles: true }))
-  }, t)
+  })()`)
 }
 
 async function clusterCount(): Promise<number> {
@@ -66,16 +67,15 @@ describe.skipIf(!useTiny)('the mechanism atlas in the browser (serve mode)', () 
     const panel = `[data-feature-id="${FEATURE}"] [data-field="atlas"]`
     await page.waitForSelector(`${panel}[data-state="idle"]`)
     // The bar may show for a moment only (the tiny corpus is quick): record whether it ever appeared.
-    await page.evaluate(() => {
-      const w = window as unknown as { sawAtlasProgress: boolean }
-      w.sawAtlasProgress = false
+    await page.evaluate(`(() => {
+      window.sawAtlasProgress = false
       new MutationObserver(() => {
-        if (document.querySelector('[data-field="atlas-progress"]')) w.sawAtlasProgress = true
+        if (document.querySelector('[data-field="atlas-progress"]')) window.sawAtlasProgress = true
       }).observe(document.body, { childList: true, subtree: true })
-    })
+    })()`)
     await page.click(`${panel} [data-action="atlas-start"]`)
     await page.waitForSelector(`${panel}[data-state="done"] [data-field="atlas-summary"]`, { timeout: 120_000 })
-    expect(await page.evaluate(() => (window as unknown as { sawAtlasProgress: boolean }).sawAtlasProgress)).toBe(true)
+    expect(await page.evaluate('window.sawAtlasProgress')).toBe(true)
     await page.screenshot({ path: join(OUTPUT, 'atlas.png'), fullPage: true })
 
     // The same atlas over HTTP (the page's job id is its own): same points, same share.
