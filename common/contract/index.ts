@@ -8,6 +8,7 @@
 import type { z } from 'zod'
 import type { IpcError, Result } from '../errors'
 import { appChannels, type Notice } from './app'
+import { atlasChannels, type AtlasJson } from './atlas'
 import { bundleChannels } from './bundle'
 import { cacheChannels, type CacheState } from './cache'
 import { dialogChannels } from './dialog'
@@ -17,6 +18,7 @@ import { sessionChannels } from './session'
 import { corpusScoreChannels, traceChannels, type CorpusScoresJson } from './trace'
 
 export * from './app'
+export * from './atlas'
 export * from './bundle'
 export * from './cache'
 export * from './channel'
@@ -37,6 +39,7 @@ export const contract = {
   ...sessionChannels,
   ...traceChannels,
   ...corpusScoreChannels,
+  ...atlasChannels,
   ...dialogChannels,
 }
 
@@ -67,6 +70,7 @@ export type JobDone =
   | (JobEnd & { kind: 'cache.build'; cache: CacheState })
   /** The result, when the job finished. */
   | (JobEnd & { kind: 'trace.corpusScores'; result?: CorpusScoresJson })
+  | (JobEnd & { kind: 'trace.atlas'; result?: AtlasJson })
 
 export interface Events {
   'job.progress': JobProgress

@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { channel } from './channel'
 
 /** Each kind is named after the channel that starts it. */
-export type JobKind = 'cache.build' | 'trace.corpusScores'
+export type JobKind = 'cache.build' | 'trace.corpusScores' | 'trace.atlas'
 
 /** A job id the page chose: 1-64 letters, digits, '-' or '_' (a UUID). */
 export const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a job id is 1-64 letters, digits, - or _ (e.g. crypto.randomUUID())')

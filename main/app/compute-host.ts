@@ -9,6 +9,7 @@ import { RunCancelledError } from '../compute/run-gate'
 import { isTraceInputError } from '../trace'
 import type { BuildJobData } from '../cache/job'
 import type { CorpusScoresJobData } from '../trace/corpus-scores-job'
+import type { AtlasJobData } from '../trace/atlas-job'
 import type { ComputeInit } from './compute-service'
 
 /** A job's service: its one request, 'run', runs the job and reports its progress. */
@@ -31,6 +32,7 @@ serveHost(
     compute: async (data) => (await import('./compute-service')).startComputeService(data as ComputeInit),
     'cache.build': job(async (data: BuildJobData, progress) => (await import('../cache/job')).runCacheBuild(data, progress)),
     'trace.corpusScores': job(async (data: CorpusScoresJobData, progress) => (await import('../trace/corpus-scores-job')).runCorpusScores(data, progress)),
+    'trace.atlas': job(async (data: AtlasJobData, progress) => (await import('../trace/atlas-job')).runAtlas(data, progress)),
   },
   hostError,
 )

@@ -6,6 +6,7 @@ import type { HandlerTable } from './dispatch'
 import { FtError } from '../../common/errors'
 import { createDialogHandlers } from './dialog'
 import { createTraceHandlers } from './trace-handlers'
+import { createAtlasHandlers } from './atlas-handlers'
 import type { OpenBundle, Workbench } from './workbench'
 import { servingReader } from './serving'
 import { homedir } from 'node:os'
@@ -148,6 +149,7 @@ export function createHandlers(wb: Workbench): HandlerTable {
     },
 
     ...createTraceHandlers(wb),
+    ...createAtlasHandlers(wb),
     ...createDialogHandlers(wb.options.dialog),
   }
 }

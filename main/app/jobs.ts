@@ -2,18 +2,20 @@
 // process of its own (compute-host.ts), has the id the page chose, pushes 'job.progress' with its kind and
 // id, and ends exactly once (done, cancelled, failed) for the Workbench to report as 'job.done'. Cancel
 // ends its process (safe at any moment: what a build committed stays). One job of each kind at a time.
-import type { ExecutionProviderName, IpcError, JobKind, JobProgress, CorpusScoresJson } from '../../common/contract'
+import type { AtlasJson, ExecutionProviderName, IpcError, JobKind, JobProgress, CorpusScoresJson } from '../../common/contract'
 import { FtError, toIpcError } from '../../common/errors'
 import { nodeLauncher, type HostLauncher } from '../jobs/launcher'
 import { HostStoppedError, ProcessHost } from '../jobs/process-host'
 import type { BuildJobData } from '../cache/job'
 import type { CorpusScoresJobData } from '../trace/corpus-scores-job'
+import type { AtlasJobData } from '../trace/atlas-job'
 import { hostEntry } from './compute'
 
 /** What each kind of job takes and gives. */
 export interface JobTypes {
   'cache.build': { data: BuildJobData; value: { provider: ExecutionProviderName } }
   'trace.corpusScores': { data: CorpusScoresJobData; value: CorpusScoresJson }
+  'trace.atlas': { data: AtlasJobData; value: AtlasJson }
 }
 
 export type JobEnd<K extends JobKind> = { outcome: 'done'; value: JobTypes[K]['value'] } | { outcome: 'cancelled' } | { outcome: 'failed'; error: IpcError }
@@ -32,6 +34,7 @@ export interface Job<K extends JobKind = JobKind> {
 const NAMES: Record<JobKind, { process: string; again: string }> = {
   'cache.build': { process: 'the cache build process', again: 'build again to resume from the last committed chunk' },
   'trace.corpusScores': { process: 'the corpus-scores process', again: 'start it again' },
+  'trace.atlas': { process: 'the atlas process', again: 'start it again' },
 }
 
 interface Slot {
@@ -51,7 +54,7 @@ export class JobSlots {
   /** Starts job `id` of `kind`; `busy` while another of the kind runs or the id is taken. */
   start<K extends JobKind>(kind: K, id: string, data: JobTypes[K]['data']): Job<K> {
     const other = this.slots.get(kind)
-    if (other) throw new FtError('busy', `${kind === 'cache.build' ? 'a cache build' : 'a corpus-scores job'} is already running (job ${other.job.id}); cancel it or wait`)
+    if (other) throw new FtError('busy', `${{ 'cache.build': 'a cache build', 'trace.corpusScores': 'a corpus-scores job', 'trace.atlas': 'an atlas' }[kind]} is already running (job ${other.job.id}); cancel it or wait`)
     if (this.byId(id)) throw new FtError('busy', `job ${id} is already running`)
     const host = new ProcessHost({ launcher: this.launcher, entry: hostEntry(), kind, data, name: NAMES[kind].process, restart: false })
     let progress: JobProgress | null = null

@@ -147,6 +147,8 @@ export class Workbench {
     // Corpus scores belong to the bundle that is being replaced.
     const scores = this.jobs.running('trace.corpusScores')
     if (scores) await this.jobs.cancel(scores.id)
+    const atlas = this.jobs.running('trace.atlas')
+    if (atlas) await this.jobs.cancel(atlas.id)
     const pending = (async () => {
       const bundle = await loadBundle(dir, { weights: 'check' })
       const cachePath = this.options.cachePath ?? defaultCachePath(bundle, this.options.cacheDir ?? userCacheDir())

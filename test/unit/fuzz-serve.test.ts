@@ -356,6 +356,8 @@ describe('fuzzing every channel through the HTTP bridge', () => {
       'trace.compare': [{ a: POINT, b: { feature: 1, sample: 1, pos: 4 } }, { a: POINT, b: PROMPT_POINT, convention: 'u', topK: 5 }],
       'trace.corpusScores': [{ jobId: 's1', point: POINT, scatterPoints: 100 }, { jobId: 's2', point: PROMPT_POINT, convention: 'u', rowLimit: 10, bins: 5 }],
       'trace.corpusScores.result': [{ jobId: '00000000-0000-4000-8000-000000000000' }, { jobId: 'x' }],
+      'trace.atlas': [{ jobId: 'a1', feature: 0, top: 4, quantileSamples: 2 }, { jobId: 'a2', feature: 1, top: 0, quantileSamples: 3, topK: 3 }],
+      'trace.atlas.result': [{ jobId: '00000000-0000-4000-8000-000000000000' }, { jobId: 'x' }],
       'dialog.open': [{ target: 'bundle' }, { target: 'session', title: 't', defaultPath: '/tmp' }],
       'dialog.save': [{ target: 'csv' }, { target: 'session', defaultPath: save('x.ftsession') }],
     }

@@ -5,7 +5,8 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { Channel, JobProgress, RequestIn, ResponseOf } from '../../../common/contract'
+import type { AtlasJson, Channel, JobProgress, RequestIn, ResponseOf } from '../../../common/contract'
+import { cutTree } from '../../../common/atlas'
 import { FtError } from '../../../common/errors'
 import { createWorkbench, type Workbench } from '../../app/workbench'
 import { loadBundle } from '../../bundle'
@@ -44,6 +45,12 @@ commands:
                                                             --ablate adds the causal checks (the N
                                                             largest head × source terms, default 20,
                                                             and every head removed and run again)
+  atlas --feature F [--top N] [--quantile-samples M] [--threshold T] [--bundle DIR] [--json]
+                                                            the feature's mechanism atlas: linearized at
+                                                            its top N firings (64) and M of its quantile
+                                                            groups' examples (32, at most 30 exist),
+                                                            cosines, average-linkage clusters cut at
+                                                            1 − cos ≤ T (0.5), cross-fidelity
   serve         [--bundle DIR] [--port N] …                 the workbench in a browser (127.0.0.1);
                                                             see feature-tracer serve --help
 
@@ -159,6 +166,75 @@ async function buildCache(wb: Workbench, rebuild: boolean, full: boolean, shard:
   return 0
 }
 
+/** Runs job `start` starts and waits for its job.done; Ctrl-C cancels it. */
+async function runJob<T>(wb: Workbench, start: (jobId: string) => Promise<unknown>, onProgress?: (p: JobProgress) => void): Promise<{ outcome: string; message?: string; result?: T }> {
+  const jobId = randomUUID()
+  const ended = new Promise<{ outcome: string; message?: string; result?: T }>((resolve) => {
+    wb.subscribe((event, payload) => {
+      if (event === 'job.progress' && (payload as JobProgress).jobId === jobId) onProgress?.(payload as JobProgress)
+      if (event === 'job.done') {
+        const done = payload as { jobId: string; outcome: string; error?: { message: string }; result?: T }
+        if (done.jobId === jobId) resolve({ outcome: done.outcome, message: done.error?.message, result: done.result })
+      }
+    })
+  })
+  await start(jobId)
+  const interrupt = (): void => void wb.invoke('job.cancel', { jobId })
+  process.once('SIGINT', interrupt)
+  try {
+    return await ended
+  } finally {
+    process.off('SIGINT', interrupt)
+  }
+}
+
+/** `atlas`: the trace.atlas job, then its result; --json in the issue's names (docs/CLI.md). */
+async function atlasCommand(wb: Workbench, values: Record<string, string | boolean | undefined>, stdout: (text: string) => void): Promise<number> {
+  const feature = int(values.feature as string | undefined, 'feature')
+  if (feature === undefined) throw new UsageError('atlas needs --feature F')
+  const threshold = values.threshold === undefined ? 0.5 : Number(values.threshold)
+  if (!Number.isFinite(threshold) || threshold < 0 || threshold > 2) throw new UsageError('--threshold is a distance 1 − cos in [0, 2]')
+  const payload = { feature, top: int(values.top as string | undefined, 'top'), quantileSamples: int(values['quantile-samples'] as string | undefined, 'quantile-samples') }
+  const end = await runJob<AtlasJson>(wb, (jobId) => call(wb, 'trace.atlas', { jobId, ...payload }), (p) => {
+    if (process.stderr.isTTY) process.stderr.write(`\ratlas: ${p.doneTokens}/${p.totalTokens} tokens run\x1b[K`)
+  })
+  if (process.stderr.isTTY) process.stderr.write('\n')
+  if (end.outcome === 'cancelled') return 130
+  if (end.outcome !== 'done' || !end.result) throw new FtError('internal', end.message ?? 'the atlas failed')
+  const a = end.result
+  const clusters = cutTree(a.points.length, a.linkage, threshold)
+  if (values.json) {
+    const { feature: _f, points, cosineU, cosineV, crossFidelity, crossPredicted, explainedShare, bestPoint, bestShare, jobId: _, ...rest } = a
+    stdout(
+      JSON.stringify({
+        feature: a.feature,
+        threshold,
+        points: points.map((p) => ({ sample: p.batch, pos: p.pos, activation: p.activation, pre_activation: p.preActivation, source: p.source, str_tokens: p.str_tokens, context: p.context })),
+        cosine_u: cosineU,
+        cosine_v: cosineV,
+        clusters: clusters.map((c) => c.members),
+        cluster_nodes: clusters.map((c) => c.node),
+        cross_fidelity: crossFidelity,
+        cross_predicted: crossPredicted,
+        explained_share: explainedShare,
+        best_point: bestPoint,
+        best_share: bestShare,
+        ...rest,
+      }),
+    )
+    return 0
+  }
+  const sizes = clusters.map((c) => c.members.length)
+  stdout(`feature ${a.feature}: ${a.points.length} points at ${a.resid} (${a.elapsedSec.toFixed(1)} s)`)
+  stdout(`clusters at 1 − cos ≤ ${threshold}: ${clusters.length} (sizes ${sizes.join(', ')})`)
+  for (const c of clusters.filter((x) => x.members.length > 1)) {
+    const node = a.nodes[c.node]
+    stdout(`  ${c.members.length} points, mean activation ${node.meanActivation.toFixed(3)}; W_E·u top: ${node.tokens.top.slice(0, 6).map((t) => JSON.stringify(t.str_tokens)).join(' ')}`)
+  }
+  stdout(`one direction explains ${(a.bestShare * 100).toFixed(0)} % of the points to within ${a.tolerance * 100} % (point ${a.bestPoint}: ${a.points[a.bestPoint].label})`)
+  return 0
+}
+
 /** `cache merge OUT SHARD…`: in this process (SQLite and one ORT product for the logit table), no Workbench. */
 async function mergeCommand(operands: string[], bundleDir: string | undefined, full: boolean, maxEntriesPerPass: number | undefined, out: NodeJS.WriteStream): Promise<number> {
   if (operands.length < 2) throw new UsageError('cache merge needs OUT and at least one SHARD file')
@@ -199,6 +275,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       rebuild: { type: 'boolean', default: false },
       full: { type: 'boolean', default: false },
       shard: { type: 'string' },
+      'quantile-samples': { type: 'string' },
+      threshold: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -209,7 +287,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`${USAGE}\n`)
     return values.help || command === 'help' ? 0 : 2
   }
-  const known = ['cache build', 'cache status', 'cache ship', 'features', 'feature', 'by-token', 'trace']
+  const known = ['cache build', 'cache status', 'cache ship', 'features', 'feature', 'by-token', 'trace', 'atlas']
   // Finalize's memory: firings transposed per pass, 8 bytes each (FinalizeInput.maxEntriesPerPass).
   const maxEntriesPerPass = int(env.FEATURE_TRACER_FINALIZE_ENTRIES, 'FEATURE_TRACER_FINALIZE_ENTRIES')
   if (maxEntriesPerPass !== undefined && maxEntriesPerPass < 1) throw new UsageError('FEATURE_TRACER_FINALIZE_ENTRIES must be at least 1')
@@ -282,6 +360,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         else stdout(checks ? `${formatTrace(trace)}\n${formatAblations(checks)}` : formatTrace(trace))
         return 0
       }
+      case 'atlas':
+        return await atlasCommand(wb, values, stdout)
     }
     return 2
   } finally {
