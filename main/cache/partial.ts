@@ -79,42 +79,21 @@ export class PartialSummary {
   private push(f: number, t: number, v: number): void {
     const { heapT, heapV, size, k } = this
     const o = f * k
-    // (va, ta) weaker than (vb, tb): lower value, or the same value at a later token.
-    const weaker = (a: number, b: number): boolean => heapV[o + a] < heapV[o + b] || (heapV[o + a] === heapV[o + b] && heapT[o + a] > heapT[o + b])
-    const swap = (a: number, b: number): void => {
-      const tv = heapV[o + a]
-      heapV[o + a] = heapV[o + b]
-      heapV[o + b] = tv
-      const tt = heapT[o + a]
-      heapT[o + a] = heapT[o + b]
-      heapT[o + b] = tt
-    }
     if (size[f] < k) {
       let i = size[f]++
       heapT[o + i] = t
       heapV[o + i] = v
       while (i > 0) {
         const p = (i - 1) >> 1
-        if (!weaker(i, p)) break
-        swap(i, p)
+        if (!weaker(heapV, heapT, o + i, o + p)) break
+        swap(heapV, heapT, o + i, o + p)
         i = p
       }
       return
     }
     heapT[o] = t
     heapV[o] = v
-    const n = size[f]
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let w = i
-      if (l < n && weaker(l, w)) w = l
-      if (r < n && weaker(r, w)) w = r
-      if (w === i) return
-      swap(i, w)
-      i = w
-    }
+    siftDown(heapV, heapT, o, size[f], 0)
   }
 
   /** Adds committed chunks (a resumed build's), decoded from their stored blobs. */
@@ -127,16 +106,21 @@ export class PartialSummary {
 
   feature(f: number): PartialFeature {
     const o = f * this.k
-    const n = this.size[f]
-    const order = Array.from({ length: n }, (_, i) => o + i).sort((a, b) => this.heapV[b] - this.heapV[a] || this.heapT[a] - this.heapT[b])
-    return {
-      id: f,
-      count: this.count[f],
-      max: this.max[f],
-      sum: this.sum[f],
-      topTokens: Uint32Array.from(order, (i) => this.heapT[i]),
-      topVals: Float32Array.from(order, (i) => this.heapV[i]),
+    let n = this.size[f]
+    // Heap sort of a copy: popping the weakest fills the arrays from the back, so the strongest come first.
+    const v = this.heapV.slice(o, o + n)
+    const t = this.heapT.slice(o, o + n)
+    const topTokens = new Uint32Array(n)
+    const topVals = new Float32Array(n)
+    while (n > 0) {
+      topTokens[n - 1] = t[0]
+      topVals[n - 1] = v[0]
+      n--
+      v[0] = v[n]
+      t[0] = t[n]
+      siftDown(v, t, 0, n, 0)
     }
+    return { id: f, count: this.count[f], max: this.max[f], sum: this.sum[f], topTokens, topVals }
   }
 
   /**
@@ -153,5 +137,36 @@ export class PartialSummary {
       put.run(f, p.count, p.max, p.sum, blobOf(p.topTokens), blobOf(p.topVals))
     }
     writeMeta(db, { partial_tokens: String(this.tokens) })
+  }
+}
+
+// The heaps' helpers, on (values, tokens) arrays at absolute indices: module functions rather than closures
+// made per firing (a closure per call cost more than the rest of add()).
+
+/** Is the entry at a weaker than the one at b: a lower value, or the same value at a later token? */
+function weaker(v: Float32Array, t: Uint32Array, a: number, b: number): boolean {
+  return v[a] < v[b] || (v[a] === v[b] && t[a] > t[b])
+}
+
+function swap(v: Float32Array, t: Uint32Array, a: number, b: number): void {
+  const tv = v[a]
+  v[a] = v[b]
+  v[b] = tv
+  const tt = t[a]
+  t[a] = t[b]
+  t[b] = tt
+}
+
+/** Restores the min-heap of n entries at offset o after its entry i (relative) became larger. */
+function siftDown(v: Float32Array, t: Uint32Array, o: number, n: number, i: number): void {
+  for (;;) {
+    const l = 2 * i + 1
+    const r = l + 1
+    let w = i
+    if (l < n && weaker(v, t, o + l, o + w)) w = l
+    if (r < n && weaker(v, t, o + r, o + w)) w = r
+    if (w === i) return
+    swap(v, t, o + i, o + w)
+    i = w
   }
 }
