@@ -3,10 +3,21 @@
 import { z } from 'zod'
 import { channel, empty, featureId } from './channel'
 
+/**
+ * An answer from a build's partial summary (the cache is being built, or a build stopped part-way): the
+ * numbers cover the first `doneTokens` of the corpus's `totalTokens` tokens processed so far. density,
+ * count, max, mean and the top activations are exact over those tokens; what needs every firing (top
+ * token, precision/recall/F1, histogram, intervals, quantiles, below, logit effects) is null or empty.
+ */
+export interface PartialCoverage {
+  doneTokens: number
+  totalTokens: number
+}
+
 /** One row of the features browser. Dead features have count 0 and null token fields. */
 export interface FeatureSummary {
   id: number
-  /** Firing fraction: tokens with a non-zero activation / all tokens in the corpus. */
+  /** Firing fraction: tokens with a non-zero activation / all tokens in the corpus (partial: the tokens covered). */
   density: number
   /** Number of firings (non-zero activations) in the corpus. */
   count: number
@@ -78,6 +89,8 @@ export interface FeatureDetail {
   /** Occurrences of the feature's top token where it does not fire (activation 0), for contrast. */
   below: ActivationRow[]
   logits: { top: LogitEffect[]; bottom: LogitEffect[] }
+  /** Present when the answer comes from a running (or stopped) build's partial summary. */
+  partial?: PartialCoverage
 }
 
 export interface TokenMatch {
@@ -102,7 +115,8 @@ export interface TokenFeature {
 const limit = z.number().int().min(1).max(10_000).default(100)
 
 export const featureChannels = {
-  'features.list': channel<{ features: FeatureSummary[] }>()(empty),
+  /** `partial`: the rows come from a build's partial summary (PartialCoverage), not a finished cache. */
+  'features.list': channel<{ features: FeatureSummary[]; partial?: PartialCoverage }>()(empty),
   'feature.get': channel<FeatureDetail>()(
     z.strictObject({
       id: featureId,

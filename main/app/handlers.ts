@@ -85,7 +85,7 @@ export function createHandlers(wb: Workbench): HandlerTable {
 
     'features.list': async () => {
       const open = await wb.bundle()
-      return { features: servingReader(open).summaries(annotate(open)) }
+      return servingReader(open).list(annotate(open))
     },
     'feature.get': async ({ id, topK }) => {
       const open = await wb.bundle()

@@ -1,5 +1,5 @@
 // Which cache answers the feature queries: the app's own once it is built, the bundle's shipped summary
-// until then.
+// until then, and else the app's own build's partial summary while it runs (CacheReader.list/detail).
 import type { CacheState } from '../../common/contract'
 import type { CacheReader } from '../cache/query'
 
@@ -12,7 +12,7 @@ export interface CacheChoice {
 /**
  * The cache the feature queries read: the one this app built when it is ready, else the summary shipped in
  * the bundle folder when that one fits the bundle (a newcomer sees the demo's features with no build), else
- * the built one (whose errors say what to build).
+ * the app's own (a build's partial summary so far, or errors that say what to build).
  */
 export function servingReader(open: CacheChoice): CacheReader {
   if (open.reader.status().state === 'ready') return open.reader

@@ -42,7 +42,7 @@ export interface WorkbenchOptions {
    */
   compute?: ComputeOptions
   /** Build tuning and test hooks, passed to the build job. */
-  build?: Pick<BuildJobData, 'chunkSeqs' | 'pauseMsPerChunk' | 'shard' | 'maxEntriesPerPass'>
+  build?: Pick<BuildJobData, 'chunkSeqs' | 'pauseMsPerChunk' | 'shard' | 'maxEntriesPerPass' | 'partialEveryMs'>
   /** Corpus-scores tuning and test hooks, passed to its job. */
   corpusScores?: { chunkSeqs?: number; pauseMsPerChunk?: number }
   /** Native file dialogs (the Electron shell's); without one, dialog.open/save answer 'unsupported'. */

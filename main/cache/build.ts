@@ -10,6 +10,7 @@ import { FtError } from '../../common/errors'
 import { encodeChunk } from './encode'
 import { finalize, type FinalizeInput } from './finalize'
 import type { LogitTable } from './logit-table'
+import { PARTIAL_EVERY_MS, PartialSummary, type StoredChunk } from './partial'
 import { hasFullTable, keyMismatch, keyToMeta, readMeta, wipe, writeMeta, type CacheKey } from './schema'
 
 /** Sequences per chunk when the caller does not say; about 8k tokens per engine call on the demo. */
@@ -41,6 +42,13 @@ export interface BuildInput {
   pauseMsPerChunk?: number
   /** Compute only shard k of n (shardChunks) and leave the chunks for `cache merge`; no finalize. */
   shard?: Shard
+  /**
+   * Milliseconds between writes of the partial summary the feature views read during the build
+   * (partial.ts; default PARTIAL_EVERY_MS, 0: after every chunk); null: none (a shard never writes one).
+   * The first chunk computed and the last are always written; a write that takes t ms waits 40·t before
+   * the next, so the writes cost the build under 2.5 % of its time.
+   */
+  partialEveryMs?: number | null
 }
 
 /** Shard k (0-based) of n: the k-th of n contiguous slices of the build's chunks. */
@@ -72,6 +80,9 @@ export function shardChunks(nChunks: number, s: Shard): { lo: number; hi: number
 export function chunkTokens(idx: number, nSeq: number, seqLen: number, chunkSeqs: number): number {
   return Math.max(0, Math.min(nSeq, (idx + 1) * chunkSeqs) - idx * chunkSeqs) * seqLen
 }
+
+/** A partial write waits this many times its own duration before the next (a cost under 2.5 %). */
+const PARTIAL_BUDGET = 40
 
 export function defaultChunkSeqs(seqLen: number): number {
   return Math.max(1, Math.floor(DEFAULT_CHUNK_TOKENS / seqLen))
@@ -109,6 +120,16 @@ export async function runBuild(input: BuildInput): Promise<void> {
   for (let idx = lo; idx < hi; idx++) totalTokens += chunkTokens(idx, nSeq, seqLen, chunkSeqs)
   // OR REPLACE: another process building the same file computes the same bytes for a chunk.
   const insert = db.prepare('INSERT OR REPLACE INTO chunk (idx, n_tokens, nnz, row_ptr, feature_ids, vals) VALUES (?, ?, ?, ?, ?, ?)')
+  const partialEvery = shard ? null : input.partialEveryMs === undefined ? PARTIAL_EVERY_MS : input.partialEveryMs
+  const partial = partialEvery === null ? null : resumePartial(db, dSae, chunkSeqs * seqLen)
+  const commit = db.transaction((idx: number, n: number, nnz: number, blobs: ReturnType<typeof encodeChunk>, writePartial: boolean) => {
+    insert.run(idx, n, nnz, blobs.rowPtr, blobs.featureIds, blobs.values)
+    if (writePartial) partial?.write(db)
+  })
+  // When the next partial write is due: at least partialEvery after the last one, and PARTIAL_BUDGET times
+  // as long as that write took, so writing it costs the build under 1/PARTIAL_BUDGET of its time however
+  // many features there are (0 writes after every chunk, for tests).
+  let nextPartial = -Infinity
   const jobId = input.jobId ?? ''
   let doneTokens = 0
   for (const idx of done) if (idx >= lo && idx < hi) doneTokens += chunkTokens(idx, nSeq, seqLen, chunkSeqs)
@@ -139,7 +160,11 @@ export async function runBuild(input: BuildInput): Promise<void> {
     }
     const nnz = acts.rowPtr[acts.nTokens]
     const blobs = encodeChunk(acts.rowPtr, acts.featureIds.subarray(0, nnz), acts.values.subarray(0, nnz), dSae > 0xffff)
-    insert.run(idx, tokens.length, nnz, blobs.rowPtr, blobs.featureIds, blobs.values)
+    partial?.add(s0 * seqLen, acts.rowPtr, acts.featureIds, acts.values)
+    const now = performance.now()
+    const writePartial = partial !== null && (now >= nextPartial || idx === hi - 1)
+    commit(idx, tokens.length, nnz, blobs, writePartial)
+    if (writePartial && partialEvery) nextPartial = now + Math.max(partialEvery, PARTIAL_BUDGET * (performance.now() - now))
     doneTokens += tokens.length
     computedTokens += tokens.length
     report('compute')
@@ -154,6 +179,18 @@ export async function runBuild(input: BuildInput): Promise<void> {
   report('finalize')
   const logits = (await input.logitTable?.()) ?? null
   finishBuild(db, { corpus, seqLen, chunkSeqs, dSae, vocabSize: input.vocabSize, logits, maxEntriesPerPass: input.maxEntriesPerPass, full: input.full }, engine.provider)
+}
+
+/**
+ * The running partial summary of a build that starts or resumes: the committed chunks added again (one
+ * pass; a table written before a kill may lag behind them), and written at once when there were any.
+ */
+function resumePartial(db: Database.Database, dSae: number, chunkTokens: number): PartialSummary {
+  const partial = new PartialSummary(dSae)
+  const rows = db.prepare('SELECT idx, row_ptr AS rowPtr, feature_ids AS featureIds, vals AS "values" FROM chunk ORDER BY idx').iterate()
+  partial.addStored(rows as Iterable<StoredChunk>, chunkTokens, dSae > 0xffff)
+  db.transaction(() => partial.write(db, true))()
+  return partial
 }
 
 /**

@@ -25,6 +25,8 @@ export interface BuildJobData {
   maxEntriesPerPass?: number
   /** Build only this shard's chunks, for `cache merge` (BuildInput.shard). */
   shard?: Shard
+  /** How often the partial summary is written (BuildInput.partialEveryMs). */
+  partialEveryMs?: number | null
 }
 
 /** Builds (or resumes) the cache; resolves with the provider it ran on. */
@@ -51,6 +53,7 @@ export async function runCacheBuild(data: BuildJobData, onProgress: (p: CachePro
       pauseMsPerChunk: data.pauseMsPerChunk,
       shard: data.shard,
       maxEntriesPerPass: data.maxEntriesPerPass,
+      partialEveryMs: data.partialEveryMs,
       onProgress,
       logitTable: async () => {
         const weights = logitWeightsOf(bundle)

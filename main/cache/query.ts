@@ -9,6 +9,7 @@ import type {
   Histogram,
   IntervalBin,
   LogitEffect,
+  PartialCoverage,
   TokenFeature,
 } from '../../common/contract'
 import { FtError } from '../../common/errors'
@@ -18,7 +19,7 @@ import { topIndices } from '../trace/math'
 import { activationRow, type CorpusView } from '../bundle/corpus'
 import { checkFeatureId } from '../bundle/feature-id'
 import { tokenText } from '../../common/text'
-import { ACTS_U16, FINAL_TABLES, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
+import { ACTS_U16, FINAL_TABLES, PARTIAL_TABLE, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
 import type Database from 'better-sqlite3'
 import { openSqlite } from '../native/sqlite'
 import { pathText } from '../../common/text'
@@ -67,6 +68,10 @@ interface StoredShapes {
   logit_bottom_ids: Buffer | null
   logit_bottom_vals: Buffer | null
 }
+
+type LogitShapes = Pick<StoredShapes, 'logit_top_ids' | 'logit_top_vals' | 'logit_bottom_ids' | 'logit_bottom_vals'>
+/** A partial summary stores no logit effects: they come from the weights when the reader has them. */
+const NO_LOGITS: LogitShapes = { logit_top_ids: null, logit_top_vals: null, logit_bottom_ids: null, logit_bottom_vals: null }
 
 export class CacheReader {
   private db: Database.Database | null = null
@@ -213,6 +218,77 @@ export class CacheReader {
     }
   }
 
+  /**
+   * Reads a build's partial summary (partial.ts) in one snapshot, while the cache is not finished and
+   * holds one; null otherwise (the caller then asks the finished cache, whose errors say what to do).
+   */
+  private partialRead<T>(read: (db: Database.Database, coverage: PartialCoverage) => T): T | null {
+    const s = this.status()
+    const db = this.db
+    if (s.state !== 'partial' || !db) return null
+    // One read transaction: the rows and the tokens they cover are from the same commit of the build.
+    return db.transaction(() => {
+      if (!tableNames(db).includes(PARTIAL_TABLE)) return null
+      const meta = readMeta(db)
+      const done = Number(meta.partial_tokens ?? 0)
+      if (meta.built_at || meta.shard !== undefined || !(done > 0)) return null
+      return read(db, { doneTokens: done, totalTokens: s.totalTokens })
+    })()
+  }
+
+  /** The browser's rows: the finished cache's, or (`partial` set) a running build's so far. */
+  list(annotate: Annotations = noAnnotations): { features: FeatureSummary[]; partial?: PartialCoverage } {
+    return this.guard(() => this.partialRead((db, partial) => ({ features: this.partialSummaries(db, partial, annotate), partial })) ?? { features: this.summaries(annotate) })
+  }
+
+  private partialSummaries(db: Database.Database, coverage: PartialCoverage, annotate: Annotations): FeatureSummary[] {
+    const rows = db.prepare('SELECT id, count, max, sum FROM partial_feature ORDER BY id').all() as { id: number; count: number; max: number; sum: number }[]
+    const out = Array.from({ length: this.input.key.dSae }, (_, id) => this.partialSummary({ id, count: 0, max: 0, sum: 0 }, coverage, annotate))
+    for (const r of rows) {
+      if (r.id < 0 || r.id >= out.length) throw this.corrupt('a partial summary row names a feature the SAE does not have')
+      out[r.id] = this.partialSummary(r, coverage, annotate)
+    }
+    return out
+  }
+
+  private partialSummary(row: { id: number; count: number; max: number; sum: number }, coverage: PartialCoverage, annotate: Annotations): FeatureSummary {
+    return {
+      id: row.id,
+      density: row.count / coverage.doneTokens,
+      count: row.count,
+      max: row.max,
+      mean: row.count > 0 ? row.sum / row.count : 0,
+      topTokenId: null,
+      topToken: null,
+      precision: null,
+      recall: null,
+      f1: null,
+      ...annotate(row.id),
+    }
+  }
+
+  private partialDetail(db: Database.Database, coverage: PartialCoverage, id: number, topK: number, annotate: Annotations): FeatureDetail {
+    const row = db.prepare('SELECT id, count, max, sum, top_tokens, top_vals FROM partial_feature WHERE id = ?').get(id) as
+      | { id: number; count: number; max: number; sum: number; top_tokens: Buffer; top_vals: Buffer }
+      | undefined
+    const view = this.input.view
+    const topTokens = row ? uint32Of(row.top_tokens) : new Uint32Array(0)
+    const topVals = row ? float32Of(row.top_vals) : new Float32Array(0)
+    if (topTokens.length !== topVals.length || topTokens.some((t) => t >= view.corpus.length)) throw this.corrupt('a stored corpus position lies outside the corpus')
+    const top = []
+    for (let i = 0; i < Math.min(topK, topTokens.length); i++) top.push(activationRow(view, topTokens[i], topVals[i]))
+    return {
+      stats: this.partialSummary(row ?? { id, count: 0, max: 0, sum: 0 }, coverage, annotate),
+      histogram: { scale: 'linear', edges: [], counts: [] },
+      top,
+      intervals: [],
+      quantiles: [],
+      below: [],
+      logits: this.logits(id, NO_LOGITS),
+      partial: coverage,
+    }
+  }
+
   summaries(annotate: Annotations = noAnnotations): FeatureSummary[] {
     return this.guard(() => {
       const rows = this.ready()
@@ -226,7 +302,7 @@ export class CacheReader {
 
   detail(id: number, topK: number, annotate: Annotations = noAnnotations): FeatureDetail {
     this.checkId(id)
-    return this.guard(() => this.detailOf(id, topK, annotate))
+    return this.guard(() => this.partialRead((db, coverage) => this.partialDetail(db, coverage, id, topK, annotate)) ?? this.detailOf(id, topK, annotate))
   }
 
   private detailOf(id: number, topK: number, annotate: Annotations): FeatureDetail {
@@ -296,7 +372,7 @@ export class CacheReader {
   }
 
   /** Stored effects when the build computed them; else computed here (and remembered) from the weights. */
-  private logits(id: number, row: StoredShapes): { top: LogitEffect[]; bottom: LogitEffect[] } {
+  private logits(id: number, row: LogitShapes): { top: LogitEffect[]; bottom: LogitEffect[] } {
     const display = this.input.view.display
     const effect = (tokenId: number, value: number): LogitEffect => ({ tokenId, token: tokenText(display, tokenId), effect: value })
     if (row.logit_top_ids && row.logit_top_vals && row.logit_bottom_ids && row.logit_bottom_vals) {

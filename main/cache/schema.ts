@@ -38,10 +38,19 @@ CREATE TABLE IF NOT EXISTS feature (
 CREATE TABLE IF NOT EXISTS feature_acts (id INTEGER PRIMARY KEY, token_deltas BLOB NOT NULL, vals BLOB NOT NULL);
 -- For "which features fire on token X": per token id, its features' firing count, max and sum (token-index.ts).
 CREATE TABLE IF NOT EXISTS token_index (token_id INTEGER PRIMARY KEY, n_features INTEGER NOT NULL, entries BLOB NOT NULL);
+-- Scratch during a build (partial.ts): per feature that fired so far, its firings, max and sum and its
+-- strongest firings (u32 token indices, f32 values, strongest first) over the first meta.partial_tokens
+-- tokens committed; what the feature views show until finalize, which drops it.
+CREATE TABLE IF NOT EXISTS partial_feature (
+  id INTEGER PRIMARY KEY, count INTEGER NOT NULL, max REAL NOT NULL, sum REAL NOT NULL,
+  top_tokens BLOB NOT NULL, top_vals BLOB NOT NULL);
 `
 
 /** The tables finalize writes (everything a query reads). */
 export const FINAL_TABLES = ['feature', 'feature_acts', 'token_index'] as const
+
+/** A build's partial summary (partial.ts); finalize drops it. */
+export const PARTIAL_TABLE = 'partial_feature'
 
 /** meta.acts_values of a full table whose values are 16-bit fractions of the feature's max (encode.ts). */
 export const ACTS_U16 = 'u16-of-max'
@@ -148,7 +157,7 @@ export function keyMismatch(meta: Meta, key: CacheKey): string | null {
  */
 export function wipe(db: Database.Database): void {
   db.transaction(() => {
-    for (const t of ['meta', ...FINAL_TABLES, 'chunk']) db.exec(`DROP TABLE IF EXISTS ${t}`)
+    for (const t of ['meta', ...FINAL_TABLES, 'chunk', PARTIAL_TABLE]) db.exec(`DROP TABLE IF EXISTS ${t}`)
     db.exec(DDL)
   })()
 }
@@ -166,7 +175,9 @@ export type CacheFileKind =
   | { kind: 'foreign'; reason: string } // a readable SQLite file of someone else's: never touched
   | { kind: 'corrupt'; reason: string } // cannot be read as SQLite at all
 
-const OUR_TABLES = new Set<string>(['meta', 'chunk', ...FINAL_TABLES])
+/** Every table a file of ours holds (the partial summary's only during a build, or in files from before it). */
+const CORE_TABLES = ['meta', 'chunk', ...FINAL_TABLES]
+const OUR_TABLES = new Set<string>([...CORE_TABLES, PARTIAL_TABLE])
 
 /**
  * Why a readable SQLite file with these tables and meta is not this app's cache, or null when it is: ours
@@ -176,7 +187,7 @@ const OUR_TABLES = new Set<string>(['meta', 'chunk', ...FINAL_TABLES])
 export function foreignReason(tables: readonly string[], meta: Meta): string | null {
   const onlyOurs = tables.every((t) => OUR_TABLES.has(t))
   if (onlyOurs && Object.keys(meta).length > 0 && isOurMeta(meta)) return null
-  if (onlyOurs && Object.keys(meta).length === 0 && tables.length === OUR_TABLES.size) return null
+  if (onlyOurs && Object.keys(meta).length === 0 && CORE_TABLES.every((t) => tables.includes(t))) return null
   const shown = tables.slice(0, 5).map((t) => t.slice(0, 40)).join(', ')
   return `it is an SQLite database of another program (tables: ${shown}${tables.length > 5 ? ', …' : ''})`
 }

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { ref, shallowRef } from 'vue'
-import type { FeatureDetail, FeatureSummary } from '../../common/contract'
+import type { FeatureDetail, FeatureSummary, PartialCoverage } from '../../common/contract'
 import { call, errorMessage } from '../api'
 
 type RowsListener = (updated: FeatureSummary[]) => void
@@ -12,23 +12,27 @@ export const useFeaturesStore = defineStore('features', () => {
   const byId = new Map<number, FeatureSummary>()
   const loading = ref(false)
   const error = ref<string | null>(null)
+  /** Set while the rows are a running (or stopped) build's partial summary: how much of the corpus they cover. */
+  const partial = ref<PartialCoverage | null>(null)
   const details = shallowRef(new Map<number, FeatureDetail>())
   const listeners = new Set<RowsListener>()
   /** Bumped on every load and patch: rows change in place, so views that read one row depend on this. */
   const revision = ref(0)
 
-  async function load(): Promise<void> {
+  /** `quiet`: a failure leaves the rows and error as they are (a build's partial summary may not exist yet). */
+  async function load(opts: { quiet?: boolean } = {}): Promise<void> {
     loading.value = true
     try {
-      const { features } = await call('features.list', {})
+      const list = await call('features.list', {})
       byId.clear()
-      for (const f of features) byId.set(f.id, f)
-      rows.value = features
+      for (const f of list.features) byId.set(f.id, f)
+      rows.value = list.features
+      partial.value = list.partial ?? null
       details.value = new Map()
       revision.value++
       error.value = null
     } catch (err) {
-      error.value = errorMessage(err)
+      if (!opts.quiet) error.value = errorMessage(err)
     } finally {
       loading.value = false
     }
@@ -36,6 +40,7 @@ export const useFeaturesStore = defineStore('features', () => {
 
   function clear(): void {
     rows.value = []
+    partial.value = null
     byId.clear()
     details.value = new Map()
   }
@@ -63,6 +68,7 @@ export const useFeaturesStore = defineStore('features', () => {
     const cached = details.value.get(id)
     if (cached) return cached
     const d = await call('feature.get', { id, topK: 100 })
+    // A partial answer is not kept past the next load (load() starts a new map).
     details.value.set(id, d)
     return d
   }
@@ -82,5 +88,5 @@ export const useFeaturesStore = defineStore('features', () => {
     return byId.get(id)
   }
 
-  return { rows, revision, loading, error, load, clear, onRowsUpdated, detail, setLabel, setNotes, summary }
+  return { rows, revision, loading, error, partial, load, clear, onRowsUpdated, detail, setLabel, setNotes, summary }
 })

@@ -5,6 +5,8 @@
 // `--synthetic [--tokens N] [--l0 K] [--d-sae D]` skips the model: a stand-in engine emits K firings per
 // token over D features with a power-law frequency, to measure finalize and storage at demo scale on
 // machines where the model would be too slow.
+// `--partial-ms MS` sets how often the build writes its partial summary (progressive builds; default the
+// build's own), `--no-partial` turns it off: run both to measure what the feature views during a build cost.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -32,8 +34,14 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     full: { type: 'boolean', default: false },
     'baseline-tokens': { type: 'string', default: '131072' },
+    'partial-ms': { type: 'string' },
+    'no-partial': { type: 'boolean', default: false },
   },
 })
+
+/** BuildInput.partialEveryMs as asked for (undefined: the build's default). */
+const partialEveryMs = args['no-partial'] ? null : args['partial-ms'] === undefined ? undefined : Number(args['partial-ms'])
+const partialText = partialEveryMs === null ? 'partial summary off' : `partial summary every ${partialEveryMs ?? 'default'} ms`
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`
@@ -102,14 +110,15 @@ async function synthetic(dir: string): Promise<void> {
     key,
     corpus,
     vocabSize: vocab,
+    partialEveryMs,
     onProgress: (p: CacheProgress) => {
       if (p.phase === 'finalize') finalizeAt = performance.now()
     },
   })
   const t1 = performance.now()
   db.close()
-  console.log(`synthetic: ${nSeq}×${seqLen} tokens, d_sae ${dSae}, L0≈${l0}`)
-  console.log(`  compute+commit ${((finalizeAt - t0) / 1000).toFixed(1)} s, finalize+vacuum ${((t1 - finalizeAt) / 1000).toFixed(1)} s, size ${mib(fileSize(path))}`)
+  console.log(`synthetic: ${nSeq}×${seqLen} tokens, d_sae ${dSae}, L0≈${l0}, ${partialText}`)
+  console.log(`  compute+commit ${((finalizeAt - t0) / 1000).toFixed(1)} s = ${((nSeq * seqLen) / ((finalizeAt - t0) / 1000)).toFixed(0)} tokens/s, finalize+vacuum ${((t1 - finalizeAt) / 1000).toFixed(1)} s, size ${mib(fileSize(path))}`)
   const display = Array.from({ length: vocab }, (_, i) => `t${i}`)
   const reader = new CacheReader({ path, key, view: { corpus, seqLen, display }, logitWeights: null })
   await queries(
@@ -179,7 +188,7 @@ function baselines(bundleDir: string): Baselines | null {
 }
 
 async function real(dir: string, bundleDir: string): Promise<void> {
-  const wb = createWorkbench({ bundleDir, cachePath: join(dir, 'bench.sqlite'), userDataDir: join(dir, 'user') })
+  const wb = createWorkbench({ bundleDir, cachePath: join(dir, 'bench.sqlite'), userDataDir: join(dir, 'user'), ...(partialEveryMs === undefined ? {} : { build: { partialEveryMs } }) })
   const info = unwrap(await wb.invoke('bundle.info', {}))
   let last: CacheProgress | null = null
   let finalizeAt = 0
@@ -204,7 +213,7 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   const tokens = info.dataset.n_seq * info.dataset.seq_len
   const status = unwrap(await wb.invoke('cache.status', {}))
   const provider = unwrap(await wb.invoke('bundle.info', {})).provider
-  console.log(`${info.name}: ${tokens} tokens, d_sae ${info.sae.d_sae}, provider ${provider}`)
+  console.log(`${info.name}: ${tokens} tokens, d_sae ${info.sae.d_sae}, provider ${provider}, ${partialText}`)
   console.log(`  build ${secs.toFixed(1)} s end to end = ${(tokens / secs).toFixed(0)} tokens/s; compute phase ${(((finalizeAt || performance.now()) - t0) / 1000).toFixed(1)} s at ${(last as CacheProgress | null)?.tokensPerSec.toFixed(0)} tokens/s; finalize ${((performance.now() - finalizeAt) / 1000).toFixed(1)} s`)
   const nnz = firings(join(dir, 'bench.sqlite'))
   console.log(`  cache size ${mib(status.sizeBytes)} (${args.full ? 'summary and full table' : 'summary'}), ${(status.sizeBytes / nnz).toFixed(2)} bytes per non-zero activation (${nnz} of them)`)

@@ -39,12 +39,16 @@ function defaultUserData(): string {
 /**
  * FT_BUILD_CHUNK_SEQS / FT_BUILD_PAUSE_MS (and FT_CORPUS_CHUNK_SEQS / FT_CORPUS_PAUSE_MS for corpus
  * scores) slow a job down into many small chunks, so that the e2e test can watch the progress bar and
- * cancel a job on the tiny bundle, which otherwise ends at once.
+ * cancel a job on the tiny bundle, which otherwise ends at once. FT_BUILD_PARTIAL_MS sets how often a build
+ * writes the partial summary the feature views read meanwhile (0: every chunk; "off": never).
  */
-function jobTuning(prefix: 'FT_BUILD' | 'FT_CORPUS'): { chunkSeqs?: number; pauseMsPerChunk?: number } | undefined {
+function jobTuning(prefix: 'FT_BUILD' | 'FT_CORPUS'): { chunkSeqs?: number; pauseMsPerChunk?: number; partialEveryMs?: number | null } | undefined {
   const chunkSeqs = Number(process.env[`${prefix}_CHUNK_SEQS`]) || undefined
   const pauseMsPerChunk = Number(process.env[`${prefix}_PAUSE_MS`]) || undefined
-  return chunkSeqs || pauseMsPerChunk ? { chunkSeqs, pauseMsPerChunk } : undefined
+  const partialText = process.env[`${prefix}_PARTIAL_MS`]
+  const partialEveryMs = partialText === undefined || partialText === '' ? undefined : partialText === 'off' ? null : Number(partialText)
+  if (partialEveryMs !== undefined && partialEveryMs !== null && !(partialEveryMs >= 0)) throw new Error(`${prefix}_PARTIAL_MS must be a number of milliseconds or "off"`)
+  return chunkSeqs || pauseMsPerChunk || partialEveryMs !== undefined ? { chunkSeqs, pauseMsPerChunk, partialEveryMs } : undefined
 }
 
 export async function main(argv: string[]): Promise<void> {
