@@ -14,6 +14,12 @@ export interface PartialCoverage {
   totalTokens: number
 }
 
+/**
+ * Why a feature is degenerate (main/cache/degenerate.ts): it fires only on the BOS token, always with the
+ * same value, or on more than 10 % of tokens. Settings → "Hide degenerate features" hides them.
+ */
+export type FeatureFlag = 'bos_only' | 'constant' | 'dense'
+
 /** One row of the features browser. Dead features have count 0 and null token fields. */
 export interface FeatureSummary {
   id: number
@@ -31,6 +37,8 @@ export interface FeatureSummary {
   precision: number | null
   recall: number | null
   f1: number | null
+  /** Degenerate flags, empty for most features. */
+  flags: FeatureFlag[]
   label: string
   notes: string
 }

@@ -156,10 +156,13 @@ export class Workbench {
       const occurrences = new Uint32Array(view.display.length)
       for (const t of bundle.tokens.data) occurrences[t]++
       // No logit effects from the weights here: every build stores them (finalize), and main holds no weights.
-      const reader = new CacheReader({ path: cachePath, key: cacheKeyOf(bundle), view, logitWeights: null })
+      // BOS for the degenerate flags: the bundle's when it prepends one, else whatever every sequence starts with.
+      const { prepend_bos, bos_token_id } = bundle.config.dataset
+      const bosTokenId = prepend_bos ? (bos_token_id ?? 0) : undefined
+      const reader = new CacheReader({ path: cachePath, key: cacheKeyOf(bundle), view, logitWeights: null, bosTokenId })
       const shippedGz = join(bundle.dir, SHIPPED_CACHE)
       const unpacked = existsSync(shippedGz) ? this.unpackShipped(shippedGz, unpackedShippedPath(bundle, cachePath)) : null
-      const shipped = unpacked ? new CacheReader({ path: unpacked, key: cacheKeyOf(bundle), view, logitWeights: null }) : null
+      const shipped = unpacked ? new CacheReader({ path: unpacked, key: cacheKeyOf(bundle), view, logitWeights: null, bosTokenId }) : null
       return { bundle, reader, shipped, view, occurrences }
     })()
     this.opening = pending

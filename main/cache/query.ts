@@ -26,6 +26,7 @@ import { pathText } from '../../common/text'
 import { HISTOGRAM_BINS, INTERVAL_EXAMPLES, intervalRange, QUANTILE_EXAMPLES } from './stats'
 import { histogram, histogramEdges } from '../trace/histogram'
 import { decodeTokenEntries } from './token-index'
+import { degenerateFlags, positionZeroToken } from './degenerate'
 import { parseShard, shardChunks, shardText } from './build'
 
 export interface CacheReaderInput {
@@ -33,6 +34,8 @@ export interface CacheReaderInput {
   key: CacheKey
   view: CorpusView
   logitWeights: LogitWeights | null
+  /** The corpus's BOS token for the degenerate flags (positionZeroToken); found from the corpus when absent. */
+  bosTokenId?: number | null
 }
 
 type Annotations = (id: number) => { label: string; notes: string }
@@ -197,15 +200,22 @@ export class CacheReader {
     return this.db as Database.Database
   }
 
+  private bosToken: number | null | undefined
+  private bos(): number | null {
+    if (this.bosToken === undefined) this.bosToken = this.input.bosTokenId !== undefined ? this.input.bosTokenId : positionZeroToken(this.input.view)
+    return this.bosToken
+  }
+
   private checkId(id: number): void {
     checkFeatureId(id, this.input.key.dSae)
   }
 
   private summary(row: FeatureRow, annotate: Annotations): FeatureSummary {
     const display = this.input.view.display
+    const density = row.count / (this.input.key.nSeq * this.input.key.seqLen)
     return {
       id: row.id,
-      density: row.count / (this.input.key.nSeq * this.input.key.seqLen),
+      density,
       count: row.count,
       max: row.max,
       mean: row.mean,
@@ -214,6 +224,7 @@ export class CacheReader {
       precision: row.precision,
       recall: row.recall,
       f1: row.f1,
+      flags: degenerateFlags({ count: row.count, density, max: row.max, mean: row.mean, topTokenId: row.top_token_id, precision: row.precision }, this.bos()),
       ...annotate(row.id),
     }
   }
@@ -252,17 +263,21 @@ export class CacheReader {
   }
 
   private partialSummary(row: { id: number; count: number; max: number; sum: number }, coverage: PartialCoverage, annotate: Annotations): FeatureSummary {
+    const density = row.count / coverage.doneTokens
+    const mean = row.count > 0 ? row.sum / row.count : 0
     return {
       id: row.id,
-      density: row.count / coverage.doneTokens,
+      density,
       count: row.count,
       max: row.max,
-      mean: row.count > 0 ? row.sum / row.count : 0,
+      mean,
       topTokenId: null,
       topToken: null,
       precision: null,
       recall: null,
       f1: null,
+      // Without a top token yet, only constant and dense can be told.
+      flags: degenerateFlags({ count: row.count, density, max: row.max, mean, topTokenId: null, precision: null }, null),
       ...annotate(row.id),
     }
   }

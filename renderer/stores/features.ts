@@ -1,7 +1,8 @@
 import { defineStore } from 'pinia'
-import { ref, shallowRef } from 'vue'
+import { computed, ref, shallowRef } from 'vue'
 import type { FeatureDetail, FeatureSummary, PartialCoverage } from '../../common/contract'
 import { call, errorMessage } from '../api'
+import { useSettingsStore } from './settings'
 
 type RowsListener = (updated: FeatureSummary[]) => void
 
@@ -18,6 +19,20 @@ export const useFeaturesStore = defineStore('features', () => {
   const listeners = new Set<RowsListener>()
   /** Bumped on every load and patch: rows change in place, so views that read one row depend on this. */
   const revision = ref(0)
+  const settings = useSettingsStore()
+
+  /** The browser's rows: all, or without the degenerate ones when the setting hides them. */
+  const shownRows = computed(() => (settings.hideDegenerate ? rows.value.filter((r) => r.flags.length === 0) : rows.value))
+  const hiddenCount = computed(() => rows.value.length - shownRows.value.length)
+
+  /**
+   * Whether a feature is to be left out of a list (token search, a prompt's top features): flagged, with
+   * the setting on. A feature the list does not know (no cache yet) is shown.
+   */
+  function hidden(id: number): boolean {
+    void revision.value
+    return settings.hideDegenerate && (byId.get(id)?.flags.length ?? 0) > 0
+  }
 
   /** `quiet`: a failure leaves the rows and error as they are (a build's partial summary may not exist yet). */
   async function load(opts: { quiet?: boolean } = {}): Promise<void> {
@@ -88,5 +103,5 @@ export const useFeaturesStore = defineStore('features', () => {
     return byId.get(id)
   }
 
-  return { rows, revision, loading, error, partial, load, clear, onRowsUpdated, detail, setLabel, setNotes, summary }
+  return { rows, shownRows, hiddenCount, hidden, revision, loading, error, partial, load, clear, onRowsUpdated, detail, setLabel, setNotes, summary }
 })

@@ -9,6 +9,7 @@ const KEY = 'ft.settings'
 interface Saved {
   colourMode?: unknown
   csvBom?: unknown
+  hideDegenerate?: unknown
 }
 
 function load(): Saved {
@@ -25,14 +26,16 @@ export const useSettingsStore = defineStore('settings', () => {
   const colourMode = ref<ColourMode>(saved.colourMode === 'coolwarm' ? 'coolwarm' : 'zero')
   /** CSV exports are UTF-8 without a BOM; Excel on Windows needs one to read non-ASCII tokens as UTF-8. */
   const csvBom = ref(saved.csvBom === true)
+  /** Features flagged degenerate (BOS-only, constant, dense) are left out of every feature list. */
+  const hideDegenerate = ref(saved.hideDegenerate === true)
 
-  watch([colourMode, csvBom], () => {
+  watch([colourMode, csvBom, hideDegenerate], () => {
     try {
-      localStorage.setItem(KEY, JSON.stringify({ colourMode: colourMode.value, csvBom: csvBom.value }))
+      localStorage.setItem(KEY, JSON.stringify({ colourMode: colourMode.value, csvBom: csvBom.value, hideDegenerate: hideDegenerate.value }))
     } catch {
       // Storage may be unavailable (a locked-down profile): the choice then lasts until the page closes.
     }
   })
 
-  return { colourMode, csvBom }
+  return { colourMode, csvBom, hideDegenerate }
 })

@@ -26,6 +26,7 @@ const features: FeatureSummary[] = Array.from({ length: N }, (_, id) => ({
   precision: 0.5,
   recall: 0.25,
   f1: ((id * 13) % 1000) / 1000,
+  flags: [],
   label: id % 1000 === 0 ? `landmark ${id}` : '',
   notes: '',
 }))

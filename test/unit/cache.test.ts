@@ -76,6 +76,7 @@ describe('activation cache on the tiny bundle', () => {
       let count = 0
       let max = 0
       let sum = 0
+      let onBos = 0
       const perToken = new Map<number, number>()
       for (let t = 0; t < nTokens; t++) {
         const v = dense[t * dSae + f.id]
@@ -83,12 +84,16 @@ describe('activation cache on the tiny bundle', () => {
         count++
         sum += v
         max = Math.max(max, v)
+        // The tiny bundle prepends BOS id 0.
+        if (corpus[t] === 0) onBos++
         perToken.set(corpus[t], (perToken.get(corpus[t]) ?? 0) + 1)
       }
       expect(f.count).toBe(count)
       expect(f.density).toBeCloseTo(count / nTokens, 12)
       expect(f.max).toBe(max)
       expect(f.mean).toBeCloseTo(count ? sum / count : 0, 10)
+      const flags = count === 0 ? [] : [onBos >= 0.99 * count && 'bos_only', max - sum / count <= 1e-3 * max && 'constant', count / nTokens > 0.1 && 'dense'].filter(Boolean)
+      expect(f.flags).toEqual(flags)
       if (count === 0) {
         expect(f.topTokenId).toBeNull()
         continue

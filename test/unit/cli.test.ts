@@ -37,7 +37,7 @@ describe('feature-tracer CLI', () => {
     const { features } = JSON.parse(r.stdout) as { features: FeatureSummary[] }
     expect(features).toHaveLength(64)
     expect(Object.keys(features[0]).sort()).toEqual(
-      ['count', 'density', 'f1', 'id', 'label', 'max', 'mean', 'notes', 'precision', 'recall', 'topToken', 'topTokenId'].sort(),
+      ['count', 'density', 'f1', 'flags', 'id', 'label', 'max', 'mean', 'notes', 'precision', 'recall', 'topToken', 'topTokenId'].sort(),
     )
   }, SLOW)
 
