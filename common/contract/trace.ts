@@ -243,9 +243,31 @@ export interface TokenScoreDiffJson {
   diff: number
 }
 
+/**
+ * One term of two decompositions matched (issue 14 §6): the same kind, layer and head, and for an
+ * attention term the same relative source (offset = source − destination position, 0 = the token itself,
+ * −1 = the one before). A term only one point has counts 0 on the other side (a shorter prefix).
+ */
+export interface TermPairJson {
+  kind: 'embed' | 'pos' | 'attn' | 'b_O' | 'mlp_out'
+  /** The component's layer; null for embed and pos. */
+  layer: number | null
+  head: number | null
+  offset: number | null
+  /** The source token's text on each side (attention terms), else null. */
+  tokenA: string | null
+  tokenB: string | null
+  a: number
+  b: number
+  /** a − b */
+  diff: number
+}
+
 export interface TraceComparisonJson {
   cosineV: number
   cosineU: number
+  /** Both decompositions (of `tokenScoreDiff.convention`'s vector) term by term, matched, |diff| descending. */
+  terms: TermPairJson[]
   /** (W_E·a − W_E·b) for the chosen convention: the tokens a favours most, then those b favours most. */
   tokenScoreDiff: { convention: TraceConvention; moreInA: TokenScoreDiffJson[]; moreInB: TokenScoreDiffJson[] }
 }

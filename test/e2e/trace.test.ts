@@ -443,6 +443,17 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
       expect(t).toBe(texts.get(ids[i])!.trim())
       expect(t).not.toMatch(/^#\d+$/)
     })
+    // The decompositions side by side (issue 14 §6): every term of each once (each side adds up to that
+    // trace's own sum of terms), the largest |A − B| first in the grid.
+    const sum = (k: 'a' | 'b') => cmp.terms.reduce((s, t) => s + t[k], 0)
+    closeTo(sum('a'), ta.v.decomposition.sumOfTerms, ta.v.decomposition.sumOfTerms, 1e-5)
+    closeTo(sum('b'), tb.v.decomposition.sumOfTerms, tb.v.decomposition.sumOfTerms, 1e-5)
+    const top = `[data-grid-id="compare-terms"] .ag-row[row-index="0"]`
+    await page.waitForSelector(top)
+    const cell = async (col: string) => (await page.textContent(`${top} .ag-cell[col-id="${col}"]`))!.trim()
+    expect(await cell('kind')).toBe(cmp.terms[0].kind)
+    closeTo(Number(await cell('diff')), cmp.terms[0].diff, 1, 0)
+    expect(Math.abs(cmp.terms[0].diff)).toBe(Math.max(...cmp.terms.map((t) => Math.abs(t.diff))))
     await shot('trace-09-compare')
   })
 
