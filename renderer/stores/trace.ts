@@ -29,6 +29,14 @@ function samePoint(t: TracePointJson, p: TracePointRequest): boolean {
   return t.feature === p.feature && isPointOf(t.point, p)
 }
 
+/**
+ * Marks on the page's performance timeline (issue 14 §9): when a tab's trace was asked for and when each
+ * part answered, so the time from an answer to its view on screen can be measured (test/e2e/trace.test.ts).
+ */
+function mark(name: 'ft:trace.request' | 'ft:trace.point' | 'ft:trace.scope', tab: string): void {
+  performance.mark(name, { detail: { tab } })
+}
+
 export const useTraceStore = defineStore('trace', () => {
   const entries = ref<Record<string, TraceEntry>>({})
   /** The latest request per tab: a slower earlier answer (e.g. for another head) must not overwrite a newer one. */
@@ -59,6 +67,7 @@ export const useTraceStore = defineStore('trace', () => {
     // Another point's scope, still on its way, is no longer wanted here.
     if (scopeWanted.has(id) && scopeWanted.get(id) !== key) scopeWanted.delete(id)
     const current = (): TraceEntry => entries.value[id]
+    mark('ft:trace.request', id)
     entries.value[id] = { loading: true, error: null, result: previous, scopeLoading: !keepScope, scopeError: null, scope: keepScope ? old.scope : null }
     let result: TracePointJson
     try {
@@ -72,6 +81,7 @@ export const useTraceStore = defineStore('trace', () => {
       return null
     }
     if (latest.get(id) !== mine) return null
+    mark('ft:trace.point', id)
     entries.value[id] = { ...current(), loading: false, result }
     if (!keepScope && scopeWanted.get(id) !== key) void loadScope(id, point, key)
     return result
@@ -86,6 +96,7 @@ export const useTraceStore = defineStore('trace', () => {
       change = { scopeLoading: false, scopeError: errorMessage(err) }
     }
     if (scopeWanted.get(id) !== key || !entries.value[id]) return
+    mark('ft:trace.scope', id)
     scopeWanted.delete(id)
     entries.value[id] = { ...entries.value[id], ...change }
   }
