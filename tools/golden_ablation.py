@@ -24,8 +24,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ftlib import model  # noqa: E402
+from ftlib.golden_common import ATTN_HOOKS, resid_direction, flat, forward_cache, hook_point_of  # noqa: E402
 from golden import load, sae_pre  # noqa: E402
-from golden_hooks import ATTN_HOOKS, RESID, flat, grad_at, hook_of_resid  # noqa: E402
 
 MEAN_SEQUENCES = 32
 
@@ -73,18 +73,13 @@ def main() -> None:
     torch.set_num_threads(2)
     meta, P, S, _, tokens = load(args.bundle)
     cfg = meta["model"]
-    hook_point = meta["sae"]["hook_point"]
-    L = int(hook_point.split(".")[1])
-    hook = hook_point.split(".", 2)[2]
+    hook_point, L, hook, resid = hook_point_of(meta)
     if hook in ATTN_HOOKS:
         raise SystemExit("attention hooks: the terms are removed from the hook's own value (linear); nothing to check here")
-    resid = RESID[hook]
     R = f"blocks.{L}.{resid}"
     n_attn = L if resid == "hook_resid_pre" else L + 1
     M = min(MEAN_SEQUENCES, tokens.shape[0])
-    with torch.no_grad():
-        sample: dict = {}
-        model.forward(P, cfg, tokens[:M], cache=sample)
+    sample = forward_cache(P, cfg, tokens[:M])
     with open(args.golden) as fh:
         points = json.load(fh)["points"][: args.points]
 
@@ -92,11 +87,8 @@ def main() -> None:
     for p in points:
         f, s, t = p["feature"], p["sample"], p["pos"]
         toks = tokens[s : s + 1]
-        cache: dict = {}
-        with torch.no_grad():
-            model.forward(P, cfg, toks, cache=cache)
-        to_hook = hook_of_resid(P, cfg, L, hook, cache, t, True)
-        u = grad_at(lambda x: sae_pre(meta, S, to_hook(x))[f], cache[R][0, t])
+        cache = forward_cache(P, cfg, toks)
+        u = resid_direction(P, cfg, L, hook, cache, t, lambda h: sae_pre(meta, S, h)[f], True)
         checks = []  # (layer, head, source or None, term, mean)
         for l in range(n_attn):
             terms = head_terms(P, l, cache, t)[0]  # [h, s, d]

@@ -2,7 +2,7 @@
 """PyTorch goldens of a feature's mechanism atlas (issue 15 §1) on a small bundle (test/fixtures/golden/atlas-*).
 
 Independent of the app's code: float64 torch on the bundle's weights, ftlib.model.forward's cache, autograd
-for the directions (golden_hooks.py's hook_of_resid: v the full gradient at R, u with the LayerNorm on the
+for the directions (ftlib/golden_common.py's hook_of_resid: v the full gradient at R, u with the LayerNorm on the
 path frozen at its scale). The points: the most often firing feature's 8 largest firings, then 4 firings
 spread evenly over the rest of its firings sorted by activation. For them:
 - v and u at each point, cos(u_i, u_j) and cos(v_i, v_j);
@@ -12,7 +12,7 @@ spread evenly over the rest of its firings sorted by activation. For them:
 - the cross-fidelity: pre_i + u_i·(R_j − R_i) against the true pre-activation pre_j, its relative error and
   each direction's share of points within 10 %;
 - the direct attribution of u·R at each point (resid_pre = W_E + W_pos, each attention layer, each MLP), from
-  golden_hooks.py's decomposition;
+  ftlib/golden_common.py's decomposition;
 - W_E · mean(u) over all points (the tree's root).
 Usage: /usr/bin/python3 tools/golden_atlas.py BUNDLE_DIR OUT_DIR
 """
@@ -26,9 +26,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ftlib import model  # noqa: E402
+from ftlib.golden_common import ATTN_HOOKS, attn_hook_decomposition, resid_direction, flat, forward_cache, hook_point_of, resid_decomposition  # noqa: E402
 from golden import load, sae_gate, sae_pre  # noqa: E402
-from golden_hooks import ATTN_HOOKS, RESID, attn_hook_decomposition, flat, grad_at, hook_of_resid, resid_decomposition  # noqa: E402
 
 
 def naive_average_linkage(D: torch.Tensor) -> list[list[float]]:
@@ -69,13 +68,8 @@ def main() -> None:
     torch.set_num_threads(2)
     meta, P, S, _, tokens = load(args.bundle)
     cfg = meta["model"]
-    hook_point = meta["sae"]["hook_point"]
-    L = int(hook_point.split(".")[1])
-    hook = hook_point.split(".", 2)[2]
-    resid = RESID[hook]
-    batch: dict = {}
-    with torch.no_grad():
-        model.forward(P, cfg, tokens, cache=batch)
+    hook_point, L, hook, resid = hook_point_of(meta)
+    batch = forward_cache(P, cfg, tokens)
     pre_all = sae_pre(meta, S, flat(batch[hook_point]))
     acts_all = sae_gate(meta, S, pre_all)
     f = int(torch.argsort((acts_all > 0).double().mean((0, 1)), descending=True)[0])
@@ -90,17 +84,14 @@ def main() -> None:
     us, vs, xs, pres, out_points = [], [], [], [], []
     for s, t in points:
         toks = tokens[s : s + 1]
-        cache: dict = {}
-        with torch.no_grad():
-            model.forward(P, cfg, toks, cache=cache)
+        cache = forward_cache(P, cfg, toks)
 
-        def pre_fn(frozen: bool):
-            to_hook = hook_of_resid(P, cfg, L, hook, cache, t, frozen)
-            return lambda x: sae_pre(meta, S, to_hook(x))[f]
+        def pre_of(h: torch.Tensor) -> torch.Tensor:
+            return sae_pre(meta, S, h)[f]
 
         x0 = cache[f"blocks.{L}.{resid}"][0, t]
-        v = grad_at(pre_fn(False), x0)
-        u = grad_at(pre_fn(True), x0)
+        v = resid_direction(P, cfg, L, hook, cache, t, pre_of, False)
+        u = resid_direction(P, cfg, L, hook, cache, t, pre_of, True)
         dec = attn_hook_decomposition(P, L, hook, cache, t, S["W_enc"][:, f]) if hook in ATTN_HOOKS else resid_decomposition(P, cfg, L, resid, cache, toks, t, u)
         us.append(u)
         vs.append(v)

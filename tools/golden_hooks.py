@@ -27,96 +27,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ftlib import model, safetensors_io  # noqa: E402
+from ftlib import safetensors_io  # noqa: E402
+from ftlib.golden_common import ATTN_HOOKS, attn_hook_decomposition, resid_direction, flat, forward_cache, hook_point_of, resid_decomposition  # noqa: E402
 from golden import load, predicted_acts, sae_gate, sae_pre  # noqa: E402
-
-RESID = {"hook_resid_pre": "hook_resid_pre", "hook_resid_mid": "hook_resid_mid", "hook_resid_post": "hook_resid_post",
-         "hook_mlp_out": "hook_resid_mid", "mlp.hook_pre": "hook_resid_mid", "mlp.hook_post": "hook_resid_mid",
-         "attn.hook_z": "hook_resid_pre", "hook_attn_out": "hook_resid_pre"}
-ATTN_HOOKS = ("attn.hook_z", "hook_attn_out")
-
-
-def flat(x: torch.Tensor) -> torch.Tensor:
-    """A hook value as the SAE reads it: hook_z's [.., head, d_head] concatenated to [.., head·d_head]."""
-    return x.reshape(*x.shape[:2], -1) if x.dim() == 4 else x
-
-
-def frozen_ln(x: torch.Tensor, w, b, eps: float, scale: torch.Tensor | None) -> torch.Tensor:
-    xc = x - x.mean(-1, keepdim=True)
-    s = scale if scale is not None else (xc.pow(2).mean(-1, keepdim=True) + eps).sqrt()
-    h = xc / s
-    return h * w + b if w is not None else h
-
-
-def hook_of_resid(P, cfg, L: int, hook: str, cache: dict, t: int, frozen: bool):
-    """x (R at position t) -> the SAE's input at t, the rest of the sequence held at its cached values."""
-    pre = f"blocks.{L}."
-    if hook.startswith("hook_resid"):
-        return lambda x: x
-    if hook in ATTN_HOOKS:
-        x0 = cache[pre + "hook_resid_pre"][0, t]
-        scale = (x0 - x0.mean()).pow(2).mean().add(cfg["eps"]).sqrt().detach() if frozen else None
-        pattern = cache[pre + "attn.hook_pattern"][0, :, t, : t + 1]  # [h, s]
-        values = cache[pre + "attn.hook_v"][0, : t + 1]  # [s, h, e]
-
-        def attn(x):
-            v_t = torch.einsum("d,hde->he", frozen_ln(x, P.get(pre + "ln1.w"), P.get(pre + "ln1.b"), cfg["eps"], scale), P[pre + "attn.W_V"]) + P[pre + "attn.b_V"]
-            vals = torch.cat([values[:t], v_t[None]], 0)
-            z = torch.einsum("hs,she->he", pattern, vals)
-            return z.reshape(-1) if hook == "attn.hook_z" else torch.einsum("he,hed->d", z, P[pre + "attn.W_O"]) + P[pre + "attn.b_O"]
-
-        return attn
-    x0 = cache[pre + "hook_resid_mid"][0, t]
-    scale = (x0 - x0.mean()).pow(2).mean().add(cfg["eps"]).sqrt().detach() if frozen else None
-
-    def mlp(x):
-        h = frozen_ln(x, P.get(pre + "ln2.w"), P.get(pre + "ln2.b"), cfg["eps"], scale) @ P[pre + "mlp.W_in"] + P[pre + "mlp.b_in"]
-        if hook == "mlp.hook_pre":
-            return h
-        post = model.gelu(h, cfg["act_fn"])
-        return post if hook == "mlp.hook_post" else post @ P[pre + "mlp.W_out"] + P[pre + "mlp.b_out"]
-
-    return mlp
-
-
-def grad_at(fn, x0: torch.Tensor) -> torch.Tensor:
-    x = x0.clone().requires_grad_(True)
-    fn(x).backward()
-    return x.grad.detach()
-
-
-def attention_terms(P, l: int, cache: dict, t: int, read: torch.Tensor) -> dict:
-    """Layer l's heads × sources along read directions [h, d_head]: pattern·(hook_v·read[h]), and without the pattern."""
-    ov = torch.einsum("she,he->hs", cache[f"blocks.{l}.attn.hook_v"][0, : t + 1], read)
-    pattern = cache[f"blocks.{l}.attn.hook_pattern"][0, :, t, : t + 1]
-    return {"layer": l, "heads": (pattern * ov).tolist(), "heads_ov": ov.tolist()}
-
-
-def resid_decomposition(P, cfg, L: int, resid: str, cache: dict, toks, t: int, vec: torch.Tensor) -> dict:
-    """vec·R(t) term by term: embeddings, every attention layer before R (heads × sources, b_O), every MLP."""
-    n_attn = L if resid == "hook_resid_pre" else L + 1
-    n_mlp = L + 1 if resid == "hook_resid_post" else L
-    attn = []
-    for l in range(n_attn):
-        read = torch.einsum("hed,d->he", P[f"blocks.{l}.attn.W_O"], vec)
-        attn.append({**attention_terms(P, l, cache, t, read), "b_O": float(P[f"blocks.{l}.attn.b_O"] @ vec)})
-    out = {"embed": float(P["embed.W_E"][toks[0, t]] @ vec), "pos": float(P["pos_embed.W_pos"][t] @ vec), "attn": attn,
-           "mlp_out": [float(cache[f"blocks.{l}.hook_mlp_out"][0, t] @ vec) for l in range(n_mlp)],
-           "total": float(cache[f"blocks.{L}.{resid}"][0, t] @ vec)}
-    out["sum_of_terms"] = out["embed"] + out["pos"] + sum(float(torch.tensor(a["heads"], dtype=torch.float64).sum()) + a["b_O"] for a in attn) + sum(out["mlp_out"])
-    return out
-
-
-def attn_hook_decomposition(P, L: int, hook: str, cache: dict, t: int, e: torch.Tensor) -> dict:
-    """hook value(t)·e over heads × sources (and b_O·e for hook_attn_out)."""
-    W_O = P[f"blocks.{L}.attn.W_O"]
-    read = e.reshape(W_O.shape[0], W_O.shape[1]) if hook == "attn.hook_z" else torch.einsum("hed,d->he", W_O, e)
-    terms = attention_terms(P, L, cache, t, read)
-    b_O = float(P[f"blocks.{L}.attn.b_O"] @ e) if hook == "hook_attn_out" else 0.0
-    total = float(flat(cache[f"blocks.{L}.{hook}"])[0, t] @ e)
-    return {"embed": None, "pos": None, "attn": [{**terms, "b_O": b_O}], "mlp_out": [], "total": total,
-            "sum_of_terms": float(torch.tensor(terms["heads"], dtype=torch.float64).sum()) + b_O}
-
 
 def none_if_nan(x: float) -> float | None:
     return None if x != x else x
@@ -141,13 +54,8 @@ def main() -> None:
     torch.set_num_threads(2)
     meta, P, S, _, tokens = load(args.bundle)
     cfg = meta["model"]
-    hook_point = meta["sae"]["hook_point"]
-    L = int(hook_point.split(".")[1])
-    hook = hook_point.split(".", 2)[2]
-    resid = RESID[hook]
-    batch: dict = {}
-    with torch.no_grad():
-        model.forward(P, cfg, tokens, cache=batch)
+    hook_point, L, hook, resid = hook_point_of(meta)
+    batch = forward_cache(P, cfg, tokens)
     pre_all = sae_pre(meta, S, flat(batch[hook_point]))
     acts_all = sae_gate(meta, S, pre_all)
     # Points: the most often firing feature at its argmax and at a random firing token; the next feature where it is off.
@@ -165,18 +73,15 @@ def main() -> None:
     for i, (f, s, t) in enumerate(points):
         key = f"p{i}"
         toks = tokens[s : s + 1]
-        cache: dict = {}
-        with torch.no_grad():
-            model.forward(P, cfg, toks, cache=cache)
+        cache = forward_cache(P, cfg, toks)
         e = S["W_enc"][:, f]
 
-        def pre_fn(frozen: bool):
-            to_hook = hook_of_resid(P, cfg, L, hook, cache, t, frozen)
-            return lambda x: sae_pre(meta, S, to_hook(x))[f]
+        def pre_of(h: torch.Tensor) -> torch.Tensor:
+            return sae_pre(meta, S, h)[f]
 
         x0 = cache[f"blocks.{L}.{resid}"][0, t]
-        v = grad_at(pre_fn(False), x0)
-        u = grad_at(pre_fn(True), x0)
+        v = resid_direction(P, cfg, L, hook, cache, t, pre_of, False)
+        u = resid_direction(P, cfg, L, hook, cache, t, pre_of, True)
         pre_act = float(pre_all[s, t, f])
         R = batch[f"blocks.{L}.{resid}"]
         arrays[f"{key}.v"] = v.numpy()
