@@ -6,26 +6,19 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { cutTree } from '../../common/atlas'
-import type { AtlasJson, Channel, RequestIn, ResponseOf, Result } from '../../common/contract'
-import { BUNDLE, OUTPUT, ROOT, authHeaders, ensureRendererBuilt, launchChromium, openWorkbenchPage, startServe, type Serve } from './harness'
+import type { AtlasJson } from '../../common/contract'
+import { BUNDLE, OUTPUT, ROOT, callServe, ensureRendererBuilt, startWorkbench, type Serve, type Workbench } from './harness'
 
 const useTiny = BUNDLE === join(ROOT, 'test/fixtures/tiny')
 const FEATURE = 0
 vi.setConfig({ testTimeout: 180_000 })
 
+let workbench: Workbench | undefined
 let serve: Serve
-let browser: { context: BrowserContext; close(): Promise<void> }
 let page: Page
-const pageErrors: string[] = []
-
-async function ipc<C extends Channel>(channel: C, payload: RequestIn<C>): Promise<ResponseOf<C>> {
-  const res = await fetch(new URL(`api/${channel}`, serve.url), { method: 'POST', headers: authHeaders(serve.token), body: JSON.stringify(payload) })
-  const r = (await res.json()) as Result<ResponseOf<C>>
-  if (!r.ok) throw new Error(`${channel}: ${r.error.code}: ${r.error.message}`)
-  return r.value
-}
+let pageErrors: string[]
 
 async function setThreshold(t: number): Promise<void> {
   // A range input takes no typing: set its value and send the input event Vue's v-model listens to.
@@ -44,14 +37,12 @@ beforeAll(async () => {
   mkdirSync(OUTPUT, { recursive: true })
   if (!useTiny) return
   await ensureRendererBuilt()
-  serve = await startServe()
-  browser = await launchChromium()
-  page = await openWorkbenchPage(browser.context, serve.launchUrl, pageErrors)
+  workbench = await startWorkbench()
+  ;({ serve, page, pageErrors } = workbench)
 }, 300_000)
 
 afterAll(async () => {
-  await browser?.close()
-  await serve?.stop()
+  await workbench?.stop()
 })
 
 describe.skipIf(!useTiny)('the mechanism atlas in the browser (serve mode)', () => {
@@ -80,18 +71,18 @@ describe.skipIf(!useTiny)('the mechanism atlas in the browser (serve mode)', () 
 
     // The same atlas over HTTP (the page's job id is its own): same points, same share.
     const jobId = 'e2e-atlas'
-    await ipc('trace.atlas', { jobId, feature: FEATURE })
+    await callServe(serve, 'trace.atlas', { jobId, feature: FEATURE })
     await expect
       .poll(async () => {
         try {
-          atlas = await ipc('trace.atlas.result', { jobId })
+          atlas = await callServe(serve, 'trace.atlas.result', { jobId })
           return true
         } catch {
           return false
         }
       }, { timeout: 60_000 })
       .toBe(true)
-    const detail = await ipc('feature.get', { id: FEATURE, topK: 100 })
+    const detail = await callServe(serve, 'feature.get', { id: FEATURE, topK: 100 })
     expect(atlas.points.slice(0, Math.min(64, detail.top.length)).map((p) => p.label)).toEqual(detail.top.slice(0, 64).map((r) => r.label))
     expect(Number(await page.getAttribute('[data-field="atlas-summary"]', 'data-best-share'))).toBe(atlas.bestShare)
     expect(await page.locator('[data-field="atlas-heatmap"]').count()).toBe(1)

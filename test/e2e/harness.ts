@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { Channel, RequestIn, ResponseOf, Result } from '../../common/contract'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const OUTPUT = join(ROOT, 'test/e2e/output')
@@ -196,4 +197,49 @@ export async function openWorkbenchPage(context: BrowserContext, url: string, er
   await page.goto(url)
   await page.waitForSelector('.app[data-started="true"]')
   return page
+}
+
+/** A channel called directly on serve's /api, as the page calls it; a failure throws `channel: code: message`. */
+export async function callServe<C extends Channel>(serve: Serve, channel: C, payload: RequestIn<C>): Promise<ResponseOf<C>> {
+  const res = await fetch(new URL(`api/${channel}`, serve.url), { method: 'POST', headers: authHeaders(serve.token), body: JSON.stringify(payload) })
+  const r = (await res.json()) as Result<ResponseOf<C>>
+  if (!r.ok) throw new Error(`${channel}: ${r.error.code}: ${r.error.message}`)
+  return r.value
+}
+
+/** serve, Chromium and a workbench page on it: what an e2e file starts before its tests. */
+export interface Workbench {
+  serve: Serve
+  browser: { context: BrowserContext; close(): Promise<void> }
+  page: Page
+  /** The page's errors and console errors (a test expects none). */
+  pageErrors: string[]
+  stop(): Promise<void>
+}
+
+/** Starts serve and Chromium and opens the workbench page (the renderer must be built). */
+export async function startWorkbench(): Promise<Workbench> {
+  const serve = await startServe()
+  let browser: Workbench['browser'] | undefined
+  try {
+    browser = await launchChromium()
+    const pageErrors: string[] = []
+    const page = await openWorkbenchPage(browser.context, serve.launchUrl, pageErrors)
+    const opened = browser
+    return {
+      serve,
+      browser: opened,
+      page,
+      pageErrors,
+      async stop() {
+        await opened.close()
+        await serve.stop()
+      },
+    }
+  } catch (err) {
+    // What started is stopped here: the file's afterAll has no workbench to stop.
+    await browser?.close()
+    await serve.stop()
+    throw err
+  }
 }

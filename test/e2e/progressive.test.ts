@@ -2,23 +2,15 @@
 // shipped summary): while the build runs, the features browser and a feature tab show its partial summary
 // marked with the share of the corpus covered, which grows; when it ends, the final numbers replace it.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import type { BrowserContext, Page } from 'playwright-core'
-import type { Channel, RequestIn, ResponseOf, Result } from '../../common/contract'
-import { authHeaders, ensureRendererBuilt, launchChromium, openWorkbenchPage, startServe, type Serve } from './harness'
+import type { Page } from 'playwright-core'
+import { callServe, ensureRendererBuilt, startWorkbench, type Serve, type Workbench } from './harness'
 
 vi.setConfig({ testTimeout: 180_000 })
 
+let workbench: Workbench | undefined
 let serve: Serve
-let browser: { context: BrowserContext; close(): Promise<void> }
 let page: Page
-const pageErrors: string[] = []
-
-async function api<C extends Channel>(channel: C, payload: RequestIn<C>): Promise<ResponseOf<C>> {
-  const res = await fetch(new URL(`api/${channel}`, serve.url), { method: 'POST', headers: authHeaders(serve.token), body: JSON.stringify(payload) })
-  const r = (await res.json()) as Result<ResponseOf<C>>
-  if (!r.ok) throw new Error(`${channel}: ${r.error.code}: ${r.error.message}`)
-  return r.value
-}
+let pageErrors: string[]
 
 /** The percentage in a partial banner, or null when there is none. */
 async function shownPercent(selector: string): Promise<number | null> {
@@ -39,14 +31,12 @@ beforeAll(async () => {
   process.env.FT_BUILD_CHUNK_SEQS = '1'
   process.env.FT_BUILD_PAUSE_MS = '400'
   process.env.FT_BUILD_PARTIAL_MS = '0'
-  serve = await startServe()
-  browser = await launchChromium()
-  page = await openWorkbenchPage(browser.context, serve.launchUrl, pageErrors)
+  workbench = await startWorkbench()
+  ;({ serve, page, pageErrors } = workbench)
 }, 300_000)
 
 afterAll(async () => {
-  await browser?.close()
-  await serve?.stop()
+  await workbench?.stop()
 })
 
 describe('progressive build', () => {
@@ -76,8 +66,8 @@ describe('progressive build', () => {
 
     // The end: the marker goes, and the grid shows the finished cache's numbers.
     await expect.poll(() => page.$('[data-field="features-partial"]'), { timeout: 120_000 }).toBeNull()
-    const final = (await api('features.list', {})).features
-    expect((await api('features.list', {})).partial).toBeUndefined()
+    const final = (await callServe(serve, 'features.list', {})).features
+    expect((await callServe(serve, 'features.list', {})).partial).toBeUndefined()
     await expect.poll(() => featureCell(0, 'count'), { timeout: 30_000 }).toBe(final[0].count.toLocaleString('en-US'))
     expect(await featureCell(0, 'f1')).toBe(final[0].f1 === null ? '' : final[0].f1.toFixed(3))
     // What the partial rows showed was a part of the corpus: no more firings than the whole.
