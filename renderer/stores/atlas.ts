@@ -2,7 +2,7 @@ import { defineStore } from 'pinia'
 import { computed, markRaw, ref } from 'vue'
 import type { AtlasJson, JobDone, JobProgress } from '../../common/contract'
 import { call, errorMessage } from '../api'
-import { useJobsStore } from './jobs'
+import { cancelEntryJob, startEntryJob, useJobsStore } from './jobs'
 import { useSessionStore } from './session'
 
 type Done = Extract<JobDone, { kind: 'trace.atlas' }>
@@ -105,22 +105,14 @@ export const useAtlasStore = defineStore('atlas', () => {
   async function start(feature: number, top = 64, quantileSamples = 32): Promise<void> {
     if (running.value) return
     listen()
-    entries.value[feature] = { result: entry(feature)?.result ?? null, outcome: null, error: null }
-    try {
-      await jobs.start('trace.atlas', { feature, top, quantileSamples }, { totalTokens: 0, owner: String(feature) })
-    } catch (err) {
-      entries.value[feature] = { result: entries.value[feature]?.result ?? null, outcome: 'failed', error: errorMessage(err) }
-    }
+    await startEntryJob(entries.value, feature, entry(feature)?.result ?? null, () =>
+      jobs.start('trace.atlas', { feature, top, quantileSamples }, { totalTokens: 0, owner: String(feature) }),
+    )
   }
 
   async function cancel(): Promise<void> {
     const job = running.value
-    if (!job) return
-    try {
-      await jobs.cancel(job.jobId)
-    } catch (err) {
-      entries.value[job.feature] = { ...(entries.value[job.feature] ?? { result: null, outcome: null }), error: errorMessage(err) }
-    }
+    if (job) await cancelEntryJob(entries.value, job.feature, () => jobs.cancel(job.jobId))
   }
 
   return { entries, running, entry, threshold, setThreshold, listen, start, cancel }

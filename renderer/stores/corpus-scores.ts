@@ -3,7 +3,7 @@ import { computed, markRaw, ref } from 'vue'
 import type { CorpusScoresJson, JobDone, JobProgress, TraceConvention, TracePointRequest } from '../../common/contract'
 import { call, errorMessage } from '../api'
 import { isPointOf } from '../components/trace/format'
-import { useJobsStore } from './jobs'
+import { cancelEntryJob, startEntryJob, useJobsStore } from './jobs'
 
 type Done = Extract<JobDone, { kind: 'trace.corpusScores' }>
 
@@ -94,23 +94,14 @@ export const useCorpusScoresStore = defineStore('corpusScores', () => {
     if (running.value) return
     listen()
     const key = corpusScoresKey(tabId, convention)
-    entries.value[key] = { result: entries.value[key]?.result ?? null, outcome: null, error: null }
-    try {
-      await jobs.start('trace.corpusScores', { point, convention }, { totalTokens, owner: key })
-    } catch (err) {
-      // e.g. `busy`: another window started a job.
-      entries.value[key] = { result: entries.value[key]?.result ?? null, outcome: 'failed', error: errorMessage(err) }
-    }
+    await startEntryJob(entries.value, key, entries.value[key]?.result ?? null, () =>
+      jobs.start('trace.corpusScores', { point, convention }, { totalTokens, owner: key }),
+    )
   }
 
   async function cancel(): Promise<void> {
     const job = running.value
-    if (!job) return
-    try {
-      await jobs.cancel(job.jobId)
-    } catch (err) {
-      entries.value[job.key] = { ...(entries.value[job.key] ?? { result: null, outcome: null }), error: errorMessage(err) }
-    }
+    if (job) await cancelEntryJob(entries.value, job.key, () => jobs.cancel(job.jobId))
   }
 
   /** A closed trace tab: its results go, and a job it started is cancelled. */

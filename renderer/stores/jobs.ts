@@ -1,7 +1,7 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import type { JobDone, JobKind, JobProgress, RequestIn, ResponseOf } from '../../common/contract'
-import { call, onPush } from '../api'
+import type { JobDone, JobKind, JobOutcome, JobProgress, RequestIn, ResponseOf } from '../../common/contract'
+import { call, errorMessage, onPush } from '../api'
 
 /** A job main is running: its latest progress, and who in the page started it (e.g. a trace tab's key). */
 export interface RunningJob {
@@ -93,3 +93,32 @@ export const useJobsStore = defineStore('jobs', () => {
 
   return { running, lastRate, listen, adopt, ofKind, start, cancel, onProgress, onDone }
 })
+
+/** What a job's owner in the page (a feature, a trace tab) shows: its last result, how its last job ended. */
+export interface JobEntry<R> {
+  result: R | null
+  outcome: JobOutcome | null
+  error: string | null
+}
+
+/**
+ * Starts an owner's job: its entry keeps `previous` (the last result) and loses the last outcome; a start
+ * main refuses (e.g. `busy`: another window started a job) becomes the entry's failure.
+ */
+export async function startEntryJob<K extends string | number, R>(entries: Record<K, JobEntry<R>>, key: K, previous: R | null, start: () => Promise<unknown>): Promise<void> {
+  entries[key] = { result: previous, outcome: null, error: null }
+  try {
+    await start()
+  } catch (err) {
+    entries[key] = { result: entries[key]?.result ?? null, outcome: 'failed', error: errorMessage(err) }
+  }
+}
+
+/** Cancels an owner's running job; a cancel main refuses becomes the entry's error. */
+export async function cancelEntryJob<K extends string | number, R>(entries: Record<K, JobEntry<R>>, key: K, cancel: () => Promise<unknown>): Promise<void> {
+  try {
+    await cancel()
+  } catch (err) {
+    entries[key] = { ...(entries[key] ?? { result: null, outcome: null }), error: errorMessage(err) }
+  }
+}
