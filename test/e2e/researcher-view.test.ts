@@ -213,6 +213,12 @@ describe("the researcher's view (issue 14)", () => {
     const first = (await cells(top, 'activation'))[0]
     expect(Number(first.text)).toBeCloseTo(featureMax, 4)
     expect(rgb(first.bg)).toEqual([165, 15, 21]) // the maximum is the deepest red, not a per-column end
+    // The histogram of non-negative activations: white near 0 to red, never blue (it read as negative).
+    const bars = (await page.$$eval(`[data-feature-id="${featureId}"] svg rect.bar`, (rs) => rs.map((r) => r.getAttribute('fill') ?? ''))).map(rgb)
+    expect(bars.length).toBeGreaterThan(5)
+    for (const [r, , b] of bars) expect(r).toBeGreaterThanOrEqual(b)
+    expect(Math.min(...bars[0])).toBeGreaterThan(200) // the lowest bin is nearly white
+    expect(bars.at(-1)![1]).toBeLessThan(bars[0][1]) // greener (paler) at the bottom, redder at the top
     await shot('rv-02-feature-colours')
   })
 
