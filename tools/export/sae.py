@@ -233,10 +233,16 @@ def refuse_unsupported(c: dict, weights: dict) -> None:
     if c["hook_head_index"] is not None:
         raise BundleError(f"not yet supported by the app: an SAE on one attention head's output (hook_head_index="
                           f"{c['hook_head_index']} of {c['hook_name']}); the bundle's SAE reads a whole hook")
-    if c["reshape_activations"] == "hook_z" or c["hook_name"].endswith("attn.hook_z"):
-        raise BundleError(f"not yet supported by the app: SAEs on attn.hook_z (per-head z concatenated), here "
-                          f"{c['hook_name']}; the app's hook points are hook_resid_pre/mid/post, hook_attn_out, "
-                          "hook_mlp_out, mlp.hook_pre, mlp.hook_post")
+    # attn.hook_z: SAELens reads TransformerLens's z [.., n_heads, d_head] flattened row-major, head index
+    # outermost (its SAE's reshape '... n_heads d_head -> ... (n_heads d_head)', its activation store's
+    # .view(batch, pos, -1)): index h·d_head + i, the bundle's own layout, so the tensors export unchanged.
+    reshape = c["reshape_activations"]
+    if reshape not in ("none", "hook_z"):
+        raise BundleError(f"not yet supported by the app: reshape_activations={reshape!r} (the SAE's input reshaped "
+                          "before encoding); the exporter knows 'none' and 'hook_z'")
+    if reshape == "hook_z" and not c["hook_name"].endswith("attn.hook_z"):
+        raise BundleError(f"cfg.json says reshape_activations='hook_z', but the SAE reads {c['hook_name']}, not a "
+                          "blocks.L.attn.hook_z (SAELens refuses this SAE too)")
     if c["model_class_name"] not in (None, "HookedTransformer"):
         raise BundleError(f"not supported: the SAE was trained on a {c['model_class_name']}, not a TransformerLens HookedTransformer")
 

@@ -193,6 +193,16 @@ def prepare_model(state_dict: dict, tl_cfg: dict, *, processed: dict | None = No
                           f"trained on a model loaded without it, and {hook_point} differs between the two (it loses its mean "
                           "over d_model): export from the unprocessed state dict")
     done["center_writing_weights"] = centred
+    if hook == "attn.hook_z" and done["fold_value_biases"] and not want["fold_value_biases"]:
+        raise BundleError(f"the state dict is declared processed with fold_value_biases, but this SAE was trained on a "
+                          f"model loaded without it, and {hook_point} differs between the two (each head's z loses its "
+                          "value bias b_V, which the folded weights no longer hold): export from the unprocessed state dict")
+    if hook == "attn.hook_z" and not done["fold_value_biases"] and not want["fold_value_biases"]:
+        b_v = [params[f"blocks.{l}.attn.b_V"] for l in range(cfg["n_layers"])]
+        if all(not np.any(b) for b in b_v):
+            notes.append(f"every b_V in the state dict is zero, as after fold_value_biases, which this SAE's model did "
+                         f"not have; if the state dict was processed with it, {hook_point} lacks the value biases the "
+                         "SAE saw (export from the unprocessed state dict)")
     for k in PROCESSING_FLAGS:
         if done[k] and not want[k]:
             notes.append(f"the state dict already has {k}, which the SAE's model did not; it leaves {hook_point or 'the hook'} unchanged")

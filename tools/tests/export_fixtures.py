@@ -208,9 +208,11 @@ def bundle_acts(out: str) -> tuple[dict, torch.Tensor, dict]:
     with torch.no_grad():
         ftmodel.forward(P, meta["model"], torch.from_numpy(toks.astype(np.int64)), cache=cache)
     x = cache[meta["sae"]["hook_point"]]
+    if meta["sae"]["hook_point"].endswith("attn.hook_z"):  # docs/BUNDLE.md: heads concatenated, index h·d_head + i
+        x = x.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
     S = {k: torch.from_numpy(v) for k, v in sae.items()}
     s = meta["sae"]
-    pre = (x - S["b_dec"] if s.get("apply_b_dec_to_input", True) else x) @ S["W_enc"] + S["b_enc"]
+    pre = bundle.sae_pre_acts(s, S, x)
     if s["kind"] == "jumprelu":
         acts = torch.relu(pre) * (pre > S["threshold"]).double()
     elif s["kind"] == "topk":  # docs/BUNDLE.md: each token's k largest, equal values lower feature id first

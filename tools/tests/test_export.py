@@ -254,11 +254,85 @@ def test_topk_without_k_jumprelu_without_threshold_and_k_above_d_sae_refused(tmp
     assert not (tmp_path / "bundle").exists()
 
 
-def test_hook_z_sae_refused(tmp_path):
+def saelens_hook_z_input(sd: dict, cfg: dict, toks: np.ndarray, layer: int, kwargs: dict | None) -> torch.Tensor:
+    """What a SAELens hook_z SAE reads, computed here from the raw weights: TransformerLens's z [batch, pos, n_heads,
+    d_head] (layer `layer`'s attention on its LN1 output), then SAELens's reshape '... n_heads d_head -> ...
+    (n_heads d_head)': the heads side by side, head 0's d_head first. Of the model's processing (`kwargs`) only
+    fold_value_biases changes z: it moves each head's value bias into b_O, and after fold_ln that bias includes
+    LN1's bias through W_V, so z loses b_V (+ ln1.b·W_V)."""
+    kwargs = kwargs or {}
+    resid = fx.reference_hook(sd, cfg, toks, f"blocks.{layer}.hook_resid_pre", centred=False)
+    P = {k: v.double() for k, v in sd.items() if v.is_floating_point()}
+    pre = f"blocks.{layer}."
+    xc = resid - resid.mean(-1, keepdim=True)
+    x = xc / (xc.pow(2).mean(-1, keepdim=True) + cfg["eps"]).sqrt() * P[pre + "ln1.w"] + P[pre + "ln1.b"]
+    b_V = P[pre + "attn.b_V"]
+    if kwargs.get("fold_value_biases"):
+        # v = x·W_V + b_V with x = LN1's output (its bias included): what is left once b_V + [fold_ln]·ln1.b·W_V is gone.
+        b_V = -torch.einsum("d,hde->he", P[pre + "ln1.b"], P[pre + "attn.W_V"]) if kwargs.get("fold_ln") else torch.zeros_like(b_V)
+    q = torch.einsum("bpd,hde->bphe", x, P[pre + "attn.W_Q"]) + P[pre + "attn.b_Q"]
+    k = torch.einsum("bpd,hde->bphe", x, P[pre + "attn.W_K"]) + P[pre + "attn.b_K"]
+    v = torch.einsum("bpd,hde->bphe", x, P[pre + "attn.W_V"]) + b_V
+    T = x.shape[1]
+    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(cfg["d_head"])
+    scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    z = torch.einsum("bhqk,bkhe->bqhe", scores.softmax(-1), v)
+    assert z.shape[-2:] == (cfg["n_heads"], cfg["d_head"])
+    return torch.cat([z[..., h, :] for h in range(cfg["n_heads"])], dim=-1)
+
+
+@pytest.mark.parametrize("layout,kwargs,over", [
+    ("current", None, {"reshape_activations": "hook_z"}),
+    ("current", {"fold_ln": True, "center_writing_weights": True, "fold_value_biases": True}, {"reshape_activations": "hook_z"}),
+    ("v5", None, {}),
+    ("v5", {"fold_value_biases": True}, {}),
+    ("old", None, {}),
+], ids=["current", "current-processed", "v5", "v5-fold_value_biases", "old"])
+def test_hook_z_sae_exported_exactly(tmp_path, layout, kwargs, over):
+    """A SAELens SAE on attn.hook_z in each config layout: the bundle's SAE acts (its hook_z, heads concatenated as
+    the app reads it) equal SAELens's encoder on SAELens's reshaped z of the model the SAE was trained on."""
+    hook = "blocks.1.attn.hook_z"
+    w = fx.sae_tensors(fx.N_HEADS * fx.D_HEAD, 40, seed=5)
+    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg(layout, hook, fx.N_HEADS * fx.D_HEAD, 40, kwargs=kwargs, **over))
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", f"saelens:{folder}"])
+    meta, acts, sae = fx.bundle_acts(out)  # read_bundle's checks pass
+    assert meta["sae"]["hook_point"] == hook and meta["sae"]["d_in"] == fx.N_HEADS * fx.D_HEAD
+    assert meta["model"]["processing"]["fold_value_biases"] is bool((kwargs or {}).get("fold_value_biases"))
+    for k in ("W_enc", "W_dec", "b_dec", "b_enc"):  # head-major on both sides: the tensors travel unchanged
+        assert np.array_equal(sae[k].astype(np.float32), w[k].numpy()), k
+    x = saelens_hook_z_input(sd, cfg, toks, 1, kwargs)
+    ref = fx.reference_acts(x, w)
+    assert 0.05 < float((ref > 0).double().mean()) < 0.95, "the fixture's features should fire on some tokens only"
+    assert torch.allclose(acts, ref, rtol=1e-4, atol=1e-4), float((acts - ref).abs().max())
+    # The head order matters: the same SAE on z with its heads in reverse order reads something else.
+    flipped = torch.cat(list(reversed(x.split(fx.D_HEAD, dim=-1))), dim=-1)
+    assert not torch.allclose(acts, fx.reference_acts(flipped, w), rtol=1e-2, atol=1e-2)
+
+
+def test_hook_z_sae_refusals(tmp_path):
     w = fx.sae_tensors(fx.D_MODEL, 40)
-    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", "blocks.0.attn.hook_z", fx.D_MODEL, 40, reshape_activations="hook_z"))
-    with pytest.raises(BundleError, match="not yet supported by the app: SAEs on attn.hook_z"):
-        run_export(tmp_path, ["--sae", folder])
+    # hook_z's value without the value biases, under an SAE whose model kept them.
+    cfg = fx.tl_cfg("gpt2", 2)
+    raw = fx.tl_state_dict(cfg)
+    folded = model.process_weights({k: v.double() for k, v in raw.items() if v.is_floating_point()}, cfg, fold_value_biases=True)[0]
+    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", "blocks.1.attn.hook_z", fx.D_MODEL, 40, reshape_activations="hook_z"))
+    with pytest.raises(BundleError, match="declared processed with fold_value_biases, but this SAE was trained on a model loaded without it"):
+        run_export(tmp_path, ["--sae", folder, "--model-processed", "fold_value_biases"], cfg=cfg, sd={k: v.float() for k, v in folded.items()})
+    # Undeclared, the zero b_V is noted in the provenance.
+    out, *_ = run_export(tmp_path, ["--sae", folder], cfg=cfg, sd={k: v.float() for k, v in folded.items()})
+    with open(os.path.join(out, "bundle.json")) as f:
+        assert any("every b_V in the state dict is zero" in n for n in json.load(f)["provenance"]["export"]["notes"])
+    # SAELens's hook_z reshape on a hook that is not hook_z; a reshape the exporter does not know; one head's z.
+    for name, over, needle in (
+            ("a", {"reshape_activations": "hook_z"}, "reshape_activations='hook_z', but the SAE reads blocks.1.hook_resid_pre"),
+            ("b", {"reshape_activations": "other"}, "reshape_activations='other'")):
+        f = fx.write_saelens(tmp_path, name, w, fx.saelens_cfg("current", "blocks.1.hook_resid_pre", fx.D_MODEL, 40, **over))
+        with pytest.raises(BundleError, match=needle):
+            run_export(tmp_path, ["--sae", f], out_name="refused")
+    f = fx.write_saelens(tmp_path, "c", fx.sae_tensors(fx.D_HEAD, 40), fx.saelens_cfg("v5", "blocks.1.attn.hook_z", fx.D_HEAD, 40, hook_head_index=2))
+    with pytest.raises(BundleError, match="an SAE on one attention head's output"):
+        run_export(tmp_path, ["--sae", f], out_name="refused")
+    assert not (tmp_path / "refused").exists()
 
 
 def test_scaling_factor_without_flag_refused(tmp_path):
