@@ -119,6 +119,8 @@ export interface FidelityOf<A extends TraceArrays> {
   predicted: A['floats']
   /** The tokens where prediction and truth disagree most, |error| descending. */
   disagreements: FidelityRowJson[]
+  /** The same among the tokens where the feature fires (activation > 0), |error| descending. */
+  firingDisagreements: FidelityRowJson[]
 }
 
 /** What a convention gives over the scope (the point's 128-sequence batch, or the prompt). */
@@ -263,9 +265,28 @@ export interface TermPairJson {
   diff: number
 }
 
+/**
+ * Both points' activation scores over the same tokens (issue 14 §6): A's scope (its batch, or its prompt)
+ * scored by A's vector and by B's, in the compared convention; a token every direction reads alike lies on
+ * a line, one only A's reads lies along x.
+ */
+export interface ScoreScatterJson {
+  scope: TraceScopeKind
+  /** vec_A·R and vec_B·R for every token of the scope (R the trace's residual point). */
+  a: number[]
+  b: number[]
+  /** Pearson r of a against b. */
+  pearson: number
+  /** A's point among the scope's tokens, and B's where it is one of them (else −1). */
+  pointA: number
+  pointB: number
+}
+
 export interface TraceComparisonJson {
   cosineV: number
   cosineU: number
+  /** The two directions' activation scores over A's scope. */
+  scores: ScoreScatterJson
   /** Both decompositions (of `tokenScoreDiff.convention`'s vector) term by term, matched, |diff| descending. */
   terms: TermPairJson[]
   /** (W_E·a − W_E·b) for the chosen convention: the tokens a favours most, then those b favours most. */
@@ -333,6 +354,8 @@ export interface CorpusScoresOf<A extends TraceArrays> {
     pearsonRelu: number
     /** The tokens where prediction and truth disagree most, |error| descending. */
     disagreements: FidelityRowJson[]
+    /** The same among the tokens where the feature fires (absent in session files saved before it existed). */
+    firingDisagreements?: FidelityRowJson[]
     /**
      * Points for a scatter plot, far fewer than the corpus: evenly spaced tokens of the whole corpus, and
      * evenly spaced tokens among those where the feature fires or is predicted to (rare in a large corpus).

@@ -1,12 +1,15 @@
-// Two traces side by side (issue 5, Interaction): how alike their directions are, and where their
-// vocabulary scores differ most, each token with its display text (the page cannot look up the vocabulary).
-// Both read only the point part of a trace, so comparePoints never runs a batch's forward pass.
+// Two traces side by side (issue 5, Interaction; issue 14 §6): how alike their directions are, their
+// decompositions term by term, where their vocabulary scores differ most (each token with its display text:
+// the page cannot look up the vocabulary), and both directions' activation scores over A's scope. Only the
+// scores need a batch's forward pass, the one A's own trace ran (the engine usually still holds it).
 import type { Bundle } from '../bundle'
-import type { DecompositionJson, TermPairJson, TokenScoreDiffJson, TraceComparisonJson } from '../../common/contract'
+import type { DecompositionJson, ScoreScatterJson, TermPairJson, TokenScoreDiffJson, TraceComparisonJson, TraceScopeKind } from '../../common/contract'
 import { tokenText } from '../../common/text'
 import { bundleViews } from './locate'
-import { cosine, topIndices } from './math'
+import { cosine, pearson, stack, topIndices } from './math'
+import { tracePlan } from './plan'
 import { tracePoint } from './point'
+import { scopeBlock, scopeOf } from './scope'
 import type { Convention, PointTrace, TraceEngine, TracePoint } from './types'
 
 export type TokenScoreDiff = TokenScoreDiffJson
@@ -52,8 +55,26 @@ export function matchTerms(a: DecomposedPoint, b: DecomposedPoint): TermPairJson
   return out.sort((x, y) => Math.abs(y.diff) - Math.abs(x.diff) || (x.layer ?? -1) - (y.layer ?? -1) || (x.head ?? -1) - (y.head ?? -1) || (y.offset ?? 0) - (x.offset ?? 0))
 }
 
+/**
+ * The score scatter from R·[vec_A, vec_B] over A's scope (the engine's projection, interleaved per token).
+ * `pointB`: B's index among the scope's tokens, or −1.
+ */
+export function scoreScatter(scope: TraceScopeKind, projections: ArrayLike<number>, pointA: number, pointB: number): ScoreScatterJson {
+  const n = projections.length / 2
+  const a = Array.from({ length: n }, (_, i) => projections[2 * i])
+  const b = Array.from({ length: n }, (_, i) => projections[2 * i + 1])
+  return { scope, a, b, pearson: pearson(a, b), pointA, pointB }
+}
+
+/** A point's index among a scope's tokens, or −1 when the scope does not hold it. */
+export function indexInScope(scope: TraceScopeKind, point: TracePoint): number {
+  if (scope.kind !== 'batch' || !('sample' in point)) return -1
+  const seq = point.sample - scope.start
+  return seq >= 0 && seq < scope.count && point.pos < scope.seqLen ? seq * scope.seqLen + point.pos : -1
+}
+
 /** `display`: the vocabulary's display strings (bundleViews(bundle).display); a missing entry reads `<id>`. */
-export function compareTraces(a: Comparable, b: Comparable, convention: Convention = 'v', k = 20, display: readonly string[] = []): TraceComparison {
+export function compareTraces(a: Comparable, b: Comparable, convention: Convention = 'v', k = 20, display: readonly string[] = []): Omit<TraceComparison, 'scores'> {
   const sa = a[convention].tokenScores.scores
   const sb = b[convention].tokenScores.scores
   if (sa.length !== sb.length) throw new RangeError('the traces come from bundles with different vocabularies')
@@ -69,9 +90,16 @@ export function compareTraces(a: Comparable, b: Comparable, convention: Conventi
   }
 }
 
-/** Two points of one bundle compared from their point parts (trace.compare). */
+/** Two points of one bundle compared (trace.compare): their point parts, and both vectors over A's scope. */
 export async function comparePoints(bundle: Bundle, engine: TraceEngine, a: TracePoint, b: TracePoint, convention: Convention = 'v', k = 20): Promise<TraceComparison> {
   const ta = await tracePoint(bundle, engine, a)
   const tb = await tracePoint(bundle, engine, b)
-  return compareTraces(ta, tb, convention, k, bundleViews(bundle).display)
+  const s = scopeOf(bundle, a, ta.sequence)
+  const [projections] = await engine.projectBlock({
+    ...scopeBlock(s),
+    projections: [{ hook: tracePlan(bundle).resid, vectors: stack([ta[convention].vector, tb[convention].vector], bundle.config.model.d_model) }],
+  })
+  const pointA = 'sample' in a ? indexInScope(s.scope, a) : a.token
+  const scores = scoreScatter(s.scope, projections, pointA, indexInScope(s.scope, b))
+  return { ...compareTraces(ta, tb, convention, k, bundleViews(bundle).display), scores }
 }

@@ -143,6 +143,7 @@ export async function corpusScores(bundle: Bundle, engine: CorpusScoresEngine, p
       pearson: fid.pearson,
       pearsonRelu: fid.pearsonRelu,
       disagreements: fid.disagreements,
+      firingDisagreements: fid.firingDisagreements,
       scatter: scatterSample(fid.predicted, preActivations, opts.scatterPoints ?? 4000),
     },
     elapsedSec: (performance.now() - started) / 1000,

@@ -47,7 +47,7 @@ export function scopeOf(bundle: Bundle, point: TracePoint, sequence: Int32Array)
 }
 
 /** The block request of a scope: its tokens as [nSeq, seqLen]. */
-function block(s: PointScope): { key: string; tokens: Int32Array; nSeq: number; seqLen: number } {
+export function scopeBlock(s: PointScope): { key: string; tokens: Int32Array; nSeq: number; seqLen: number } {
   return { key: s.blockKey, tokens: s.scopeTokens, nSeq: s.scope.kind === 'batch' ? s.scope.count : 1, seqLen: s.scope.seqLen }
 }
 
@@ -61,7 +61,7 @@ export async function prefetchScope(bundle: Bundle, engine: TraceEngine, sample:
   if (s.scope.kind !== 'batch') return
   const empty = new Float32Array(0)
   await engine.projectBlock({
-    ...block(s),
+    ...scopeBlock(s),
     projections: [
       { hook: tracePlan(bundle).resid, vectors: empty },
       { hook: bundle.config.sae.hook_point as HookName, vectors: empty },
@@ -97,13 +97,13 @@ export async function topKRivals(bundle: Bundle, engine: Pick<TraceEngine, 'saeT
 export async function scopeProjections(bundle: Bundle, engine: TraceEngine, s: ScopeInput): Promise<ScopeValues> {
   const { sae } = bundleViews(bundle)
   const projections = await engine.projectBlock({
-    ...block(s),
+    ...scopeBlock(s),
     projections: [
       { hook: tracePlan(bundle).resid, vectors: stack([s.lin.v, s.lin.u], bundle.config.model.d_model) },
       { hook: bundle.config.sae.hook_point as HookName, vectors: encoderColumn(sae, s.feature) },
     ],
   })
-  return { projections, rivals: await topKRivals(bundle, engine, block(s), s.feature) }
+  return { projections, rivals: await topKRivals(bundle, engine, scopeBlock(s), s.feature) }
 }
 
 /** The SAE's gate of feature f over a block (gate.ts). */

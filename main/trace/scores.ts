@@ -29,7 +29,8 @@ export function scoreRows(view: ScopeView, scores: ArrayLike<number>, limit: num
  * pre(x0) + vec·(x − x0) for every token of the scope, against the true pre-activations and activations.
  * `scores` is vec·x over the scope, `vecDotX0` is vec·x0 at the point (≈ 0 for v, by LayerNorm's scale
  * invariance; not for u). `gate` makes activations of the true and the predicted pre-activations
- * (pearsonRelu compares the two; ReLU for a relu SAE, see gate.ts for the others).
+ * (pearsonRelu compares the two; ReLU for a relu SAE, see gate.ts for the others). `firingDisagreements`:
+ * the largest |error| among the tokens where the feature truly fires (activation > 0).
  */
 export function fidelity(view: ScopeView, scores: Float32Array, preAtPoint: number, vecDotX0: number, pre: Float32Array, limit = 50, gate: TokenGate = reluGate): Fidelity {
   const n = scores.length
@@ -43,12 +44,18 @@ export function fidelity(view: ScopeView, scores: Float32Array, preAtPoint: numb
     acts[i] = gate.actual(i, pre[i])
     absErr[i] = Math.abs(predicted[i] - pre[i])
   }
-  const disagreements = topIndices(absErr, limit).map((i) => ({
+  const row = (i: number): FidelityRow => ({
     ...scoreRow(view, i, predicted[i]),
     predicted: predicted[i],
     preActivation: pre[i],
     activation: acts[i],
     error: predicted[i] - pre[i],
-  }))
-  return { pearson: pearson(predicted, pre), pearsonRelu: pearson(predictedRelu, acts), predicted, disagreements }
+  })
+  // Where the feature fires: below the gate the largest errors are often harmless (both below zero), so
+  // the tokens whose activation the prediction gets wrong get a list of their own.
+  const firingErr = absErr.map((e, i) => (acts[i] > 0 ? e : -1))
+  const firingDisagreements = topIndices(firingErr, limit)
+    .filter((i) => acts[i] > 0)
+    .map(row)
+  return { pearson: pearson(predicted, pre), pearsonRelu: pearson(predictedRelu, acts), predicted, disagreements: topIndices(absErr, limit).map(row), firingDisagreements }
 }

@@ -113,6 +113,29 @@ for (const c of CASES) {
       }
     })
 
+    it('lists the largest disagreements among the tokens where the feature fires, as PyTorch\'s arrays give them', () => {
+      for (const p of points() as (PointJson & { v_dot_resid_mid: number })[]) {
+        const rows = traces.get(p.key)!.v.fidelity.firingDisagreements
+        const [scores, pre, acts] = [f32(`${p.key}.scores_v`), f32(`${p.key}.pre_batch`), f32(`${p.key}.acts_batch`)]
+        const seqLen = bundle.tokens.seqLen
+        // pre(x0) + v·(x − x0) − pre(x) at every firing token of the golden batch, |error| descending.
+        const want = Array.from(pre.keys())
+          .filter((i) => acts[i] > 0)
+          .map((i) => p.pre_activation + scores[i] - p.v_dot_resid_mid - pre[i])
+          .sort((a, b) => Math.abs(b) - Math.abs(a))
+          .slice(0, 100)
+        expect(want.length, `${p.key} fires somewhere in its batch`).toBeGreaterThan(0)
+        expect(rows).toHaveLength(want.length)
+        const scale = Math.max(1, Math.abs(want[0]))
+        rows.forEach((r, k) => {
+          const i = (r.batch - p.batch_start) * seqLen + r.pos
+          expect(acts[i], `${p.key} ${r.label} fires`).toBeGreaterThan(0)
+          expect(Math.abs(r.error - want[k]) / scale, `${p.key} row ${k}`).toBeLessThan(TOL)
+          expect(Math.abs(r.error - (r.predicted - pre[i])) / scale).toBeLessThan(TOL)
+        })
+      }
+    })
+
     it('unembeds v (W_E·v, top and bottom 20) and gives the logit effect', () => {
       for (const p of points()) {
         const t = traces.get(p.key)!
@@ -178,7 +201,41 @@ for (const c of CASES) {
       const [pa, pb] = points()
       const at = (p: PointJson) => ({ feature: p.feature, sample: p.sample, pos: p.pos })
       const display = bundleViews(bundle).display
-      expect(await comparePoints(bundle, engine, at(pa), at(pb), 'u', 7)).toEqual(compareTraces(traces.get(pa.key)!, traces.get(pb.key)!, 'u', 7, display))
+      const { scores: _, ...cmpPoints } = await comparePoints(bundle, engine, at(pa), at(pb), 'u', 7)
+      expect(cmpPoints).toEqual(compareTraces(traces.get(pa.key)!, traces.get(pb.key)!, 'u', 7, display))
+    })
+
+    it('scores A\'s batch along both points\' vectors, with their Pearson r, as PyTorch\'s scores give them', async () => {
+      // Two golden points of one batch: B's scores over A's batch are then PyTorch's scores of B.
+      const pa = points()[0]
+      const pb = points().find((p) => p !== pa && p.batch_start === pa.batch_start)!
+      expect(pb, 'two golden points in one batch').toBeDefined()
+      const at = (p: PointJson) => ({ feature: p.feature, sample: p.sample, pos: p.pos })
+      const elsewhere = points().find((p) => p.batch_start !== pa.batch_start)
+      if (elsewhere) expect((await comparePoints(bundle, engine, at(pa), at(elsewhere), 'u')).scores.pointB).toBe(-1)
+      for (const convention of ['u', 'v'] as const) {
+        const { scores } = await comparePoints(bundle, engine, at(pa), at(pb), convention)
+        const [a, b] = [f32(`${pa.key}.scores_${convention}`), f32(`${pb.key}.scores_${convention}`)]
+        expect(scores.scope).toEqual({ kind: 'batch', start: pa.batch_start, count: pa.batch_size, seqLen: bundle.tokens.seqLen })
+        expect(relErr(scores.a, a), `${convention} a`).toBeLessThan(TOL)
+        expect(relErr(scores.b, b), `${convention} b`).toBeLessThan(TOL)
+        // Pearson r in float64 from the golden arrays.
+        const n = a.length
+        const ma = a.reduce((s, x) => s + x, 0) / n
+        const mb = b.reduce((s, x) => s + x, 0) / n
+        let sab = 0
+        let saa = 0
+        let sbb = 0
+        for (let i = 0; i < n; i++) {
+          sab += (a[i] - ma) * (b[i] - mb)
+          saa += (a[i] - ma) ** 2
+          sbb += (b[i] - mb) ** 2
+        }
+        expect(Math.abs(scores.pearson - sab / Math.sqrt(saa * sbb))).toBeLessThan(TOL)
+        const seqLen = bundle.tokens.seqLen
+        expect(scores.pointA).toBe((pa.sample - pa.batch_start) * seqLen + pa.pos)
+        expect(scores.pointB).toBe((pb.sample - pb.batch_start) * seqLen + pb.pos)
+      }
     })
 
     it('serializes a trace to JSON with v, u in full and every vocabulary row with its token id', () => {
