@@ -41,6 +41,8 @@ function isCorpusScores(r: unknown, point: TracePointRequest, convention: TraceC
     o.convention === convention &&
     samePoint &&
     arrays.every(Array.isArray) &&
+    // Saved before the firing list existed: no list, not a malformed one.
+    (o.fidelity?.firingDisagreements === undefined || Array.isArray(o.fidelity.firingDisagreements)) &&
     numbers.every((x) => typeof x === 'number') &&
     o.histogram!.edges.length === o.histogram!.counts.length + 1
   )

@@ -83,7 +83,8 @@ export const useTabsStore = defineStore('tabs', () => {
 
   function openTrace(point: TracePointRequest, activate = true): string {
     const id = traceTabId(point)
-    if (!traceTabs.value.some((t) => t.id === id)) traceTabs.value.push({ id, kind: 'trace', point: { ...point }, pinned: false, convention: 'v', head: null, sourcePos: null })
+    // A new trace opens in u, the convention whose terms add up to u·resid_mid (v is one click away).
+    if (!traceTabs.value.some((t) => t.id === id)) traceTabs.value.push({ id, kind: 'trace', point: { ...point }, pinned: false, convention: 'u', head: null, sourcePos: null })
     if (activate) active.value = id
     return id
   }
@@ -143,6 +144,7 @@ export const useTabsStore = defineStore('tabs', () => {
         point,
         // Files before unpinned traces were saved hold pinned ones only, without the flag.
         pinned: t.pinned !== false,
+        // The saved convention; a file without one predates the choice, when every trace showed v.
         convention: t.convention === 'u' ? 'u' : 'v',
         head: nullableNat(t.head),
         sourcePos: nullableNat(t.sourcePos),

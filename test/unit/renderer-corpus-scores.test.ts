@@ -37,6 +37,15 @@ describe('corpus scores from a session file', () => {
     expect(store.saved('other')).toEqual({})
   })
 
+  it('restores a result saved with the firing tokens\' disagreements, and one saved before they existed', () => {
+    const store = useCorpusScoresStore()
+    const withFiring = structuredClone(result('v'))
+    ;(withFiring.fidelity as Record<string, unknown>).firingDisagreements = []
+    expect(store.restoreSaved('tab', point, { v: withFiring, u: result('u') })).toBe(2)
+    expect(store.entry(corpusScoresKey('tab', 'v'))?.result?.fidelity.firingDisagreements).toEqual([])
+    expect(store.entry(corpusScoresKey('tab', 'u'))?.result?.fidelity.firingDisagreements).toBeUndefined()
+  })
+
   it('skips results of another point or convention, and malformed ones', () => {
     const store = useCorpusScoresStore()
     const broken = (edit: (r: Record<string, unknown>) => void): Record<string, unknown> => {
@@ -54,6 +63,7 @@ describe('corpus scores from a session file', () => {
       broken((r) => ((r.histogram as { edges: number[] }).edges = [0, 1])),
       broken((r) => delete (r.fidelity as { scatter: Record<string, unknown> }).scatter.predicted),
       broken((r) => (r.top = 'rows')),
+      broken((r) => ((r.fidelity as Record<string, unknown>).firingDisagreements = 'rows')),
     ]
     for (const v of bad) expect(store.restoreSaved('tab', point, { v }), JSON.stringify(v)).toBe(0)
     expect(store.restoreSaved('tab', point, 'not an object')).toBe(0)

@@ -15,7 +15,7 @@ describe('trace tabs', () => {
     expect(b).toBe(a)
     expect(tabs.traceTabs).toHaveLength(1)
     expect(tabs.active).toBe(a)
-    expect(tabs.traceTab(a)).toMatchObject({ kind: 'trace', pinned: false, convention: 'v', head: null, sourcePos: null })
+    expect(tabs.traceTab(a)).toMatchObject({ kind: 'trace', pinned: false, convention: 'u', head: null, sourcePos: null })
   })
 
   it('keeps prompt points apart by their text and token, with short ids', () => {
@@ -45,6 +45,7 @@ describe('trace tabs', () => {
         { id: 'feature:2', kind: 'feature', featureId: 2 },
         { id: 'x', kind: 'trace', point: { feature: 2, sample: 4, pos: 8 }, convention: 'u', head: 1, sourcePos: 5 },
         { id: 'y', kind: 'trace', point: { feature: 2, sample: 4, pos: 8 } },
+        { id: 'w', kind: 'trace', point: { feature: 3, sample: 0, pos: 1 }, convention: 'v' },
         { id: 'z', kind: 'trace', point: { feature: 2, prompt: 'def f', token: 1 }, head: -1 },
         { id: 'bad1', kind: 'trace', point: { feature: -1, sample: 0, pos: 0 } },
         { id: 'bad2', kind: 'trace', point: { feature: 1, prompt: '', token: 0 } },
@@ -56,6 +57,8 @@ describe('trace tabs', () => {
     expect(tabs.featureTabs.map((t) => t.id)).toEqual(['feature:2'])
     expect(tabs.traceTabs).toEqual([
       { id: 'trace:2:4/8', kind: 'trace', point: { feature: 2, sample: 4, pos: 8 }, pinned: true, convention: 'u', head: 1, sourcePos: 5 },
+      // A saved v stays v though new traces open in u.
+      { id: 'trace:3:0/1', kind: 'trace', point: { feature: 3, sample: 0, pos: 1 }, pinned: true, convention: 'v', head: null, sourcePos: null },
       { id: traceTabId({ feature: 2, prompt: 'def f', token: 1 }), kind: 'trace', point: { feature: 2, prompt: 'def f', token: 1 }, pinned: true, convention: 'v', head: null, sourcePos: null },
     ])
     expect(tabs.active).toBe('trace:2:4/8')
