@@ -19,6 +19,7 @@ type Point = GoldenPoint & {
   batch_start: number
   batch_size: number
   u_dot_resid_mid: number
+  v_dot_resid_mid: number
   fidelity_pearson: number
   best_head: number
   circuit_source_pos: number
@@ -196,8 +197,26 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
 
     closeTo(await num(`${q(tabId)} [data-field="trace-activation"]`), gp.activation, gp.activation)
     const direct = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
+    // A trace opens in u (issue 14 §5): its u·resid_mid is PyTorch's, v's value is beside it.
+    expect(await page.getAttribute(q(tabId), 'data-convention')).toBe('u')
+    expect(await page.textContent(`${q(tabId)} [data-field="convention-label"]`)).toContain(direct.u.label)
+    closeTo(await num(`${q(tabId)} [data-field="trace-dot"]`), gp.u_dot_resid_mid, gp.u_dot_resid_mid)
+    closeTo(await num(`${q(tabId)} [data-field="trace-dot-other"]`), direct.v.dotResidMid, 1, 0)
+    // Every header number says what it is on hover.
+    const help = async (field: string) => (await page.locator(`${q(tabId)} [data-field="${field}"]`).locator('xpath=..').getAttribute('title')) ?? ''
+    expect(await help('trace-token')).toMatch(/vocabulary id/)
+    expect(await help('trace-activation')).toMatch(/gate/)
+    expect(await help('trace-pre-activation')).toMatch(/W_enc\[:,f\]/)
+    expect(await help('trace-ln-scale')).toMatch(/^LN2 scale: √\(var \+ ε\) of resid_mid .*u freezes it/)
+    expect(await help('trace-cos-vu')).toMatch(/^cos\(v, u\)/)
+    expect(await help('trace-dot')).toMatch(/^u·resid_mid: the first-order value of the pre-activation/)
+    expect(await help('trace-dot-other')).toMatch(/^v·resid_mid: ≈ 0/)
+    await shot('trace-02a-opens-in-u')
+    // v is one click away.
+    await page.click(`${q(tabId)} [data-convention="v"]`)
+    await poll(() => page.getAttribute(q(tabId), 'data-convention')).toBe('v')
     expect(await page.textContent(`${q(tabId)} [data-field="convention-label"]`)).toContain(direct.v.label)
-    expect(await page.getAttribute(q(tabId), 'data-convention')).toBe('v')
+    expect(await help('trace-dot')).toMatch(/^v·resid_mid/)
 
     const { rows, name } = await exportCsv(`${tabId}:tokens-top`)
     expect(name).toBe(`trace-f${gp.feature}-s${gp.sample}-p${gp.pos}-v-token-scores-top.csv`)
@@ -262,6 +281,59 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await shot('trace-03-attention')
   })
 
+  it('opens the heatmap on the point’s neighbourhood, head labels fixed, and keeps its scroll and selection across clicks', async () => {
+    const map = `${q(tabId)} [data-field="head-source-heatmap"]`
+    const scroller = `${map} [data-field="heatmap-scroll"]`
+    // A window too narrow for every source: the heatmap opens anew (another section and back) and scrolls.
+    await page.setViewportSize({ width: 240, height: 900 })
+    try {
+      await page.click(`${q(tabId)} [data-section="overview"]`)
+      await page.click(`${q(tabId)} [data-section="attention"]`)
+      await page.waitForSelector(`${map} rect[data-head]`)
+      const box = async (sel: string) => (await page.locator(sel).first().boundingBox())!
+      const scroll = () => page.$eval(scroller, (e) => ({ left: e.scrollLeft, client: e.clientWidth, width: e.scrollWidth }))
+      const opened = await scroll()
+      expect(opened.width, 'the sources overflow the narrow window').toBeGreaterThan(opened.client)
+      expect(opened.left).toBeGreaterThan(0)
+      // The point's own column is in view.
+      const view = await box(scroller)
+      const pointCell = await box(`${map} rect[data-head="0"][data-source="${gp.pos}"]`)
+      expect(pointCell.x).toBeGreaterThanOrEqual(view.x - 1)
+      expect(pointCell.x + pointCell.width).toBeLessThanOrEqual(view.x + view.width + 1)
+      // Head labels stay where they are while the cells scroll under them.
+      const label = await box(`${map} [data-field="head-label"]`)
+      const cell0 = await box(`${map} rect[data-head="0"][data-source="${gp.pos}"]`)
+      await page.$eval(scroller, (e) => e.scrollTo({ left: 0 }))
+      await poll(async () => (await scroll()).left).toBe(0)
+      expect((await box(`${map} [data-field="head-label"]`)).x).toBe(label.x)
+      expect((await box(`${map} rect[data-head="0"][data-source="${gp.pos}"]`)).x).toBeGreaterThan(cell0.x)
+      // Scrolled to the middle, a click picks its cell and re-runs the trace; the scroll and the pick stay.
+      const middle = Math.round((opened.width - opened.client) / 2)
+      await page.$eval(scroller, (e, x) => e.scrollTo({ left: x }), middle)
+      await poll(async () => (await scroll()).left).toBe(middle)
+      const s = Math.min(gp.pos, Math.floor((middle + 4) / 22) + 1)
+      const picked = `${map} rect[data-head="1"][data-source="${s}"]`
+      await page.click(picked)
+      await poll(() => page.getAttribute(picked, 'class')).toContain('picked')
+      await page.waitForSelector(`${q(tabId)}[data-loading="false"]`)
+      expect((await scroll()).left).toBe(middle)
+      expect(await page.getAttribute(picked, 'class')).toContain('picked')
+      expect(await page.locator(`${map} rect.picked`).count()).toBe(1)
+      // And after another section.
+      await page.click(`${q(tabId)} [data-section="overview"]`)
+      await page.click(`${q(tabId)} [data-section="attention"]`)
+      await page.waitForSelector(picked)
+      expect((await scroll()).left).toBe(middle)
+      expect(await page.getAttribute(picked, 'class')).toContain('picked')
+      await shot('trace-03b-heatmap-narrow')
+      // Back to the default head and source (the strongest), which the circuit goldens are of.
+      await page.click(`${map} rect[data-head="${gp.best_head}"][data-source="${gp.circuit_source_pos}"]`, { force: true })
+      await page.waitForSelector(`${q(tabId)}[data-loading="false"]`)
+    } finally {
+      await page.setViewportSize({ width: 1440, height: 900 })
+    }
+  })
+
   it('switches to u, whose total is the first-order value PyTorch gives', async () => {
     await page.click(`${q(tabId)} [data-convention="u"]`)
     await poll(() => page.getAttribute(q(tabId), 'data-convention')).toBe('u')
@@ -312,6 +384,27 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     expect(await columnTexts(qkGrid, 'rel-1')).toEqual(direct.qkGrid.scores.map((s) => (s[0] === null ? '' : s[0].toFixed(4))))
     expect(await page.textContent(`${q(tabId)} [data-vocab="${tabId}:qk-seed"] .figure-title`)).toContain('QK (seed definition)')
     await shot('trace-05-circuits')
+
+    // The source of the LN+OV and QK tables is picked here too: each option carries the head's term.
+    const sourcePicker = `${q(tabId)} [data-field="circuit-source"]`
+    expect(await page.inputValue(sourcePicker)).toBe(String(gp.circuit_source_pos))
+    const options = await page.$$eval(`${sourcePicker} option`, (os) => os.map((o) => o.textContent ?? ''))
+    expect(options).toHaveLength(gp.pos + 1)
+    const uHeads = direct.u.decomposition.attn.find((a) => a.layer === direct.circuitLayer)!.heads[other]
+    // As the page writes numbers (format.ts fmtNum): 4 decimals, exponent form below 1e-3.
+    const written = (x: number) => (x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential(3) : x.toFixed(4))
+    options.forEach((o, i) => expect(o).toContain(written(uHeads[i])))
+    const elsewhere = gp.circuit_source_pos === 0 ? 1 : 0
+    await page.selectOption(sourcePicker, String(elsewhere))
+    await poll(() => page.textContent(`${q(tabId)} [data-vocab="${tabId}:ln-ov"]`)).toContain(`p = source ${elsewhere} `)
+    await page.waitForSelector(`${q(tabId)}[data-loading="false"]`)
+    const moved = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos }, options: { head: other, sourcePos: elsewhere } })
+    const lnOv = moved.u.heads[other].lnOv.top
+    const { rows: lnRows } = await exportCsv(`${tabId}:ln-ov-top`)
+    lnRows.slice(1, 6).forEach((r, i) => closeTo(Number(r[2]), lnOv[i].score, lnOv[0].score))
+    await page.selectOption(sourcePicker, String(gp.circuit_source_pos))
+    await poll(() => page.textContent(`${q(tabId)} [data-vocab="${tabId}:ln-ov"]`)).toContain(`p = source ${gp.circuit_source_pos} `)
+    await page.waitForSelector(`${q(tabId)}[data-loading="false"]`)
   })
 
   it('exports the activation-score grid to CSV as shown, with PyTorch’s scores', async () => {
@@ -344,8 +437,50 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     closeTo(r, gp.fidelity_pearson, 1)
     const direct = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
     expect(Number(await page.getAttribute(`${q(tabId)} [data-field="fidelity-scatter"]`, 'data-points'))).toBe(direct.scopePreActivations.length)
-    await page.waitForSelector(`[data-grid-id="${tabId}:disagreements"] .ag-row`)
+    const grid = `[data-grid-id="${tabId}:disagreements"]`
+    await page.waitForSelector(`${grid} .ag-row`)
     await shot('trace-06-fidelity')
+
+    // Every column fits: the error column's right edge is inside the grid.
+    const gridBox = (await page.locator(`${grid} .ag-root`).boundingBox())!
+    const errorHeader = (await page.locator(`${grid} .ag-header-cell[col-id="error"]`).boundingBox())!
+    expect(errorHeader.x + errorHeader.width).toBeLessThanOrEqual(gridBox.x + gridBox.width + 1)
+
+    // The disagreements among the tokens where the feature fires, as PyTorch's batch arrays give them.
+    await page.click(`${q(tabId)} [data-field="disagreement-set"] [data-set="firing"]`)
+    await poll(() => page.getAttribute(`${q(tabId)} [data-field="disagreement-set"]`, 'data-set')).toBe('firing')
+    await poll(() => page.textContent(`${grid} .grid-title`)).toContain('where the feature fires')
+    const [scores, pre, acts] = ['scores_v', 'pre_batch', 'acts_batch'].map((k) => golden!.f32(`${gp.key}.${k}`).data)
+    const want = Array.from(pre.keys())
+      .filter((i) => acts[i] > 0)
+      .map((i) => gp.pre_activation + scores[i] - gp.v_dot_resid_mid - pre[i])
+      .sort((a, b) => Math.abs(b) - Math.abs(a))
+    const { rows, name } = await exportCsv(`${tabId}:disagreements`)
+    expect(name).toBe(`trace-f${gp.feature}-s${gp.sample}-p${gp.pos}-v-disagreements-firing.csv`)
+    const col = (c: string): number => rows[0].indexOf(c)
+    expect(rows.length - 1).toBe(Math.min(100, want.length))
+    const seqLen = gp.positions.length
+    rows.slice(1).forEach((r, k) => {
+      expect(acts[(Number(r[col('batch')]) - gp.batch_start) * seqLen + Number(r[col('pos')])]).toBeGreaterThan(0)
+      closeTo(Number(r[col('error')]), want[k], want[0])
+    })
+
+    // The scatter has axes: round ticks inside the plotted range, evenly spaced, with titles.
+    const scatter = `${q(tabId)} [data-field="fidelity-scatter"]`
+    for (const axis of ['x', 'y']) {
+      const ticks = await page.$$eval(`${scatter} [data-field="${axis}-tick"]`, (gs) => gs.map((g) => ({ v: Number(g.getAttribute('data-value')), px: Number(g.getAttribute('data-px')), text: g.textContent ?? '' })))
+      expect(ticks.length, `${axis} ticks`).toBeGreaterThanOrEqual(3)
+      ticks.forEach((t) => expect(Number(t.text)).toBeCloseTo(t.v, 6))
+      const step = ticks[1].v - ticks[0].v
+      const px = ticks[1].px - ticks[0].px
+      ticks.forEach((t, i) => {
+        expect(t.v - ticks[0].v).toBeCloseTo(i * step, 9)
+        expect(t.px - ticks[0].px).toBeCloseTo(i * px, 6)
+      })
+    }
+    expect(await page.textContent(`${scatter} [data-field="x-label"]`)).toBe('true pre-activation')
+    expect(await page.textContent(`${scatter} [data-field="y-label"]`)).toBe('linear prediction')
+    await shot('trace-06a-fidelity-firing')
   })
 
   it('shows the causal checks: Pearson r, a scatter of every check and a grid whose CSV holds the handler’s numbers', async () => {
@@ -353,6 +488,8 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await page.waitForSelector(`${q(tabId)} [data-field="causal-checks"][data-loading="false"]`)
     const direct = await ipc('trace.ablate', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos } })
     expect(Number(await page.getAttribute(`${q(tabId)} [data-field="ablation-scatter"]`, 'data-points'))).toBe(direct.ablations.length)
+    // The same axes as the fidelity scatter: ticks with their values on both axes.
+    for (const axis of ['x', 'y']) expect(await page.locator(`${q(tabId)} [data-field="ablation-scatter"] [data-field="${axis}-tick"]`).count()).toBeGreaterThanOrEqual(3)
     closeTo(await num(`${q(tabId)} [data-field="causal-pearson"]`), direct.pearson!, 1)
     const grid = `${tabId}:causal`
     await page.waitForSelector(`[data-grid-id="${grid}"] .ag-row`)
@@ -421,6 +558,8 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await page.click(`${q(tabId)} [data-action="compare"]`)
     await poll(() => page.getAttribute('[data-tab="compare"]', 'aria-selected')).toBe('true')
     await page.selectOption('[data-field="compare-b"]', firstTab)
+    expect(await page.inputValue('[data-field="compare-convention"]')).toBe('u')
+    await page.selectOption('[data-field="compare-convention"]', 'v')
     await page.click('[data-action="compare-run"]')
     await page.waitForSelector('[data-field="compare-cos-v"]')
     const a = { feature: gp.feature, sample: gp.sample, pos: gp.pos }
@@ -454,6 +593,25 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     expect(await cell('kind')).toBe(cmp.terms[0].kind)
     closeTo(Number(await cell('diff')), cmp.terms[0].diff, 1, 0)
     expect(Math.abs(cmp.terms[0].diff)).toBe(Math.max(...cmp.terms.map((t) => Math.abs(t.diff))))
+
+    // Both directions' activation scores over A's batch (issue 14 §6): A's are PyTorch's resid_mid·v_A, B's
+    // are B's own trace's scores where B's batch is A's; Pearson r from those arrays.
+    const scatter = '[data-field="compare-score-scatter"]'
+    await page.waitForSelector(scatter)
+    const goldA = golden!.f32(`${gp.key}.scores_v`).data
+    expect(Number(await page.getAttribute(scatter, 'data-points'))).toBe(goldA.length)
+    expect(relErr(cmp.scores.a, Array.from(goldA))).toBeLessThan(1e-4)
+    expect(tb.scope).toEqual(ta.scope)
+    expect(relErr(cmp.scores.b, tb.v.activationScores)).toBeLessThan(1e-4)
+    const mean = (x: ArrayLike<number>) => Array.from(x).reduce((s, v) => s + v, 0) / x.length
+    const [ma, mb] = [mean(goldA), mean(tb.v.activationScores)]
+    const cov = (x: ArrayLike<number>, mx: number, y: ArrayLike<number>, my: number) => Array.from(x).reduce((s, v, i) => s + (v - mx) * (y[i] - my), 0)
+    const r = cov(goldA, ma, tb.v.activationScores, mb) / Math.sqrt(cov(goldA, ma, goldA, ma) * cov(tb.v.activationScores, mb, tb.v.activationScores, mb))
+    closeTo(await num(`${scatter} [data-field="compare-score-pearson"]`), r, 1, 1e-4)
+    expect(cmp.scores.pointA).toBe((gp.sample - gp.batch_start) * gp.positions.length + gp.pos)
+    expect(cmp.scores.pointB).toBe((b.sample - gp.batch_start) * gp.positions.length + b.pos)
+    for (const axis of ['x', 'y']) expect(await page.locator(`${scatter} [data-field="${axis}-tick"]`).count()).toBeGreaterThanOrEqual(3)
+    expect(await page.textContent(`${scatter} [data-field="x-label"]`)).toBe('A: v_A·resid_mid')
     await shot('trace-09-compare')
   })
 
@@ -471,6 +629,7 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     // Every trace tab is kept; the pinned one is marked (it keeps its whole-corpus scores too).
     expect(traces.filter((t) => t.pinned).map((t) => t.id)).toEqual([tabId])
     expect(traces.find((t) => t.id === tabId)!.point).toEqual({ feature: gp.feature, sample: gp.sample, pos: gp.pos })
+    expect((traces.find((t) => t.id === tabId) as { convention?: string }).convention).toBe('v')
     expect(traces.map((t) => t.id)).toContain(firstTab)
 
     await reloadAndRestore(path)
@@ -479,6 +638,8 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await waitTrace(tabId)
     closeTo(await num(`${q(tabId)} [data-field="trace-activation"]`), gp.activation, gp.activation)
     expect(await page.getAttribute(`${q(tabId)} [data-action="pin"]`, 'aria-pressed')).toBe('true')
+    // Its saved convention, not the default u a new trace opens in.
+    expect(await page.getAttribute(q(tabId), 'data-convention')).toBe('v')
     await shot('trace-10-restored')
   })
 
