@@ -1,5 +1,6 @@
 import { defineStore } from 'pinia'
 import { ref, watch } from 'vue'
+import type { TraceConvention } from '../../common/contract'
 import type { ColourMode } from '../components/grid/coolwarm'
 
 // Preferences of this browser profile or desktop install, not of a workspace: they live in localStorage,
@@ -10,6 +11,7 @@ interface Saved {
   colourMode?: unknown
   csvBom?: unknown
   hideDegenerate?: unknown
+  traceConvention?: unknown
 }
 
 function load(): Saved {
@@ -28,14 +30,16 @@ export const useSettingsStore = defineStore('settings', () => {
   const csvBom = ref(saved.csvBom === true)
   /** Features flagged degenerate (BOS-only, constant, dense) are left out of every feature list. */
   const hideDegenerate = ref(saved.hideDegenerate === true)
+  /** The convention a new trace opens in: u, whose decomposition adds up to u·R, unless v is chosen. */
+  const traceConvention = ref<TraceConvention>(saved.traceConvention === 'v' ? 'v' : 'u')
 
-  watch([colourMode, csvBom, hideDegenerate], () => {
+  watch([colourMode, csvBom, hideDegenerate, traceConvention], () => {
     try {
-      localStorage.setItem(KEY, JSON.stringify({ colourMode: colourMode.value, csvBom: csvBom.value, hideDegenerate: hideDegenerate.value }))
+      localStorage.setItem(KEY, JSON.stringify({ colourMode: colourMode.value, csvBom: csvBom.value, hideDegenerate: hideDegenerate.value, traceConvention: traceConvention.value }))
     } catch {
       // Storage may be unavailable (a locked-down profile): the choice then lasts until the page closes.
     }
   })
 
-  return { colourMode, csvBom, hideDegenerate }
+  return { colourMode, csvBom, hideDegenerate, traceConvention }
 })

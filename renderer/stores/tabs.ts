@@ -1,6 +1,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import type { TraceConvention, TracePointRequest } from '../../common/contract'
+import { useSettingsStore } from './settings'
 
 export interface FeatureTab {
   id: string
@@ -83,8 +84,9 @@ export const useTabsStore = defineStore('tabs', () => {
 
   function openTrace(point: TracePointRequest, activate = true): string {
     const id = traceTabId(point)
-    // A new trace opens in u, the convention whose terms add up to u·resid_mid (v is one click away).
-    if (!traceTabs.value.some((t) => t.id === id)) traceTabs.value.push({ id, kind: 'trace', point: { ...point }, pinned: false, convention: 'u', head: null, sourcePos: null })
+    // A new trace opens in the preferred convention: u by default, whose terms add up to u·R (v is one click away).
+    const convention = useSettingsStore().traceConvention
+    if (!traceTabs.value.some((t) => t.id === id)) traceTabs.value.push({ id, kind: 'trace', point: { ...point }, pinned: false, convention, head: null, sourcePos: null })
     if (activate) active.value = id
     return id
   }

@@ -826,6 +826,36 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     }
   })
 
+  it('opens new traces in the convention the settings choose', async () => {
+    const choose = async (c: 'u' | 'v') => {
+      await page.click('[data-action="settings"]')
+      await page.selectOption('[data-field="trace-convention"]', c)
+      await page.click('[data-action="settings"]')
+    }
+    await choose('v')
+    try {
+      await page.click(`[data-tab="feature:${gp.feature}"]`)
+      const grid = `[data-grid-id="feature:${gp.feature}:top"]`
+      await page.fill(`${grid} .grid-filter`, '')
+      // A top row whose point has no tab yet (an open one keeps its own convention).
+      const open = await page.$$eval('[role="tab"][data-tab^="trace:"]', (t) => t.map((x) => x.getAttribute('data-tab')))
+      let there = ''
+      for (let i = 1; i < 10 && !there; i++) {
+        const label = (await page.textContent(`${grid} .ag-row[row-index="${i}"] .ag-cell[col-id="label"]`))?.trim()
+        if (label && !open.includes(`trace:${gp.feature}:${label}`)) {
+          there = `trace:${gp.feature}:${label}`
+          await page.click(`${grid} .ag-row[row-index="${i}"] .token-link`)
+        }
+      }
+      expect(there).not.toBe('')
+      await poll(() => page.getAttribute(`[data-tab="${there}"]`, 'aria-selected')).toBe('true')
+      await waitTrace(there)
+      expect(await page.getAttribute(q(there), 'data-convention')).toBe('v')
+    } finally {
+      await choose('u')
+    }
+  })
+
   it('keeps the token out of the address bar, and without it says which URL to open', async () => {
     // The page dropped ?token= at start; the reloads above found it in the tab's sessionStorage.
     expect(page.url()).not.toContain('token')

@@ -2,6 +2,7 @@
 // from another version or edited by hand restored as far as it makes sense, never fatally.
 import { beforeEach, describe, expect, it } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
+import { useSettingsStore } from '../../renderer/stores/settings'
 import { traceTabId, useTabsStore } from '../../renderer/stores/tabs'
 
 describe('trace tabs', () => {
@@ -16,6 +17,15 @@ describe('trace tabs', () => {
     expect(tabs.traceTabs).toHaveLength(1)
     expect(tabs.active).toBe(a)
     expect(tabs.traceTab(a)).toMatchObject({ kind: 'trace', pinned: false, convention: 'u', head: null, sourcePos: null })
+  })
+
+  it('opens a new trace in the convention the settings prefer, leaving open ones as they are', () => {
+    const tabs = useTabsStore()
+    const a = tabs.openTrace({ feature: 3, sample: 1, pos: 7 })
+    useSettingsStore().traceConvention = 'v'
+    const b = tabs.openTrace({ feature: 3, sample: 1, pos: 8 })
+    expect(tabs.traceTab(a)?.convention).toBe('u')
+    expect(tabs.traceTab(b)?.convention).toBe('v')
   })
 
   it('keeps prompt points apart by their text and token, with short ids', () => {
