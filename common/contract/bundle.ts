@@ -21,6 +21,12 @@ export const modelConfigSchema = z.object({
   eps: z.number().positive(),
   positional_embedding_type: z.literal('standard'),
   dtype,
+  /**
+   * What each layer divides its attention scores by (TransformerLens's attn_scale, or 1 without use_attn_scale,
+   * times layer+1 with scale_attn_by_inverse_layer_idx); absent means sqrt(d_head) in every layer, as in every
+   * bundle made before the field, which stay absent when parsed so their identity is unchanged.
+   */
+  attn_scales: z.array(z.number().positive().finite()).optional(),
   processing: z.record(z.string(), z.boolean()).optional(),
 })
 

@@ -17,11 +17,19 @@ export function parseBundleConfig(json: unknown, file = 'bundle.json'): BundleCo
   if (m.n_heads * m.d_head !== m.d_model) {
     throw new BundleError('bad-config', `${file}: n_heads·d_head = ${m.n_heads * m.d_head} but d_model = ${m.d_model}`, { file })
   }
+  if (m.attn_scales && m.attn_scales.length !== m.n_layers) {
+    throw new BundleError('bad-config', `${file}: model.attn_scales has ${m.attn_scales.length} entries but the model has ${m.n_layers} layers`, { file })
+  }
   const sae = result.data.sae
   if (sae.kind === 'topk' && sae.k > sae.d_sae) {
     throw new BundleError('bad-config', `${file}: the TopK SAE keeps k = ${sae.k} features per token but has d_sae = ${sae.d_sae}`, { file })
   }
   return result.data
+}
+
+/** What layer `layer` divides its attention scores by: bundle.json's attn_scales, else sqrt(d_head). */
+export function attnScale(cfg: ModelConfig, layer: number): number {
+  return cfg.attn_scales ? cfg.attn_scales[layer] : Math.sqrt(cfg.d_head)
 }
 
 /** The state-dict shapes TransformerLens uses for this config (extra tensors in the file are ignored). */

@@ -3,7 +3,7 @@
 // TransformerLens puts it, scores divided by sqrt(d_head), the causal mask as -inf before Softmax.
 // Every hook value carries its TransformerLens name, so a requested hook is simply a graph output.
 import type { Bundle } from '../bundle'
-import type { ModelConfig } from '../bundle/schema'
+import { attnScale, type ModelConfig } from '../bundle/schema'
 import type { HookName, Tensor } from './api'
 import { DataType, GraphBuilder, int, ints, type BuiltGraph } from './onnx-builder'
 
@@ -165,7 +165,7 @@ class TransformerGraph {
     if (this.done()) return undefined
     const q = b.op('Transpose', [project('Q')], { perm: ints([0, 2, 1, 3]) })
     const kT = b.op('Transpose', [project('K')], { perm: ints([0, 2, 3, 1]) })
-    const scores = b.op('Div', [b.op('MatMul', [q, kT]), b.f32(Math.sqrt(dh))])
+    const scores = b.op('Div', [b.op('MatMul', [q, kT]), b.f32(attnScale(this.cfg, l))])
     const pattern = b.op('Softmax', [b.op('Add', [scores, mask])], { axis: int(-1) }, `${pre}attn.hook_pattern`)
     this.remaining.delete(pattern)
     if (this.done()) return undefined

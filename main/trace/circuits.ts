@@ -3,9 +3,11 @@
 // (TraceCompute.vocabProducts) and come back one row per vector.
 //   OV tokens (seed's OV table):  W_E · (W_V[h] W_O[h] vec)
 //   LN+OV (exact):                LN1(W_E[x] + W_pos[p]) · W_V[h] W_O[h] vec + b_V[h] · W_O[h] vec
-//   QK (exact):                   (LN1(W_E[x] + W_pos[p]) W_K[h] + b_K[h]) · q_h / sqrt(d_head),
+//   QK (exact):                   (LN1(W_E[x] + W_pos[p]) W_K[h] + b_K[h]) · q_h / attn_scale (the layer's divisor:
+//                                 sqrt(d_head), or bundle.json's attn_scales[layer]),
 //                                 q_h = LN1(resid_pre(t)) W_Q[h] + b_Q[h] (the point's actual query)
 //   QK (seed definition):         W_E · W_Q[h] W_K[h]ᵀ vec  (kept for comparison, labelled as such)
+import { attnScale } from '../bundle/schema'
 import { headWriteDirections } from './decompose'
 import { dot, layerNorm, matVec, vecMat, type Vec } from './math'
 import type { ModelWeights } from './weights'
@@ -46,16 +48,16 @@ export function queries(model: ModelWeights, layer: number, residPre: ArrayLike<
 }
 
 export interface QkKeyVector {
-  /** W_K[h] · q_h / sqrt(d_head): the exact QK table is LN1(W_E + W_pos[p]) times it ... */
+  /** W_K[h] · q_h / attn_scale: the exact QK table is LN1(W_E + W_pos[p]) times it ... */
   key: Vec
-  /** ... plus b_K[h] · q_h / sqrt(d_head). */
+  /** ... plus b_K[h] · q_h / attn_scale. */
   bias: number
 }
 
 export function qkKeyVectors(model: ModelWeights, layer: number, q: Vec[]): QkKeyVector[] {
   const { d_head: dh, d_model: d } = model.cfg
   const a = model.attn(layer)
-  const scale = 1 / Math.sqrt(dh)
+  const scale = 1 / attnScale(model.cfg, layer)
   return q.map((qh, h) => {
     const key = matVec(a.W_K, qh, d, h * d * dh)
     for (let i = 0; i < d; i++) key[i] *= scale
@@ -74,7 +76,7 @@ export function qkPair(model: ModelWeights, layer: number, head: number, qTok: n
     for (let e = 0; e < dh; e++) y[e] += bias[head * dh + e]
     return y
   }
-  return dot(side(qTok, qPos, a.W_Q, a.b_Q), side(kTok, kPos, a.W_K, a.b_K)) / Math.sqrt(dh)
+  return dot(side(qTok, qPos, a.W_Q, a.b_Q), side(kTok, kPos, a.W_K, a.b_K)) / attnScale(model.cfg, layer)
 }
 
 export type QkGrid = QkGridJson

@@ -40,6 +40,10 @@ def _is_dim(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
 
+def _is_positive(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
 def check_config(meta: dict) -> None:
     """bundle.json's content against the app's schema (bundleConfigSchema), one message for every problem."""
     problems: list[str] = []
@@ -65,6 +69,9 @@ def check_config(meta: dict) -> None:
         problems.append("model.positional_embedding_type: must be 'standard'")
     if m.get("dtype") not in DTYPES:
         problems.append(f"model.dtype: must be one of {', '.join(DTYPES)}")
+    scales = m.get("attn_scales")
+    if scales is not None and not (isinstance(scales, list) and all(_is_positive(x) for x in scales)):
+        problems.append("model.attn_scales: must be a list of positive numbers (each layer's attention-score divisor)")
     proc = m.get("processing")
     if proc is not None and not (isinstance(proc, dict) and all(isinstance(v, bool) for v in proc.values())):
         problems.append("model.processing: must map names to booleans")
@@ -104,6 +111,8 @@ def check_config(meta: dict) -> None:
         raise BundleError(f"bundle.json does not follow the bundle format: {'; '.join(problems)}")
     if m["n_heads"] * m["d_head"] != m["d_model"]:
         raise BundleError(f"n_heads·d_head = {m['n_heads'] * m['d_head']} but d_model = {m['d_model']}")
+    if scales is not None and len(scales) != m["n_layers"]:
+        raise BundleError(f"model.attn_scales has {len(scales)} entries but the model has {m['n_layers']} layers")
     if s["kind"] == "topk" and s["k"] > s["d_sae"]:
         raise BundleError(f"the TopK SAE keeps k = {s['k']} features per token but has d_sae = {s['d_sae']}")
 
@@ -311,6 +320,8 @@ def write_bundle(out_dir: str, *, model_cfg: dict, params: dict, sae_cfg: dict, 
         "version": VERSION,
         "name": name,
         "model": {**{k: model_cfg[k] for k in MODEL_KEYS}, "dtype": dtype,
+                  # Only where some layer divides by other than sqrt(d_head): other bundles keep their identity.
+                  **({"attn_scales": [float(x) for x in model_cfg["attn_scales"]]} if model_cfg.get("attn_scales") is not None else {}),
                   "processing": dict(model_cfg.get("processing") or NO_PROCESSING)},
         "sae": sae_entry,
         "dataset": {"n_seq": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]),

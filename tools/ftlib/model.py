@@ -68,12 +68,19 @@ def _ln(p: dict, name: str, x: torch.Tensor, cfg: dict) -> torch.Tensor:
     return layer_norm(x, p.get(name + ".w"), p.get(name + ".b"), cfg["eps"])
 
 
+def attn_scale(cfg: dict, l: int) -> float:
+    """What layer l divides its attention scores by: the bundle's `attn_scales[l]` (docs/BUNDLE.md), or
+    sqrt(d_head) where the bundle has none (every bundle made before the field)."""
+    scales = cfg.get("attn_scales")
+    return float(scales[l]) if scales is not None else math.sqrt(cfg["d_head"])
+
+
 def attention(p: dict, l: int, x_norm: torch.Tensor, cfg: dict, cache: dict | None):
     pre = f"blocks.{l}.attn."
     q = torch.einsum("bpd,hde->bphe", x_norm, p[pre + "W_Q"]) + p[pre + "b_Q"]
     k = torch.einsum("bpd,hde->bphe", x_norm, p[pre + "W_K"]) + p[pre + "b_K"]
     v = torch.einsum("bpd,hde->bphe", x_norm, p[pre + "W_V"]) + p[pre + "b_V"]
-    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(cfg["d_head"])
+    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / attn_scale(cfg, l)
     T = x_norm.shape[1]
     mask = torch.ones(T, T, dtype=torch.bool, device=x_norm.device).tril()
     scores = scores.masked_fill(~mask, float("-inf"))

@@ -54,3 +54,30 @@ def test_jumprelu_without_threshold_refused(tmp_path):
     (d / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match=r"lacks tensor threshold \(expected shape \[64\]\)"):
         bundle.read_bundle(str(d))
+
+
+def with_model(**over) -> dict:
+    meta = with_sae()
+    meta["model"].update(over)
+    return meta
+
+
+@pytest.mark.parametrize("scales,needle", [
+    ([1.0], r"model\.attn_scales has 1 entries but the model has 2 layers"),
+    ([1.0, 0.0], r"model\.attn_scales: must be a list of positive numbers"),
+    ([1.0, -2.0], r"model\.attn_scales: must be a list of positive numbers"),
+    ([1.0, True], r"model\.attn_scales: must be a list of positive numbers"),
+    ([1.0, float("inf")], r"model\.attn_scales: must be a list of positive numbers"),
+    (2.0, r"model\.attn_scales: must be a list of positive numbers"),
+])
+def test_attn_scales_refusals_match_the_app(scales, needle):
+    """The same cases as test/unit/attn-scales.test.ts."""
+    with pytest.raises(BundleError, match=needle):
+        bundle.check_config(with_model(attn_scales=scales))
+
+
+@pytest.mark.parametrize("name,scales", [("unscaled", [1.0, 1.0]), ("by-layer", [8 ** 0.5, 2 * 8 ** 0.5])])
+def test_attn_scale_fixtures_read_back(name, scales):
+    meta, *_ = bundle.read_bundle(os.path.join(ROOT, "test", "fixtures", f"tiny-attn-{name}"))
+    assert meta["model"]["attn_scales"] == scales
+    bundle.check_config(with_model(attn_scales=scales))
