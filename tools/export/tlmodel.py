@@ -2,9 +2,11 @@
 processing an SAE expects.
 
 The app computes one architecture (docs/BUNDLE.md): learned absolute positional embeddings, LayerNorm
-(`LN`, or `LNPre` once folded) before attention and before the MLP, causal softmax attention scaled by
-1/sqrt(d_head), then a dense MLP with GELU or ReLU, attention and MLP one after the other. A config
-that asks for anything else is refused by name: accepting it would compute another model.
+(`LN`, or `LNPre` once folded) before attention and before the MLP, causal softmax attention with each
+layer's scores divided by its own constant (the bundle's `attn_scales`: TransformerLens's attn_scale or 1
+without use_attn_scale, times layer+1 with scale_attn_by_inverse_layer_idx), then a dense MLP with GELU or
+ReLU, attention and MLP one after the other. A config that asks for anything else is refused by name:
+accepting it would compute another model.
 """
 from __future__ import annotations
 
@@ -31,8 +33,6 @@ ACT_FNS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_fast": "gelu_new", "gel
 _NONSTANDARD = [
     ("attn_only", lambda v: not v, "attention-only models have no MLP; the app's blocks are attention then MLP"),
     ("parallel_attn_mlp", lambda v: not v, "parallel attention and MLP (GPT-J, GPT-NeoX/Pythia, Phi): the app runs them one after the other"),
-    ("use_attn_scale", lambda v: v is None or bool(v), "use_attn_scale=False (GPT-Neo, TinyStories): attention scores not divided by sqrt(d_head), the app always divides"),
-    ("scale_attn_by_inverse_layer_idx", lambda v: not v, "scale_attn_by_inverse_layer_idx=True: attention scores also divided by layer+1, the app does not"),
     ("use_local_attn", lambda v: not v, "local (windowed) attention layers: the app's attention is global causal"),
     ("attn_types", lambda v: not v or all(t == "global" for t in v), "local (windowed) attention layers: the app's attention is global causal"),
     ("attention_dir", lambda v: v in (None, "causal"), "bidirectional attention: the app's attention is causal"),
@@ -87,9 +87,6 @@ def config_from_transformer_lens(cfg: dict) -> dict:
             continue
         if not ok(v):
             raise BundleError(f"not supported: {key}={v!r}: {why}")
-    scale = cfg.get("attn_scale")
-    if scale is not None and scale != -1 and not math.isclose(float(scale), math.sqrt(cfg["d_head"]), rel_tol=1e-6):
-        raise BundleError(f"not supported: attn_scale={scale} (attention scores divided by {scale}, not sqrt(d_head)={math.sqrt(cfg['d_head']):.6g}); the app divides by sqrt(d_head)")
     d_vocab_out = cfg.get("d_vocab_out")
     if d_vocab_out not in (None, -1, cfg["d_vocab"]):
         raise BundleError(f"not supported: d_vocab_out={d_vocab_out} differs from d_vocab={cfg['d_vocab']}; the app unembeds to the input vocabulary")
@@ -102,7 +99,29 @@ def config_from_transformer_lens(cfg: dict) -> dict:
     out = {k: int(cfg[k]) for k in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_vocab", "n_ctx")}
     out.update({"act_fn": ACT_FNS[act], "normalization_type": norm, "eps": float(_get(cfg, "eps", 1e-5)),
                 "positional_embedding_type": "standard"})
+    scales = attn_scales(cfg)
+    if any(x != math.sqrt(out["d_head"]) for x in scales):
+        out["attn_scales"] = scales
     return out
+
+
+def attn_scales(cfg: dict) -> list[float]:
+    """Each layer's attention-score divisor as TransformerLens's attention computes it: cfg.attn_scale (its
+    config fills in sqrt(d_head) when unset, -1 in to_dict()) with use_attn_scale, else 1; then times layer+1
+    with scale_attn_by_inverse_layer_idx (GPT-2's option of that name)."""
+    use = cfg.get("use_attn_scale")
+    given = cfg.get("attn_scale")
+    if use is None or bool(use):
+        if given is None or given == -1:
+            base = math.sqrt(cfg["d_head"])
+        elif isinstance(given, bool) or not isinstance(given, (int, float)) or not math.isfinite(given) or given <= 0:
+            raise BundleError(f"not supported: attn_scale={given!r}: attention scores must be divided by a positive number")
+        else:
+            base = float(given)
+    else:
+        base = 1.0
+    by_layer = bool(cfg.get("scale_attn_by_inverse_layer_idx"))
+    return [base * (l + 1) if by_layer else base for l in range(int(cfg["n_layers"]))]
 
 
 def processing_from_kwargs(kwargs: dict | None) -> tuple[dict, list[str]]:

@@ -167,11 +167,26 @@ def saelens_cfg(layout: str, hook: str, d_in: int, d_sae: int, dtype: str = "flo
     return cfg
 
 
+def tl_attn_divisor(cfg: dict, layer: int) -> float:
+    """What TransformerLens's attention layer `layer` divides its scores by, as its AbstractAttention.__init__
+    sets self.attn_scale: cfg.attn_scale (the config's __post_init__ fills in sqrt(d_head) for -1) when
+    use_attn_scale, else 1.0; then multiplied by layer_id + 1 when scale_attn_by_inverse_layer_idx."""
+    if cfg.get("use_attn_scale", True):
+        scale = cfg.get("attn_scale", -1.0)
+        scale = math.sqrt(cfg["d_head"]) if scale in (None, -1.0) else scale
+    else:
+        scale = 1.0
+    if cfg.get("scale_attn_by_inverse_layer_idx", False):
+        scale *= layer + 1
+    return scale
+
+
 def reference_hook(sd: dict, cfg: dict, toks: np.ndarray, hook_point: str, centred: bool) -> torch.Tensor:
-    """The hook value the SAE was trained on, from the raw (unprocessed) weights."""
+    """The hook value the SAE was trained on, from the raw (unprocessed) weights, with TransformerLens's
+    attention divisors for the config's scaling flags."""
     from ftlib.bundle import expected_model_shapes
 
-    c = {**cfg, "normalization_type": "LN"}
+    c = {**cfg, "normalization_type": "LN", "attn_scales": [tl_attn_divisor(cfg, l) for l in range(cfg["n_layers"])]}
     p = {k: sd[k].double() for k in expected_model_shapes(c)}
     cache: dict = {}
     with torch.no_grad():
