@@ -5,6 +5,7 @@
 import type { Bundle } from '../bundle'
 import type { HookName } from '../compute/api'
 import { ATTENTION_HOOKS, residPointOf } from './linearize'
+import { TraceInputError } from './types'
 
 export interface TracePlan {
   layer: number
@@ -27,6 +28,16 @@ export interface TracePlan {
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 export function tracePlan(bundle: Pick<Bundle, 'hookPoint' | 'config'>): TracePlan {
+  const m = bundle.config.model
+  if (m.positional_embedding_type !== 'standard' || m.parallel_attn_mlp) {
+    // The engine computes these models exactly (their feature views are right); the trace's linearization
+    // (R = resid_mid for MLP hooks), its embedding terms (W_pos) and QK tables (one position each side) assume
+    // sequential blocks and learned positions, so a trace here would be another model's.
+    throw new TraceInputError(
+      'traces are not computed yet for models with rotary positions or parallel attention and MLP (GPT-NeoX/Pythia): ' +
+        'their linearization, decomposition and QK tables assume sequential blocks and learned positions; the feature views are exact',
+    )
+  }
   const { layer: L, hook } = bundle.hookPoint
   const resid = residPointOf(L, hook)
   const attentionHook = (ATTENTION_HOOKS as readonly string[]).includes(hook)

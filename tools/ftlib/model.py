@@ -102,6 +102,9 @@ def forward(p: dict, cfg: dict, tokens: torch.Tensor, cache: dict | None = None,
 
     With stop_at_layer_mlp=L it returns blocks.L.mlp.hook_post instead of logits.
     """
+    if cfg.get("positional_embedding_type", "standard") != "standard" or cfg.get("parallel_attn_mlp"):
+        # GPT-NeoX-style bundles have their own reference, tools/golden_neox.py; computing them here would be another model.
+        raise NotImplementedError("ftlib.model computes learned positions and sequential blocks only; see tools/golden_neox.py")
     T = tokens.shape[1]
     x = p["embed.W_E"][tokens] + p["pos_embed.W_pos"][:T]
     for l in range(cfg["n_layers"]):
