@@ -171,7 +171,8 @@ def process_weights(p: dict, cfg: dict, *, fold_ln: bool = False, center_writing
         norm = "LNPre"
     if center_writing_weights:
         p["embed.W_E"] = p["embed.W_E"] - p["embed.W_E"].mean(-1, keepdim=True)
-        p["pos_embed.W_pos"] = p["pos_embed.W_pos"] - p["pos_embed.W_pos"].mean(-1, keepdim=True)
+        if "pos_embed.W_pos" in p:  # rotary models have none (TransformerLens skips it for them)
+            p["pos_embed.W_pos"] = p["pos_embed.W_pos"] - p["pos_embed.W_pos"].mean(-1, keepdim=True)
         for l in range(n_layers):
             pre = f"blocks.{l}."
             for name in ("attn.W_O", "attn.b_O", "mlp.W_out", "mlp.b_out"):

@@ -186,12 +186,58 @@ def test_standard_attention_scale_writes_no_attn_scales(tmp_path):
             assert "attn_scales" not in json.load(f)["model"]
 
 
+# --- GPT-NeoX / Pythia ----------------------------------------------------------------------------------------
+
+NEOX_CASES = [
+    ("saelens_resid_post", "saelens", "blocks.1.hook_resid_post", None, False),
+    ("saelens_resid_pre_centred", "saelens", "blocks.1.hook_resid_pre", {"center_writing_weights": True}, True),
+    ("saelens_mlp_processed", "saelens", "blocks.0.mlp.hook_post", {"fold_ln": True, "center_writing_weights": True, "fold_value_biases": True}, True),
+    ("saelens_hook_z", "saelens", "blocks.1.attn.hook_z", None, False),
+    ("neel_from_pretrained", "neel", "blocks.1.mlp.hook_post", None, True),
+]
+
+
+@pytest.mark.parametrize("source,hook,kwargs,centred", [c[1:] for c in NEOX_CASES], ids=[c[0] for c in NEOX_CASES])
+def test_neox_exported_exactly(tmp_path, source, hook, kwargs, centred):
+    """A TransformerLens GPT-NeoX state dict (no W_pos, rotary buffers) and config (rotary on half of each head,
+    parallel blocks): the bundle carries rotary_dim, rotary_base and parallel_attn_mlp, and its SAE acts equal the
+    source's encoder on the unprocessed model's hook value from tools/golden_neox.py's own NeoX forward pass."""
+    cfg = fx.tl_cfg("neox", 2)
+    d_in = fx.D_MLP if "mlp.hook" in hook else fx.D_MODEL
+    w = fx.sae_tensors(d_in, 128 if source == "neel" else 40, seed=11)
+    if source == "neel":
+        sae = fx.write_neel(tmp_path, w, {**fx.NEEL_1L_CFG, "act_name": hook})
+    else:
+        sae = "saelens:" + fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", hook, d_in, 40, kwargs=kwargs,
+                                                                            **({"reshape_activations": "hook_z"} if "hook_z" in hook else {})))
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", sae], cfg=cfg)
+    meta, sae_out = check_acts(out, cfg, sd, toks, hook, w, centred)
+    m = meta["model"]
+    assert (m["positional_embedding_type"], m["rotary_dim"], m["rotary_base"], m["parallel_attn_mlp"]) == ("rotary", fx.D_HEAD // 2, 10000.0, True)
+    assert "attn_scales" not in m
+    _, params, *_ = bundle.read_bundle(out)
+    assert "pos_embed.W_pos" not in params
+
+
+def test_neox_refusals(tmp_path):
+    """No SAE on resid_mid in parallel blocks; GPT-J's rotary layout is refused by name."""
+    w = fx.sae_tensors(fx.D_MODEL, 40)
+    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", "blocks.1.hook_resid_mid", fx.D_MODEL, 40))
+    with pytest.raises(BundleError, match="does not exist in a model with parallel attention and MLP"):
+        run_export(tmp_path, ["--sae", folder], cfg=fx.tl_cfg("neox", 2))
+    with pytest.raises(BundleError, match="rotary_adjacent_pairs=True"):
+        run_export(tmp_path, ["--sae", folder], cfg=fx.tl_cfg("neox", 2, rotary_adjacent_pairs=True, parallel_attn_mlp=False))
+    assert not (tmp_path / "bundle").exists()
+
+
 # --- refusals ---------------------------------------------------------------------------------------------------
 
 MODEL_REFUSALS = [
-    ({"positional_embedding_type": "rotary", "rotary_dim": 8}, "positional_embedding_type='rotary'"),
+    ({"positional_embedding_type": "rotary", "rotary_dim": 4, "rotary_adjacent_pairs": True}, "rotary_adjacent_pairs=True"),
+    ({"positional_embedding_type": "rotary", "rotary_dim": 3}, "rotary_dim=3"),
+    ({"positional_embedding_type": "rotary", "rotary_dim": 4, "use_NTK_by_parts_rope": True}, "use_NTK_by_parts_rope=True"),
+    ({"positional_embedding_type": "alibi"}, "alibi"),
     ({"positional_embedding_type": "shortformer"}, "shortformer"),
-    ({"parallel_attn_mlp": True}, "parallel_attn_mlp=True"),
     ({"attn_only": True}, "attn_only=True"),
     ({"normalization_type": "RMS"}, "RMSNorm"),
     ({"gated_mlp": True}, "gated_mlp=True"),
