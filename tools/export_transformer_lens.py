@@ -46,7 +46,7 @@ points including attn.hook_z (heads concatenated head-major, as SAELens reads it
 and why: SAE kinds the bundle cannot hold yet (BatchTopK, Matryoshka, gated, transcoders, single-head SAEs, normalize_activations other than none or a known constant), and models the app would
 compute differently (non-learned positions other than GPT-NeoX's rotary, local attention, RMSNorm, gated MLPs,
 grouped-query attention, attention-only, and the like). GPT-NeoX/Pythia (rotary, parallel attention and MLP)
-is exported; the app computes its feature views and refuses its traces. Attention scaled otherwise than
+is exported. Attention scaled otherwise than
 by sqrt(d_head) (use_attn_scale False, an explicit attn_scale, scale_attn_by_inverse_layer_idx) is exported
 with each layer's divisor in bundle.json's attn_scales. The core, `export_bundle` in tools/export/core.py, is what
 tools/tests/test_export*.py check.

@@ -5,7 +5,6 @@
 import type { Bundle } from '../bundle'
 import type { HookName } from '../compute/api'
 import { ATTENTION_HOOKS, residPointOf } from './linearize'
-import { TraceInputError } from './types'
 
 export interface TracePlan {
   layer: number
@@ -28,18 +27,10 @@ export interface TracePlan {
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 export function tracePlan(bundle: Pick<Bundle, 'hookPoint' | 'config'>): TracePlan {
-  const m = bundle.config.model
-  if (m.positional_embedding_type !== 'standard' || m.parallel_attn_mlp) {
-    // The engine computes these models exactly (their feature views are right); the trace's linearization
-    // (R = resid_mid for MLP hooks), its embedding terms (W_pos) and QK tables (one position each side) assume
-    // sequential blocks and learned positions, so a trace here would be another model's.
-    throw new TraceInputError(
-      'traces are not computed yet for models with rotary positions or parallel attention and MLP (GPT-NeoX/Pythia): ' +
-        'their linearization, decomposition and QK tables assume sequential blocks and learned positions; the feature views are exact',
-    )
-  }
   const { layer: L, hook } = bundle.hookPoint
-  const resid = residPointOf(L, hook)
+  // Parallel blocks (GPT-NeoX): the MLP reads resid_pre, so R for an MLP hook is resid_pre and layer L's
+  // attention is not before it; the decomposition lists attention and MLPs 0…L−1.
+  const resid = residPointOf(L, hook, bundle.config.model.parallel_attn_mlp === true)
   const attentionHook = (ATTENTION_HOOKS as readonly string[]).includes(hook)
   const atPre = resid.endsWith('hook_resid_pre')
   const attnLayers = attentionHook ? [L] : range(atPre ? L : L + 1)

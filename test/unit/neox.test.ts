@@ -1,12 +1,11 @@
-// GPT-NeoX-style bundles (rotary positions, parallel attention and MLP; issue 12 §5): the schema's rules, the
-// engine's hooks and SAE activations against tools/golden_neox.py's own float64 forward pass on
-// test/fixtures/tiny-neox (tools/make_neox_bundle.py), and the trace's refusal.
+// GPT-NeoX-style bundles (rotary positions, parallel attention and MLP; issue 12 §5): the schema's rules, and
+// the engine's hooks and SAE activations against tools/golden_neox.py's float64 forward pass (ftlib/neox.py) on
+// test/fixtures/tiny-neox (tools/make_neox_bundle.py). Their traces: trace-hooks.test.ts.
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BundleError, loadBundle, parseBundleConfig, parseHookPoint, type Bundle } from '../../main/bundle'
 import type { HookName } from '../../main/compute/api'
 import { OrtEngine } from '../../main/compute/ort-engine'
-import { traceAt, TraceInputError } from '../../main/trace'
 import { readGolden, relErr, type Golden } from './helpers/golden'
 
 const TOL = 1e-4
@@ -90,11 +89,5 @@ describe('the engine on a GPT-NeoX-style bundle against golden_neox.py', () => {
     expect(want.some((x) => x > 0) && want.some((x) => x === 0)).toBe(true)
     expect(got.map((x) => (x > 0 ? 1 : 0))).toEqual(want.map((x) => (x > 0 ? 1 : 0)))
     expect(relErr(got, want)).toBeLessThanOrEqual(TOL)
-  })
-
-  it('refuses a trace, saying why', async () => {
-    const err = await traceAt(bundle, engine, { feature: 0, sample: samples[0], pos: 3 }).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(TraceInputError)
-    expect((err as Error).message).toMatch(/rotary positions or parallel attention and MLP \(GPT-NeoX\/Pythia\)/)
   })
 })

@@ -21,7 +21,7 @@ import torch
 from conftest import ROOT
 from ftlib import model as ftmodel
 from ftlib import safetensors_io
-from golden_neox import neox_forward
+from ftlib.neox import neox_forward
 
 TINY = os.path.join(ROOT, "test", "fixtures", "tiny")
 D_MODEL, N_HEADS, D_HEAD, D_MLP, D_VOCAB, N_CTX = 32, 4, 8, 64, 300, 16
