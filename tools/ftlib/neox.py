@@ -46,8 +46,9 @@ def gelu(x: torch.Tensor, act_fn: str) -> torch.Tensor:
     return torch.relu(x)
 
 
-def neox_forward(P: dict, cfg: dict, tokens: torch.Tensor) -> dict:
-    """Every hook by its TransformerLens name (hook_z flattened head-major, as an SAE reads it), and logits."""
+def neox_forward(P: dict, cfg: dict, tokens: torch.Tensor, edit_at: str | None = None, edit=None) -> dict:
+    """Every hook by its TransformerLens name (hook_z flattened head-major, as an SAE reads it), and logits;
+    with `edit_at` (a hook_resid_pre or hook_resid_post), the residual stream there is replaced by edit(x)."""
     assert cfg["positional_embedding_type"] == "rotary" and cfg.get("parallel_attn_mlp"), "a GPT-NeoX-style bundle"
     H, dh, eps, T = cfg["n_heads"], cfg["d_head"], cfg["eps"], tokens.shape[1]
     cache: dict = {}
@@ -55,6 +56,8 @@ def neox_forward(P: dict, cfg: dict, tokens: torch.Tensor) -> dict:
     causal = torch.ones(T, T, dtype=torch.bool).tril()
     for l in range(cfg["n_layers"]):
         pre = f"blocks.{l}."
+        if edit_at == pre + "hook_resid_pre":
+            x = edit(x)
         cache[pre + "hook_resid_pre"] = x
         a_in = layer_norm(x, P, pre + "ln1", eps)
         q, k, v = (torch.einsum("bpd,hde->bphe", a_in, P[pre + f"attn.W_{m}"]) + P[pre + f"attn.b_{m}"] for m in "QKV")
@@ -70,6 +73,8 @@ def neox_forward(P: dict, cfg: dict, tokens: torch.Tensor) -> dict:
         cache.update({pre + "attn.hook_v": v, pre + "attn.hook_pattern": pattern, pre + "attn.hook_z": z.reshape(*z.shape[:2], H * dh),
                       pre + "hook_attn_out": attn_out, pre + "mlp.hook_pre": h, pre + "mlp.hook_post": post, pre + "hook_mlp_out": mlp_out})
         x = x + attn_out + mlp_out
+        if edit_at == pre + "hook_resid_post":
+            x = edit(x)
         cache[pre + "hook_resid_post"] = x
     cache["logits"] = layer_norm(x, P, "ln_final", eps) @ P["unembed.W_U"] + P["unembed.b_U"]
     return cache
