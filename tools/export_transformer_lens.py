@@ -44,9 +44,11 @@ Output: --out DIR, --dtype float32|float16 (model), --sae-dtype float32|float16,
 SAE kinds: ReLU (standard), JumpReLU and TopK SAEs, apply_b_dec_to_input either way, on the app's hook
 points including attn.hook_z (heads concatenated head-major, as SAELens reads it). Refused, with what
 and why: SAE kinds the bundle cannot hold yet (BatchTopK, Matryoshka, gated, transcoders, single-head SAEs, normalize_activations other than none or a known constant), and models the app would
-compute differently (rotary or other non-learned positions, parallel attention and MLP, use_attn_scale
-False, scale_attn_by_inverse_layer_idx, local attention, RMSNorm, gated MLPs, grouped-query attention,
-attention-only, and the like). The core, `export_bundle` in tools/export/core.py, is what
+compute differently (non-learned positions other than GPT-NeoX's rotary, local attention, RMSNorm, gated MLPs,
+grouped-query attention, attention-only, and the like). GPT-NeoX/Pythia (rotary, parallel attention and MLP)
+is exported. Attention scaled otherwise than
+by sqrt(d_head) (use_attn_scale False, an explicit attn_scale, scale_attn_by_inverse_layer_idx) is exported
+with each layer's divisor in bundle.json's attn_scales. The core, `export_bundle` in tools/export/core.py, is what
 tools/tests/test_export*.py check.
 """
 from __future__ import annotations

@@ -134,7 +134,8 @@ def circuits(P, cfg, L: int, cache: dict, toks: torch.Tensor, t: int, vec: torch
 
     ov_tokens:  W_E · (W_V[h] · W_O[h] · vec)                       (raw, no LayerNorm: the seed's OV table)
     ln_ov:      LN1(W_E[x] + W_pos[src]) · W_V[h] · W_O[h] · vec + b_V[h] · W_O[h] · vec   for every token x
-    qk:         (LN1(resid_pre[t]) W_Q[h] + b_Q[h]) · (LN1(W_E[x] + W_pos[src]) W_K[h] + b_K[h]) / sqrt(d_head)
+    qk:         (LN1(resid_pre[t]) W_Q[h] + b_Q[h]) · (LN1(W_E[x] + W_pos[src]) W_K[h] + b_K[h]) / attn_scale(L)
+                (layer L's divisor: sqrt(d_head), or the bundle's attn_scales[L])
     qk_seed:    W_E · W_Q[h] · W_K[h]ᵀ · vec                         (the seed's definition, kept for comparison)
     """
     pre = f"blocks.{L}.attn."
@@ -148,7 +149,7 @@ def circuits(P, cfg, L: int, cache: dict, toks: torch.Tensor, t: int, vec: torch
         out[h] = {
             "ov_tokens": W_E @ ov,
             "ln_ov": keys_in @ ov + P[pre + "b_V"][h] @ (P[pre + "W_O"][h] @ vec),
-            "qk": k @ q[h] / cfg["d_head"] ** 0.5,
+            "qk": k @ q[h] / model.attn_scale(cfg, L),
             "qk_seed": W_E @ (P[pre + "W_Q"][h] @ (P[pre + "W_K"][h].T @ vec)),
         }
     return out
@@ -161,7 +162,7 @@ def qk_pair(P, cfg, L: int, h: int, q_tok: int, q_pos: int, k_tok: int, k_pos: i
     xk = ln1_of(P, cfg, L, P["embed.W_E"][k_tok] + P["pos_embed.W_pos"][k_pos])
     q = xq @ P[pre + "W_Q"][h] + P[pre + "b_Q"][h]
     k = xk @ P[pre + "W_K"][h] + P[pre + "b_K"][h]
-    return float(q @ k / cfg["d_head"] ** 0.5)
+    return float(q @ k / model.attn_scale(cfg, L))
 
 
 def pick_points(acts_all: torch.Tensor, n: int, seed: int = 0, pre_all: torch.Tensor | None = None) -> list[tuple[int, int, int]]:

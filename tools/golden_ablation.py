@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ftlib import model  # noqa: E402
+from ftlib.neox import neox_forward  # noqa: E402
 from ftlib.golden_common import ATTN_HOOKS, resid_direction, flat, forward_cache, hook_point_of  # noqa: E402
 from golden import load, sae_pre  # noqa: E402
 
@@ -31,7 +32,10 @@ MEAN_SEQUENCES = 32
 
 
 def forward_with_hook(P, cfg, tokens: torch.Tensor, name: str, edit) -> dict:
-    """ftlib.model.forward's blocks, with `edit(x)` applied to the residual stream at hook `name`; returns the cache."""
+    """ftlib.model.forward's blocks (ftlib.neox's for GPT-NeoX-style models), with `edit(x)` applied to the
+    residual stream at hook `name`; returns the cache."""
+    if cfg["positional_embedding_type"] == "rotary" or cfg.get("parallel_attn_mlp"):
+        return neox_forward(P, cfg, tokens, name, edit)
     cache: dict = {}
     T = tokens.shape[1]
     x = P["embed.W_E"][tokens] + P["pos_embed.W_pos"][:T]

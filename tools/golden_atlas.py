@@ -52,7 +52,10 @@ def naive_average_linkage(D: torch.Tensor) -> list[list[float]]:
 def attribution(dec: dict) -> dict:
     out = {}
     if dec["embed"] is not None:
-        out["resid_pre (W_E + W_pos)"] = dec["embed"] + dec["pos"]
+        if dec["pos"] is None:  # rotary models: no W_pos
+            out["resid_pre (W_E)"] = dec["embed"]
+        else:
+            out["resid_pre (W_E + W_pos)"] = dec["embed"] + dec["pos"]
     for a in dec["attn"]:
         out[f"attn {a['layer']}"] = float(torch.tensor(a["heads"], dtype=torch.float64).sum()) + a["b_O"]
     for l, x in enumerate(dec["mlp_out"]):

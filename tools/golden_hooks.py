@@ -14,7 +14,12 @@ autograd for the linearized directions. For each point (feature f, sample, pos t
   or W_O[h]·W_enc[:,f] for hook_attn_out) and b_O.
 - the batch's scores R·v, R·u, its true pre-activations and activations, Pearson r of the linear prediction,
   W_E·v and the logit effect.
-Usage: /usr/bin/python3 tools/golden_hooks.py BUNDLE_DIR OUT_DIR
+- with --qk: the exact QK table of the circuit layer (the last attention layer the decomposition lists) for the
+  head and source position with the largest Σ|term| of v's decomposition, (R_t q_h)·(R_src k_h(x)) / attn_scale
+  over the vocabulary, q_h = LN1(resid_pre(t)) W_Q[h] + b_Q[h], k_h(x) = LN1(W_E[x] + W_pos[src]) W_K[h] + b_K[h],
+  R_p the rotary rotation at position p (ftlib.neox.rotate; the identity for learned positions, which have
+  W_pos), and the pair scores of the point's token at t against the sequence's tokens at 0, t//2 and t.
+Usage: /usr/bin/python3 tools/golden_hooks.py BUNDLE_DIR OUT_DIR [--qk]
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ftlib import safetensors_io  # noqa: E402
+from ftlib import model, safetensors_io  # noqa: E402
+from ftlib.neox import rotate  # noqa: E402
 from ftlib.golden_common import ATTN_HOOKS, attn_hook_decomposition, resid_direction, flat, forward_cache, hook_point_of, resid_decomposition  # noqa: E402
 from golden import load, predicted_acts, sae_gate, sae_pre  # noqa: E402
 
@@ -46,10 +52,43 @@ def logit_direction(P, L: int, hook: str, dec: torch.Tensor) -> torch.Tensor | N
     return dec
 
 
+def at_position(cfg: dict, x: torch.Tensor, p: int) -> torch.Tensor:
+    """Rows x [n, d_head] of queries or keys at position p: rotated there in a rotary model, else as they are."""
+    if cfg["positional_embedding_type"] != "rotary":
+        return x
+    pos = torch.full((1, 1, 1), float(p), dtype=torch.float64)
+    return rotate(x[:, None, None, :], cfg["rotary_dim"], cfg["rotary_base"], pos)[:, 0, 0, :]
+
+
+def embedding_in(P, cfg: dict, l: int, tok, p: int) -> torch.Tensor:
+    """LN1 of layer l on W_E[tok] (+ W_pos[p] where the model has learned positions)."""
+    x = P["embed.W_E"][tok] + (P["pos_embed.W_pos"][p] if "pos_embed.W_pos" in P else 0)
+    return model.layer_norm(x, P.get(f"blocks.{l}.ln1.w"), P.get(f"blocks.{l}.ln1.b"), cfg["eps"])
+
+
+def qk_golden(P, cfg: dict, l: int, cache: dict, toks: torch.Tensor, t: int, h: int, src: int) -> tuple[dict, np.ndarray]:
+    pre = f"blocks.{l}.attn."
+    scale = model.attn_scale(cfg, l)
+    x_t = model.layer_norm(cache[f"blocks.{l}.hook_resid_pre"][0, t], P.get(f"blocks.{l}.ln1.w"), P.get(f"blocks.{l}.ln1.b"), cfg["eps"])
+    q = at_position(cfg, (x_t @ P[pre + "W_Q"][h] + P[pre + "b_Q"][h])[None], t)[0]
+    keys = at_position(cfg, embedding_in(P, cfg, l, slice(None), src) @ P[pre + "W_K"][h] + P[pre + "b_K"][h], src)
+    table = keys @ q / scale
+
+    def pair(qt: int, qp: int, kt: int, kp: int) -> float:
+        qq = at_position(cfg, (embedding_in(P, cfg, l, qt, qp) @ P[pre + "W_Q"][h] + P[pre + "b_Q"][h])[None], qp)[0]
+        kk = at_position(cfg, (embedding_in(P, cfg, l, kt, kp) @ P[pre + "W_K"][h] + P[pre + "b_K"][h])[None], kp)[0]
+        return float(qq @ kk / scale)
+
+    tok = int(toks[0, t])
+    pairs = [{"key_pos": s, "key_token": int(toks[0, s]), "score": pair(tok, t, int(toks[0, s]), s)} for s in sorted({0, t // 2, t})]
+    return {"layer": l, "head": h, "source_pos": src, "pairs": pairs}, table.numpy()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("bundle")
     ap.add_argument("out")
+    ap.add_argument("--qk", action="store_true", help="also the QK table and pairs of the circuit layer (see above)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     meta, P, S, _, tokens = load(args.bundle)
@@ -104,6 +143,11 @@ def main() -> None:
             decs = {"decomposition_v": dec, "decomposition_u": dec}
         else:
             decs = {f"decomposition_{n}": resid_decomposition(P, cfg, L, resid, cache, toks, t, vec) for n, vec in (("v", v), ("u", u))}
+        if args.qk and decs["decomposition_v"]["attn"]:
+            last = decs["decomposition_v"]["attn"][-1]
+            heads = torch.tensor(last["heads"]).abs()  # [h, s]
+            qk, arrays[f"{key}.qk"] = qk_golden(P, cfg, last["layer"], cache, toks, t, int(heads.sum(1).argmax()), int(heads.sum(0).argmax()))
+            decs["qk"] = qk
         out_points.append({
             "key": key, "feature": f, "sample": s, "pos": t, "token": int(toks[0, t]), "positions": [t],
             "activation": float(acts_all[s, t, f]), "pre_activation": pre_act,

@@ -33,7 +33,7 @@ export interface AtlasTermJson {
   mean: number
 }
 
-/** The notebook's direct attribution of u·R: resid_pre (W_E + W_pos), each attention layer (with b_O), each MLP. */
+/** The notebook's direct attribution of u·R: resid_pre (W_E + W_pos; W_E alone in a rotary model), each attention layer (with b_O), each MLP. */
 export interface AtlasAttributionJson {
   component: string
   mean: number

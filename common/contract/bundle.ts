@@ -19,8 +19,20 @@ export const modelConfigSchema = z.object({
   act_fn: z.enum(['gelu', 'gelu_new', 'gelu_fast', 'relu']),
   normalization_type: z.enum(['LN', 'LNPre']),
   eps: z.number().positive(),
-  positional_embedding_type: z.literal('standard'),
+  // standard: learned W_pos added to the embedding; rotary: GPT-NeoX's rotary embedding of queries and keys
+  // (the first rotary_dim of each head's d_head, rotated in halves, frequencies rotary_base^(−2i/rotary_dim)).
+  positional_embedding_type: z.enum(['standard', 'rotary']),
+  rotary_dim: dim.optional(),
+  rotary_base: z.number().positive().finite().optional(),
+  /** Attention and MLP both read resid_pre and add to it (GPT-NeoX/Pythia); there is no resid_mid. */
+  parallel_attn_mlp: z.boolean().optional(),
   dtype,
+  /**
+   * What each layer divides its attention scores by (TransformerLens's attn_scale, or 1 without use_attn_scale,
+   * times layer+1 with scale_attn_by_inverse_layer_idx); absent means sqrt(d_head) in every layer, as in every
+   * bundle made before the field, which stay absent when parsed so their identity is unchanged.
+   */
+  attn_scales: z.array(z.number().positive().finite()).optional(),
   processing: z.record(z.string(), z.boolean()).optional(),
 })
 

@@ -1,5 +1,5 @@
 export { BundleError, type BundleErrorCode } from './errors'
 export { loadBundle, DEFAULT_BUNDLE_DIR, BUNDLE_FILES, type Bundle, type BundleHashes, type BundleMeta, type SaeWeights, type LoadBundleOptions } from './load'
 export { parseSafetensors, toFloat32, toInt32, type RawTensor } from './safetensors'
-export { parseBundleConfig, expectedModelShapes, expectedSaeShapes, parseHookPoint, type BundleConfig, type ModelConfig, type SaeConfig, type HookPoint } from './schema'
+export { parseBundleConfig, attnScale, expectedModelShapes, expectedSaeShapes, parseHookPoint, type BundleConfig, type ModelConfig, type SaeConfig, type HookPoint } from './schema'
 export { createTokenizer, tokenizerVocabSize, type BundleTokenizer } from './tokenizer'

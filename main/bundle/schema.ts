@@ -17,6 +17,11 @@ export function parseBundleConfig(json: unknown, file = 'bundle.json'): BundleCo
   if (m.n_heads * m.d_head !== m.d_model) {
     throw new BundleError('bad-config', `${file}: n_heads·d_head = ${m.n_heads * m.d_head} but d_model = ${m.d_model}`, { file })
   }
+  const rotaryProblem = rotaryConfigProblem(m)
+  if (rotaryProblem) throw new BundleError('bad-config', `${file}: ${rotaryProblem}`, { file })
+  if (m.attn_scales && m.attn_scales.length !== m.n_layers) {
+    throw new BundleError('bad-config', `${file}: model.attn_scales has ${m.attn_scales.length} entries but the model has ${m.n_layers} layers`, { file })
+  }
   const sae = result.data.sae
   if (sae.kind === 'topk' && sae.k > sae.d_sae) {
     throw new BundleError('bad-config', `${file}: the TopK SAE keeps k = ${sae.k} features per token but has d_sae = ${sae.d_sae}`, { file })
@@ -24,12 +29,28 @@ export function parseBundleConfig(json: unknown, file = 'bundle.json'): BundleCo
   return result.data
 }
 
+/** Rotary fields where and only where positions are rotary: an even rotary_dim ≤ d_head and a rotary_base. */
+function rotaryConfigProblem(m: ModelConfig): string | null {
+  if (m.positional_embedding_type !== 'rotary') {
+    return m.rotary_dim !== undefined || m.rotary_base !== undefined ? 'model.rotary_dim and model.rotary_base belong to rotary positional embeddings only' : null
+  }
+  if (m.rotary_dim === undefined || m.rotary_base === undefined) return 'rotary positional embeddings need model.rotary_dim and model.rotary_base'
+  if (m.rotary_dim % 2 !== 0 || m.rotary_dim > m.d_head) return `model.rotary_dim = ${m.rotary_dim} must be even and at most d_head = ${m.d_head}`
+  return null
+}
+
+/** What layer `layer` divides its attention scores by: bundle.json's attn_scales, else sqrt(d_head). */
+export function attnScale(cfg: ModelConfig, layer: number): number {
+  return cfg.attn_scales ? cfg.attn_scales[layer] : Math.sqrt(cfg.d_head)
+}
+
 /** The state-dict shapes TransformerLens uses for this config (extra tensors in the file are ignored). */
 export function expectedModelShapes(cfg: ModelConfig): Map<string, number[]> {
   const { d_model: d, n_heads: h, d_head: dh, d_mlp: dm, d_vocab: v, n_ctx: n } = cfg
   const shapes = new Map<string, number[]>([
     ['embed.W_E', [v, d]],
-    ['pos_embed.W_pos', [n, d]],
+    // Rotary models have no learned positions: their positions enter through the queries and keys.
+    ...(cfg.positional_embedding_type === 'standard' ? [['pos_embed.W_pos', [n, d]] as [string, number[]]] : []),
   ])
   const ln = cfg.normalization_type === 'LN'
   for (let l = 0; l < cfg.n_layers; l++) {
@@ -97,6 +118,9 @@ export function parseHookPoint(cfg: ModelConfig, hookPoint: string, file = 'bund
   if (!width) {
     const supported = Object.keys(HOOK_WIDTH).sort().join(', ')
     throw new BundleError('sae-mismatch', `${file}: hook point "${hookPoint}" is not supported (supported: ${supported})`, { file })
+  }
+  if (m[2] === 'hook_resid_mid' && cfg.parallel_attn_mlp) {
+    throw new BundleError('sae-mismatch', `${file}: hook point "${hookPoint}" does not exist in a model with parallel attention and MLP (both read resid_pre)`, { file })
   }
   return { layer, hook: m[2], width: width(cfg) }
 }

@@ -3,7 +3,7 @@
 // TransformerLens puts it, scores divided by sqrt(d_head), the causal mask as -inf before Softmax.
 // Every hook value carries its TransformerLens name, so a requested hook is simply a graph output.
 import type { Bundle } from '../bundle'
-import type { ModelConfig } from '../bundle/schema'
+import { attnScale, type ModelConfig } from '../bundle/schema'
 import type { HookName, Tensor } from './api'
 import { DataType, GraphBuilder, int, ints, type BuiltGraph } from './onnx-builder'
 
@@ -25,6 +25,7 @@ export function parseHookName(cfg: ModelConfig, name: string): ParsedHook {
   }
   const layer = Number(m[1])
   if (layer >= cfg.n_layers) throw new Error(`hook ${name} names layer ${layer}, but the model has ${cfg.n_layers} layers`)
+  if (m[2] === 'hook_resid_mid' && cfg.parallel_attn_mlp) throw new Error(`hook ${name} does not exist: attention and MLP run in parallel`)
   return { layer, hook: m[2] }
 }
 
@@ -68,6 +69,7 @@ class TransformerGraph {
   private readonly cfg: ModelConfig
   private readonly remaining: Set<string>
   private seqLen!: string // [seqLen] as a 1-D int64, for the position-embedding and mask slices
+  private rotaryTables?: { cos: string; sin: string; rot: string }
 
   constructor(
     private readonly src: GraphSource,
@@ -124,11 +126,49 @@ class TransformerGraph {
     }
   }
 
+  /**
+   * GPT-NeoX's rotary embedding of queries or keys y [nSeq, seqLen, h, dh] (TransformerLens's rotary with
+   * rotary_adjacent_pairs false): the first R = rotary_dim of each head's dims become y·cos + rotateHalf(y)·sin,
+   * rotateHalf(y) = [−y[R/2:R], y[:R/2]], angle(p, i) = p / rotary_base^((i mod R/2)/(R/2)); the rest pass through
+   * (cos 1, sin 0 there). Standard models: y unchanged.
+   */
+  private rotary(y: string): string {
+    if (this.cfg.positional_embedding_type !== 'rotary') return y
+    const b = this.b
+    const { d_head: dh, n_ctx: n, rotary_dim: R = dh, rotary_base: base = 10000 } = this.cfg
+    const half = R / 2
+    const table = (fn: (a: number) => number, pass: number) => () => {
+      const out = new Float32Array(n * dh)
+      for (let p = 0; p < n; p++)
+        for (let i = 0; i < dh; i++) out[p * dh + i] = i < R ? fn(p / Math.pow(base, (i % half) / half)) : pass
+      return out
+    }
+    const slice = (name: string, data: () => Float32Array): string =>
+      b.op('Slice', [b.weight(name, [n, 1, dh], derived(this.src, name, data)), b.i64([0]), this.seqLen, b.i64([0])])
+    // One set of tables per graph, shared by every layer's queries and keys.
+    this.rotaryTables ??= {
+      cos: slice('rotary_cos', table(Math.cos, 1)),
+      sin: slice('rotary_sin', table(Math.sin, 0)),
+      // rotateHalf as a signed permutation matrix [dh, dh]: y·M puts −y[j + R/2] at j < R/2 and y[j − R/2] at R/2 ≤ j < R.
+      rot: b.weight('rotary_rotate_half', [dh, dh], derived(this.src, 'rotary_rotate_half', () => {
+        const m = new Float32Array(dh * dh)
+        for (let j = 0; j < half; j++) {
+          m[(j + half) * dh + j] = -1
+          m[j * dh + j + half] = 1
+        }
+        return m
+      })),
+    }
+    const { cos, sin, rot } = this.rotaryTables
+    return b.op('Add', [b.op('Mul', [y, cos]), b.op('Mul', [b.op('MatMul', [y, rot]), sin])])
+  }
+
   /** tokens [nSeq, seqLen] int64 → resid_pre of block 0. */
   private embed(tokens: string): string {
     const b = this.b
     this.seqLen = b.op('Shape', [tokens], { start: int(1), end: int(2) })
     const tok = b.op('Gather', [this.w('embed.W_E'), tokens], { axis: int(0) })
+    if (this.cfg.positional_embedding_type === 'rotary') return this.hook('blocks.0.hook_resid_pre', 'Identity', [tok])
     const pos = b.op('Slice', [this.w('pos_embed.W_pos'), b.i64([0]), this.seqLen, b.i64([0])])
     return this.hook('blocks.0.hook_resid_pre', 'Add', [tok, pos])
   }
@@ -163,9 +203,9 @@ class TransformerGraph {
     const v = project('V', `${pre}attn.hook_v`)
     this.remaining.delete(v)
     if (this.done()) return undefined
-    const q = b.op('Transpose', [project('Q')], { perm: ints([0, 2, 1, 3]) })
-    const kT = b.op('Transpose', [project('K')], { perm: ints([0, 2, 3, 1]) })
-    const scores = b.op('Div', [b.op('MatMul', [q, kT]), b.f32(Math.sqrt(dh))])
+    const q = b.op('Transpose', [this.rotary(project('Q'))], { perm: ints([0, 2, 1, 3]) })
+    const kT = b.op('Transpose', [this.rotary(project('K'))], { perm: ints([0, 2, 3, 1]) })
+    const scores = b.op('Div', [b.op('MatMul', [q, kT]), b.f32(attnScale(this.cfg, l))])
     const pattern = b.op('Softmax', [b.op('Add', [scores, mask])], { axis: int(-1) }, `${pre}attn.hook_pattern`)
     this.remaining.delete(pattern)
     if (this.done()) return undefined
@@ -175,14 +215,16 @@ class TransformerGraph {
     const W_O = this.src.model.get(`${pre}attn.W_O`)!
     const wO = b.weight(`${pre}attn.W_O.rows`, [h * dh, W_O.dims[2]], W_O.data) // [h, dh, d] is already [h·dh, d] row-major
     const attnOut = this.hook(`${pre}hook_attn_out`, 'Add', [b.op('MatMul', [zFlat, wO]), this.w(`${pre}attn.b_O`)])
-    const mid = this.hook(`${pre}hook_resid_mid`, 'Add', [x, attnOut])
+    // Parallel blocks (GPT-NeoX): the MLP reads resid_pre too, and there is no resid_mid.
+    const parallel = this.cfg.parallel_attn_mlp === true
+    const mid = parallel ? x : this.hook(`${pre}hook_resid_mid`, 'Add', [x, attnOut])
     if (this.done()) return undefined
     const hPre = this.hook(`${pre}mlp.hook_pre`, 'Add', [b.op('MatMul', [this.layerNorm(mid, `${pre}ln2`), this.w(`${pre}mlp.W_in`)]), this.w(`${pre}mlp.b_in`)])
     if (this.done()) return undefined
     const post = this.hook(`${pre}mlp.hook_post`, 'Identity', [this.activation(hPre)])
     if (this.done()) return undefined
     const mlpOut = this.hook(`${pre}hook_mlp_out`, 'Add', [b.op('MatMul', [post, this.w(`${pre}mlp.W_out`)]), this.w(`${pre}mlp.b_out`)])
-    const postResid = this.hook(`${pre}hook_resid_post`, 'Add', [mid, mlpOut])
+    const postResid = this.hook(`${pre}hook_resid_post`, 'Add', [parallel ? b.op('Add', [x, mlpOut]) : mid, parallel ? attnOut : mlpOut])
     return this.done() ? undefined : postResid
   }
 

@@ -209,12 +209,13 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
       session = await this.session(() => buildVocabGraph(this.src, req.layer))
       this.vocabSessions.set(req.layer, session)
     }
-    const W_pos = this.src.model.get('pos_embed.W_pos')!.data
+    // A rotary model has no W_pos: its key rows are LN1(W_E[x]) at every position (zeros added).
+    const W_pos = this.src.model.get('pos_embed.W_pos')?.data
     const feed = {
       embed: OrtEngine.rows(req.embed, d, 'embed'),
       keys: OrtEngine.rows(req.keys, d, 'keys'),
       unembed: OrtEngine.rows(req.unembed, d, 'unembed'),
-      pos_row: new OrtTensor('float32', W_pos.slice(req.keyPos * d, (req.keyPos + 1) * d), [d]),
+      pos_row: new OrtTensor('float32', W_pos ? W_pos.slice(req.keyPos * d, (req.keyPos + 1) * d) : new Float32Array(d), [d]),
     }
     const out = await this.run(session, feed, ctx)
     // An empty request ran as one zero row (zero-sized dims are not portable across providers): drop it.

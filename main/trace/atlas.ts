@@ -209,7 +209,8 @@ function leafSums(i: number, r: PointResult, embed: Float32Array, vocab: number,
   const share = (x: number): number => (total !== 0 ? x / total : 0)
   const attribution = new Map<string, { sum: number; share: number }>()
   const put = (name: string, x: number): void => void attribution.set(name, { sum: x, share: share(x) })
-  if (r.dec.embed !== null) put('resid_pre (W_E + W_pos)', r.dec.embed + (r.dec.pos ?? 0))
+  // A rotary model has no W_pos: its embedding term is W_E alone (pos null).
+  if (r.dec.embed !== null) put(r.dec.pos === null ? 'resid_pre (W_E)' : 'resid_pre (W_E + W_pos)', r.dec.embed + (r.dec.pos ?? 0))
   for (const a of r.dec.attn) put(`attn ${a.layer}`, a.heads.reduce((acc, hs) => acc + hs.reduce((x, y) => x + y, 0), a.b_O))
   r.dec.mlpOut.forEach((x, l) => put(`mlp ${l}`, x))
   return { members: [i], embed: Float64Array.from(row(embed, i, vocab)), activation: r.activation, byOffset, byToken, attribution }

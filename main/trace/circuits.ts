@@ -3,9 +3,14 @@
 // (TraceCompute.vocabProducts) and come back one row per vector.
 //   OV tokens (seed's OV table):  W_E · (W_V[h] W_O[h] vec)
 //   LN+OV (exact):                LN1(W_E[x] + W_pos[p]) · W_V[h] W_O[h] vec + b_V[h] · W_O[h] vec
-//   QK (exact):                   (LN1(W_E[x] + W_pos[p]) W_K[h] + b_K[h]) · q_h / sqrt(d_head),
+//   QK (exact):                   (LN1(W_E[x] + W_pos[p]) W_K[h] + b_K[h]) · q_h / attn_scale (the layer's divisor:
+//                                 sqrt(d_head), or bundle.json's attn_scales[layer]),
 //                                 q_h = LN1(resid_pre(t)) W_Q[h] + b_Q[h] (the point's actual query)
 //   QK (seed definition):         W_E · W_Q[h] W_K[h]ᵀ vec  (kept for comparison, labelled as such)
+// Rotary models (GPT-NeoX) have no W_pos and rotate queries and keys by their positions, so a score depends on
+// both: (R_t q)·(R_s k) = (R_{t−s} q)·k. The exact QK table at the point's query position t and the source
+// position s uses the query rotated by t − s; qkPair rotates each side by its own position.
+import { attnScale } from '../bundle/schema'
 import { headWriteDirections } from './decompose'
 import { dot, layerNorm, matVec, vecMat, type Vec } from './math'
 import type { ModelWeights } from './weights'
@@ -33,29 +38,51 @@ export function headVectors(model: ModelWeights, layer: number, vec: ArrayLike<n
   })
 }
 
-/** The query of every head from a residual-stream vector: LN1(x) W_Q[h] + b_Q[h], [n_heads][d_head]. */
-export function queries(model: ModelWeights, layer: number, residPre: ArrayLike<number>): Vec[] {
+/**
+ * GPT-NeoX's rotary embedding of one head's query or key x [d_head] at position p (any integer; R_{−p} undoes
+ * R_p): for i < R/2 (R = rotary_dim) the pair (x_i, x_{i+R/2}) turns by p·rotary_base^(−i/(R/2)); the rest is
+ * unchanged. A model with learned positions: x as it is.
+ */
+export function rotary(cfg: ModelWeights['cfg'], x: Vec, p: number): Vec {
+  if (cfg.positional_embedding_type !== 'rotary' || p === 0) return x
+  const half = (cfg.rotary_dim ?? cfg.d_head) / 2
+  const base = cfg.rotary_base ?? 10000
+  const out = Float32Array.from(x)
+  for (let i = 0; i < half; i++) {
+    const angle = p * Math.pow(base, -i / half)
+    const [c, s, a, b] = [Math.cos(angle), Math.sin(angle), x[i], x[i + half]]
+    out[i] = a * c - b * s
+    out[i + half] = b * c + a * s
+  }
+  return out
+}
+
+/**
+ * The query of every head from a residual-stream vector: LN1(x) W_Q[h] + b_Q[h], [n_heads][d_head], rotated by
+ * `rotateBy` in a rotary model (the query position minus the key position the scores are for).
+ */
+export function queries(model: ModelWeights, layer: number, residPre: ArrayLike<number>, rotateBy = 0): Vec[] {
   const { n_heads: H, d_head: dh, d_model: d, eps } = model.cfg
   const a = model.attn(layer)
   const x = layerNorm(residPre, eps, a.ln1w, a.ln1b).out
   return Array.from({ length: H }, (_, h) => {
     const q = vecMat(x, a.W_Q, dh, h * d * dh)
     for (let e = 0; e < dh; e++) q[e] += a.b_Q[h * dh + e]
-    return q
+    return rotary(model.cfg, q, rotateBy)
   })
 }
 
 export interface QkKeyVector {
-  /** W_K[h] · q_h / sqrt(d_head): the exact QK table is LN1(W_E + W_pos[p]) times it ... */
+  /** W_K[h] · q_h / attn_scale: the exact QK table is LN1(W_E + W_pos[p]) times it ... */
   key: Vec
-  /** ... plus b_K[h] · q_h / sqrt(d_head). */
+  /** ... plus b_K[h] · q_h / attn_scale. */
   bias: number
 }
 
 export function qkKeyVectors(model: ModelWeights, layer: number, q: Vec[]): QkKeyVector[] {
   const { d_head: dh, d_model: d } = model.cfg
   const a = model.attn(layer)
-  const scale = 1 / Math.sqrt(dh)
+  const scale = 1 / attnScale(model.cfg, layer)
   return q.map((qh, h) => {
     const key = matVec(a.W_K, qh, d, h * d * dh)
     for (let i = 0; i < d; i++) key[i] *= scale
@@ -72,9 +99,9 @@ export function qkPair(model: ModelWeights, layer: number, head: number, qTok: n
     for (let i = 0; i < d; i++) x[i] = model.W_E[tok * d + i] + model.W_pos[pos * d + i]
     const y = vecMat(layerNorm(x, eps, a.ln1w, a.ln1b).out, W, dh, head * d * dh)
     for (let e = 0; e < dh; e++) y[e] += bias[head * dh + e]
-    return y
+    return rotary(model.cfg, y, pos)
   }
-  return dot(side(qTok, qPos, a.W_Q, a.b_Q), side(kTok, kPos, a.W_K, a.b_K)) / Math.sqrt(dh)
+  return dot(side(qTok, qPos, a.W_Q, a.b_Q), side(kTok, kPos, a.W_K, a.b_K)) / attnScale(model.cfg, layer)
 }
 
 export type QkGrid = QkGridJson

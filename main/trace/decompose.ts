@@ -75,9 +75,10 @@ export function decomposeAt(inp: DecompositionInput): Decomposition {
   const d = model.cfg.d_model
   const attn = inp.attn.map((a) => headTerms(model, a, headWriteDirections(model, a.layer, vec), t, seqLen, dot(model.attn(a.layer).b_O, vec)))
   const embed = dot(model.W_E, vec, token * d, 0, d)
-  const pos = dot(model.W_pos, vec, t * d, 0, d)
+  // Rotary models have no positional term in the residual stream (their positions act inside attention).
+  const pos = model.cfg.positional_embedding_type === 'rotary' ? null : dot(model.W_pos, vec, t * d, 0, d)
   const mlpOut = inp.mlpOut.map((x) => dot(x, vec))
-  const sumOfTerms = embed + pos + attn.reduce((a, x) => a + x.sum, 0) + mlpOut.reduce((a, b) => a + b, 0)
+  const sumOfTerms = embed + (pos ?? 0) + attn.reduce((a, x) => a + x.sum, 0) + mlpOut.reduce((a, b) => a + b, 0)
   const total = dot(inp.resid, vec)
   return { embed, pos, attn: attn.map(strip), mlpOut, total, sumOfTerms, residual: total - sumOfTerms }
 }

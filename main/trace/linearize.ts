@@ -3,7 +3,8 @@
 // − b_dec where the SAE's apply_b_dec_to_input is false) as a function of the residual stream R at the point,
 // and returns its gradient at R0 in two conventions. R depends on the hook (residPointOf):
 //   hook_resid_pre/mid/post  R is the hook itself: pre_f is linear in R, v = u = W_enc[:,f] (exact).
-//   mlp.hook_pre/hook_post, hook_mlp_out  R = resid_mid of the layer, through LN2 and the MLP:
+//   mlp.hook_pre/hook_post, hook_mlp_out  R = resid_mid of the layer (resid_pre in a parallel block, whose MLP
+//        reads it), through LN2 and the MLP:
 //        pre_f(x) = W_enc[:,f] · (hook(GELU(LN2(x) W_in + b_in)) − b_dec) + b_enc[f]
 //   attn.hook_z, hook_attn_out  R = resid_pre of the layer at the point, with the attention pattern and every
 //        other position held at their values: z_h(t) = Σ_s pattern[h,t,s]·(LN1(x_s) W_V[h] + b_V[h]), so only
@@ -24,7 +25,7 @@ import { activation, dot, layerNorm, type ActFn, type Vec } from './math'
 import { allPreActivations, pointActivation } from './gate'
 import { encoderColumn, type ModelWeights, type SaeView } from './weights'
 
-/** Hooks (relative to blocks.L.) a trace reads through the MLP of their layer, from resid_mid. */
+/** Hooks (relative to blocks.L.) a trace reads through the MLP of their layer, from resid_mid (resid_pre in parallel blocks). */
 const MLP_HOOKS = ['mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out'] as const
 /** Hooks that are the residual stream itself. */
 const RESID_HOOKS = ['hook_resid_pre', 'hook_resid_mid', 'hook_resid_post'] as const
@@ -35,11 +36,11 @@ export const TRACEABLE_HOOKS = [...RESID_HOOKS, ...MLP_HOOKS, ...ATTENTION_HOOKS
 
 const isIn = (list: readonly string[], hook: string): boolean => list.includes(hook)
 
-/** The residual-stream hook R a trace at blocks.L.`hook` linearizes at (see the header). */
-export function residPointOf(layer: number, hook: string): HookName {
+/** The residual-stream hook R a trace at blocks.L.`hook` linearizes at (see the header); `parallel`: attention and MLP both read resid_pre. */
+export function residPointOf(layer: number, hook: string, parallel = false): HookName {
   if (!isIn(TRACEABLE_HOOKS, hook)) throw new RangeError(`tracing reads SAEs on ${TRACEABLE_HOOKS.join(', ')}; this one reads blocks.${layer}.${hook}`)
   if (hook === 'hook_resid_post') return `blocks.${layer}.hook_resid_post`
-  if (hook === 'hook_resid_pre' || isIn(ATTENTION_HOOKS, hook)) return `blocks.${layer}.hook_resid_pre`
+  if (hook === 'hook_resid_pre' || isIn(ATTENTION_HOOKS, hook) || (parallel && isIn(MLP_HOOKS, hook))) return `blocks.${layer}.hook_resid_pre`
   return `blocks.${layer}.hook_resid_mid`
 }
 

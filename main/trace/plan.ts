@@ -28,7 +28,9 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 export function tracePlan(bundle: Pick<Bundle, 'hookPoint' | 'config'>): TracePlan {
   const { layer: L, hook } = bundle.hookPoint
-  const resid = residPointOf(L, hook)
+  // Parallel blocks (GPT-NeoX): the MLP reads resid_pre, so R for an MLP hook is resid_pre and layer L's
+  // attention is not before it; the decomposition lists attention and MLPs 0…L−1.
+  const resid = residPointOf(L, hook, bundle.config.model.parallel_attn_mlp === true)
   const attentionHook = (ATTENTION_HOOKS as readonly string[]).includes(hook)
   const atPre = resid.endsWith('hook_resid_pre')
   const attnLayers = attentionHook ? [L] : range(atPre ? L : L + 1)

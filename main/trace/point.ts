@@ -49,7 +49,8 @@ export async function pointForward(bundle: Bundle, engine: TraceEngine, point: T
   const timingsMs: Record<string, number> = {}
   const plan = tracePlan(bundle)
   if (plan.circuitLayer === null) {
-    throw new TraceInputError(`${bundle.config.sae.hook_point} is the embeddings (W_E + W_pos): no layer comes before it, so there is nothing to trace; its feature views show what it reads`)
+    const what = plan.hook === 'hook_resid_pre' ? 'is the embeddings' : "reads the embeddings only (a parallel block's MLP reads resid_pre)"
+    throw new TraceInputError(`${bundle.config.sae.hook_point} ${what}: no layer comes before it, so there is nothing to trace; its feature views show what it reads`)
   }
   const at = await forwardAt(bundle, engine, point, pointHooks(plan))
   lapper(timingsMs)('forwardPoint', t0)
@@ -103,7 +104,7 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
     v: { vector: lin.v, heads: headVectors(model, L, lin.v, reads), dotResidMid: lin.vDotResid },
     u: { vector: lin.u, heads: headVectors(model, L, lin.u, reads), dotResidMid: lin.uDotResid },
   }
-  const keyVecs = qkKeyVectors(model, L, queries(model, L, atPos(residPreHook(L))))
+  const keyVecs = qkKeyVectors(model, L, queries(model, L, atPos(residPreHook(L)), pos - sourcePos))
   const logitDirection = logitEffectDirection(model, sae, plan.layer, plan.hook, feature)
   const rows = new PointRows(H)
   let t = lap('pointMath', t0)

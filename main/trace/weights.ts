@@ -63,7 +63,8 @@ export function modelWeights(bundle: Pick<Bundle, 'config' | 'model'>): ModelWei
   return {
     cfg: bundle.config.model,
     W_E: get('embed.W_E'),
-    W_pos: get('pos_embed.W_pos'),
+    // Rotary models add no learned position to the residual stream: zeros are their exact W_pos.
+    W_pos: opt('pos_embed.W_pos') ?? new Float32Array(bundle.config.model.n_ctx * bundle.config.model.d_model),
     W_U: get('unembed.W_U'),
     attn: (l) => {
       const p = `blocks.${l}.`

@@ -115,7 +115,8 @@ interface GoldenAtlas {
   root_W_E_u: number[]
 }
 
-for (const name of ['tiny', 'tiny-hook-z']) {
+// tiny-neox: rotary positions and parallel blocks (an MLP feature's R is resid_pre 1; no positional term).
+for (const name of ['tiny', 'tiny-hook-z', 'tiny-neox']) {
   describe(`the atlas of the tiny bundle ${name} against the PyTorch golden`, () => {
     let bundle: Bundle
     let engine: OrtEngine

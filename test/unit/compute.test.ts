@@ -22,6 +22,9 @@ interface Case {
 const CASES: Case[] = [
   { name: 'tiny', bundleDir: 'test/fixtures/tiny', goldenDir: 'test/fixtures/golden/tiny', exactSae: true },
   { name: 'demo', bundleDir: 'resources/demo', goldenDir: 'test/fixtures/golden/demo' },
+  // Attention scores divided by 1 (use_attn_scale=False) and by sqrt(d_head)·(layer+1): bundle.json's attn_scales.
+  { name: 'tiny-attn-unscaled', bundleDir: 'test/fixtures/tiny-attn-unscaled', goldenDir: 'test/fixtures/golden/tiny-attn-unscaled' },
+  { name: 'tiny-attn-by-layer', bundleDir: 'test/fixtures/tiny-attn-by-layer', goldenDir: 'test/fixtures/golden/tiny-attn-by-layer' },
 ]
 // Any other bundle with goldens from tools/golden.py (e.g. an exported gelu-1l): FT_GOLDEN_BUNDLE=dir FT_GOLDEN_DIR=dir
 if (process.env.FT_GOLDEN_BUNDLE && process.env.FT_GOLDEN_DIR) {
@@ -77,7 +80,7 @@ function expectSameActs(actual: Map<string, number>, expected: Map<string, numbe
 
 for (const c of CASES) {
   const present = existsSync(join(c.bundleDir, 'bundle.json')) && existsSync(join(c.goldenDir, 'golden.json'))
-  describe.runIf(c.name === 'tiny' || present)(`compute vs PyTorch goldens: ${c.name}`, () => {
+  describe.runIf(c.name.startsWith('tiny') || present)(`compute vs PyTorch goldens: ${c.name}`, () => {
     let bundle: Bundle
     let engine: OrtEngine
     let golden: Golden

@@ -1,7 +1,8 @@
 // Causal checks on a trace (issue 15 §2, §4): each head × source term and each whole head removed from the
 // residual point, the pre-activation run again, beside the linear prediction u·term; and the same with the
 // term replaced by its corpus mean. Against tools/golden_ablation.py (float64 torch, a hooked forward pass
-// per check) on the tiny 2-layer MLP bundle and two hook variants; an attention hook's checks against the
+// per check) on the tiny 2-layer MLP bundle, two hook variants and the GPT-NeoX-style bundles (rotary, parallel
+// blocks: an MLP feature's R is resid_pre); an attention hook's checks against the
 // decomposition of tools/golden_hooks.py.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
@@ -34,6 +35,9 @@ const CASES = [
   { bundle: 'tiny', heads: 8, linear: false },
   { bundle: 'tiny-hook-mlp-out', heads: 8, linear: false },
   { bundle: 'tiny-hook-resid-post', heads: 8, linear: true },
+  // GPT-NeoX-style (rotary, parallel blocks): an MLP feature's R is resid_pre 1, only layer 0's heads precede it.
+  { bundle: 'tiny-neox', heads: 4, linear: false },
+  { bundle: 'tiny-neox-resid-post', heads: 8, linear: true },
 ]
 
 for (const c of CASES) {

@@ -1,5 +1,7 @@
 // Traces at every hook point (issue 12 §3, §4): SAEs on hook_resid_pre/mid/post, hook_mlp_out, attn.hook_z
-// and hook_attn_out of the tiny 2-layer model (tools/make_hook_variants.py), against the PyTorch goldens of
+// and hook_attn_out of the tiny 2-layer model (tools/make_hook_variants.py), and on mlp.hook_post and
+// hook_resid_post of a GPT-NeoX-style one (rotary, parallel blocks; tools/make_neox_bundle.py, issue 12 §5,
+// with its exact QK table at the point's positions), against the PyTorch goldens of
 // tools/golden_hooks.py (autograd in float64): v and u at the hook's residual point, the pre-activation and
 // activation, the n-layer decomposition term by term (every attention layer per head × source, each MLP)
 // and its sum check, the batch's scores and true activations, the fidelity and the logit effect.
@@ -27,7 +29,16 @@ interface DecompositionJson {
   sum_of_terms: number
 }
 
+interface QkJson {
+  layer: number
+  head: number
+  source_pos: number
+  pairs: { key_pos: number; key_token: number; score: number }[]
+}
+
 interface PointJson extends GoldenPoint {
+  /** tools/golden_hooks.py --qk: the circuit layer's QK table (golden array `<key>.qk`) and pairs. */
+  qk?: QkJson
   v_dot_resid: number
   u_dot_resid: number
   /** null where Pearson r is undefined (a constant series). */
@@ -37,14 +48,29 @@ interface PointJson extends GoldenPoint {
   decomposition_u: DecompositionJson
 }
 
-const VARIANTS = [
+interface Variant {
+  name: string
+  resid: string
+  attnLayers: number[]
+  mlpLayers: number[]
+  frozenLn: 'ln1' | 'ln2' | null
+  /** Default: test/fixtures/tiny-hook-NAME and its golden. */
+  bundleDir?: string
+  goldenDir?: string
+}
+
+const NEOX = (name: string) => ({ bundleDir: `test/fixtures/tiny-${name}`, goldenDir: `test/fixtures/golden/trace-tiny-${name}` })
+const VARIANTS: Variant[] = [
   { name: 'resid-pre', resid: 'blocks.1.hook_resid_pre', attnLayers: [0], mlpLayers: [0], frozenLn: null },
   { name: 'resid-mid0', resid: 'blocks.0.hook_resid_mid', attnLayers: [0], mlpLayers: [], frozenLn: null },
   { name: 'resid-post', resid: 'blocks.1.hook_resid_post', attnLayers: [0, 1], mlpLayers: [0, 1], frozenLn: null },
   { name: 'mlp-out', resid: 'blocks.1.hook_resid_mid', attnLayers: [0, 1], mlpLayers: [0], frozenLn: 'ln2' },
   { name: 'z', resid: 'blocks.1.hook_resid_pre', attnLayers: [1], mlpLayers: [], frozenLn: 'ln1' },
   { name: 'attn-out', resid: 'blocks.1.hook_resid_pre', attnLayers: [1], mlpLayers: [], frozenLn: 'ln1' },
-] as const
+  // Parallel blocks: layer 1's MLP reads resid_pre 1, so only layer 0 comes before it.
+  { name: 'neox', resid: 'blocks.1.hook_resid_pre', attnLayers: [0], mlpLayers: [0], frozenLn: 'ln2', ...NEOX('neox') },
+  { name: 'neox-resid-post', resid: 'blocks.1.hook_resid_post', attnLayers: [0, 1], mlpLayers: [0, 1], frozenLn: null, ...NEOX('neox-resid-post') },
+]
 
 /** Every term in one array (layer by layer, heads × sources, with and without the pattern), so one scale judges them all. */
 function terms(d: Decomposition | DecompositionJson): number[] {
@@ -54,7 +80,9 @@ function terms(d: Decomposition | DecompositionJson): number[] {
 }
 
 for (const variant of VARIANTS) {
-  describe(`a trace of an SAE on ${variant.resid.replace(/hook_.*/, '')}… (tiny-hook-${variant.name}) against the PyTorch golden`, () => {
+  const bundleDir = variant.bundleDir ?? `test/fixtures/tiny-hook-${variant.name}`
+  const goldenDir = variant.goldenDir ?? `test/fixtures/golden/tiny-hook-${variant.name}`
+  describe(`a trace of an SAE on ${variant.resid.replace(/hook_.*/, '')}… (${bundleDir}) against the PyTorch golden`, () => {
     let bundle: Bundle
     let engine: OrtEngine
     let golden: Golden
@@ -63,9 +91,9 @@ for (const variant of VARIANTS) {
     const f32 = (name: string): Float32Array => golden.f32(name).data
 
     beforeAll(async () => {
-      bundle = await loadBundle(`test/fixtures/tiny-hook-${variant.name}`, { hashCacheDir: null })
+      bundle = await loadBundle(bundleDir, { hashCacheDir: null })
       engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 2 })
-      golden = readGolden(`test/fixtures/golden/tiny-hook-${variant.name}`)
+      golden = readGolden(goldenDir)
       for (const p of points()) traces.set(p.key, await traceAt(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos }))
     }, 120_000)
     afterAll(async () => engine?.dispose())
@@ -102,6 +130,7 @@ for (const variant of VARIANTS) {
           expect(dec.attn.map((a) => a.layer)).toEqual(ref.attn.map((a) => a.layer))
           expect(dec.mlpOut.length).toBe(ref.mlp_out.length)
           expect(dec.embed === null).toBe(ref.embed === null)
+          expect(dec.pos === null).toBe(ref.pos === null) // rotary models: no positional term
           const scale = Math.max(...terms(ref).map(Math.abs))
           expect(relErr(terms(dec), terms(ref)), `${p.key} ${conv} terms`).toBeLessThan(TOL)
           expect(Math.abs(dec.total - ref.total) / scale, `${p.key} ${conv} total`).toBeLessThan(TOL)
@@ -157,6 +186,18 @@ for (const variant of VARIANTS) {
         expect(t.circuitLayer).toBe(variant.attnLayers[variant.attnLayers.length - 1])
         expect(t.v.heads.length).toBe(bundle.config.model.n_heads)
         expect(t.qk.length).toBe(bundle.config.model.n_heads)
+      }
+    })
+
+    // The goldens with --qk (tools/golden_hooks.py): the rotary bundles, whose QK scores depend on both positions.
+    if (variant.name.startsWith('neox')) it('gives the exact QK table and pairs at the point’s query and source positions (rotary)', async () => {
+      for (const p of points()) {
+        const qk = p.qk!
+        const t = await traceAt(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos }, { sourcePos: qk.source_pos, head: qk.head })
+        expect(t.circuitLayer).toBe(qk.layer)
+        expect(relErr(t.qk[qk.head].scores, f32(`${p.key}.qk`)), `${p.key} qk h${qk.head} src ${qk.source_pos}`).toBeLessThan(TOL)
+        expect(t.qkPairs.map((x) => x.keyPos)).toEqual(qk.pairs.map((x) => x.key_pos))
+        expect(relErr(t.qkPairs.map((x) => x.score), qk.pairs.map((x) => x.score)), `${p.key} pairs`).toBeLessThan(TOL)
       }
     })
   })

@@ -1,10 +1,13 @@
 """The model side of the exporter: which TransformerLens models the app computes exactly, and the weight
 processing an SAE expects.
 
-The app computes one architecture (docs/BUNDLE.md): learned absolute positional embeddings, LayerNorm
-(`LN`, or `LNPre` once folded) before attention and before the MLP, causal softmax attention scaled by
-1/sqrt(d_head), then a dense MLP with GELU or ReLU, attention and MLP one after the other. A config
-that asks for anything else is refused by name: accepting it would compute another model.
+The app computes one family of architectures (docs/BUNDLE.md): learned absolute positional embeddings or
+GPT-NeoX's rotary embedding of queries and keys, LayerNorm (`LN`, or `LNPre` once folded) before attention
+and before the MLP, causal softmax attention with each layer's scores divided by its own constant (the
+bundle's `attn_scales`: TransformerLens's attn_scale or 1 without use_attn_scale, times layer+1 with
+scale_attn_by_inverse_layer_idx), a dense MLP with GELU or ReLU, attention and MLP one after the other or
+in parallel (GPT-NeoX/Pythia). A config that asks for anything else is refused by name: accepting it would
+compute another model.
 """
 from __future__ import annotations
 
@@ -30,9 +33,6 @@ ACT_FNS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_fast": "gelu_new", "gel
 # Config keys whose non-default values the app cannot compute: (key, is-it-standard test, why).
 _NONSTANDARD = [
     ("attn_only", lambda v: not v, "attention-only models have no MLP; the app's blocks are attention then MLP"),
-    ("parallel_attn_mlp", lambda v: not v, "parallel attention and MLP (GPT-J, GPT-NeoX/Pythia, Phi): the app runs them one after the other"),
-    ("use_attn_scale", lambda v: v is None or bool(v), "use_attn_scale=False (GPT-Neo, TinyStories): attention scores not divided by sqrt(d_head), the app always divides"),
-    ("scale_attn_by_inverse_layer_idx", lambda v: not v, "scale_attn_by_inverse_layer_idx=True: attention scores also divided by layer+1, the app does not"),
     ("use_local_attn", lambda v: not v, "local (windowed) attention layers: the app's attention is global causal"),
     ("attn_types", lambda v: not v or all(t == "global" for t in v), "local (windowed) attention layers: the app's attention is global causal"),
     ("attention_dir", lambda v: v in (None, "causal"), "bidirectional attention: the app's attention is causal"),
@@ -69,10 +69,11 @@ def config_from_transformer_lens(cfg: dict) -> dict:
     if missing:
         raise BundleError(f"the model config lacks {', '.join(missing)}")
     pos = _get(cfg, "positional_embedding_type", "standard")
-    if pos != "standard":
-        why = {"rotary": "rotary embeddings (GPT-NeoX/Pythia, GPT-J, LLaMA)", "shortformer": "shortformer positions (added to queries and keys only)",
+    if pos not in ("standard", "rotary"):
+        why = {"shortformer": "shortformer positions (added to queries and keys only)",
                "alibi": "ALiBi attention biases", "relative_positional_bias": "relative attention biases (T5)"}.get(pos, pos)
-        raise BundleError(f"not supported: positional_embedding_type={pos!r}: {why}; the app computes learned absolute positional embeddings only")
+        raise BundleError(f"not supported: positional_embedding_type={pos!r}: {why}; the app computes learned absolute positional "
+                          "embeddings and GPT-NeoX's rotary embeddings only")
     norm = cfg.get("normalization_type", "LN")
     if norm not in ("LN", "LNPre"):
         why = "RMSNorm" if norm in ("RMS", "RMSPre") else ("no normalization at all" if norm is None else norm)
@@ -87,9 +88,6 @@ def config_from_transformer_lens(cfg: dict) -> dict:
             continue
         if not ok(v):
             raise BundleError(f"not supported: {key}={v!r}: {why}")
-    scale = cfg.get("attn_scale")
-    if scale is not None and scale != -1 and not math.isclose(float(scale), math.sqrt(cfg["d_head"]), rel_tol=1e-6):
-        raise BundleError(f"not supported: attn_scale={scale} (attention scores divided by {scale}, not sqrt(d_head)={math.sqrt(cfg['d_head']):.6g}); the app divides by sqrt(d_head)")
     d_vocab_out = cfg.get("d_vocab_out")
     if d_vocab_out not in (None, -1, cfg["d_vocab"]):
         raise BundleError(f"not supported: d_vocab_out={d_vocab_out} differs from d_vocab={cfg['d_vocab']}; the app unembeds to the input vocabulary")
@@ -101,8 +99,52 @@ def config_from_transformer_lens(cfg: dict) -> dict:
         raise BundleError(f"not supported: n_heads·d_head = {cfg['n_heads'] * cfg['d_head']} differs from d_model = {cfg['d_model']}")
     out = {k: int(cfg[k]) for k in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_vocab", "n_ctx")}
     out.update({"act_fn": ACT_FNS[act], "normalization_type": norm, "eps": float(_get(cfg, "eps", 1e-5)),
-                "positional_embedding_type": "standard"})
+                "positional_embedding_type": pos})
+    if pos == "rotary":
+        out.update(rotary_config(cfg))
+    if cfg.get("parallel_attn_mlp"):
+        out["parallel_attn_mlp"] = True
+    scales = attn_scales(cfg)
+    if any(x != math.sqrt(out["d_head"]) for x in scales):
+        out["attn_scales"] = scales
     return out
+
+
+def rotary_config(cfg: dict) -> dict:
+    """rotary_dim and rotary_base of a rotary config, refusing what the app's rotary (GPT-NeoX's) is not."""
+    if cfg.get("rotary_adjacent_pairs"):
+        raise BundleError("not supported: rotary_adjacent_pairs=True (GPT-J's layout, rotating adjacent pairs); the app rotates "
+                          "GPT-NeoX's halves (pair i with i + rotary_dim/2)")
+    for key, ok, why in (("use_NTK_by_parts_rope", lambda v: not v, "LLaMA 3.1's rescaled rotary frequencies"),
+                         ("rotary_scale", lambda v: v in (None, 1), "rotary dims repeated (rotary_scale)")):
+        if key in cfg and not ok(cfg[key]):
+            raise BundleError(f"not supported: {key}={cfg[key]!r}: {why}; the app computes GPT-NeoX's rotary embeddings")
+    dim = cfg.get("rotary_dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0 or dim % 2 or dim > cfg["d_head"]:
+        raise BundleError(f"not supported: rotary_dim={dim!r}: a rotary model needs an even rotary_dim ≤ d_head = {cfg['d_head']}")
+    base = _get(cfg, "rotary_base", 10000)
+    if isinstance(base, bool) or not isinstance(base, (int, float)) or not math.isfinite(base) or base <= 0:
+        raise BundleError(f"not supported: rotary_base={base!r}: the rotary frequencies need a positive base")
+    return {"rotary_dim": dim, "rotary_base": float(base)}
+
+
+def attn_scales(cfg: dict) -> list[float]:
+    """Each layer's attention-score divisor as TransformerLens's attention computes it: cfg.attn_scale (its
+    config fills in sqrt(d_head) when unset, -1 in to_dict()) with use_attn_scale, else 1; then times layer+1
+    with scale_attn_by_inverse_layer_idx (GPT-2's option of that name)."""
+    use = cfg.get("use_attn_scale")
+    given = cfg.get("attn_scale")
+    if use is None or bool(use):
+        if given is None or given == -1:
+            base = math.sqrt(cfg["d_head"])
+        elif isinstance(given, bool) or not isinstance(given, (int, float)) or not math.isfinite(given) or given <= 0:
+            raise BundleError(f"not supported: attn_scale={given!r}: attention scores must be divided by a positive number")
+        else:
+            base = float(given)
+    else:
+        base = 1.0
+    by_layer = bool(cfg.get("scale_attn_by_inverse_layer_idx"))
+    return [base * (l + 1) if by_layer else base for l in range(int(cfg["n_layers"]))]
 
 
 def processing_from_kwargs(kwargs: dict | None) -> tuple[dict, list[str]]:
@@ -145,7 +187,7 @@ def _np(v) -> np.ndarray:
 
 def looks_centred(params: dict, n_layers: int) -> bool:
     """Whether every weight writing to the residual stream already has zero mean over d_model."""
-    names = ["embed.W_E", "pos_embed.W_pos"] + [f"blocks.{l}.{n}" for l in range(n_layers) for n in ("attn.W_O", "mlp.W_out")]
+    names = [n for n in ("embed.W_E", "pos_embed.W_pos") if n in params] + [f"blocks.{l}.{n}" for l in range(n_layers) for n in ("attn.W_O", "mlp.W_out")]
     for n in names:
         w = params[n]
         rms = float(np.sqrt(np.mean(w * w))) or 1.0

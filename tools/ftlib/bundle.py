@@ -25,6 +25,9 @@ MODEL_KEYS = ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_vocab", "n
               "normalization_type", "eps", "positional_embedding_type")
 ACT_FNS = ("gelu", "gelu_new", "gelu_fast", "relu")
 NORMALIZATION_TYPES = ("LN", "LNPre")
+POSITIONAL = ("standard", "rotary")
+# Optional model fields, written only where a model has them (other bundles keep their identity).
+OPTIONAL_MODEL_KEYS = ("attn_scales", "rotary_dim", "rotary_base", "parallel_attn_mlp")
 DTYPES = {"float16": ("F16", np.float16), "float32": ("F32", np.float32)}
 SAE_KINDS = ("relu", "jumprelu", "topk")
 SAE_TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec")
@@ -38,6 +41,10 @@ class BundleError(ValueError):
 
 def _is_dim(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _is_positive(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 def check_config(meta: dict) -> None:
@@ -61,10 +68,19 @@ def check_config(meta: dict) -> None:
     eps = m.get("eps")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
         problems.append("model.eps: must be a positive number")
-    if m.get("positional_embedding_type") != "standard":
-        problems.append("model.positional_embedding_type: must be 'standard'")
+    if m.get("positional_embedding_type") not in POSITIONAL:
+        problems.append("model.positional_embedding_type: must be 'standard' or 'rotary'")
+    if "rotary_dim" in m and not _is_dim(m["rotary_dim"]):
+        problems.append("model.rotary_dim: must be a positive integer")
+    if "rotary_base" in m and not _is_positive(m["rotary_base"]):
+        problems.append("model.rotary_base: must be a positive number")
+    if "parallel_attn_mlp" in m and not isinstance(m["parallel_attn_mlp"], bool):
+        problems.append("model.parallel_attn_mlp: must be a boolean")
     if m.get("dtype") not in DTYPES:
         problems.append(f"model.dtype: must be one of {', '.join(DTYPES)}")
+    scales = m.get("attn_scales")
+    if scales is not None and not (isinstance(scales, list) and all(_is_positive(x) for x in scales)):
+        problems.append("model.attn_scales: must be a list of positive numbers (each layer's attention-score divisor)")
     proc = m.get("processing")
     if proc is not None and not (isinstance(proc, dict) and all(isinstance(v, bool) for v in proc.values())):
         problems.append("model.processing: must map names to booleans")
@@ -104,13 +120,33 @@ def check_config(meta: dict) -> None:
         raise BundleError(f"bundle.json does not follow the bundle format: {'; '.join(problems)}")
     if m["n_heads"] * m["d_head"] != m["d_model"]:
         raise BundleError(f"n_heads·d_head = {m['n_heads'] * m['d_head']} but d_model = {m['d_model']}")
+    problem = rotary_config_problem(m)
+    if problem:
+        raise BundleError(problem)
+    if scales is not None and len(scales) != m["n_layers"]:
+        raise BundleError(f"model.attn_scales has {len(scales)} entries but the model has {m['n_layers']} layers")
     if s["kind"] == "topk" and s["k"] > s["d_sae"]:
         raise BundleError(f"the TopK SAE keeps k = {s['k']} features per token but has d_sae = {s['d_sae']}")
 
 
+def rotary_config_problem(m: dict) -> str | None:
+    """Rotary fields where and only where positions are rotary: an even rotary_dim ≤ d_head and a rotary_base."""
+    if m["positional_embedding_type"] != "rotary":
+        if "rotary_dim" in m or "rotary_base" in m:
+            return "model.rotary_dim and model.rotary_base belong to rotary positional embeddings only"
+        return None
+    if "rotary_dim" not in m or "rotary_base" not in m:
+        return "rotary positional embeddings need model.rotary_dim and model.rotary_base"
+    if m["rotary_dim"] % 2 or m["rotary_dim"] > m["d_head"]:
+        return f"model.rotary_dim = {m['rotary_dim']} must be even and at most d_head = {m['d_head']}"
+    return None
+
+
 def expected_model_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     d, h, dh, dm, v, n = cfg["d_model"], cfg["n_heads"], cfg["d_head"], cfg["d_mlp"], cfg["d_vocab"], cfg["n_ctx"]
-    shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (v, d), "pos_embed.W_pos": (n, d)}
+    shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (v, d)}
+    if cfg.get("positional_embedding_type", "standard") == "standard":  # rotary models have no learned positions
+        shapes["pos_embed.W_pos"] = (n, d)
     ln = cfg["normalization_type"] == "LN"
     for l in range(cfg["n_layers"]):
         pre = f"blocks.{l}."
@@ -180,6 +216,8 @@ def hook_width(cfg: dict, hook_point: str) -> int:
         raise BundleError(f"hook point {hook_point!r} names layer {layer}, but the model has {cfg['n_layers']} layers")
     if rest not in HOOK_WIDTHS:
         raise BundleError(f"hook point {hook_point!r} is not supported (supported: {', '.join(sorted(HOOK_WIDTHS))})")
+    if rest == "hook_resid_mid" and cfg.get("parallel_attn_mlp"):
+        raise BundleError(f"hook point {hook_point!r} does not exist in a model with parallel attention and MLP (both read resid_pre)")
     return cfg[HOOK_WIDTHS[rest]]
 
 
@@ -311,6 +349,8 @@ def write_bundle(out_dir: str, *, model_cfg: dict, params: dict, sae_cfg: dict, 
         "version": VERSION,
         "name": name,
         "model": {**{k: model_cfg[k] for k in MODEL_KEYS}, "dtype": dtype,
+                  # Only where some layer divides by other than sqrt(d_head): other bundles keep their identity.
+                  **{k: model_cfg[k] for k in OPTIONAL_MODEL_KEYS if model_cfg.get(k) is not None},
                   "processing": dict(model_cfg.get("processing") or NO_PROCESSING)},
         "sae": sae_entry,
         "dataset": {"n_seq": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]),

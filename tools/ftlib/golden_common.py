@@ -11,11 +11,18 @@ from typing import Callable
 import torch
 
 from . import model
+from .neox import neox_forward
 
 RESID = {"hook_resid_pre": "hook_resid_pre", "hook_resid_mid": "hook_resid_mid", "hook_resid_post": "hook_resid_post",
          "hook_mlp_out": "hook_resid_mid", "mlp.hook_pre": "hook_resid_mid", "mlp.hook_post": "hook_resid_mid",
          "attn.hook_z": "hook_resid_pre", "hook_attn_out": "hook_resid_pre"}
 ATTN_HOOKS = ("attn.hook_z", "hook_attn_out")
+MLP_HOOKS = ("mlp.hook_pre", "mlp.hook_post", "hook_mlp_out")
+
+
+def resid_of(cfg: dict, hook: str) -> str:
+    """R's hook for an SAE on `hook`: resid_mid for MLP hooks, resid_pre where attention and MLP run in parallel."""
+    return "hook_resid_pre" if cfg.get("parallel_attn_mlp") and hook in MLP_HOOKS else RESID[hook]
 
 
 def flat(x: torch.Tensor) -> torch.Tensor:
@@ -48,7 +55,7 @@ def hook_of_resid(P, cfg, L: int, hook: str, cache: dict, t: int, frozen: bool):
             return z.reshape(-1) if hook == "attn.hook_z" else torch.einsum("he,hed->d", z, P[pre + "attn.W_O"]) + P[pre + "attn.b_O"]
 
         return attn
-    x0 = cache[pre + "hook_resid_mid"][0, t]
+    x0 = cache[pre + resid_of(cfg, hook)][0, t]
     scale = (x0 - x0.mean()).pow(2).mean().add(cfg["eps"]).sqrt().detach() if frozen else None
 
     def mlp(x):
@@ -70,20 +77,22 @@ def grad_at(fn, x0: torch.Tensor) -> torch.Tensor:
 def resid_direction(P, cfg, L: int, hook: str, cache: dict, t: int, pre_of: Callable[[torch.Tensor], torch.Tensor], frozen: bool) -> torch.Tensor:
     """∂pre/∂R at position t (R: the hook's residual point), pre_of reading the SAE's input; frozen: u, else v."""
     to_hook = hook_of_resid(P, cfg, L, hook, cache, t, frozen)
-    return grad_at(lambda x: pre_of(to_hook(x)), cache[f"blocks.{L}.{RESID[hook]}"][0, t])
+    return grad_at(lambda x: pre_of(to_hook(x)), cache[f"blocks.{L}.{resid_of(cfg, hook)}"][0, t])
 
 
 def hook_point_of(meta: dict) -> tuple[str, int, str, str]:
     """The bundle's SAE hook point: its name, layer L, hook (e.g. mlp.hook_post) and residual point R's hook."""
     hook_point = meta["sae"]["hook_point"]
     hook = hook_point.split(".", 2)[2]
-    return hook_point, int(hook_point.split(".")[1]), hook, RESID[hook]
+    return hook_point, int(hook_point.split(".")[1]), hook, resid_of(meta["model"], hook)
 
 
 def forward_cache(P, cfg, tokens: torch.Tensor) -> dict:
-    """ftlib.model.forward's cache of every hook over tokens, without autograd."""
+    """ftlib.model.forward's cache of every hook over tokens, without autograd (ftlib.neox's for GPT-NeoX-style models)."""
     cache: dict = {}
     with torch.no_grad():
+        if cfg["positional_embedding_type"] == "rotary" or cfg.get("parallel_attn_mlp"):
+            return neox_forward(P, cfg, tokens)
         model.forward(P, cfg, tokens, cache=cache)
     return cache
 
@@ -103,10 +112,12 @@ def resid_decomposition(P, cfg, L: int, resid: str, cache: dict, toks, t: int, v
     for l in range(n_attn):
         read = torch.einsum("hed,d->he", P[f"blocks.{l}.attn.W_O"], vec)
         attn.append({**attention_terms(P, l, cache, t, read), "b_O": float(P[f"blocks.{l}.attn.b_O"] @ vec)})
-    out = {"embed": float(P["embed.W_E"][toks[0, t]] @ vec), "pos": float(P["pos_embed.W_pos"][t] @ vec), "attn": attn,
+    # A rotary model has no positional term (its positions act inside attention): null, as the app reports it.
+    pos = float(P["pos_embed.W_pos"][t] @ vec) if "pos_embed.W_pos" in P else None
+    out = {"embed": float(P["embed.W_E"][toks[0, t]] @ vec), "pos": pos, "attn": attn,
            "mlp_out": [float(cache[f"blocks.{l}.hook_mlp_out"][0, t] @ vec) for l in range(n_mlp)],
            "total": float(cache[f"blocks.{L}.{resid}"][0, t] @ vec)}
-    out["sum_of_terms"] = out["embed"] + out["pos"] + sum(float(torch.tensor(a["heads"], dtype=torch.float64).sum()) + a["b_O"] for a in attn) + sum(out["mlp_out"])
+    out["sum_of_terms"] = out["embed"] + (pos or 0.0) + sum(float(torch.tensor(a["heads"], dtype=torch.float64).sum()) + a["b_O"] for a in attn) + sum(out["mlp_out"])
     return out
 
 

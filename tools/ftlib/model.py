@@ -68,12 +68,19 @@ def _ln(p: dict, name: str, x: torch.Tensor, cfg: dict) -> torch.Tensor:
     return layer_norm(x, p.get(name + ".w"), p.get(name + ".b"), cfg["eps"])
 
 
+def attn_scale(cfg: dict, l: int) -> float:
+    """What layer l divides its attention scores by: the bundle's `attn_scales[l]` (docs/BUNDLE.md), or
+    sqrt(d_head) where the bundle has none (every bundle made before the field)."""
+    scales = cfg.get("attn_scales")
+    return float(scales[l]) if scales is not None else math.sqrt(cfg["d_head"])
+
+
 def attention(p: dict, l: int, x_norm: torch.Tensor, cfg: dict, cache: dict | None):
     pre = f"blocks.{l}.attn."
     q = torch.einsum("bpd,hde->bphe", x_norm, p[pre + "W_Q"]) + p[pre + "b_Q"]
     k = torch.einsum("bpd,hde->bphe", x_norm, p[pre + "W_K"]) + p[pre + "b_K"]
     v = torch.einsum("bpd,hde->bphe", x_norm, p[pre + "W_V"]) + p[pre + "b_V"]
-    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(cfg["d_head"])
+    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / attn_scale(cfg, l)
     T = x_norm.shape[1]
     mask = torch.ones(T, T, dtype=torch.bool, device=x_norm.device).tril()
     scores = scores.masked_fill(~mask, float("-inf"))
@@ -95,6 +102,9 @@ def forward(p: dict, cfg: dict, tokens: torch.Tensor, cache: dict | None = None,
 
     With stop_at_layer_mlp=L it returns blocks.L.mlp.hook_post instead of logits.
     """
+    if cfg.get("positional_embedding_type", "standard") != "standard" or cfg.get("parallel_attn_mlp"):
+        # GPT-NeoX-style bundles have their own reference, tools/golden_neox.py; computing them here would be another model.
+        raise NotImplementedError("ftlib.model computes learned positions and sequential blocks only; see tools/golden_neox.py")
     T = tokens.shape[1]
     x = p["embed.W_E"][tokens] + p["pos_embed.W_pos"][:T]
     for l in range(cfg["n_layers"]):
@@ -161,7 +171,8 @@ def process_weights(p: dict, cfg: dict, *, fold_ln: bool = False, center_writing
         norm = "LNPre"
     if center_writing_weights:
         p["embed.W_E"] = p["embed.W_E"] - p["embed.W_E"].mean(-1, keepdim=True)
-        p["pos_embed.W_pos"] = p["pos_embed.W_pos"] - p["pos_embed.W_pos"].mean(-1, keepdim=True)
+        if "pos_embed.W_pos" in p:  # rotary models have none (TransformerLens skips it for them)
+            p["pos_embed.W_pos"] = p["pos_embed.W_pos"] - p["pos_embed.W_pos"].mean(-1, keepdim=True)
         for l in range(n_layers):
             pre = f"blocks.{l}."
             for name in ("attn.W_O", "attn.b_O", "mlp.W_out", "mlp.b_out"):

@@ -21,6 +21,7 @@ import torch
 from conftest import ROOT
 from ftlib import model as ftmodel
 from ftlib import safetensors_io
+from ftlib.neox import neox_forward
 
 TINY = os.path.join(ROOT, "test", "fixtures", "tiny")
 D_MODEL, N_HEADS, D_HEAD, D_MLP, D_VOCAB, N_CTX = 32, 4, 8, 64, 300, 16
@@ -40,6 +41,10 @@ def tl_cfg(kind: str = "gpt2", n_layers: int = 2, **over) -> dict:
         "tokenizer_prepends_bos": False, "dtype": "torch.float32", "device": "cpu", "init_mode": "gpt2", "seed": None,
         "output_logits_soft_cap": -1.0, "attn_scores_soft_cap": -1.0, "use_hook_mlp_in": False, "use_split_qkv_input": False,
     }
+    if kind == "neox":  # TransformerLens's GPT-NeoX/Pythia config: rotary on part of each head, parallel blocks
+        cfg.update({"act_fn": "gelu", "original_architecture": "GPTNeoXForCausalLM", "positional_embedding_type": "rotary",
+                    "rotary_dim": D_HEAD // 2, "rotary_base": 10000, "rotary_adjacent_pairs": False, "parallel_attn_mlp": True,
+                    "use_NTK_by_parts_rope": False})
     cfg.update(over)
     return cfg
 
@@ -69,6 +74,11 @@ def tl_state_dict(cfg: dict, seed: int = 0) -> dict:
     p["ln_final.w"] = 1 + 0.3 * torch.randn(d, generator=g)
     p["ln_final.b"] = 0.2 * torch.randn(d, generator=g)
     p["unembed.b_U"] = 0.2 * torch.randn(cfg["d_vocab"], generator=g)
+    if cfg.get("positional_embedding_type") == "rotary":  # no W_pos; TransformerLens keeps its rotary tables as buffers
+        del p["pos_embed.W_pos"]
+        for l in range(cfg["n_layers"]):
+            p[f"blocks.{l}.attn.rotary_sin"] = torch.zeros(cfg["n_ctx"], cfg["rotary_dim"])
+            p[f"blocks.{l}.attn.rotary_cos"] = torch.ones(cfg["n_ctx"], cfg["rotary_dim"])
     return {k: v.float() if v.is_floating_point() else v for k, v in p.items()}
 
 
@@ -167,16 +177,40 @@ def saelens_cfg(layout: str, hook: str, d_in: int, d_sae: int, dtype: str = "flo
     return cfg
 
 
+def tl_attn_divisor(cfg: dict, layer: int) -> float:
+    """What TransformerLens's attention layer `layer` divides its scores by, as its AbstractAttention.__init__
+    sets self.attn_scale: cfg.attn_scale (the config's __post_init__ fills in sqrt(d_head) for -1) when
+    use_attn_scale, else 1.0; then multiplied by layer_id + 1 when scale_attn_by_inverse_layer_idx."""
+    if cfg.get("use_attn_scale", True):
+        scale = cfg.get("attn_scale", -1.0)
+        scale = math.sqrt(cfg["d_head"]) if scale in (None, -1.0) else scale
+    else:
+        scale = 1.0
+    if cfg.get("scale_attn_by_inverse_layer_idx", False):
+        scale *= layer + 1
+    return scale
+
+
+def forward_cache(p: dict, cfg: dict, toks: np.ndarray) -> dict:
+    """Every hook value of a float64 forward pass: ftlib.model's, or for GPT-NeoX-style configs (rotary,
+    parallel blocks) tools/golden_neox.py's own, whose hook_z is already flattened head-major."""
+    t = torch.from_numpy(toks.astype(np.int64))
+    with torch.no_grad():
+        if cfg.get("positional_embedding_type") == "rotary" or cfg.get("parallel_attn_mlp"):
+            return neox_forward(p, cfg, t)
+        cache: dict = {}
+        ftmodel.forward(p, cfg, t, cache=cache)
+        return cache
+
+
 def reference_hook(sd: dict, cfg: dict, toks: np.ndarray, hook_point: str, centred: bool) -> torch.Tensor:
-    """The hook value the SAE was trained on, from the raw (unprocessed) weights."""
+    """The hook value the SAE was trained on, from the raw (unprocessed) weights, with TransformerLens's
+    attention divisors for the config's scaling flags."""
     from ftlib.bundle import expected_model_shapes
 
-    c = {**cfg, "normalization_type": "LN"}
+    c = {**cfg, "normalization_type": "LN", "attn_scales": [tl_attn_divisor(cfg, l) for l in range(cfg["n_layers"])]}
     p = {k: sd[k].double() for k in expected_model_shapes(c)}
-    cache: dict = {}
-    with torch.no_grad():
-        ftmodel.forward(p, c, torch.from_numpy(toks.astype(np.int64)), cache=cache)
-    x = cache[hook_point]
+    x = forward_cache(p, c, toks)[hook_point]
     if centred and hook_point.split(".", 2)[-1] in RESIDUAL_WRITES:
         x = x - x.mean(-1, keepdim=True)
     return x
@@ -204,11 +238,8 @@ def bundle_acts(out: str) -> tuple[dict, torch.Tensor, dict]:
 
     meta, params, sae, _, toks = bundle.read_bundle(out)
     P = {k: torch.from_numpy(v) for k, v in params.items()}
-    cache: dict = {}
-    with torch.no_grad():
-        ftmodel.forward(P, meta["model"], torch.from_numpy(toks.astype(np.int64)), cache=cache)
-    x = cache[meta["sae"]["hook_point"]]
-    if meta["sae"]["hook_point"].endswith("attn.hook_z"):  # docs/BUNDLE.md: heads concatenated, index h·d_head + i
+    x = forward_cache(P, meta["model"], toks)[meta["sae"]["hook_point"]]
+    if x.dim() == 4:  # docs/BUNDLE.md: hook_z's heads concatenated, index h·d_head + i
         x = x.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
     S = {k: torch.from_numpy(v) for k, v in sae.items()}
     s = meta["sae"]

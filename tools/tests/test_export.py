@@ -140,14 +140,104 @@ def test_bf16_reader_matches_torch():
     assert np.array_equal(safetensors_io.bf16_to_float32(bits), x.to(torch.bfloat16).float().numpy())
 
 
+# --- attention scaling ------------------------------------------------------------------------------------------
+
+ATTN_SCALINGS = [
+    ("no_scale", {"use_attn_scale": False}, [1.0, 1.0]),  # GPT-Neo, TinyStories
+    ("by_layer", {"scale_attn_by_inverse_layer_idx": True}, [math.sqrt(fx.D_HEAD), 2 * math.sqrt(fx.D_HEAD)]),
+    ("explicit", {"attn_scale": 2.0}, [2.0, 2.0]),
+    ("no_scale_by_layer", {"use_attn_scale": False, "attn_scale": 5.0, "scale_attn_by_inverse_layer_idx": True}, [1.0, 2.0]),
+    ("unset", {"attn_scale": -1.0, "scale_attn_by_inverse_layer_idx": True}, [math.sqrt(fx.D_HEAD), 2 * math.sqrt(fx.D_HEAD)]),
+]
+
+
+@pytest.mark.parametrize("over,scales", [(o, s) for _, o, s in ATTN_SCALINGS], ids=[n for n, _, _ in ATTN_SCALINGS])
+@pytest.mark.parametrize("hook", ["blocks.1.hook_resid_post", "blocks.1.attn.hook_z"])
+def test_attention_scaling_exported_exactly(tmp_path, over, scales, hook):
+    """use_attn_scale, attn_scale and scale_attn_by_inverse_layer_idx: bundle.json's attn_scales holds each layer's
+    divisor, and the bundle's SAE acts equal the source's encoder on TransformerLens's hook value with them."""
+    cfg = fx.tl_cfg("gpt2", 2, **over)
+    d_in = fx.N_HEADS * fx.D_HEAD
+    w = fx.sae_tensors(d_in, 40, seed=8)
+    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", hook, d_in, 40, **({"reshape_activations": "hook_z"} if "hook_z" in hook else {})))
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", f"saelens:{folder}"], cfg=cfg)
+    meta, acts, _ = fx.bundle_acts(out)
+    assert meta["model"]["attn_scales"] == scales
+    x = saelens_hook_z_input(sd, cfg, toks, 1, None) if "hook_z" in hook else fx.reference_hook(sd, cfg, toks, hook, centred=False)
+    ref = fx.reference_acts(x, w)
+    assert 0.05 < float((ref > 0).double().mean()) < 0.95, "the fixture's features should fire on some tokens only"
+    assert torch.allclose(acts, ref, rtol=1e-4, atol=1e-4), float((acts - ref).abs().max())
+    # The divisors matter: the same weights with every layer at sqrt(d_head) give other acts.
+    plain = fx.reference_hook(sd, {**cfg, "use_attn_scale": True, "attn_scale": math.sqrt(fx.D_HEAD), "scale_attn_by_inverse_layer_idx": False},
+                              toks, f"blocks.1.{'hook_resid_post' if 'resid' in hook else 'attn.hook_z'}", centred=False)
+    if "hook_z" in hook:
+        plain = plain.reshape(*plain.shape[:2], -1)
+    assert not torch.allclose(acts, fx.reference_acts(plain, w), rtol=1e-2, atol=1e-2)
+
+
+def test_standard_attention_scale_writes_no_attn_scales(tmp_path):
+    """sqrt(d_head) in every layer, given or left to TransformerLens's default: bundle.json as before the field."""
+    w = fx.sae_tensors(fx.D_MLP, 128, seed=9)
+    sae = fx.write_neel(tmp_path, w, {**fx.NEEL_1L_CFG, "act_name": "blocks.1.mlp.hook_post"})
+    older = {k: v for k, v in fx.tl_cfg("gpt2", 2).items() if k not in ("attn_scale", "use_attn_scale", "scale_attn_by_inverse_layer_idx")}
+    for i, cfg in enumerate((fx.tl_cfg("gpt2", 2), fx.tl_cfg("gpt2", 2, attn_scale=-1.0), older)):
+        out, *_ = run_export(tmp_path, ["--sae", sae], cfg=cfg, out_name=f"b{i}")
+        with open(os.path.join(out, "bundle.json")) as f:
+            assert "attn_scales" not in json.load(f)["model"]
+
+
+# --- GPT-NeoX / Pythia ----------------------------------------------------------------------------------------
+
+NEOX_CASES = [
+    ("saelens_resid_post", "saelens", "blocks.1.hook_resid_post", None, False),
+    ("saelens_resid_pre_centred", "saelens", "blocks.1.hook_resid_pre", {"center_writing_weights": True}, True),
+    ("saelens_mlp_processed", "saelens", "blocks.0.mlp.hook_post", {"fold_ln": True, "center_writing_weights": True, "fold_value_biases": True}, True),
+    ("saelens_hook_z", "saelens", "blocks.1.attn.hook_z", None, False),
+    ("neel_from_pretrained", "neel", "blocks.1.mlp.hook_post", None, True),
+]
+
+
+@pytest.mark.parametrize("source,hook,kwargs,centred", [c[1:] for c in NEOX_CASES], ids=[c[0] for c in NEOX_CASES])
+def test_neox_exported_exactly(tmp_path, source, hook, kwargs, centred):
+    """A TransformerLens GPT-NeoX state dict (no W_pos, rotary buffers) and config (rotary on half of each head,
+    parallel blocks): the bundle carries rotary_dim, rotary_base and parallel_attn_mlp, and its SAE acts equal the
+    source's encoder on the unprocessed model's hook value from tools/golden_neox.py's own NeoX forward pass."""
+    cfg = fx.tl_cfg("neox", 2)
+    d_in = fx.D_MLP if "mlp.hook" in hook else fx.D_MODEL
+    w = fx.sae_tensors(d_in, 128 if source == "neel" else 40, seed=11)
+    if source == "neel":
+        sae = fx.write_neel(tmp_path, w, {**fx.NEEL_1L_CFG, "act_name": hook})
+    else:
+        sae = "saelens:" + fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", hook, d_in, 40, kwargs=kwargs,
+                                                                            **({"reshape_activations": "hook_z"} if "hook_z" in hook else {})))
+    out, cfg, sd, toks = run_export(tmp_path, ["--sae", sae], cfg=cfg)
+    meta, sae_out = check_acts(out, cfg, sd, toks, hook, w, centred)
+    m = meta["model"]
+    assert (m["positional_embedding_type"], m["rotary_dim"], m["rotary_base"], m["parallel_attn_mlp"]) == ("rotary", fx.D_HEAD // 2, 10000.0, True)
+    assert "attn_scales" not in m
+    _, params, *_ = bundle.read_bundle(out)
+    assert "pos_embed.W_pos" not in params
+
+
+def test_neox_refusals(tmp_path):
+    """No SAE on resid_mid in parallel blocks; GPT-J's rotary layout is refused by name."""
+    w = fx.sae_tensors(fx.D_MODEL, 40)
+    folder = fx.write_saelens(tmp_path, "sae", w, fx.saelens_cfg("current", "blocks.1.hook_resid_mid", fx.D_MODEL, 40))
+    with pytest.raises(BundleError, match="does not exist in a model with parallel attention and MLP"):
+        run_export(tmp_path, ["--sae", folder], cfg=fx.tl_cfg("neox", 2))
+    with pytest.raises(BundleError, match="rotary_adjacent_pairs=True"):
+        run_export(tmp_path, ["--sae", folder], cfg=fx.tl_cfg("neox", 2, rotary_adjacent_pairs=True, parallel_attn_mlp=False))
+    assert not (tmp_path / "bundle").exists()
+
+
 # --- refusals ---------------------------------------------------------------------------------------------------
 
 MODEL_REFUSALS = [
-    ({"use_attn_scale": False}, "use_attn_scale=False"),
-    ({"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx=True"),
-    ({"positional_embedding_type": "rotary", "rotary_dim": 8}, "positional_embedding_type='rotary'"),
+    ({"positional_embedding_type": "rotary", "rotary_dim": 4, "rotary_adjacent_pairs": True}, "rotary_adjacent_pairs=True"),
+    ({"positional_embedding_type": "rotary", "rotary_dim": 3}, "rotary_dim=3"),
+    ({"positional_embedding_type": "rotary", "rotary_dim": 4, "use_NTK_by_parts_rope": True}, "use_NTK_by_parts_rope=True"),
+    ({"positional_embedding_type": "alibi"}, "alibi"),
     ({"positional_embedding_type": "shortformer"}, "shortformer"),
-    ({"parallel_attn_mlp": True}, "parallel_attn_mlp=True"),
     ({"attn_only": True}, "attn_only=True"),
     ({"normalization_type": "RMS"}, "RMSNorm"),
     ({"gated_mlp": True}, "gated_mlp=True"),
@@ -156,7 +246,7 @@ MODEL_REFUSALS = [
     ({"act_fn": "solu_ln"}, "act_fn='solu_ln'"),
     ({"act_fn": "silu"}, "act_fn='silu'"),
     ({"d_vocab_out": 100}, "d_vocab_out=100"),
-    ({"attn_scale": 1.0}, "attn_scale=1.0"),
+    ({"attn_scale": 0.0}, "attn_scale=0.0"),
     ({"final_rms": True}, "final_rms=True"),
     ({"num_experts": 4}, "num_experts=4"),
     ({"output_logits_soft_cap": 30.0}, "output_logits_soft_cap"),
@@ -274,7 +364,7 @@ def saelens_hook_z_input(sd: dict, cfg: dict, toks: np.ndarray, layer: int, kwar
     k = torch.einsum("bpd,hde->bphe", x, P[pre + "attn.W_K"]) + P[pre + "attn.b_K"]
     v = torch.einsum("bpd,hde->bphe", x, P[pre + "attn.W_V"]) + b_V
     T = x.shape[1]
-    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(cfg["d_head"])
+    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / fx.tl_attn_divisor(cfg, layer)
     scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
     z = torch.einsum("bhqk,bkhe->bqhe", scores.softmax(-1), v)
     assert z.shape[-2:] == (cfg["n_heads"], cfg["d_head"])

@@ -16,8 +16,11 @@ HAVE_APP = NODE is not None and os.path.exists(os.path.join(ROOT, "node_modules"
 
 
 @pytest.mark.skipif(not HAVE_APP, reason="needs node and the app's devDependencies (npm install)")
-def test_app_traces_an_exported_bundle(tmp_path):
-    cfg = fx.tl_cfg("gpt2", 2)
+@pytest.mark.parametrize("kind,over", [("gpt2", {}), ("gpt2", {"use_attn_scale": False, "scale_attn_by_inverse_layer_idx": True}), ("neox", {})],
+                         ids=["gpt2", "gpt2-attn-scales", "neox"])
+def test_app_traces_an_exported_bundle(tmp_path, kind, over):
+    """GPT-2 style, with TransformerLens's other attention scalings, and GPT-NeoX style (rotary, parallel blocks)."""
+    cfg = fx.tl_cfg(kind, 2, **over)
     sd = fx.tl_state_dict(cfg, seed=3)
     pt, js = fx.write_model(tmp_path, cfg, sd)
     w = fx.sae_tensors(fx.D_MLP, 48, seed=4)
