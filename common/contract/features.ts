@@ -1,7 +1,7 @@
 // Feature views: the browser's rows, one feature's detail (top activations, intervals, histogram, logit
 // effects), token search, and labels/notes.
 import { z } from 'zod'
-import { channel, empty, featureId } from './channel'
+import { channel, empty, featureId, nonNegInt } from './channel'
 
 /**
  * An answer from a build's partial summary (the cache is being built, or a build stopped part-way): the
@@ -120,6 +120,22 @@ export interface TokenFeature {
   label: string
 }
 
+/**
+ * One corpus sequence with one feature's activation at every position (feature.sequences): what the
+ * examples' running text shades. The activation is the SAE's own, gate included, as the cache computes it.
+ */
+export interface FeatureSequence {
+  /** Sequence index in the corpus (an ActivationRow's `batch`). */
+  sample: number
+  tokenIds: number[]
+  /** Display text per position, whitespace made visible (common/text.ts). */
+  tokens: string[]
+  activations: number[]
+}
+
+/** Sequences one feature.sequences request may ask for (a grid asks for its rows' sequences in pieces of this). */
+export const MAX_SEQUENCE_SAMPLES = 64
+
 const limit = z.number().int().min(1).max(10_000).default(100)
 
 export const featureChannels = {
@@ -141,6 +157,21 @@ export const featureChannels = {
       id: featureId,
       bins: z.number().int().min(1).max(1000).default(40),
       scale: z.enum(['linear', 'log']).default('linear'),
+    }),
+  ),
+  /**
+   * The feature's activation at every position of the given corpus sequences (distinct indices), computed
+   * in the compute process by the SAE as the cache build runs it: the summary keeps only the top and
+   * interval rows, and the examples' running text shades every token.
+   */
+  'feature.sequences': channel<{ feature: number; sequences: FeatureSequence[] }>()(
+    z.strictObject({
+      feature: featureId,
+      samples: z
+        .array(nonNegInt)
+        .min(1)
+        .max(MAX_SEQUENCE_SAMPLES)
+        .refine((s) => new Set(s).size === s.length, 'samples must be distinct'),
     }),
   ),
   /** Which features fire on a token: by id, or by text (tokenized; every resulting id is searched). */

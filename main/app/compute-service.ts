@@ -9,7 +9,7 @@ import { loadBundle } from '../bundle'
 import { corpusViewOf } from '../bundle/corpus'
 import type { ComputeEngine, Lane, RunContext, TraceCompute } from '../compute/api'
 import { OrtEngine, type OrtEngineOptions } from '../compute/ort-engine'
-import { comparePoints, traceAblations, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, tracePoint, traceScope, traceToJson, type TraceEngine } from '../trace'
+import { comparePoints, featureSequences, traceAblations, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, tracePoint, traceScope, traceToJson, type TraceEngine } from '../trace'
 import type { ExecutionProviderName, RequestOf, ResponseOf } from '../../common/contract'
 import { FtError } from '../../common/errors'
 import { tokenText } from '../../common/text'
@@ -31,7 +31,7 @@ export interface ComputeStats {
 }
 
 /** The channels the compute process answers. */
-export type ComputeChannel = 'trace.run' | 'trace.point' | 'trace.scope' | 'trace.prefetch' | 'trace.prompt' | 'trace.compare' | 'trace.ablate'
+export type ComputeChannel = 'trace.run' | 'trace.point' | 'trace.scope' | 'trace.prefetch' | 'trace.prompt' | 'trace.compare' | 'trace.ablate' | 'feature.sequences'
 
 /** A batch's forward pass waits for a click's runs: scope and prefetch are the 'scope' lane. */
 const LANES: Record<ComputeChannel, Lane> = {
@@ -42,6 +42,8 @@ const LANES: Record<ComputeChannel, Lane> = {
   'trace.prompt': 'point',
   'trace.compare': 'point',
   'trace.ablate': 'point',
+  // The shading of the examples a feature tab shows: a few short SAE runs, wanted as soon as the rows are.
+  'feature.sequences': 'point',
 }
 
 /**
@@ -89,6 +91,7 @@ function handlers(bundle: Bundle): Handlers {
     'trace.prompt': async ({ prompt, topK, feature }, engine) => promptView(bundle, engine, prompt, { topK, feature }),
     'trace.compare': async ({ a, b, convention, topK }, engine) => comparePoints(bundle, engine, a, b, convention, topK),
     'trace.ablate': async ({ point, terms, mean }, engine) => traceAblations(bundle, engine, point, { terms, mean }),
+    'feature.sequences': async ({ feature, samples }, engine) => ({ feature, sequences: await featureSequences(bundle, engine, feature, samples, display) }),
   }
 }
 

@@ -2,7 +2,7 @@
 // here: ONNX Runtime must not share a process with every open tab's state. A request that names its
 // caller supersedes that caller's previous one of the same channel; trace.cancel stops a caller's
 // requests. Whole-corpus activation scores are a job (jobs.ts): start it here, cancel it with job.cancel,
-// and fetch the last result again.
+// and fetch the last result again. feature.sequences (the examples' shading) runs there too: it needs the SAE.
 import type { HandlerTable } from './dispatch'
 import { FtError } from '../../common/errors'
 import type { Workbench } from './workbench'
@@ -20,6 +20,7 @@ export function createTraceHandlers(wb: Workbench): TraceHandlers {
     'trace.prompt': (req) => compute('trace.prompt', req),
     'trace.compare': (req) => compute('trace.compare', req),
     'trace.ablate': (req) => compute('trace.ablate', req),
+    'feature.sequences': (req) => compute('feature.sequences', req),
     'trace.cancel': ({ caller }) => ({ cancelled: wb.cancelTraces(caller) }),
     'trace.corpusScores': async (req) => ({ jobId: await wb.startCorpusScores(req) }),
     'trace.corpusScores.result': ({ jobId }) => {

@@ -338,6 +338,7 @@ describe('fuzzing every channel through the HTTP bridge', () => {
       'job.cancel': [{ jobId: '00000000-0000-4000-8000-000000000000' }, { jobId: 'x' }],
       'features.list': [{}],
       'feature.get': [{ id: 3 }, { id: 0, topK: 5 }, { id: 63, topK: 100 }],
+      'feature.sequences': [{ feature: 3, samples: [0, 5] }, { feature: 0, samples: [23] }],
       'feature.histogram': [{ id: 3 }, { id: 1, bins: 10, scale: 'log' }],
       'features.byToken': [{ tokenId: 5 }, { tokenId: 0, limit: 10 }, { text: 'the' }, { text: ' a', limit: 3 }],
       'labels.set': [{ id: 3, label: 'a label' }, { id: 0, label: '' }],
