@@ -12,6 +12,16 @@ interface Saved {
   csvBom?: unknown
   hideDegenerate?: unknown
   traceConvention?: unknown
+  contextWindow?: unknown
+}
+
+/** Tokens shown either side of an example's token in its running text: sae_vis-like by default, adjustable. */
+export const CONTEXT_WINDOW_DEFAULT = 24
+export const CONTEXT_WINDOW_MAX = 512
+
+/** A window size from storage or a field: an integer in [0, CONTEXT_WINDOW_MAX], else the default. */
+export function contextWindowOf(v: unknown): number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= CONTEXT_WINDOW_MAX ? v : CONTEXT_WINDOW_DEFAULT
 }
 
 function load(): Saved {
@@ -32,14 +42,23 @@ export const useSettingsStore = defineStore('settings', () => {
   const hideDegenerate = ref(saved.hideDegenerate === true)
   /** The convention a new trace opens in: u, whose decomposition adds up to u·R, unless v is chosen. */
   const traceConvention = ref<TraceConvention>(saved.traceConvention === 'v' ? 'v' : 'u')
+  /** Tokens before and after an example's token in the examples' running text (a row expands to all). */
+  const contextWindow = ref(contextWindowOf(saved.contextWindow))
 
-  watch([colourMode, csvBom, hideDegenerate, traceConvention], () => {
+  watch([colourMode, csvBom, hideDegenerate, traceConvention, contextWindow], () => {
     try {
-      localStorage.setItem(KEY, JSON.stringify({ colourMode: colourMode.value, csvBom: csvBom.value, hideDegenerate: hideDegenerate.value, traceConvention: traceConvention.value }))
+      const saving: Saved = {
+        colourMode: colourMode.value,
+        csvBom: csvBom.value,
+        hideDegenerate: hideDegenerate.value,
+        traceConvention: traceConvention.value,
+        contextWindow: contextWindow.value,
+      }
+      localStorage.setItem(KEY, JSON.stringify(saving))
     } catch {
       // Storage may be unavailable (a locked-down profile): the choice then lasts until the page closes.
     }
   })
 
-  return { colourMode, csvBom, hideDegenerate, traceConvention }
+  return { colourMode, csvBom, hideDegenerate, traceConvention, contextWindow }
 })

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { cutTree } from '../../common/atlas'
 import type { AtlasJson } from '../../common/contract'
+import { colourScale, scaleStyle } from '../../renderer/components/grid/coolwarm'
 import { BUNDLE, OUTPUT, ROOT, callServe, ensureRendererBuilt, startWorkbench, type Serve, type Workbench } from './harness'
 
 const useTiny = BUNDLE === join(ROOT, 'test/fixtures/tiny')
@@ -19,6 +20,8 @@ let workbench: Workbench | undefined
 let serve: Serve
 let page: Page
 let pageErrors: string[]
+// evaluate callbacks run in Chromium; this file is type-checked without the DOM library.
+declare function getComputedStyle(el: unknown): { backgroundColor: string }
 
 async function setThreshold(t: number): Promise<void> {
   // A range input takes no typing: set its value and send the input event Vue's v-model listens to.
@@ -109,6 +112,20 @@ describe.skipIf(!useTiny)('the mechanism atlas in the browser (serve mode)', () 
     expect(await first.locator('.ag-row').count()).toBeGreaterThan(0)
     expect(await first.locator('[data-field="atlas-token"]').count()).toBeGreaterThan(0)
     expect(await first.locator('[data-field="atlas-by-offset"] tr').count()).toBeGreaterThan(1)
+    // Its members are shown as the feature's examples are: running text shaded on the feature's scale
+    // (feature.sequences over HTTP is the answer to compare with), the member's token marked.
+    const row = first.locator('.ag-row[row-index="0"]')
+    await row.locator('[data-field="running-text"] [data-marked="true"]').waitFor()
+    const [sample, pos] = (await row.getAttribute('row-id'))!.split('/').map(Number)
+    const { sequences } = await callServe(serve, 'feature.sequences', { feature: FEATURE, samples: [sample] })
+    const { features } = await callServe(serve, 'features.list', {})
+    const scale = colourScale('sequential', [], 'zero', features.find((f) => f.id === FEATURE)!.max)
+    const toks = await row.locator('.ag-cell[col-id="context"] [data-field="running-text"] .tok').evaluateAll((els) =>
+      els.map((e) => ({ pos: Number(e.getAttribute('data-pos')), marked: e.getAttribute('data-marked') === 'true', bg: getComputedStyle(e).backgroundColor })),
+    )
+    expect(toks.length).toBeGreaterThan(1)
+    expect(toks.filter((t) => t.marked).map((t) => t.pos)).toEqual([pos])
+    for (const t of toks) expect(t.bg.replace(/\s/g, '')).toBe(scaleStyle(sequences[0].activations[t.pos], scale).backgroundColor.replace(/\s/g, ''))
   })
 
   it('keeps the atlas and its threshold in the session', async () => {

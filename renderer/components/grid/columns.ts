@@ -3,6 +3,7 @@ import type { CellClickedEvent, ColDef, ICellRendererParams, ValueFormatterParam
 import type { ActivationRow } from '../../../common/contract'
 import { useSettingsStore } from '../../stores/settings'
 import { colourScale, scaleStyle, type ColourScale } from './coolwarm'
+import ContextCell, { type ContextCellParams } from '../text/ContextCell.vue'
 
 export function fixed(digits: number) {
   return (p: ValueFormatterParams): string => (typeof p.value === 'number' && Number.isFinite(p.value) ? p.value.toFixed(digits) : '')
@@ -131,9 +132,11 @@ type SeedRow = Omit<ActivationRow, 'activation'>
 
 /**
  * The seed's token table without its value column: str_tokens, unique_token, context, batch, pos, label.
- * `corpusRows`: the rows are corpus tokens (`batch` is their sequence), not a prompt's.
+ * `corpusRows`: the rows are corpus tokens (`batch` is their sequence), not a prompt's. `runningText`: the
+ * context column draws each row's sequence shaded by that feature's activation on that scale (ContextCell);
+ * its CSV and filter keep the context string.
  */
-export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void, corpusRows = false): ColDef<T>[] {
+export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void, corpusRows = false, runningText?: ContextCellParams): ColDef<T>[] {
   const sampleOf = corpusRows ? (r: SeedRow) => r.batch : undefined
   const tokenText: ColumnContext = { tokenText: true }
   // Narrow fixed columns leave the context its width at 1280 px beside a feature tab's side column.
@@ -142,7 +145,9 @@ export function seedColumns<T extends SeedRow>(onTrace?: (row: T) => void, corpu
     // Export only: the token's id, beside its text (a text can be ambiguous; the id never is).
     { field: 'token_id', headerName: 'token_id', hide: true, context: { exportAfter: 'str_tokens' } satisfies ColumnContext },
     { field: 'unique_token', headerName: 'unique_token', width: 110, cellClass: 'mono' },
-    { field: 'context', headerName: 'context', flex: 1, minWidth: 280, cellClass: 'mono', tooltipField: 'context', context: tokenText },
+    runningText
+      ? { field: 'context', headerName: 'context', flex: 1, minWidth: 280, context: tokenText, cellRenderer: ContextCell, cellRendererParams: runningText }
+      : { field: 'context', headerName: 'context', flex: 1, minWidth: 280, cellClass: 'mono', tooltipField: 'context', context: tokenText },
     { field: 'batch', headerName: 'batch', width: 66, type: 'numericColumn', filter: 'agNumberColumnFilter' },
     { field: 'pos', headerName: 'pos', width: 58, type: 'numericColumn', filter: 'agNumberColumnFilter' },
     { field: 'label', headerName: 'label', width: 76 },
@@ -159,10 +164,17 @@ export interface TokenTableOptions<T> {
 
 /**
  * The seed's token table: str_tokens, unique_token, context, batch, pos, label, and the activation painted
- * from 0 to `max`: the feature's maximum, the same for every grid of the feature.
+ * from 0 to `max`: the feature's maximum, the same for every grid of the feature. With `feature` (corpus
+ * rows), the context is running text shaded on that same scale.
  */
-export function activationColumns<T extends ActivationRow = ActivationRow>(rows: readonly T[], extra: ColDef<T>[] = [], opts: TokenTableOptions<T> & { max?: number } = {}): ColDef<T>[] {
-  return [...extra, ...seedColumns<T>(opts.onTrace, opts.corpusRows), sequentialColumn<T>('activation', rows, opts.max, { width: 96, sort: 'desc' })]
+export function activationColumns<T extends ActivationRow = ActivationRow>(
+  rows: readonly T[],
+  extra: ColDef<T>[] = [],
+  opts: TokenTableOptions<T> & { max?: number; feature?: number } = {},
+): ColDef<T>[] {
+  const scale = colourScale('sequential', valuesOf(rows, 'activation'), useSettingsStore().colourMode, opts.max)
+  const runningText = opts.feature !== undefined && opts.corpusRows ? { feature: opts.feature, scale } : undefined
+  return [...extra, ...seedColumns<T>(opts.onTrace, opts.corpusRows, runningText), colouredColumn<T>('activation', scale, { width: 96, sort: 'desc' })]
 }
 
 /**
