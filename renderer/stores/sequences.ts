@@ -12,14 +12,23 @@ import type { ColourScale } from '../components/grid/coolwarm'
 /** Sequences kept (a demo sequence is 128 tokens: a few MB at most); the oldest go first. */
 const KEEP = 4000
 
+/** A sequence as running text draws it: display texts, token ids and one value per position. */
+export interface ShownSequence {
+  tokens: readonly string[]
+  tokenIds: readonly number[]
+  values: readonly number[]
+}
+
 /** The whole sequence of one example, as the expanded view shows it. */
 export interface ExpandedSequence {
-  feature: number
-  sample: number
+  title: string
   /** The example's own token: marked. */
   pos: number
-  /** The grid's colour scale, so the expanded text is painted as the row was. */
+  /** The grid's colour scale and what its values are, so the expanded text is painted as the row was. */
   scale: ColourScale
+  valueName: string
+  /** The sequence (reactive: it may still be on its way). */
+  shown: () => ShownSequence | undefined
 }
 
 const key = (feature: number, sample: number) => `${feature}/${sample}`
@@ -93,7 +102,6 @@ export const useSequencesStore = defineStore('sequences', () => {
   }
 
   function expand(e: ExpandedSequence): void {
-    want(e.feature, [e.sample])
     expanded.value = e
   }
 

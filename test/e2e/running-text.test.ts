@@ -167,6 +167,49 @@ describe('examples as running text (issue 14 §1)', () => {
     await poll(async () => (await tokens(topRow(0))).length).toBeGreaterThan(7)
   })
 
+  it('trace scores: each row’s sequence shaded by every token’s score on the score grid’s diverging scale', async () => {
+    const row = detail.top[0]
+    await page.click(`[data-grid-id="feature:${featureId}:top"] .ag-row[row-index="0"] .ag-cell[col-id="str_tokens"]`)
+    const grid = '[data-trace-tab][data-scope-loading="false"] [data-grid-id$=":scores"]'
+    await page.waitForSelector(`${grid} .ag-row[row-index="0"] [data-field="running-text"]`, { timeout: 120_000 })
+    const scope = await callServe(serve, 'trace.scope', { point: { feature: featureId, sample: row.batch, pos: row.pos } })
+    expect(scope.scope.kind).toBe('batch')
+    if (scope.scope.kind !== 'batch') return
+    const { start } = scope.scope
+    const scores = scope.v.activationScores
+    const legend = page.locator(`${grid} [data-field="colour-legend"]`)
+    expect(await legend.getAttribute('data-kind')).toBe('diverging')
+    const scale = colourScale('diverging', [], 'zero', Number(await legend.getAttribute('data-bound')))
+    const label = (await page.getAttribute(`${grid} .ag-row[row-index="0"]`, 'row-id'))!
+    const [sample, pos] = label.split('/').map(Number)
+    const toks = await tokens(`${grid} .ag-row[row-index="0"] .ag-cell[col-id="context"]`)
+    expect(toks.length).toBeGreaterThan(1)
+    expect(toks.filter((t) => t.marked).map((t) => t.pos)).toEqual([pos])
+    for (const t of toks) {
+      const v = scores[(sample - start) * seqLen + t.pos]
+      expectColour(t.bg, scaleStyle(v, scale).backgroundColor)
+      expect(t.title).toContain(`score ${v.toFixed(4)}`)
+    }
+  })
+
+  it('the prompt’s heat strip is the same running text: every token, its activation and id on hover, a click traces there', async () => {
+    await page.click('[data-tab="prompt"]')
+    await page.fill('[data-field="prompt-text"]', 'def tokenize(text):')
+    await page.fill('[data-field="prompt-feature"]', String(featureId))
+    await page.click('[data-action="prompt-run"]')
+    await page.waitForSelector('[data-field="heat-strip"] [data-field="running-text"]')
+    const view = await callServe(serve, 'trace.prompt', { prompt: 'def tokenize(text):', feature: featureId })
+    const toks = await tokens('[data-field="heat-strip"]')
+    expect(toks.map((t) => t.pos)).toEqual(view.tokens.map((t) => t.pos))
+    for (const t of toks) {
+      expect(t.text).toBe(view.tokens[t.pos].str_tokens)
+      expect(t.title).toContain(`id ${view.tokens[t.pos].tokenId}`)
+      expect(t.title).toContain(view.strip!.activations[t.pos].toFixed(4))
+    }
+    await page.click('[data-field="heat-strip"] .tok[data-pos="1"]')
+    await poll(() => page.$$eval('.tab-strip [role="tab"][aria-selected="true"]', (t) => t.map((x) => x.getAttribute('data-tab')))).toEqual([expect.stringMatching(/^trace:/)])
+  })
+
   it('ran without page errors', () => {
     expect(pageErrors).toEqual([])
   })

@@ -184,9 +184,16 @@ export function activationColumns<T extends ActivationRow = ActivationRow>(
  */
 export function scoreColumns<T extends SeedRow & { score: number }>(
   rows: readonly T[],
-  opts: TokenTableOptions<T> & { /** How the score column is sorted at first (highest first). */ sort?: 'asc' | 'desc' } = {},
+  opts: TokenTableOptions<T> & {
+    /** How the score column is sorted at first (highest first). */
+    sort?: 'asc' | 'desc'
+    /** The context as running text shaded by every token's score, on the score column's scale. */
+    runningText?: Omit<ContextCellParams, 'scale'>
+  } = {},
 ): ColDef<T>[] {
-  return [...seedColumns<T>(opts.onTrace, opts.corpusRows), divergingColumn<T>('score', rows, { sort: opts.sort ?? 'desc' })]
+  const scale = colourScale('diverging', valuesOf(rows, 'score'), useSettingsStore().colourMode)
+  const runningText = opts.runningText && { valueName: 'score', ...opts.runningText, scale }
+  return [...seedColumns<T>(opts.onTrace, opts.corpusRows, runningText), colouredColumn<T>('score', scale, { sort: opts.sort ?? 'desc' })]
 }
 
 type FidelityRow = SeedRow & { predicted: number; preActivation: number; activation: number; error: number }
