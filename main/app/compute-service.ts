@@ -91,7 +91,7 @@ function handlers(bundle: Bundle): Handlers {
     'trace.prompt': async ({ prompt, topK, feature }, engine) => promptView(bundle, engine, prompt, { topK, feature }),
     'trace.compare': async ({ a, b, convention, topK }, engine) => comparePoints(bundle, engine, a, b, convention, topK),
     'trace.ablate': async ({ point, terms, mean }, engine) => traceAblations(bundle, engine, point, { terms, mean }),
-    'feature.sequences': async ({ feature, samples }, engine) => ({ feature, sequences: await featureSequences(bundle, engine, feature, samples, display) }),
+    'feature.sequences': async ({ feature, samples }, engine) => ({ feature, sequences: await featureSequences(bundle, engine, feature, samples) }),
   }
 }
 

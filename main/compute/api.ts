@@ -78,6 +78,11 @@ export interface BlockProjectionRequest {
   nSeq: number
   seqLen: number
   projections: { hook: HookName; /** row-major [k, width of the hook] */ vectors: Float32Array }[]
+  /**
+   * false: a one-off block (a feature's examples, feature.sequences): its hook values are used and dropped,
+   * so it evicts none of the batches kept for the next trace. Default: kept.
+   */
+  keep?: boolean
 }
 
 /** A token block (kept under `key` as projectBlock keeps it) and how many of its largest pre-activations to return. */
@@ -86,6 +91,8 @@ export interface SaeTopRequest {
   tokens: Int32Array
   nSeq: number
   seqLen: number
+  /** As BlockProjectionRequest's. */
+  keep?: boolean
   /** At most d_sae. */
   width: number
 }

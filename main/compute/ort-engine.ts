@@ -255,7 +255,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     this.checkTokens(req.tokens, req.nSeq, req.seqLen)
     const { d_sae: dSae, d_in: dIn, hook_point: hook } = this.src.config.sae
     if (!Number.isInteger(req.width) || req.width < 1 || req.width > dSae) throw new RangeError(`width ${req.width} outside [1, ${dSae}] (d_sae)`)
-    const values = await this.blockValues({ ...req, projections: [] }, [hook as HookName], ctx)
+    const values = await this.blockValues(req, [hook as HookName], ctx)
     this.saeTopSession ??= await this.session(() => buildSaeTopGraph(this.src))
     const nTok = req.nSeq * req.seqLen
     const out = await this.run(this.saeTopSession, { values: new OrtTensor('float32', values[hook].data, [nTok, dIn]), width: new OrtTensor('int64', BigInt64Array.of(BigInt(req.width)), [1]) }, ctx)
@@ -267,10 +267,14 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return this.blocks.keys()
   }
 
-  /** A block's hook values: kept ones are reused (and become the most recent); others run the forward pass. */
-  private async blockValues(req: BlockProjectionRequest, hooks: HookName[], ctx: RunContext): Promise<Record<string, Tensor>> {
+  /**
+   * A block's hook values: kept ones are reused (and become the most recent); others run the forward pass,
+   * and are kept unless the request says `keep: false`.
+   */
+  private async blockValues(req: Pick<BlockProjectionRequest, 'key' | 'tokens' | 'nSeq' | 'seqLen' | 'keep'>, hooks: HookName[], ctx: RunContext): Promise<Record<string, Tensor>> {
     const kept = this.blocks.get(req.key)
     if (kept && hooks.every((h) => h in kept)) return kept
+    if (req.keep === false) return this.forward(req.tokens, req.nSeq, req.seqLen, hooks, ctx)
     this.blocks.delete(req.key)
     const cfg = this.src.config.model
     const bytes = hooks.reduce((sum, h) => sum + 4 * (hookDims(cfg, h, req.nSeq, req.seqLen) as number[]).reduce((a, b) => a * b, 1), 0)

@@ -1,12 +1,15 @@
 // feature.sequences (the examples' running text): the feature's activation at every position of whole
-// corpus sequences, checked against two independent computations: the PyTorch goldens of tools/golden.py
+// corpus sequences, checked against independent computations: the PyTorch goldens of tools/golden.py
 // (float64 torch; `acts_batch` holds the point's feature over its whole batch of sequences, the gate of
-// each SAE kind included) and the activations the cache build stored for the feature's top rows. Then
-// what the channel refuses.
+// each SAE kind included), the whole SAE run by the engine (saeActs, the cache build's encode) and the
+// activations the cache build stored for the feature's top and interval rows. Then what it refuses.
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FeatureDetail, FeatureSequence, Result } from '../../common/contract'
 import { createWorkbench, type Workbench } from '../../main/app/workbench'
+import { loadBundle } from '../../main/bundle'
+import { OrtEngine } from '../../main/compute/ort-engine'
+import { featureSequences, prefetchScope } from '../../main/trace'
 import { build, tempDir, tinyWorkbench } from './helpers/cache'
 import { readGolden, relErr } from './helpers/golden'
 
@@ -53,6 +56,38 @@ describe.each(['tiny', 'tiny-topk', 'tiny-jumprelu'])('feature.sequences on %s a
       const seq = sequences[p.sample - p.batch_start]
       expect(seq.tokenIds[p.pos]).toBe(p.token)
       expect(Math.abs(seq.activations[p.pos] - p.activation) / Math.max(1, p.activation)).toBeLessThan(TOL)
+    }
+  }, SLOW)
+})
+
+describe('featureSequences on the engine', () => {
+  it('keeps no block, so the batches kept for the next trace stay kept; its values are saeActs’ (the SAE run whole)', async () => {
+    const bundle = await loadBundle('test/fixtures/tiny-topk', { hashCacheDir: null })
+    const engine = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 2 })
+    try {
+      await prefetchScope(bundle, engine, 0)
+      const kept = engine.keptBlocks
+      expect(kept).toHaveLength(1)
+      const samples = [3, 0, 17]
+      const f = 54
+      const seqs = await featureSequences(bundle, engine, f, samples)
+      expect(engine.keptBlocks).toEqual(kept)
+      // The whole SAE (the cache build's encode) on the same tokens: every feature of every token.
+      const { seqLen } = bundle.tokens
+      const tokens = new Int32Array(samples.flatMap((s) => Array.from(bundle.tokens.data.subarray(s * seqLen, (s + 1) * seqLen))))
+      const acts = await engine.saeActs(tokens, samples.length, seqLen)
+      const whole = Array.from({ length: tokens.length }, (_, t) => {
+        for (let j = acts.rowPtr[t]; j < acts.rowPtr[t + 1]; j++) if (acts.featureIds[j] === f) return acts.values[j]
+        return 0
+      })
+      const got = seqs.flatMap((s) => s.activations)
+      expect(got.filter((v) => v > 0).length).toBeGreaterThan(0)
+      for (let t = 0; t < got.length; t++) {
+        expect(got[t] === 0, `token ${t}`).toBe(whole[t] === 0)
+        expect(Math.abs(got[t] - whole[t])).toBeLessThan(1e-4 * Math.max(1, Math.abs(whole[t])))
+      }
+    } finally {
+      await engine.dispose()
     }
   }, SLOW)
 })
