@@ -210,6 +210,28 @@ describe('examples as running text (issue 14 §1)', () => {
     await poll(() => page.$$eval('.tab-strip [role="tab"][aria-selected="true"]', (t) => t.map((x) => x.getAttribute('data-tab')))).toEqual([expect.stringMatching(/^trace:/)])
   })
 
+  it('token search: a feature’s kept examples on the searched token, as the same running text', async () => {
+    const row = detail.top[0]
+    await page.click('[data-tab="tokens"]')
+    await page.fill('[data-field="token-query"]', `#${row.token_id}`)
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('[data-grid-id="token-search"] .ag-row')
+    await page.fill('[data-grid-id="token-search"] .grid-filter', String(featureId))
+    await page.click(`[data-grid-id="token-search"] .ag-row[row-id="${featureId}"] [data-action="token-hits"]`)
+    const grid = `[data-grid-id="token-hits:${featureId}:${row.token_id}"]`
+    await page.waitForSelector(`${grid} .ag-row [data-field="running-text"]`)
+    const kept = new Map([...detail.top, ...detail.intervals.flatMap((b) => b.examples), ...detail.quantiles.flatMap((b) => b.examples)].filter((r) => r.token_id === row.token_id && r.activation > 0).map((r) => [r.label, r]))
+    expect(Number((await page.textContent(`${grid} .grid-count`))!.split('/')[1].replace(/\D/g, ''))).toBe(kept.size)
+    const scale = colourScale('sequential', [], 'zero', detail.stats.max)
+    const first = `${grid} .ag-row[row-index="0"]`
+    const label = (await page.getAttribute(first, 'row-id'))!
+    expect(label).toBe(row.label) // the feature's maximum is on this token
+    const marked = (await tokens(`${first} .ag-cell[col-id="context"]`)).filter((t) => t.marked)
+    expect(marked.map((t) => t.pos)).toEqual([row.pos])
+    expectColour(marked[0].bg, scaleStyle(row.activation, scale).backgroundColor)
+    expect(marked[0].title).toContain(`id ${row.token_id}`)
+  })
+
   it('ran without page errors', () => {
     expect(pageErrors).toEqual([])
   })

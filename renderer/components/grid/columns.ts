@@ -21,6 +21,8 @@ export interface ColumnContext {
   exportAfter?: string
   /** The cell holds token text with visible whitespace (·, ↩, →); the CSV gets the text itself. */
   tokenText?: boolean
+  /** A column of buttons, not data: left out of the CSV. */
+  noExport?: boolean
 }
 
 /** A numeric column painted on `scale`; its legend is drawn in the grid's toolbar. */

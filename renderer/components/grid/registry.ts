@@ -78,6 +78,7 @@ function exportColumns(api: GridApi): Column[] {
   const companions = (api.getColumns() ?? []).filter((c) => (c.getColDef().context as ColumnContext | undefined)?.exportAfter)
   const out: Column[] = []
   for (const col of api.getAllDisplayedColumns()) {
+    if ((col.getColDef().context as ColumnContext | undefined)?.noExport) continue
     out.push(col)
     for (const c of companions) if ((c.getColDef().context as ColumnContext).exportAfter === col.getColId()) out.push(c)
   }
