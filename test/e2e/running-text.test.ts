@@ -176,7 +176,9 @@ describe('examples as running text (issue 14 §1)', () => {
     expect(scope.scope.kind).toBe('batch')
     if (scope.scope.kind !== 'batch') return
     const { start } = scope.scope
-    const scores = scope.v.activationScores
+    // The tab's convention (Settings: u by default) picks the scores the grid shows.
+    const convention = (await page.getAttribute('[data-trace-tab][data-scope-loading="false"]', 'data-convention')) as 'u' | 'v'
+    const scores = scope[convention].activationScores
     const legend = page.locator(`${grid} [data-field="colour-legend"]`)
     expect(await legend.getAttribute('data-kind')).toBe('diverging')
     const scale = colourScale('diverging', [], 'zero', Number(await legend.getAttribute('data-bound')))
