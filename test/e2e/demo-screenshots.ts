@@ -50,7 +50,22 @@ try {
   await page.dblclick(`[data-grid-id="token-search"] .ag-row[row-id="${feature}"] .ag-cell[col-id="count"]`)
   await page.waitForSelector(`[data-grid-id="feature:${feature}:top"] .ag-row`)
   await page.waitForSelector(`[data-feature-id="${feature}"] .histogram rect`)
+  // The examples' running text is shaded once feature.sequences answers: wait for the marked tokens.
+  await page.waitForSelector(`[data-grid-id="feature:${feature}:top"] .ag-row[row-index="0"] [data-field="running-text"] [data-marked="true"]`)
+  await page.waitForSelector(`[data-grid-id="feature:${feature}:intervals"] .ag-row[row-index="0"] [data-field="running-text"] [data-marked="true"]`)
   await page.screenshot({ path: join(out, 'demo-02-feature.png') })
+  await page.click(`[data-grid-id="feature:${feature}:top"] .ag-row[row-index="0"] [data-action="expand-sequence"]`)
+  await page.waitForSelector('[data-field="sequence-dialog"] [data-field="running-text"]')
+  await page.screenshot({ path: join(out, 'demo-02b-sequence.png') })
+  await page.keyboard.press('Escape')
+  // The feature's mechanism atlas (its job runs in the compute process; a few seconds on the demo).
+  await page.click(`[data-feature-id="${feature}"] [data-view="atlas"]`)
+  const atlas = `[data-feature-id="${feature}"] [data-field="atlas"]`
+  await page.click(`${atlas} [data-action="atlas-start"]`)
+  await page.waitForSelector(`${atlas}[data-state="done"] [data-field="atlas-summary"]`, { timeout: 300_000 })
+  await page.waitForTimeout(1500)
+  await page.screenshot({ path: join(out, 'demo-06-atlas.png') })
+  await page.click(`[data-feature-id="${feature}"] [data-view="examples"]`)
   await page.click(`[data-grid-id="feature:${feature}:top"] .ag-row[row-index="0"] .ag-cell[col-id="str_tokens"] .token-link`)
   const tab = page.locator('[data-tab^="trace:"][aria-selected="true"]')
   await tab.waitFor()
