@@ -164,7 +164,9 @@ async function start(): Promise<void> {
   if (showSqliteProblem()) return
 
   const userDataDir = app.getPath('userData')
-  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(userDataDir), dialog: fileDialog, compute: { launcher: utilityLauncher } })
+  // The compute process starts with each bundle: the status bar names its provider at once, and the first
+  // trace finds the weights loaded.
+  const wb = createWorkbench({ userDataDir, bundleDir: initialBundleDir(userDataDir), dialog: fileDialog, compute: { launcher: utilityLauncher }, startComputeOnOpen: true })
   workbench = wb
 
   ipcMain.handle(IPC_CALL, (e, channel: unknown, payload: unknown) => {

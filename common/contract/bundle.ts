@@ -89,10 +89,22 @@ export interface BundleInfo {
   quality: Record<string, number>
   /**
    * The execution provider ONNX Runtime runs on: the app's compute process's, else the one the cache was
-   * built with; null while no engine has run for this bundle.
+   * built with; null while no engine has run for this bundle. The app and serve start the compute process
+   * when a bundle opens, and push its provider as 'bundle.provider' as soon as it is ready.
    */
   provider: ExecutionProviderName | null
   cache: CacheState
+}
+
+/**
+ * The open bundle's compute process is ready (its provider) or could not start (provider null and why);
+ * pushed once per compute process that the app starts when a bundle opens.
+ */
+export interface BundleProvider {
+  /** BundleInfo.hash of the bundle it serves. */
+  hash: string
+  provider: ExecutionProviderName | null
+  error?: string
 }
 
 export const bundleChannels = {

@@ -9,7 +9,7 @@ import type { z } from 'zod'
 import type { IpcError, Result } from '../errors'
 import { appChannels, type Notice } from './app'
 import { atlasChannels, type AtlasJson } from './atlas'
-import { bundleChannels } from './bundle'
+import { bundleChannels, type BundleProvider } from './bundle'
 import { cacheChannels, type CacheState } from './cache'
 import { dialogChannels } from './dialog'
 import { featureChannels, labelChannels } from './features'
@@ -76,7 +76,8 @@ export interface Events {
   'job.progress': JobProgress
   'job.done': JobDone
   'workbench.notice': Notice
+  'bundle.provider': BundleProvider
 }
 export type EventName = keyof Events
 /** Every event name at runtime (a type test checks it lists exactly the keys of Events). */
-export const eventNames = ['job.progress', 'job.done', 'workbench.notice'] as const satisfies readonly EventName[]
+export const eventNames = ['job.progress', 'job.done', 'workbench.notice', 'bundle.provider'] as const satisfies readonly EventName[]

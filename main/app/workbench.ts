@@ -41,6 +41,12 @@ export interface WorkbenchOptions {
    * injects it), child_process.fork by default (serve, the CLI, tests); and the compute process's engine options.
    */
   compute?: ComputeOptions
+  /**
+   * Start the compute process as soon as a bundle opens (the app and serve), so that its provider is known
+   * (pushed as 'bundle.provider') and the first trace finds the weights loaded and the engine made. Off by
+   * default: the CLI and tests start one only for a trace, as a cache build needs none.
+   */
+  startComputeOnOpen?: boolean
   /** Build tuning and test hooks, passed to the build job. */
   build?: Pick<BuildJobData, 'chunkSeqs' | 'pauseMsPerChunk' | 'shard' | 'maxEntriesPerPass' | 'partialEveryMs'>
   /** Corpus-scores tuning and test hooks, passed to its job. */
@@ -173,6 +179,7 @@ export class Workbench {
         this.current?.shipped?.close()
         this.stopCompute()
         this.current = opened
+        if (this.options.startComputeOnOpen) this.startComputeFor(opened)
       }
       return opened
     } finally {
@@ -286,8 +293,28 @@ export class Workbench {
     if (this.computeOf?.open !== open) {
       // None yet, or one of a bundle that has since been replaced (a request that raced open()).
       this.stopCompute()
-      this.computeOf = { open, compute: new Compute(open.bundle.dir, this.options.compute) }
+      return this.startComputeFor(open)
     }
+    return this.computeOf
+  }
+
+  /**
+   * Starts `open`'s compute process (at once: it is about to be used, or the bundle has just opened with
+   * startComputeOnOpen), and pushes its provider when it is ready, or why it could not start (its traces
+   * then fail with the same message). Nothing is pushed for a process that a newer bundle or close() has
+   * stopped meanwhile.
+   */
+  private startComputeFor(open: OpenBundle): { open: OpenBundle; compute: Compute } {
+    const compute = new Compute(open.bundle.dir, this.options.compute)
+    this.computeOf = { open, compute }
+    const push = (provider: ExecutionProviderName | null, error?: string): void => {
+      if (this.closed || this.computeOf?.compute !== compute) return
+      this.emit('bundle.provider', { hash: open.bundle.hashes.bundle, provider, ...(error === undefined ? {} : { error }) })
+    }
+    compute.ready().then(
+      () => push(compute.provider),
+      (e: unknown) => push(null, toIpcError(e).message),
+    )
     return this.computeOf
   }
 

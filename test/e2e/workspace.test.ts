@@ -152,6 +152,11 @@ afterAll(async () => {
 describe('workspace in the browser (serve mode)', () => {
   it('opens the bundle and shows it in the status bar', async () => {
     await poll(() => page.textContent('[data-field="status-bundle"]')).toMatch(/tiny|gelu|demo/i)
+    // The execution provider from the moment the bundle opens (the compute process starts with it), before
+    // any trace or build: 'starting…' until it is ready, then the provider it runs on, as main names it.
+    expect(await page.textContent('[data-field="status-provider"]')).toMatch(/^EP: (starting…|cpu|cuda|dml|coreml)$/)
+    await poll(() => page.textContent('[data-field="status-provider"]')).toMatch(/^EP: (cpu|cuda|dml|coreml)$/)
+    expect(await page.textContent('[data-field="status-provider"]')).toBe(`EP: ${(await ipc('bundle.info', {})).provider}`)
     if (SHIPPED) return // the next test
     // No cache yet: the app sends the user to the Cache tab.
     await poll(() => page.getAttribute('[data-tab="cache"]', 'aria-selected')).toBe('true')

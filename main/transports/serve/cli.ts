@@ -82,6 +82,8 @@ export async function main(argv: string[]): Promise<void> {
     bundleDir,
     cachePath: values.cache ? resolve(values.cache) : undefined,
     userDataDir: resolve(values['user-data'] ?? defaultUserData()),
+    // As in the app: the status bar names the provider from the start, and the first trace finds the engine made.
+    startComputeOnOpen: true,
     build: jobTuning('FT_BUILD'),
     corpusScores: jobTuning('FT_CORPUS'),
   })
