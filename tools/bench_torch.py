@@ -55,8 +55,11 @@ def main() -> None:
     with torch.inference_mode():
         # Warm-up on one chunk, then the timed pass over every chunk.
         def encode(batch: torch.Tensor) -> int:
+            # Only the layers up to the hook, as the app's graph (main/compute/graphs.ts truncates after it).
             if hook == "mlp.hook_post":
                 acts = forward(p, cfg, batch, stop_at_layer_mlp=layer)
+            elif hook == "hook_resid_pre":
+                acts = forward(p, cfg, batch, stop_at_resid_pre=layer)
             else:
                 cache: dict = {}
                 forward(p, cfg, batch, cache=cache)

@@ -7,7 +7,6 @@
 // machines where the model would be too slow.
 // `--partial-ms MS` sets how often the build writes its partial summary (progressive builds; default the
 // build's own), `--no-partial` turns it off: run both to measure what the feature views during a build cost.
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,6 +19,7 @@ import type { CacheProgress } from '../../common/contract'
 import { unwrap } from '../../main/app/dispatch'
 import { createWorkbench } from '../../main/app/workbench'
 import { openSqlite } from '../../main/native/sqlite'
+import { torchBaselines } from './baselines'
 
 const { values: args } = parseArgs({
   options: {
@@ -169,24 +169,6 @@ function firings(path: string): number {
   }
 }
 
-interface Baselines {
-  tokens: number
-  eager_tokens_per_s: number
-  gemm_tokens_per_s: number
-  gemm_gflops: number
-  threads: number
-}
-
-/** PyTorch eager and the encoder's GEMM bound on the bundle's own tokens (tools/bench_torch.py), or null. */
-function baselines(bundleDir: string): Baselines | null {
-  const r = spawnSync('/usr/bin/python3', ['tools/bench_torch.py', bundleDir, '--tokens', String(args['baseline-tokens'])], { encoding: 'utf8' })
-  if (r.status !== 0) {
-    console.log(`  baselines not run: ${(r.stderr || r.error?.message || '').trim().split('\n').at(-1)}`)
-    return null
-  }
-  return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Baselines
-}
-
 async function real(dir: string, bundleDir: string): Promise<void> {
   const wb = createWorkbench({ bundleDir, cachePath: join(dir, 'bench.sqlite'), userDataDir: join(dir, 'user'), ...(partialEveryMs === undefined ? {} : { build: { partialEveryMs } }) })
   const info = unwrap(await wb.invoke('bundle.info', {}))
@@ -218,7 +200,7 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   const nnz = firings(join(dir, 'bench.sqlite'))
   console.log(`  cache size ${mib(status.sizeBytes)} (${args.full ? 'summary and full table' : 'summary'}), ${(status.sizeBytes / nnz).toFixed(2)} bytes per non-zero activation (${nnz} of them)`)
   const computeRate = (last as CacheProgress | null)?.tokensPerSec ?? 0
-  const base = baselines(bundleDir)
+  const base = torchBaselines(bundleDir, Number(args['baseline-tokens']))
   if (base) {
     const r = (x: number) => `${x.toFixed(2)}×`
     console.log(`  baselines, same tokens' first ${base.tokens}, ${base.threads} threads: PyTorch eager (forward + encode + nonzero) ${base.eager_tokens_per_s.toFixed(0)} tokens/s; encoder GEMM bound ${base.gemm_tokens_per_s.toFixed(0)} tokens/s (${base.gemm_gflops.toFixed(0)} GFLOP/s)`)

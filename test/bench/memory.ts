@@ -3,17 +3,18 @@
 // the activation cache open (features.list, feature.get). The figure is the resident set (RSS) of the
 // whole process tree (serve and every process it started: the compute process), reported in bytes and as
 // a multiple of the bundle's weights in fp32 (model + SAE tensors × 4 bytes), the one size every bundle
-// has. Made for a gelu-1l-shaped bundle (`/usr/bin/python3 tools/make_gelu1l_bundle.py`, .cache/gelu1l,
+// has. Made for a gelu-1l-shaped bundle (`/usr/bin/python3 tools/make_shaped_bundle.py`, .cache/gelu1l,
 // 481 MB of weights); the cache is built first (by the CLI, in a temp folder) unless --no-cache.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { weightBytes } from './baselines'
 import { treeRss } from './proc'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -26,26 +27,6 @@ const { values: args } = parseArgs({
 })
 const bundleDir = resolve(args.bundle ?? (existsSync(join(ROOT, '.cache/gelu1l/bundle.json')) ? join(ROOT, '.cache/gelu1l') : join(ROOT, 'resources/demo')))
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(0)} MB`
-
-/** fp32 bytes of every tensor of model.safetensors and sae.safetensors (read from their headers). */
-export function weightBytes(dir: string): number {
-  let total = 0
-  for (const file of ['model.safetensors', 'sae.safetensors']) {
-    const fd = openSync(join(dir, file), 'r')
-    try {
-      const len = Buffer.alloc(8)
-      readSync(fd, len, 0, 8, 0)
-      const header = Buffer.alloc(Number(len.readBigUInt64LE()))
-      readSync(fd, header, 0, header.length, 8)
-      for (const [name, t] of Object.entries(JSON.parse(header.toString('utf-8')) as Record<string, { shape?: number[] }>)) {
-        if (name !== '__metadata__' && t.shape) total += 4 * t.shape.reduce((a, b) => a * b, 1)
-      }
-    } finally {
-      closeSync(fd)
-    }
-  }
-  return total
-}
 
 const TOKEN = randomBytes(32).toString('base64url')
 

@@ -97,10 +97,12 @@ def attention(p: dict, l: int, x_norm: torch.Tensor, cfg: dict, cache: dict | No
     return out
 
 
-def forward(p: dict, cfg: dict, tokens: torch.Tensor, cache: dict | None = None, stop_at_layer_mlp: int | None = None):
+def forward(p: dict, cfg: dict, tokens: torch.Tensor, cache: dict | None = None, stop_at_layer_mlp: int | None = None,
+            stop_at_resid_pre: int | None = None):
     """Returns logits [batch, pos, vocab]; fills `cache` with hook values when given.
 
-    With stop_at_layer_mlp=L it returns blocks.L.mlp.hook_post instead of logits.
+    With stop_at_layer_mlp=L it returns blocks.L.mlp.hook_post instead of logits, with stop_at_resid_pre=L
+    blocks.L.hook_resid_pre, computing no layer after it.
     """
     if cfg.get("positional_embedding_type", "standard") != "standard" or cfg.get("parallel_attn_mlp"):
         # GPT-NeoX-style bundles have their own reference, tools/golden_neox.py; computing them here would be another model.
@@ -109,6 +111,8 @@ def forward(p: dict, cfg: dict, tokens: torch.Tensor, cache: dict | None = None,
     x = p["embed.W_E"][tokens] + p["pos_embed.W_pos"][:T]
     for l in range(cfg["n_layers"]):
         pre = f"blocks.{l}."
+        if stop_at_resid_pre == l:
+            return x
         if cache is not None:
             cache[pre + "hook_resid_pre"] = x
         attn_out = attention(p, l, _ln(p, pre + "ln1", x, cfg), cfg, cache)

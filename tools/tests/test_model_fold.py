@@ -29,3 +29,14 @@ def test_fold_and_center_preserves_function():
     # Centred writing weights: the residual stream has zero mean over d_model.
     assert c2["blocks.1.hook_resid_mid"].mean(-1).abs().max() < 1e-9
     assert torch.count_nonzero(folded["blocks.0.attn.b_V"]) == 0
+
+
+def test_forward_stops_at_a_hook_with_the_full_pass_values():
+    """bench_torch.py and the shaped-bundle maker stop the pass at the SAE's hook: the same values as a full pass."""
+    p = model.init_params({**CFG, "init_std": 0.3}, seed=5)
+    toks = torch.randint(0, CFG["d_vocab"], (2, CFG["n_ctx"]), generator=torch.Generator().manual_seed(6))
+    cache: dict = {}
+    model.forward(p, CFG, toks, cache=cache)
+    for l in range(CFG["n_layers"]):
+        assert torch.equal(model.forward(p, CFG, toks, stop_at_resid_pre=l), cache[f"blocks.{l}.hook_resid_pre"])
+        assert torch.equal(model.forward(p, CFG, toks, stop_at_layer_mlp=l), cache[f"blocks.{l}.mlp.hook_post"])
