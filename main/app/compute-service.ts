@@ -18,6 +18,12 @@ import type { HostService } from '../jobs/child'
 export interface ComputeInit {
   bundleDir: string
   engine?: OrtEngineOptions
+  /**
+   * Once ready, trace the corpus's first point in the background ('scope' lane, so a click's runs go
+   * first): the first click then finds the point trace's sessions built (seconds for a 12-layer model)
+   * and its code compiled. For a process started with the bundle, before anyone clicks.
+   */
+  warmUp?: boolean
 }
 
 /** What the compute process reports when it is ready. */
@@ -101,6 +107,12 @@ export async function startComputeService(init: ComputeInit): Promise<HostServic
   const engine = await OrtEngine.create(bundle, init.engine)
   const table = handlers(bundle)
   const info: ComputeInfo = { provider: engine.provider }
+  if (init.warmUp) {
+    const ctx: RunContext = { lane: 'scope' }
+    const point = { feature: 0, sample: 0, pos: Math.min(1, bundle.tokens.seqLen - 1) }
+    // Nothing depends on it: a bundle with nothing to trace (an SAE on the embeddings) refuses, and that is all.
+    void engine.during(ctx, () => tracePoint(bundle, forRequest(engine, ctx), point)).catch(() => undefined)
+  }
   return {
     info,
     handle: async (op, payload, { signal }) => {

@@ -15,6 +15,8 @@ export interface ComputeOptions {
   launcher?: HostLauncher
   /** Engine options for the compute process (thread count; tests: pauseMsPerRun). */
   engine?: OrtEngineOptions
+  /** Trace one point in the background once ready (ComputeInit.warmUp): set when it starts with the bundle. */
+  warmUp?: boolean
 }
 
 /**
@@ -33,7 +35,7 @@ export class Compute {
   private readonly byCaller = new Map<string, AbortController>()
 
   constructor(bundleDir: string, opts: ComputeOptions = {}) {
-    const init: ComputeInit = { bundleDir, engine: opts.engine }
+    const init: ComputeInit = { bundleDir, engine: opts.engine, warmUp: opts.warmUp }
     this.host = new ProcessHost({ launcher: opts.launcher ?? nodeLauncher, entry: hostEntry(), kind: 'compute', data: init, name: 'the compute process', restart: true })
   }
 

@@ -179,7 +179,7 @@ export class Workbench {
         this.current?.shipped?.close()
         this.stopCompute()
         this.current = opened
-        if (this.options.startComputeOnOpen) this.startComputeFor(opened)
+        if (this.options.startComputeOnOpen) this.startComputeFor(opened, true)
       }
       return opened
     } finally {
@@ -304,8 +304,9 @@ export class Workbench {
    * then fail with the same message). Nothing is pushed for a process that a newer bundle or close() has
    * stopped meanwhile.
    */
-  private startComputeFor(open: OpenBundle): { open: OpenBundle; compute: Compute } {
-    const compute = new Compute(open.bundle.dir, this.options.compute)
+  private startComputeFor(open: OpenBundle, withBundle = false): { open: OpenBundle; compute: Compute } {
+    // One that starts with the bundle warms up before the first click; one started for a request need not.
+    const compute = new Compute(open.bundle.dir, { ...this.options.compute, warmUp: withBundle })
     this.computeOf = { open, compute }
     const push = (provider: ExecutionProviderName | null, error?: string): void => {
       if (this.closed || this.computeOf?.compute !== compute) return

@@ -55,6 +55,11 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
   private readonly gate = new RunGate()
   private readonly forwardSessions: Lru<string, GraphSession>
   private readonly vocabSessions = new Map<number, GraphSession>()
+  /**
+   * Sessions being built, by key: two requests that need the same new session (a warm-up and the first
+   * click) wait for one build (seconds for a 12-layer model) instead of making two.
+   */
+  private readonly building = new Map<string, Promise<GraphSession>>()
   private saeSession: GraphSession | undefined
   private projectSession: GraphSession | undefined
   private saeTopSession: GraphSession | undefined
@@ -63,6 +68,8 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
   private disposed = false
   /** ONNX runs made so far (diagnostics; tests see a cancelled request stop). */
   runs = 0
+  /** Sessions built after the first (diagnostics; tests see concurrent requests share a build). */
+  sessionsBuilt = 0
 
   private constructor(
     private readonly src: GraphSource,
@@ -97,7 +104,24 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
   }
 
   private session(build: () => Parameters<typeof createSession>[0]): Promise<GraphSession> {
+    this.sessionsBuilt++
     return createSession(build(), [this.provider], this.opts).then((c) => c.session)
+  }
+
+  /** The session under `key` from `kept`, else the one being built, else a new build that `keep` stores. */
+  private shared(key: string, kept: () => GraphSession | undefined, build: () => Parameters<typeof createSession>[0], keep: (s: GraphSession) => void): Promise<GraphSession> {
+    const known = kept()
+    if (known) return Promise.resolve(known)
+    let pending = this.building.get(key)
+    if (!pending) {
+      pending = this.session(build).then((s) => (keep(s), s))
+      this.building.set(key, pending)
+      void pending.then(
+        () => this.building.delete(key),
+        () => this.building.delete(key),
+      )
+    }
+    return pending
   }
 
   /**
@@ -159,13 +183,14 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return concatCsr(parts)
   }
 
-  private async forwardSession(outputs: readonly HookName[]): Promise<GraphSession> {
+  private forwardSession(outputs: readonly HookName[]): Promise<GraphSession> {
     const key = [...new Set(outputs)].sort().join('|')
-    const known = this.forwardSessions.get(key)
-    if (known) return known
-    const session = await this.session(() => buildForwardGraph(this.src, [...new Set(outputs)]))
-    this.forwardSessions.set(key, session)
-    return session
+    return this.shared(
+      `forward:${key}`,
+      () => this.forwardSessions.get(key),
+      () => buildForwardGraph(this.src, [...new Set(outputs)]),
+      (s) => this.forwardSessions.set(key, s),
+    )
   }
 
   /** Hook values of tokens [nSeq, seqLen], in runs of at most forwardChunkTokens tokens (whole sequences). */
@@ -204,11 +229,12 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     const { d_model: d, n_layers: nLayers, n_ctx: nCtx, d_vocab: vocab } = this.src.config.model
     if (!Number.isInteger(req.layer) || req.layer < 0 || req.layer >= nLayers) throw new RangeError(`layer ${req.layer} outside [0, ${nLayers})`)
     if (!Number.isInteger(req.keyPos) || req.keyPos < 0 || req.keyPos >= nCtx) throw new RangeError(`key position ${req.keyPos} outside [0, ${nCtx})`)
-    let session = this.vocabSessions.get(req.layer)
-    if (!session) {
-      session = await this.session(() => buildVocabGraph(this.src, req.layer))
-      this.vocabSessions.set(req.layer, session)
-    }
+    const session = await this.shared(
+      `vocab:${req.layer}`,
+      () => this.vocabSessions.get(req.layer),
+      () => buildVocabGraph(this.src, req.layer),
+      (s) => this.vocabSessions.set(req.layer, s),
+    )
     // A rotary model has no W_pos: its key rows are LN1(W_E[x]) at every position (zeros added).
     const W_pos = this.src.model.get('pos_embed.W_pos')?.data
     const feed = {

@@ -117,6 +117,18 @@ for (const c of CASES) {
       })
     })
 
+    it('builds one session for concurrent requests that need the same new one, with the same values', async () => {
+      const hooks: HookName[] = ['blocks.0.hook_resid_mid', 'blocks.0.mlp.hook_pre']
+      const before = engine.sessionsBuilt
+      const [a, b] = await Promise.all([engine.forward(tokens, golden.points.length, seqLen, hooks), engine.forward(tokens, golden.points.length, seqLen, [...hooks].reverse())])
+      expect(engine.sessionsBuilt - before).toBe(1)
+      for (const h of hooks) expect(b[h].data).toEqual(a[h].data)
+      const layer = bundle.config.model.n_layers - 1
+      const req = { layer, embed: new Float32Array(bundle.config.model.d_model).fill(0.5), keys: new Float32Array(0), keyPos: 0, unembed: new Float32Array(0) }
+      await Promise.all([engine.vocabProducts(req), engine.vocabProducts(req)])
+      expect(engine.sessionsBuilt - before).toBe(2)
+    })
+
     it('attention pattern rows match row by row', async () => {
       const hook = `blocks.0.attn.hook_pattern` as const
       const t = (await engine.forward(tokens.subarray(0, seqLen), 1, seqLen, [hook]))[hook]
