@@ -27,18 +27,53 @@ export function buildVocabGraph(src: GraphSource, layer: number): BuiltGraph {
   const gemmT = { transB: int(1), alpha: float(1) }
   b.op('Gemm', [embed, W_E], gemmT, 'embed_scores')
 
-  const x = b.op('Add', [W_E, posRow])
-  const mean = b.op('ReduceMean', [x], { axes: ints([-1]), keepdims: int(1) })
-  const xc = b.op('Sub', [x, mean])
-  const variance = b.op('ReduceMean', [b.op('Mul', [xc, xc])], { axes: ints([-1]), keepdims: int(1) })
-  let keysIn = b.op('Div', [xc, b.op('Sqrt', [b.op('Add', [variance, b.f32(cfg.eps)])])])
-  if (cfg.normalization_type === 'LN') keysIn = b.op('Add', [b.op('Mul', [keysIn, w(`blocks.${layer}.ln1.w`)]), w(`blocks.${layer}.ln1.b`)])
-  b.op('Gemm', [keys, keysIn], gemmT, 'key_scores')
+  // key · LN1(x)ᵀ for every token's x = W_E[t] + p, without LN1 of the whole [vocab, d] matrix (about ten
+  // passes over it and as many vocab × d buffers per run: 75% of a gelu-1l trace's vocabulary products):
+  //   key · LN1(x) = inv_t · (kw·W_E[t] + kw·p − mean_t · Σkw) + key·b,   kw = key ∘ w (w = 1, b = 0 for LNPre)
+  // with mean_t = mean(W_E[t]) + mean(p), inv_t = 1/sqrt(E[x²] − mean_t² + eps) and
+  // E[x²] = mean(W_E[t]²) + 2·W_E[t]·p/d + mean(p²): one GEMM, one GEMV and [k2, vocab]-sized arithmetic.
+  const mean = (x: string): string => b.op('ReduceMean', [x], { axes: ints([-1]), keepdims: int(1) })
+  const stats = rowStats(src.model.get('embed.W_E')!.data, d)
+  const ln = cfg.normalization_type === 'LN'
+  const kw = ln ? b.op('Mul', [keys, w(`blocks.${layer}.ln1.w`)]) : keys
+  const meanT = b.op('Add', [b.weight('embed.W_E.row_mean', [cfg.d_vocab], stats.mean), mean(posRow)])
+  const ePos = b.op('Div', [b.op('MatMul', [W_E, posRow]), b.f32(d / 2)])
+  const meanSq = b.op('Add', [b.op('Add', [b.weight('embed.W_E.row_mean_sq', [cfg.d_vocab], stats.meanSq), ePos]), mean(b.op('Mul', [posRow, posRow]))])
+  const inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [b.op('Sub', [meanSq, b.op('Mul', [meanT, meanT])]), b.f32(cfg.eps)])])])
+  const dD = b.f32(d)
+  const kwPos = b.op('Mul', [mean(b.op('Mul', [kw, posRow])), dD])
+  const kwSum = b.op('Mul', [mean(kw), dD])
+  const centred = b.op('Sub', [b.op('Add', [b.op('Gemm', [kw, W_E], gemmT), kwPos]), b.op('Mul', [meanT, kwSum])])
+  const scaled = b.op('Mul', [centred, inv])
+  if (ln) b.op('Add', [scaled, b.op('Mul', [mean(b.op('Mul', [keys, w(`blocks.${layer}.ln1.b`)])), dD])], {}, 'key_scores')
+  else b.op('Identity', [scaled], {}, 'key_scores')
   b.op('MatMul', [unembed, w('unembed.W_U')], {}, 'unembed_scores')
   b.output('embed_scores', DataType.FLOAT, ['k1', cfg.d_vocab])
   b.output('key_scores', DataType.FLOAT, ['k2', cfg.d_vocab])
   b.output('unembed_scores', DataType.FLOAT, ['k3', cfg.d_vocab])
   return b.build('vocab_products')
+}
+
+/** Each row's mean and mean square of a [rows, d] matrix (in float64, then stored as float32); kept per matrix. */
+const statsOf = new WeakMap<Float32Array, { mean: Float32Array; meanSq: Float32Array }>()
+function rowStats(m: Float32Array, d: number): { mean: Float32Array; meanSq: Float32Array } {
+  let s = statsOf.get(m)
+  if (!s) {
+    const rows = m.length / d
+    s = { mean: new Float32Array(rows), meanSq: new Float32Array(rows) }
+    for (let r = 0; r < rows; r++) {
+      let sum = 0
+      let sq = 0
+      for (let i = r * d; i < (r + 1) * d; i++) {
+        sum += m[i]
+        sq += m[i] * m[i]
+      }
+      s.mean[r] = sum / d
+      s.meanSq[r] = sq / d
+    }
+    statsOf.set(m, s)
+  }
+  return s
 }
 
 /** values [n, w], vectors [k, w] → projections [n, k] = values · vectorsᵀ. */
