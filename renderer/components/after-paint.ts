@@ -1,7 +1,7 @@
 // What a click must show at once goes to the screen before what is slow to build. Each ag-grid's creation
 // reads sizes from the DOM, which forces the browser to lay out everything added before it; mounted in the
 // same task as a trace's header, a tab's grids held the header off the screen for 200–400 ms (issue 14 §9).
-import { onBeforeUnmount, ref, watch, type Ref, type WatchSource } from 'vue'
+import { onScopeDispose, ref, watch, type Ref, type WatchSource } from 'vue'
 
 /**
  * Calls `cb` in the frame after the next one, so the next frame paints the DOM as it is now first.
@@ -21,6 +21,7 @@ export function afterNextPaint(cb: () => void): () => void {
 /**
  * A flag for a component's slow part: false until `source` is first truthy and a frame with what it
  * shows has been painted, then true for good (a re-run that keeps the view does not hide it again).
+ * Call it in a component's setup (or an effect scope): it is cancelled with it.
  */
 export function usePaintedAfter(source: WatchSource<unknown>): Readonly<Ref<boolean>> {
   const ready = ref(false)
@@ -37,7 +38,8 @@ export function usePaintedAfter(source: WatchSource<unknown>): Readonly<Ref<bool
     },
     { immediate: true, flush: 'post' },
   )
-  onBeforeUnmount(() => {
+  // A component unmounted before its frame came: nothing is left waiting.
+  onScopeDispose(() => {
     cancel?.()
     stop()
   })
