@@ -1,6 +1,7 @@
 // `npm run bench [-- --bundle DIR]`: the trace, causal-checks (ablation.ts), corpus-scores and cache benchmarks, one after the other,
 // each in its own process (each reports its figures as ratios against a baseline measured in the same run),
-// the atlas benchmark, then the memory benchmark: serve's whole process tree in use, as a multiple of the fp32 weights, on a
+// the atlas benchmark, a click's responsiveness in Chromium (responsiveness.ts: the browser e2e), then the memory benchmark:
+// serve's whole process tree in use, as a multiple of the fp32 weights, on a
 // gelu-1l-shaped bundle (made once by tools/make_shaped_bundle.py into .cache/gelu1l, not committed).
 // `npm run bench -- --shapes`: only the real-size benchmark (shapes.ts) on gelu-1l's and GPT-2 small's shapes,
 // each bundle made once into .cache/ (about a minute and 0.5 / 0.8 GB each; GPT-2 small's takes many minutes
@@ -40,6 +41,8 @@ if (args.includes('--shapes')) {
 
 const bundle = args.includes('--bundle') ? [] : ['--bundle', join(root, 'resources', 'demo')]
 for (const script of ['trace.ts', 'ablation.ts', 'corpus.ts', 'cache.ts', 'atlas.ts']) run(script, [...bundle, ...args])
+// A click in Chromium: the trace header and the batch's grid on screen after main's answers (the browser e2e).
+run('responsiveness.ts', [...bundle, ...args])
 
 const gelu1l = args.includes('--bundle') ? '' : shaped('gelu1l')
 run('memory.ts', args.includes('--bundle') ? args : ['--bundle', gelu1l])

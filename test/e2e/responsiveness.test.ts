@@ -2,10 +2,13 @@
 // The page marks when trace.point and trace.scope answered (renderer/stores/trace.ts, performance marks
 // with the tab's id); an observer in the page notes when the trace header and then the batch's grids are
 // in the DOM and a frame has been painted after them. Several clicks on a feature's top activations (new
-// batches and kept ones); the times go to test/e2e/output/trace-responsiveness.json. On the demo bundle:
-//   FT_E2E_BUNDLE=resources/demo npx vitest run test/e2e/responsiveness.test.ts
+// batches and kept ones); the times go to test/e2e/output/trace-responsiveness.json with their medians and
+// the machine's load average (the times are wall clock: a loaded machine stretches them). On the demo
+// bundle: FT_E2E_BUNDLE=resources/demo npx vitest run test/e2e/responsiveness.test.ts (or `npx tsx
+// test/bench/responsiveness.ts`, part of `npm run bench`).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import type { Channel, FeatureSummary, RequestIn, ResponseOf, Result } from '../../common/contract'
@@ -13,7 +16,9 @@ import { BUNDLE, OUTPUT, authHeaders, ensureRendererBuilt, launchChromium, openW
 
 vi.setConfig({ testTimeout: 600_000 })
 const CLICKS = 6
-/** The issue's target is 100 ms; a loaded 2-core CI machine gets ten times that before the test fails. */
+/** The issue's target: header and grids on screen within 100 ms of their answers (reported, not asserted). */
+const TARGET_MS = 100
+/** A loaded 2-core CI machine gets ten times the target before the test fails. */
 const LIMIT_MS = 1000
 
 let serve: Serve
@@ -92,6 +97,7 @@ describe('a click in the browser', () => {
     const top = `[data-grid-id="feature:${feature.id}:top"]`
     await page.waitForSelector(`${top} .ag-row`)
     const timings: Timing[] = []
+    const loadBefore = loadavg()
     for (let i = 0; i < CLICKS; i++) {
       await page.click(`[data-tab="feature:${feature.id}"]`)
       const row = `${top} .ag-row[row-index="${i * 7}"]`
@@ -120,9 +126,19 @@ describe('a click in the browser', () => {
       const v = timings.map((t) => t[k]).sort((a, b) => a - b)
       return v[Math.floor(v.length / 2)]
     }
-    const summary = { bundle: BUNDLE, clicks: timings.length, median: { pointAnswer: median('pointAnswer'), header: median('header'), scopeAnswer: median('scopeAnswer'), grids: median('grids') }, timings }
+    const loadAtEnd = loadavg()
+    const summary = {
+      bundle: BUNDLE,
+      clicks: timings.length,
+      median: { pointAnswer: median('pointAnswer'), header: median('header'), scopeAnswer: median('scopeAnswer'), grids: median('grids') },
+      targetMs: TARGET_MS,
+      withinTarget: { header: timings.filter((t) => t.header <= TARGET_MS).length, grids: timings.filter((t) => t.grids <= TARGET_MS).length },
+      // 1-, 5- and 15-minute load averages before and after the clicks, on this many cores.
+      loadAverage: { before: loadBefore, after: loadAtEnd, cores: cpus().length },
+      timings,
+    }
     writeFileSync(join(OUTPUT, 'trace-responsiveness.json'), JSON.stringify(summary, null, 2))
-    console.log('trace responsiveness (ms):', JSON.stringify(summary.median))
+    console.log('trace responsiveness (ms):', JSON.stringify(summary.median), 'load average:', loadAtEnd.map((l) => l.toFixed(2)).join(' '))
     for (const t of timings) {
       for (const k of ['pointAnswer', 'header', 'scopeAnswer', 'grids'] as const) expect(Number.isFinite(t[k]), `${t.tab} ${k}`).toBe(true)
       expect(t.header, t.tab).toBeGreaterThanOrEqual(0)
