@@ -1,26 +1,28 @@
 // The trace tab's header is painted before its grids mount (issue 14 §9): afterNextPaint waits for the
 // frame after the next one, and usePaintedAfter turns true only then, once, and never after its scope
-// is gone. Animation frames are stubbed: each `frame()` runs the callbacks queued before it, as a browser
-// runs one frame's callbacks (those they queue wait for the next frame).
+// is gone; deferred grids (createGridQueue) come after a painted frame, one per frame, in order.
+// Animation frames are stubbed: each `frame()` runs the callbacks requested before it, as a browser runs
+// one frame's callbacks (those they request wait for the next frame).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { effectScope, nextTick, ref } from 'vue'
 import { afterNextPaint, usePaintedAfter } from '../../renderer/components/after-paint'
+import { createGridQueue } from '../../renderer/components/grid/deferred'
 
-let queue = new Map<number, FrameRequestCallback>()
+let frames = new Map<number, FrameRequestCallback>()
 let ids = 0
 function frame(): void {
-  const now = queue
-  queue = new Map()
+  const now = frames
+  frames = new Map()
   for (const cb of now.values()) cb(0)
 }
 
 beforeEach(() => {
-  queue = new Map()
+  frames = new Map()
   vi.stubGlobal('requestAnimationFrame', (cb: FrameRequestCallback) => {
-    queue.set(++ids, cb)
+    frames.set(++ids, cb)
     return ids
   })
-  vi.stubGlobal('cancelAnimationFrame', (id: number) => queue.delete(id))
+  vi.stubGlobal('cancelAnimationFrame', (id: number) => frames.delete(id))
 })
 afterEach(() => vi.unstubAllGlobals())
 
@@ -47,7 +49,7 @@ describe('afterNextPaint', () => {
     frame()
     expect(early).not.toHaveBeenCalled()
     expect(late).not.toHaveBeenCalled()
-    expect(queue.size).toBe(0)
+    expect(frames.size).toBe(0)
   })
 })
 
@@ -79,8 +81,41 @@ describe('usePaintedAfter', () => {
     await nextTick()
     frame()
     scope.stop()
-    expect(queue.size).toBe(0)
+    expect(frames.size).toBe(0)
     frame()
     expect(ready.value).toBe(false)
+  })
+})
+
+describe('createGridQueue', () => {
+  it('lets the first grid in after a painted frame, then one grid per frame, in the order they asked', () => {
+    const queue = createGridQueue()
+    const turns = [queue.turn(), queue.turn(), queue.turn()]
+    const released = () => turns.map((t) => t.value)
+    frame()
+    expect(released()).toEqual([false, false, false])
+    frame()
+    expect(released()).toEqual([true, false, false])
+    frame()
+    expect(released()).toEqual([true, true, false])
+    // A grid asking meanwhile queues behind the others.
+    turns.push(queue.turn())
+    frame()
+    expect(released()).toEqual([true, true, true, false])
+    frame()
+    expect(released()).toEqual([true, true, true, true])
+    expect(frames.size).toBe(0)
+  })
+
+  it('releases nothing once disposed', () => {
+    const queue = createGridQueue()
+    const turns = [queue.turn(), queue.turn()]
+    frame()
+    frame()
+    queue.dispose()
+    frame()
+    frame()
+    expect(turns.map((t) => t.value)).toEqual([true, false])
+    expect(frames.size).toBe(0)
   })
 })
