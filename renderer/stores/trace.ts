@@ -31,7 +31,7 @@ function samePoint(t: TracePointJson, p: TracePointRequest): boolean {
 
 /**
  * Marks on the page's performance timeline (issue 14 §9): when a tab's trace was asked for and when each
- * part answered, so the time from an answer to its view on screen can be measured (test/e2e/trace.test.ts).
+ * part answered, so the time from an answer to its view on screen can be measured (test/e2e/responsiveness.test.ts).
  */
 function mark(name: 'ft:trace.request' | 'ft:trace.point' | 'ft:trace.scope', tab: string): void {
   performance.mark(name, { detail: { tab } })
