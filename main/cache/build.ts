@@ -49,6 +49,28 @@ export interface BuildInput {
    * the next, so the writes cost the build under 2.5 % of its time.
    */
   partialEveryMs?: number | null
+  /** Filled with where the compute phase spent its time (the benchmark's A/B of the partial summary). */
+  profile?: BuildProfile
+}
+
+/** Milliseconds the compute phase spent per step, summed over the chunks it computed. */
+export interface BuildProfile {
+  /** engine.saeActs: the model, the SAE and the sparse rows. */
+  engineMs: number
+  /** encodeChunk: the chunk's blobs. */
+  encodeMs: number
+  /** PartialSummary.add: the running per-feature numbers. */
+  partialAddMs: number
+  /** The chunk's transaction, partial writes included. */
+  commitMs: number
+  /** PartialSummary.write, inside the commits. */
+  partialWriteMs: number
+  partialWrites: number
+}
+
+/** A profile with nothing counted yet. */
+export function emptyProfile(): BuildProfile {
+  return { engineMs: 0, encodeMs: 0, partialAddMs: 0, commitMs: 0, partialWriteMs: 0, partialWrites: 0 }
 }
 
 /** Shard k (0-based) of n: the k-th of n contiguous slices of the build's chunks. */
@@ -122,9 +144,17 @@ export async function runBuild(input: BuildInput): Promise<void> {
   const insert = db.prepare('INSERT OR REPLACE INTO chunk (idx, n_tokens, nnz, row_ptr, feature_ids, vals) VALUES (?, ?, ?, ?, ?, ?)')
   const partialEvery = shard ? null : input.partialEveryMs === undefined ? PARTIAL_EVERY_MS : input.partialEveryMs
   const partial = partialEvery === null ? null : resumePartial(db, dSae, chunkSeqs * seqLen)
+  const profile = input.profile
   const commit = db.transaction((idx: number, n: number, nnz: number, blobs: ReturnType<typeof encodeChunk>, writePartial: boolean) => {
     insert.run(idx, n, nnz, blobs.rowPtr, blobs.featureIds, blobs.values)
-    if (writePartial) partial?.write(db)
+    if (writePartial && partial) {
+      const w0 = performance.now()
+      partial.write(db)
+      if (profile) {
+        profile.partialWriteMs += performance.now() - w0
+        profile.partialWrites++
+      }
+    }
   })
   // When the next partial write is due: at least partialEvery after the last one, and PARTIAL_BUDGET times
   // as long as that write took, so writing it costs the build under 1/PARTIAL_BUDGET of its time however
@@ -154,16 +184,25 @@ export async function runBuild(input: BuildInput): Promise<void> {
     const s0 = idx * chunkSeqs
     const s1 = Math.min(nSeq, s0 + chunkSeqs)
     const tokens = corpus.subarray(s0 * seqLen, s1 * seqLen)
+    const e0 = performance.now()
     const acts = await engine.saeActs(tokens, s1 - s0, seqLen)
+    const e1 = performance.now()
     if (acts.nTokens !== tokens.length || acts.rowPtr.length !== tokens.length + 1) {
       throw new Error(`engine returned ${acts.nTokens} token rows for a chunk of ${tokens.length} tokens`)
     }
     const nnz = acts.rowPtr[acts.nTokens]
     const blobs = encodeChunk(acts.rowPtr, acts.featureIds.subarray(0, nnz), acts.values.subarray(0, nnz), dSae > 0xffff)
+    const e2 = performance.now()
     partial?.add(s0 * seqLen, acts.rowPtr, acts.featureIds, acts.values)
     const now = performance.now()
     const writePartial = partial !== null && (now >= nextPartial || idx === hi - 1)
     commit(idx, tokens.length, nnz, blobs, writePartial)
+    if (profile) {
+      profile.engineMs += e1 - e0
+      profile.encodeMs += e2 - e1
+      profile.partialAddMs += now - e2
+      profile.commitMs += performance.now() - now
+    }
     if (writePartial && partialEvery) nextPartial = now + Math.max(partialEvery, PARTIAL_BUDGET * (performance.now() - now))
     doneTokens += tokens.length
     computedTokens += tokens.length

@@ -4,7 +4,7 @@
 import type Database from 'better-sqlite3'
 import { blobOf, decodeChunk, encodeIntervals, encodeQuantiles, encodeQuantised, encodeTokenDeltas, type ChunkBlobs } from './encode'
 import { aggregateFeature, TokenPositions, TokenScratch } from './stats'
-import { ACTS_U16, FINAL_TABLES, PARTIAL_TABLE, writeMeta } from './schema'
+import { ACTS_U16, FINAL_TABLES, PARTIAL_TABLES, writeMeta } from './schema'
 import { TokenIndexBuilder } from './token-index'
 import type { LogitTable } from './logit-table'
 
@@ -141,7 +141,7 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
     for (const [token, n, entries] of tokenIndex.blobs(perFeature)) insToken.run(token, n, entries)
     db.exec('DELETE FROM chunk')
     // The build's partial summary goes with the chunks: from here on the feature table answers.
-    db.exec(`DROP TABLE IF EXISTS ${PARTIAL_TABLE}`)
+    for (const t of PARTIAL_TABLES) db.exec(`DROP TABLE IF EXISTS ${t}`)
     db.prepare("DELETE FROM meta WHERE key = 'partial_tokens'").run()
     writeMeta(db, { built_at: new Date().toISOString(), full_table: input.full ? '1' : '0', ...(input.full ? { acts_values: ACTS_U16 } : {}) })
   })()

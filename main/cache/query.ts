@@ -19,7 +19,7 @@ import { topIndices } from '../trace/math'
 import { activationRow, type CorpusView } from '../bundle/corpus'
 import { checkFeatureId } from '../bundle/feature-id'
 import { tokenText } from '../../common/text'
-import { ACTS_U16, FINAL_TABLES, PARTIAL_TABLE, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
+import { ACTS_U16, FINAL_TABLES, PARTIAL_TABLES, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
 import type Database from 'better-sqlite3'
 import { openSqlite } from '../native/sqlite'
 import { pathText } from '../../common/text'
@@ -239,7 +239,8 @@ export class CacheReader {
     if (s.state !== 'partial' || !db) return null
     // One read transaction: the rows and the tokens they cover are from the same commit of the build.
     return db.transaction(() => {
-      if (!tableNames(db).includes(PARTIAL_TABLE)) return null
+      const tables = tableNames(db)
+      if (!PARTIAL_TABLES.every((t) => tables.includes(t))) return null
       const meta = readMeta(db)
       const done = Number(meta.partial_tokens ?? 0)
       if (meta.built_at || meta.shard !== undefined || !(done > 0)) return null
@@ -283,13 +284,16 @@ export class CacheReader {
   }
 
   private partialDetail(db: Database.Database, coverage: PartialCoverage, id: number, topK: number, annotate: Annotations): FeatureDetail {
-    const row = db.prepare('SELECT id, count, max, sum, top_tokens, top_vals FROM partial_feature WHERE id = ?').get(id) as
-      | { id: number; count: number; max: number; sum: number; top_tokens: Buffer; top_vals: Buffer }
-      | undefined
+    const row = db.prepare('SELECT id, count, max, sum FROM partial_feature WHERE id = ?').get(id) as { id: number; count: number; max: number; sum: number } | undefined
+    const stored = db.prepare('SELECT top_tokens, top_vals FROM partial_top WHERE id = ?').get(id) as { top_tokens: Buffer; top_vals: Buffer } | undefined
     const view = this.input.view
-    const topTokens = row ? uint32Of(row.top_tokens) : new Uint32Array(0)
-    const topVals = row ? float32Of(row.top_vals) : new Float32Array(0)
-    if (topTokens.length !== topVals.length || topTokens.some((t) => t >= view.corpus.length)) throw this.corrupt('a stored corpus position lies outside the corpus')
+    const tokens = stored ? uint32Of(stored.top_tokens) : new Uint32Array(0)
+    const vals = stored ? float32Of(stored.top_vals) : new Float32Array(0)
+    if (tokens.length !== vals.length || tokens.some((t) => t >= view.corpus.length)) throw this.corrupt('a stored corpus position lies outside the corpus')
+    // Stored in no order (the build writes its heap as it is): strongest first, ties to the earlier token.
+    const order = Array.from(tokens.keys()).sort((a, b) => vals[b] - vals[a] || tokens[a] - tokens[b])
+    const topTokens = order.map((i) => tokens[i])
+    const topVals = order.map((i) => vals[i])
     const top = []
     for (let i = 0; i < Math.min(topK, topTokens.length); i++) top.push(activationRow(view, topTokens[i], topVals[i]))
     return {

@@ -38,19 +38,23 @@ CREATE TABLE IF NOT EXISTS feature (
 CREATE TABLE IF NOT EXISTS feature_acts (id INTEGER PRIMARY KEY, token_deltas BLOB NOT NULL, vals BLOB NOT NULL);
 -- For "which features fire on token X": per token id, its features' firing count, max and sum (token-index.ts).
 CREATE TABLE IF NOT EXISTS token_index (token_id INTEGER PRIMARY KEY, n_features INTEGER NOT NULL, entries BLOB NOT NULL);
--- Scratch during a build (partial.ts): per feature that fired so far, its firings, max and sum and its
--- strongest firings (u32 token indices, f32 values, strongest first) over the first meta.partial_tokens
--- tokens committed; what the feature views show until finalize, which drops it.
-CREATE TABLE IF NOT EXISTS partial_feature (
-  id INTEGER PRIMARY KEY, count INTEGER NOT NULL, max REAL NOT NULL, sum REAL NOT NULL,
-  top_tokens BLOB NOT NULL, top_vals BLOB NOT NULL);
+`
+
+/**
+ * Scratch during a build (partial.ts), over the first meta.partial_tokens tokens committed: per feature that
+ * fired so far its firings, max and sum, and apart (rewritten only when they change) its strongest firings
+ * (u32 token indices, f32 values, in no order); what the feature views show until finalize, which drops them.
+ */
+export const PARTIAL_DDL = `
+CREATE TABLE IF NOT EXISTS partial_feature (id INTEGER PRIMARY KEY, count INTEGER NOT NULL, max REAL NOT NULL, sum REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS partial_top (id INTEGER PRIMARY KEY, top_tokens BLOB NOT NULL, top_vals BLOB NOT NULL);
 `
 
 /** The tables finalize writes (everything a query reads). */
 export const FINAL_TABLES = ['feature', 'feature_acts', 'token_index'] as const
 
-/** A build's partial summary (partial.ts); finalize drops it. */
-export const PARTIAL_TABLE = 'partial_feature'
+/** A build's partial summary (partial.ts); finalize drops them. */
+export const PARTIAL_TABLES = ['partial_feature', 'partial_top'] as const
 
 /** meta.acts_values of a full table whose values are 16-bit fractions of the feature's max (encode.ts). */
 export const ACTS_U16 = 'u16-of-max'
@@ -99,6 +103,7 @@ export function openCacheDb(path: string, opts: { readonly?: boolean } = {}): Da
     // resume then recomputes.
     db.pragma('synchronous = NORMAL')
     db.exec(DDL)
+    db.exec(PARTIAL_DDL)
     addMissingColumns(db)
   }
   db.pragma('cache_size = -65536')
@@ -157,8 +162,9 @@ export function keyMismatch(meta: Meta, key: CacheKey): string | null {
  */
 export function wipe(db: Database.Database): void {
   db.transaction(() => {
-    for (const t of ['meta', ...FINAL_TABLES, 'chunk', PARTIAL_TABLE]) db.exec(`DROP TABLE IF EXISTS ${t}`)
+    for (const t of ['meta', ...FINAL_TABLES, 'chunk', ...PARTIAL_TABLES]) db.exec(`DROP TABLE IF EXISTS ${t}`)
     db.exec(DDL)
+    db.exec(PARTIAL_DDL)
   })()
 }
 
@@ -177,7 +183,7 @@ export type CacheFileKind =
 
 /** Every table a file of ours holds (the partial summary's only during a build, or in files from before it). */
 const CORE_TABLES = ['meta', 'chunk', ...FINAL_TABLES]
-const OUR_TABLES = new Set<string>([...CORE_TABLES, PARTIAL_TABLE])
+const OUR_TABLES = new Set<string>([...CORE_TABLES, ...PARTIAL_TABLES])
 
 /**
  * Why a readable SQLite file with these tables and meta is not this app's cache, or null when it is: ours

@@ -6,13 +6,20 @@
 // token over D features with a power-law frequency, to measure finalize and storage at demo scale on
 // machines where the model would be too slow.
 // `--partial-ms MS` sets how often the build writes its partial summary (progressive builds; default the
-// build's own), `--no-partial` turns it off: run both to measure what the feature views during a build cost.
+// build's own), `--no-partial` turns it off.
+// `--ab N` measures what the partial summary costs the build: N rounds of the same build's compute phase
+// with it off and on (ABBA order, one engine and one process for all, so the machine's load falls on both
+// alike) over the corpus's first `--ab-tokens` tokens (default all), with where each spent its time; with
+// the model (not --synthetic) it runs after the build above, or alone with `--ab-only`.
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { ComputeEngine, SparseActs } from '../../main/compute/api'
-import { runBuild } from '../../main/cache/build'
+import { emptyProfile, runBuild, type BuildProfile } from '../../main/cache/build'
+import { cacheKeyOf } from '../../main/cache/bundle-link'
+import { loadBundle } from '../../main/bundle'
+import { OrtEngine } from '../../main/compute/ort-engine'
 import { CacheReader } from '../../main/cache/query'
 import { openCacheDb, SCHEMA_VERSION, type CacheKey } from '../../main/cache/schema'
 import type { CacheProgress } from '../../common/contract'
@@ -36,6 +43,9 @@ const { values: args } = parseArgs({
     'baseline-tokens': { type: 'string', default: '131072' },
     'partial-ms': { type: 'string' },
     'no-partial': { type: 'boolean', default: false },
+    ab: { type: 'string', default: '0' },
+    'ab-tokens': { type: 'string' },
+    'ab-only': { type: 'boolean', default: false },
   },
 })
 
@@ -100,6 +110,10 @@ async function synthetic(dir: string): Promise<void> {
   const r = rng(12345)
   const corpus = Int32Array.from({ length: nSeq * seqLen }, () => Math.floor(vocab * r() ** 2))
   const key: CacheKey = { schemaVersion: SCHEMA_VERSION, modelSha256: 'synthetic', saeSha256: 'synthetic', tokensSha256: 'synthetic', nSeq, seqLen, dSae }
+  if (args['ab-only']) {
+    console.log(`synthetic: ${nSeq}×${seqLen} tokens, d_sae ${dSae}, L0≈${l0}`)
+    return abCompare(dir, syntheticEngine(dSae, l0), key, corpus, vocab)
+  }
   const path = join(dir, 'synthetic.sqlite')
   const db = openCacheDb(path)
   let finalizeAt = 0
@@ -129,6 +143,7 @@ async function synthetic(dir: string): Promise<void> {
     vocab,
   )
   reader.close()
+  if (Number(args.ab) > 0) await abCompare(dir, syntheticEngine(dSae, l0), key, corpus, vocab)
 }
 
 async function queries(
@@ -216,10 +231,105 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   await wb.close()
 }
 
+/** Thrown by the A/B builds' logitTable hook, which runs as the compute phase ends: finalize is the same either way. */
+class ComputeDone extends Error {}
+
+interface AbRun {
+  partial: boolean
+  secs: number
+  profile: BuildProfile
+  load: number
+}
+
+const loadText = (): string => `load average ${loadavg().map((x) => x.toFixed(2)).join(', ')}`
+
+/** The same build's compute phase with the partial summary off and on, interleaved (see --ab above). */
+async function abCompare(dir: string, engine: ComputeEngine, key: CacheKey, corpus: Int32Array, vocab: number): Promise<void> {
+  const rounds = Number(args.ab)
+  const nSeq = Math.min(key.nSeq, Math.ceil(Number(args['ab-tokens'] ?? key.nSeq * key.seqLen) / key.seqLen))
+  const abKey = { ...key, nSeq }
+  const abCorpus = corpus.subarray(0, nSeq * key.seqLen)
+  const tokens = nSeq * key.seqLen
+  // The engine's first run pays its warm-up; neither side should.
+  await engine.saeActs(abCorpus.subarray(0, key.seqLen), 1, key.seqLen)
+  const on = partialEveryMs ?? undefined
+  console.log(`  A/B: ${rounds} rounds of the compute phase over ${tokens} tokens, partial summary off and every ${on ?? 'default'} ms; ${loadText()}`)
+  const runs: AbRun[] = []
+  const s = (ms: number): string => (ms / 1000).toFixed(1)
+  for (let i = 0; i < 2 * rounds; i++) {
+    // ABBA: off, on, on, off, ... so a drift in load or heat weighs on both alike.
+    const partial = i % 4 === 1 || i % 4 === 2
+    const path = join(dir, `ab-${i}.sqlite`)
+    const db = openCacheDb(path)
+    const profile = emptyProfile()
+    const load = loadavg()[0]
+    const t0 = performance.now()
+    let t1 = 0
+    try {
+      await runBuild({
+        db,
+        engine,
+        key: abKey,
+        corpus: abCorpus,
+        vocabSize: vocab,
+        partialEveryMs: partial ? on : null,
+        profile,
+        logitTable: async () => {
+          t1 = performance.now()
+          throw new ComputeDone()
+        },
+      })
+    } catch (e) {
+      if (!(e instanceof ComputeDone)) throw e
+    } finally {
+      db.close()
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true })
+    }
+    const run = { partial, secs: (t1 - t0) / 1000, profile, load }
+    runs.push(run)
+    const p = run.profile
+    console.log(
+      `    ${partial ? 'on ' : 'off'} ${(tokens / run.secs).toFixed(0)} tokens/s (${run.secs.toFixed(1)} s; engine ${s(p.engineMs)} s, encode ${s(p.encodeMs)} s, ` +
+        `partial add ${s(p.partialAddMs)} s, commit ${s(p.commitMs)} s of which ${p.partialWrites} partial writes ${s(p.partialWriteMs)} s; load ${load.toFixed(2)})`,
+    )
+  }
+  const rate = (partial: boolean): number => median(runs.filter((r) => r.partial === partial).map((r) => tokens / r.secs))
+  const offRate = rate(false)
+  const onRate = rate(true)
+  // Each round's pair (off, on) ran back to back: its ratio is the least disturbed by load changes.
+  const pairs = Array.from({ length: rounds }, (_, r) => {
+    const [a, b] = [runs[2 * r], runs[2 * r + 1]]
+    const [off, onRun] = a.partial ? [b, a] : [a, b]
+    return 1 - off.secs / onRun.secs
+  })
+  const onRuns = runs.filter((r) => r.partial)
+  const spent = median(onRuns.map((r) => (r.profile.partialAddMs + r.profile.partialWriteMs) / 1000 / r.secs))
+  const pct = (x: number): string => `${(100 * x).toFixed(1)} %`
+  console.log(
+    `  A/B: off ${offRate.toFixed(0)} tokens/s, on ${onRate.toFixed(0)} tokens/s (medians): throughput ${pct(1 - onRate / offRate)} lower with the partial summary; ` +
+      `per round ${pairs.map(pct).join(', ')}; time in the partial summary's own code ${pct(spent)} of the on builds' (median); ${loadText()}`,
+  )
+}
+
+async function abReal(dir: string, bundleDir: string): Promise<void> {
+  const bundle = await loadBundle(bundleDir)
+  const engine = await OrtEngine.create(bundle, { eagerSae: true })
+  try {
+    console.log(`${bundle.config.name}: d_sae ${bundle.config.sae.d_sae}, provider ${engine.provider}`)
+    await abCompare(dir, engine, cacheKeyOf(bundle), bundle.tokens.data, bundle.config.model.d_vocab)
+  } finally {
+    await engine.dispose()
+  }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'ft-bench-'))
 try {
   if (args.synthetic) await synthetic(dir)
-  else await real(dir, args.bundle ?? 'resources/demo')
+  else {
+    const bundleDir = args.bundle ?? 'resources/demo'
+    if (!args['ab-only']) await real(dir, bundleDir)
+    if (Number(args.ab) > 0) await abReal(dir, bundleDir)
+  }
 } finally {
   if (args.keep) console.log(`  kept ${dir}`)
   else rmSync(dir, { recursive: true, force: true })

@@ -132,6 +132,7 @@ describe('progressive builds: the partial summary', () => {
     expect(r.list().partial).toBeUndefined()
     expect(r.detail(7, 100).partial).toBeUndefined()
     expect(tableNames(inp.db)).not.toContain('partial_feature')
+    expect(tableNames(inp.db)).not.toContain('partial_top')
     expect(readMeta(inp.db).partial_tokens).toBeUndefined()
     inp.db.close()
     r.close()
