@@ -237,6 +237,8 @@ class ComputeDone extends Error {}
 interface AbRun {
   partial: boolean
   secs: number
+  /** CPU seconds of this process (ONNX Runtime's threads included): on a loaded machine, steadier than secs. */
+  cpuSecs: number
   profile: BuildProfile
   load: number
 }
@@ -263,6 +265,7 @@ async function abCompare(dir: string, engine: ComputeEngine, key: CacheKey, corp
     const db = openCacheDb(path)
     const profile = emptyProfile()
     const load = loadavg()[0]
+    const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     let t1 = 0
     try {
@@ -285,29 +288,33 @@ async function abCompare(dir: string, engine: ComputeEngine, key: CacheKey, corp
       db.close()
       for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true })
     }
-    const run = { partial, secs: (t1 - t0) / 1000, profile, load }
+    const cpu = process.cpuUsage(cpu0)
+    const run = { partial, secs: (t1 - t0) / 1000, cpuSecs: (cpu.user + cpu.system) / 1e6, profile, load }
     runs.push(run)
     const p = run.profile
     console.log(
-      `    ${partial ? 'on ' : 'off'} ${(tokens / run.secs).toFixed(0)} tokens/s (${run.secs.toFixed(1)} s; engine ${s(p.engineMs)} s, encode ${s(p.encodeMs)} s, ` +
+      `    ${partial ? 'on ' : 'off'} ${(tokens / run.secs).toFixed(0)} tokens/s (${run.secs.toFixed(1)} s, ${run.cpuSecs.toFixed(1)} CPU s; engine ${s(p.engineMs)} s, encode ${s(p.encodeMs)} s, ` +
         `partial add ${s(p.partialAddMs)} s, commit ${s(p.commitMs)} s of which ${p.partialWrites} partial writes ${s(p.partialWriteMs)} s; load ${load.toFixed(2)})`,
     )
   }
   const rate = (partial: boolean): number => median(runs.filter((r) => r.partial === partial).map((r) => tokens / r.secs))
   const offRate = rate(false)
   const onRate = rate(true)
+  const cpuPerToken = (partial: boolean): number => median(runs.filter((r) => r.partial === partial).map((r) => r.cpuSecs / tokens))
   // Each round's pair (off, on) ran back to back: its ratio is the least disturbed by load changes.
   const pairs = Array.from({ length: rounds }, (_, r) => {
     const [a, b] = [runs[2 * r], runs[2 * r + 1]]
     const [off, onRun] = a.partial ? [b, a] : [a, b]
     return 1 - off.secs / onRun.secs
   })
-  const onRuns = runs.filter((r) => r.partial)
-  const spent = median(onRuns.map((r) => (r.profile.partialAddMs + r.profile.partialWriteMs) / 1000 / r.secs))
+  // The partial summary's own time: add(), and what its writes add to the commits (their transactions' I/O
+  // included, which write() alone does not see) over the off builds' commits.
+  const offCommitMs = median(runs.filter((r) => !r.partial).map((r) => r.profile.commitMs))
+  const spent = median(runs.filter((r) => r.partial).map((r) => (r.profile.partialAddMs + Math.max(0, r.profile.commitMs - offCommitMs)) / 1000 / r.secs))
   const pct = (x: number): string => `${(100 * x).toFixed(1)} %`
   console.log(
     `  A/B: off ${offRate.toFixed(0)} tokens/s, on ${onRate.toFixed(0)} tokens/s (medians): throughput ${pct(1 - onRate / offRate)} lower with the partial summary; ` +
-      `per round ${pairs.map(pct).join(', ')}; time in the partial summary's own code ${pct(spent)} of the on builds' (median); ${loadText()}`,
+      `per round ${pairs.map(pct).join(', ')}; CPU time per token ${pct(cpuPerToken(true) / cpuPerToken(false) - 1)} higher; time in the partial summary's own code ${pct(spent)} of the on builds' (median); ${loadText()}`,
   )
 }
 

@@ -1,4 +1,4 @@
-// `npm run bench [-- --bundle DIR]`: the trace, causal-checks (ablation.ts), corpus-scores and cache benchmarks, one after the other,
+// `npm run bench [-- --bundle DIR]`: the trace, causal-checks (ablation.ts), corpus-scores and cache benchmarks (with the A/B of progressive builds), one after the other,
 // each in its own process (each reports its figures as ratios against a baseline measured in the same run),
 // the atlas benchmark, a click's responsiveness in Chromium (responsiveness.ts: the browser e2e), then the memory benchmark:
 // serve's whole process tree in use, as a multiple of the fp32 weights, on a
@@ -40,7 +40,9 @@ if (args.includes('--shapes')) {
 }
 
 const bundle = args.includes('--bundle') ? [] : ['--bundle', join(root, 'resources', 'demo')]
-for (const script of ['trace.ts', 'ablation.ts', 'corpus.ts', 'cache.ts', 'atlas.ts']) run(script, [...bundle, ...args])
+// The cache benchmark also measures what progressive builds cost (--ab): two ABBA rounds over the corpus's first 131,072 tokens.
+const abArgs = ['--ab', '2', '--ab-tokens', '131072']
+for (const script of ['trace.ts', 'ablation.ts', 'corpus.ts', 'cache.ts', 'atlas.ts']) run(script, [...bundle, ...(script === 'cache.ts' ? abArgs : []), ...args])
 // A click in Chromium: the trace header and the batch's grid on screen after main's answers (the browser e2e).
 run('responsiveness.ts', [...bundle, ...args])
 
@@ -48,4 +50,6 @@ const gelu1l = args.includes('--bundle') ? '' : shaped('gelu1l')
 run('memory.ts', args.includes('--bundle') ? args : ['--bundle', gelu1l])
 // The atlas at gelu-1l's shape: no cache there, so computeAtlas alone (test/bench/atlas.ts --direct).
 if (!args.includes('--bundle')) run('atlas.ts', ['--bundle', gelu1l, '--direct'])
+// What progressive builds cost at gelu-1l's shape (all of its 32,768 tokens, two ABBA rounds; no full build).
+if (!args.includes('--bundle')) run('cache.ts', ['--bundle', gelu1l, '--ab', '2', '--ab-only'])
 process.exit(failed ? 1 : 0)
