@@ -61,6 +61,9 @@ export function takeServeToken(page: BrowserPage): string | null {
   }
 }
 
+/** Under the browsers' 64 KiB cap on a keepalive request's body (counted in UTF-16 units: a margin for multi-byte text). */
+const KEEPALIVE_MAX_BYTES = 30_000
+
 function transportError(message: string): Result<never> {
   return { ok: false, error: { code: 'io', message } }
 }
@@ -93,11 +96,15 @@ export function createBrowserHost(deps: BrowserHostDeps): Host {
   const call: Host['call'] = async (channel, payload) => {
     if (!deps.token) return transportError(NO_TOKEN_MESSAGE)
     let res: { status: number; json(): Promise<unknown> }
+    const body = JSON.stringify(payload ?? {})
     try {
       res = await deps.fetch(new URL(`/api/${encodeURIComponent(channel)}`, deps.base).toString(), {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${deps.token}` },
-        body: JSON.stringify(payload ?? {}),
+        body,
+        // The autosave a closing or reloading page sends (session store, on pagehide) must outlive the page;
+        // browsers keep such a request only under 64 KiB (a larger state is sent plainly, and may be lost).
+        keepalive: channel === 'session.autosave' && body.length < KEEPALIVE_MAX_BYTES,
       })
     } catch (err) {
       return transportError(`the workbench server is unreachable (${(err as Error).message})`)

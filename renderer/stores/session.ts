@@ -108,6 +108,17 @@ export const useSessionStore = defineStore('session', () => {
     }, AUTOSAVE_DELAY_MS)
   }
 
+  /**
+   * Sends a pending autosave now: the page is going away (a reload, a closed window), and the last
+   * AUTOSAVE_DELAY_MS of changes would otherwise be lost with its timer.
+   */
+  function flushAutosave(): void {
+    if (!timer) return
+    clearTimeout(timer)
+    timer = null
+    void autosave()
+  }
+
   async function apply(loaded: SessionLoaded): Promise<void> {
     const bundle = useBundleStore()
     const features = useFeaturesStore()
@@ -189,5 +200,5 @@ export const useSessionStore = defineStore('session', () => {
     return `${dir ?? '.'}/${name}.ftsession`
   }
 
-  return { path, savedAt, autosavedAt, autosavePath, defaultDir, movedAside, error, notice, ui, collect, save, autosave, scheduleAutosave, restore, restoreAutosave, defaultPath }
+  return { path, savedAt, autosavedAt, autosavePath, defaultDir, movedAside, error, notice, ui, collect, save, autosave, scheduleAutosave, flushAutosave, restore, restoreAutosave, defaultPath }
 })

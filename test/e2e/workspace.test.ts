@@ -403,6 +403,18 @@ describe('workspace in the browser (serve mode)', () => {
     await poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
   })
 
+  it('a reload right after a change, before the autosave is due, keeps the change (sent as the page goes)', async () => {
+    await page.click('[data-tab="features"]')
+    await page.click(`[data-tab="feature:${featureId}"]`)
+    await poll(() => page.getAttribute(`[data-tab="feature:${featureId}"]`, 'aria-selected')).toBe('true')
+    // Now the Cache tab, and reload at once: the debounced autosave (3 s) has not run, the page's pagehide sends it.
+    await page.click('[data-tab="cache"]')
+    await page.reload()
+    await page.waitForSelector('.app[data-started="true"]')
+    await poll(() => page.getAttribute('[data-tab="cache"]', 'aria-selected')).toBe('true')
+    expect(await page.locator(`[data-tab="feature:${featureId}"]`).count()).toBe(1)
+  })
+
   it('moves an autosave it cannot read aside, names it in a banner, and never overwrites it', async () => {
     const slot = readdirSync(join(serve.tmp, 'user-data', 'autosave')).find((n) => /^[0-9a-f]{64}\.ftsession$/.test(n))!
     const slotPath = join(serve.tmp, 'user-data', 'autosave', slot)

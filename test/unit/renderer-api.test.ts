@@ -66,6 +66,15 @@ describe('browser host (HTTP + SSE)', () => {
     expect(FakeEventSource.last!.url).toBe(`http://127.0.0.1:4321/api/events?token=${TOKEN}`)
   })
 
+  it('sends a small autosave as a keepalive request, which outlives a reloading page; nothing else, nor a big one', async () => {
+    const fetch = fakeFetch(() => ({ ok: true, value: {} }))
+    const host = browserHost(fetch)
+    await host.call('session.autosave', { state: { tabs: [], activeTab: 'features' } } as never)
+    await host.call('features.list', {})
+    await host.call('session.autosave', { state: { tabs: [], activeTab: 'features', ui: { note: 'x'.repeat(70_000) } } } as never)
+    expect(fetch.mock.calls.map(([, init]) => init?.keepalive)).toEqual([true, false, false])
+  })
+
   it('answers HTTP 401 with an error that says to open the printed URL with its token', async () => {
     const host = browserHost(vi.fn(async () => ({ status: 401, json: async () => ({ ok: false, error: { code: 'unauthorized', message: 'x' } }) })))
     const res = await host.call('bundle.info', {})
