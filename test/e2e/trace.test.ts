@@ -793,16 +793,31 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
       await waitTrace(there)
       await page.waitForSelector(`[data-vocab="${there}:tokens"] .ag-row`)
       expect(await page.getAttribute(q(there), 'data-scope-loading')).toBe('true')
-      expect(await page.textContent(`${q(there)} [data-field="scope-pending"]`)).toMatch(/running the batch through the model/)
-      expect(await page.locator(`[data-grid-id="${there}:scores"]`).count()).toBe(0)
+      // The batch's grid is already there (issue 14 §9: created while the batch runs, so the answer only
+      // sets its rows), empty and marked loading, with its columns, the score's among them.
+      const scores = `[data-grid-id="${there}:scores"]`
+      await page.waitForSelector(`${scores} .ag-header-cell[col-id="score"]`)
+      expect(await page.getAttribute(scores, 'data-loading')).toBe('true')
+      expect(await page.textContent(`${scores} [data-field="grid-loading"]`)).toMatch(/running the batch through the model/)
+      expect(await page.locator(`${scores} .ag-row`).count()).toBe(0)
       await page.click(`${q(there)} [data-section="attention"]`)
       await page.waitForSelector(`${q(there)} [data-field="sum-check"]`)
       await shot('trace-15-scope-pending')
       release()
       await page.click(`${q(there)} [data-section="overview"]`)
-      await page.waitForSelector(`[data-grid-id="${there}:scores"] .ag-row`)
+      await page.waitForSelector(`${scores} .ag-row`)
       expect(await page.getAttribute(q(there), 'data-scope-loading')).toBe('false')
+      expect(await page.getAttribute(scores, 'data-loading')).toBe('false')
+      expect(await page.locator(`${scores} [data-field="grid-loading"]:visible`).count()).toBe(0)
       expect(await page.locator(`${q(there)} [data-field="scope-pending"]`).count()).toBe(0)
+      // The columns were made before the rows, yet the scores are painted on the rows' own scale (its bound
+      // the largest |score| the grid shows), and the legend says so: not on the empty grid's scale.
+      const shown = (await exportCsv(`${there}:scores`)).rows.slice(1).map((r) => Number(r[7]))
+      const bound = Math.max(...shown.map(Math.abs))
+      closeTo(Number(await page.getAttribute(`${scores} [data-field="colour-legend"]`, 'data-bound')), bound, bound)
+      const painted = await page.getAttribute(`${scores} .ag-row[row-index="3"] .ag-cell[col-id="score"]`, 'style')
+      const want = rgb(scaleStyle(shown[3], colourScale('diverging', shown, 'zero')).backgroundColor)
+      rgb(/background-color:\s*([^;]+)/.exec(painted ?? '')?.[1] ?? '').forEach((c, k) => expect(Math.abs(c - want[k])).toBeLessThanOrEqual(2))
     } finally {
       release()
       await page.unroute('**/api/trace.scope')

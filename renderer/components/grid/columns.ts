@@ -2,7 +2,7 @@
 import type { CellClickedEvent, ColDef, ICellRendererParams, ValueFormatterParams } from 'ag-grid-community'
 import type { ActivationRow } from '../../../common/contract'
 import { useSettingsStore } from '../../stores/settings'
-import { colourScale, scaleStyle, type ColourScale } from './coolwarm'
+import { colourScale, scaleNow, scaleStyle, type ColourScale, type ScaleOf } from './coolwarm'
 import ContextCell, { type ContextCellParams } from '../text/ContextCell.vue'
 
 export function fixed(digits: number) {
@@ -16,7 +16,7 @@ export function percent(p: ValueFormatterParams): string {
 
 /** What a column's colours mean (DataGrid draws its legend from this) and how its CSV is written. */
 export interface ColumnContext {
-  colourScale?: ColourScale
+  colourScale?: ScaleOf
   /** Export-only columns (hidden in the grid) come right after the column with this id in the CSV. */
   exportAfter?: string
   /** The cell holds token text with visible whitespace (·, ↩, →); the CSV gets the text itself. */
@@ -25,8 +25,8 @@ export interface ColumnContext {
   noExport?: boolean
 }
 
-/** A numeric column painted on `scale`; its legend is drawn in the grid's toolbar. */
-export function colouredColumn<T>(field: keyof T & string, scale: ColourScale, extra: ColDef<T> = {}): ColDef<T> {
+/** A numeric column painted on `scale` (read when a cell paints); its legend is drawn in the grid's toolbar. */
+export function colouredColumn<T>(field: keyof T & string, scale: ScaleOf, extra: ColDef<T> = {}): ColDef<T> {
   const context: ColumnContext = { colourScale: scale }
   return {
     field: field as unknown as ColDef<T>['field'],
@@ -36,7 +36,7 @@ export function colouredColumn<T>(field: keyof T & string, scale: ColourScale, e
     filter: 'agNumberColumnFilter',
     width: 120,
     valueFormatter: fixed(4),
-    cellStyle: (p) => (typeof p.value === 'number' ? scaleStyle(p.value, scale) : null),
+    cellStyle: (p) => (typeof p.value === 'number' ? scaleStyle(p.value, scaleNow(scale)) : null),
     context,
     ...extra,
   }
@@ -182,10 +182,12 @@ export function activationColumns<T extends ActivationRow = ActivationRow>(
 /**
  * The same table with an activation score (resid_mid·v, signed: painted around zero) in place of the
  * activation. `rows` set the colour scale: pass every row the scale should span (e.g. a corpus's top and
- * bottom rows for both their grids).
+ * bottom rows for both their grids). A grid created before its rows arrive passes a getter of the scale
+ * instead: its cells read it when they paint, so the column defs (and the grid) stay as they are when
+ * the rows come (the owner refreshes the cells when the scale changes under rows already shown).
  */
 export function scoreColumns<T extends SeedRow & { score: number }>(
-  rows: readonly T[],
+  rows: readonly T[] | (() => ColourScale),
   opts: TokenTableOptions<T> & {
     /** How the score column is sorted at first (highest first). */
     sort?: 'asc' | 'desc'
@@ -193,7 +195,7 @@ export function scoreColumns<T extends SeedRow & { score: number }>(
     runningText?: Omit<ContextCellParams, 'scale'>
   } = {},
 ): ColDef<T>[] {
-  const scale = colourScale('diverging', valuesOf(rows, 'score'), useSettingsStore().colourMode)
+  const scale: ScaleOf = typeof rows === 'function' ? rows : colourScale('diverging', valuesOf(rows, 'score'), useSettingsStore().colourMode)
   const runningText = opts.runningText && { valueName: 'score', ...opts.runningText, scale }
   return [...seedColumns<T>(opts.onTrace, opts.corpusRows, runningText), colouredColumn<T>('score', scale, { sort: opts.sort ?? 'desc' })]
 }

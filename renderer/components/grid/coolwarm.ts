@@ -129,6 +129,16 @@ export interface ColourScale {
 }
 
 /**
+ * A scale, or a getter of one read each time a cell paints: a grid created before its rows (a trace's
+ * batch grid) keeps its column defs when they arrive and the scale follows them.
+ */
+export type ScaleOf = ColourScale | (() => ColourScale)
+
+export function scaleNow(s: ScaleOf): ColourScale {
+  return typeof s === 'function' ? s() : s
+}
+
+/**
  * A scale over `values`. A sequential scale ends at `bound` when given (the feature's max, shared by all
  * its grids), else at the largest value; a diverging one at the largest |value| (or `bound`).
  */

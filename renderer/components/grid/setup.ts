@@ -12,6 +12,7 @@ import {
   ModuleRegistry,
   NumberFilterModule,
   QuickFilterModule,
+  RenderApiModule,
   RowApiModule,
   RowStyleModule,
   TextFilterModule,
@@ -37,6 +38,8 @@ export function registerGridModules(): void {
     NumberFilterModule,
     TextFilterModule,
     QuickFilterModule,
+    // refreshCells: a grid whose colour scale changes under the rows it shows (a trace's batch grid).
+    RenderApiModule,
     CellStyleModule,
     RowStyleModule,
     TooltipModule,
