@@ -171,13 +171,13 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
       for (;;) {
         const out = await this.run(session, { tokens: feed, k: new OrtTensor('int64', BigInt64Array.of(BigInt(this.k)), [1]) }, ctx)
         const counts = out.nonzero_counts.data as Int32Array
-        const needed = maxCount(counts)
-        if (needed <= this.k) {
+        // A token with all k kept values non-zero may have more (buildSaeGraph): unless k is every feature.
+        if (maxCount(counts) < this.k || this.k === dSae) {
           parts.push(topKToCsr({ nTokens: n * seqLen, k: this.k, values: out.topk_values.data as Float32Array, indices: out.topk_indices.data as Int32Array, counts }))
           break
         }
-        // A token fired more features than TopK kept: rerun this block with room for all of them.
-        this.k = Math.min(dSae, 2 ** Math.ceil(Math.log2(needed)))
+        // A token may have fired more features than TopK kept: rerun this block with twice the room.
+        this.k = Math.min(dSae, 2 * this.k)
       }
     }
     return concatCsr(parts)
