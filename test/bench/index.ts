@@ -1,4 +1,5 @@
 // `npm run bench [-- --bundle DIR]`: the trace, causal-checks (ablation.ts), corpus-scores and cache benchmarks (with the A/B of progressive builds), one after the other,
+// then what bounds the build's compute (gemm.ts: the encoder's product in PyTorch and ORT),
 // each in its own process (each reports its figures as ratios against a baseline measured in the same run),
 // the atlas benchmark, a click's responsiveness in Chromium (responsiveness.ts: the browser e2e), then the memory benchmark:
 // serve's whole process tree in use, as a multiple of the fp32 weights, on a
@@ -52,4 +53,6 @@ run('memory.ts', args.includes('--bundle') ? args : ['--bundle', gelu1l])
 if (!args.includes('--bundle')) run('atlas.ts', ['--bundle', gelu1l, '--direct'])
 // What progressive builds cost at gelu-1l's shape (all of its 32,768 tokens, two ABBA rounds; no full build).
 if (!args.includes('--bundle')) run('cache.ts', ['--bundle', gelu1l, '--ab', '2', '--ab-only'])
+// What bounds the build's compute: the encoder's product in PyTorch and in ORT, and the SAE tail, alternating.
+for (const b of args.includes('--bundle') ? [args] : [bundle, ['--bundle', gelu1l]]) run('gemm.ts', b)
 process.exit(failed ? 1 : 0)
