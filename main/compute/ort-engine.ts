@@ -103,9 +103,15 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return this.k
   }
 
-  private session(build: () => Parameters<typeof createSession>[0]): Promise<GraphSession> {
+  private async session(build: () => Parameters<typeof createSession>[0]): Promise<GraphSession> {
     this.sessionsBuilt++
-    return createSession(build(), [this.provider], this.opts).then((c) => c.session)
+    const { session } = await createSession(build(), [this.provider], this.opts)
+    // Disposed while the session was being built: dispose() could not see it, so nothing else would release it.
+    if (this.disposed) {
+      await session.release()
+      throw new Error('the compute engine has been disposed')
+    }
+    return session
   }
 
   /** The session under `key` from `kept`, else the one being built, else a new build that `keep` stores. */

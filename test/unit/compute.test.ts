@@ -1,7 +1,7 @@
 // The ONNX graphs against the PyTorch goldens of tools/golden.py (float64 torch, stored as float32).
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadBundle, type Bundle } from '../../main/bundle'
 import type { HookName, SparseActs } from '../../main/compute/api'
 import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node'
@@ -244,5 +244,28 @@ describe('weights outside the model (onnx-builder.ts)', () => {
     expect(relErr(b, a)).toBeLessThanOrEqual(1e-6)
     await fed.release()
     await embedded.release()
+  })
+})
+
+describe('an engine disposed while a session is being built', () => {
+  it('releases that session instead of leaking it, and the request fails', async () => {
+    const bundle = await loadBundle('test/fixtures/tiny')
+    const created = vi.spyOn(InferenceSession, 'create')
+    // onnxruntime-node's typings declare a factory; at run time InferenceSession is the sessions' class.
+    const released = vi.spyOn((InferenceSession as unknown as { prototype: InferenceSession }).prototype, 'release')
+    const engine = await OrtEngine.create(bundle, { providers: ['cpu'] })
+    try {
+      const seqLen = bundle.tokens.seqLen
+      // The SAE session is built on first use: dispose before that build ends.
+      const acts = engine.saeActs(bundle.tokens.data.subarray(0, seqLen), 1, seqLen)
+      await engine.dispose()
+      await expect(acts).rejects.toThrow(/disposed/)
+      // Every session made (the SAE's among them) is released.
+      expect(created.mock.calls.length).toBeGreaterThan(0)
+      expect(released).toHaveBeenCalledTimes(created.mock.calls.length)
+    } finally {
+      created.mockRestore()
+      released.mockRestore()
+    }
   })
 })
