@@ -1,7 +1,7 @@
 // Feature views: the browser's rows, one feature's detail (top activations, intervals, histogram, logit
 // effects), token search, and labels/notes.
 import { z } from 'zod'
-import { channel, empty, featureId, nonNegInt } from './channel'
+import { channel, featureId, nonNegInt } from './channel'
 
 /**
  * An answer from a build's partial summary (the cache is being built, or a build stopped part-way): the
@@ -19,6 +19,17 @@ export interface PartialCoverage {
  * same value, or on more than 10 % of tokens. Settings → "Hide degenerate features" hides them.
  */
 export type FeatureFlag = 'bos_only' | 'constant' | 'dense'
+
+/**
+ * Which firings a feature's numbers count (main/cache/bos.ts). A BOS firing is one at position 0 of a
+ * sequence that starts with the corpus's BOS token (the same token mid-sequence is a real token and counts).
+ * `excluded` (the default, as sae_vis) leaves BOS firings out: density is then over the non-BOS positions,
+ * and recall and the "below" examples count no BOS position; `included` counts every firing. Either way the
+ * degenerate flags come from every firing (a BOS-only feature stays flagged). `not_separable`: the numbers
+ * include BOS whatever was asked (a cache built before the split existed, or a build's partial summary);
+ * `no_bos`: the corpus has no BOS token, so there is nothing to exclude.
+ */
+export type FeatureBos = 'excluded' | 'included' | 'not_separable' | 'no_bos'
 
 /** One row of the features browser. Dead features have count 0 and null token fields. */
 export interface FeatureSummary {
@@ -99,6 +110,8 @@ export interface FeatureDetail {
   logits: { top: LogitEffect[]; bottom: LogitEffect[] }
   /** Present when the answer comes from a running (or stopped) build's partial summary. */
   partial?: PartialCoverage
+  /** Whether these numbers count the firings on BOS. */
+  bos: FeatureBos
 }
 
 export interface TokenMatch {
@@ -137,15 +150,18 @@ export interface FeatureSequence {
 export const MAX_SEQUENCE_SAMPLES = 64
 
 const limit = z.number().int().min(1).max(10_000).default(100)
+/** Count the firings on BOS too (FeatureBos); by default they are left out. */
+const includeBos = z.boolean().default(false)
 
 export const featureChannels = {
   /** `partial`: the rows come from a build's partial summary (PartialCoverage), not a finished cache. */
-  'features.list': channel<{ features: FeatureSummary[]; partial?: PartialCoverage }>()(empty),
+  'features.list': channel<{ features: FeatureSummary[]; partial?: PartialCoverage; bos: FeatureBos }>()(z.strictObject({ includeBos })),
   'feature.get': channel<FeatureDetail>()(
     z.strictObject({
       id: featureId,
       /** Top activation rows to return (the cache stores 100). */
       topK: z.number().int().min(1).max(100).default(100),
+      includeBos,
     }),
   ),
   /**
@@ -157,6 +173,7 @@ export const featureChannels = {
       id: featureId,
       bins: z.number().int().min(1).max(1000).default(40),
       scale: z.enum(['linear', 'log']).default('linear'),
+      includeBos,
     }),
   ),
   /**

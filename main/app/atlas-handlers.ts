@@ -20,6 +20,8 @@ export function createAtlasHandlers(wb: Workbench): AtlasHandlers {
       if (running) throw new FtError('busy', `an atlas is already being computed (job ${running.id}); cancel it or wait`)
       const open = await wb.bundle()
       checkFeatureId(feature, open.bundle.config.sae.d_sae)
+      // The points are the examples the feature tab shows by default: without BOS (main/cache/bos.ts), whose
+      // position 0 has no context to linearize through.
       const points = atlasPoints(servingReader(open).detail(feature, top), top, quantileSamples)
       if (points.length === 0) throw new FtError('invalid_request', `feature ${feature} never fires in the cache: an atlas needs firings`)
       const job = wb.jobs.start('trace.atlas', jobId, { jobId, bundleDir: open.bundle.dir, feature, points, topK })

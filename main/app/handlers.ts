@@ -15,6 +15,7 @@ import { pathText } from '../../common/text'
 import { checkSessionSavePath, readAutosave, readSessionFile, writeAutosave, writeSessionFile, SESSION_FORMAT, SESSION_VERSION } from '../session/file'
 import type { SessionFile } from '../../common/contract'
 import { checkFeatureId } from '../bundle/feature-id'
+import type { BosChoice } from '../cache/bos'
 
 async function bundleInfo(wb: Workbench, open: OpenBundle): Promise<BundleInfo> {
   const { bundle } = open
@@ -30,6 +31,11 @@ async function bundleInfo(wb: Workbench, open: OpenBundle): Promise<BundleInfo> 
     provider: await wb.provider(),
     cache: await wb.cacheState(),
   }
+}
+
+/** A request's includeBos as the cache reader's choice (main/cache/bos.ts). */
+function bosChoice(includeBos: boolean): BosChoice {
+  return includeBos ? 'included' : 'excluded'
 }
 
 function checkFeature(open: OpenBundle, id: number): void {
@@ -83,19 +89,19 @@ export function createHandlers(wb: Workbench): HandlerTable {
     'cache.build': async ({ jobId, rebuild, full }) => wb.startBuild(jobId, rebuild, full),
     'job.cancel': async ({ jobId }) => ({ cancelled: await wb.jobs.cancel(jobId) }),
 
-    'features.list': async () => {
+    'features.list': async ({ includeBos }) => {
       const open = await wb.bundle()
-      return servingReader(open).list(annotate(open))
+      return servingReader(open).list(annotate(open), bosChoice(includeBos))
     },
-    'feature.get': async ({ id, topK }) => {
+    'feature.get': async ({ id, topK, includeBos }) => {
       const open = await wb.bundle()
       checkFeature(open, id)
-      return servingReader(open).detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f))
+      return servingReader(open).detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f), bosChoice(includeBos))
     },
-    'feature.histogram': async ({ id, bins, scale }) => {
+    'feature.histogram': async ({ id, bins, scale, includeBos }) => {
       const open = await wb.bundle()
       checkFeature(open, id)
-      return servingReader(open).histogram(id, bins, scale)
+      return servingReader(open).histogram(id, bins, scale, bosChoice(includeBos))
     },
     'features.byToken': async (req) => {
       const open = await wb.bundle()

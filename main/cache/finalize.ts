@@ -3,8 +3,9 @@
 // again: its writes are one transaction.
 import type Database from 'better-sqlite3'
 import { blobOf, decodeChunk, encodeIntervals, encodeQuantiles, encodeQuantised, encodeTokenDeltas, type ChunkBlobs } from './encode'
-import { aggregateFeature, TokenPositions, TokenScratch } from './stats'
-import { ACTS_U16, FINAL_TABLES, PARTIAL_TABLES, writeMeta } from './schema'
+import { aggregateFeature, TokenPositions, TokenScratch, type FeatureAggregate } from './stats'
+import { ACTS_U16, BOS_POSITIONS_KEY, FINAL_TABLES, NOBOS_TABLE, PARTIAL_TABLES, writeMeta } from './schema'
+import { bosPositions, NoBosCorpus, withoutBos } from './bos'
 import { TokenIndexBuilder } from './token-index'
 import type { LogitTable } from './logit-table'
 
@@ -44,6 +45,42 @@ function logitColumns(t: LogitTable | null, f: number) {
   }
 }
 
+/** The columns `feature` and `feature_nobos` share, from one aggregate. */
+function aggregateColumns(id: number, agg: FeatureAggregate) {
+  const hist = agg.histogram
+  const intervals = encodeIntervals(agg.intervals)
+  const quantiles = encodeQuantiles(agg.quantiles)
+  return {
+    id,
+    count: agg.count,
+    max: agg.max,
+    mean: agg.mean,
+    topTokenId: agg.topTokenId,
+    topTokenCount: agg.topTokenCount,
+    precision: agg.precision,
+    recall: agg.recall,
+    f1: agg.f1,
+    histLo: hist.edges[0] ?? null,
+    histHi: hist.edges.at(-1) ?? null,
+    histCounts: blobOf(Uint32Array.from(hist.counts)),
+    intervalCounts: intervals.counts,
+    intervalExamples: intervals.examples,
+    topTokens: blobOf(agg.topTokens),
+    topVals: blobOf(agg.topVals),
+    quantileBounds: quantiles.bounds,
+    quantileCounts: quantiles.counts,
+    quantileExamples: quantiles.examples,
+    belowTokens: blobOf(agg.below),
+  }
+}
+
+const AGGREGATE_COLUMNS = `id, count, max, mean, top_token_id, top_token_count, precision, recall, f1,
+  hist_lo, hist_hi, hist_counts, interval_counts, interval_examples, top_tokens, top_vals,
+  quantile_bounds, quantile_counts, quantile_examples, below_tokens`
+const AGGREGATE_VALUES = `@id, @count, @max, @mean, @topTokenId, @topTokenCount, @precision, @recall, @f1,
+  @histLo, @histHi, @histCounts, @intervalCounts, @intervalExamples, @topTokens, @topVals,
+  @quantileBounds, @quantileCounts, @quantileExamples, @belowTokens`
+
 export function finalize(db: Database.Database, input: FinalizeInput): void {
   const { corpus, seqLen, chunkSeqs, dSae, vocabSize } = input
   const wideIds = dSae > 0xffff
@@ -58,24 +95,22 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
   })
 
   const insFeature = db.prepare(
-    `INSERT INTO feature (id, count, max, mean, top_token_id, top_token_count, precision, recall, f1,
-       hist_lo, hist_hi, hist_counts, interval_counts, interval_examples, top_tokens, top_vals,
-       quantile_bounds, quantile_counts, quantile_examples, below_tokens,
-       logit_top_ids, logit_top_vals, logit_bottom_ids, logit_bottom_vals)
-     VALUES (@id, @count, @max, @mean, @topTokenId, @topTokenCount, @precision, @recall, @f1,
-       @histLo, @histHi, @histCounts, @intervalCounts, @intervalExamples, @topTokens, @topVals,
-       @quantileBounds, @quantileCounts, @quantileExamples, @belowTokens,
-       @logitTopIds, @logitTopVals, @logitBottomIds, @logitBottomVals)`,
+    `INSERT INTO feature (${AGGREGATE_COLUMNS}, logit_top_ids, logit_top_vals, logit_bottom_ids, logit_bottom_vals)
+     VALUES (${AGGREGATE_VALUES}, @logitTopIds, @logitTopVals, @logitBottomIds, @logitBottomVals)`,
   )
+  const insNoBos = db.prepare(`INSERT INTO ${NOBOS_TABLE} (${AGGREGATE_COLUMNS}) VALUES (${AGGREGATE_VALUES})`)
   const insActs = db.prepare('INSERT INTO feature_acts (id, token_deltas, vals) VALUES (?, ?, ?)')
   const insToken = db.prepare('INSERT INTO token_index (token_id, n_features, entries) VALUES (?, ?, ?)')
   const scratch = new TokenScratch(vocabSize)
   const positions = new TokenPositions(corpus, vocabSize)
   const tokenIndex = new TokenIndexBuilder(vocabSize)
   const chunkTokens = chunkSeqs * seqLen
+  // Features that fire on BOS get a second row without those firings (bos.ts), the BOS-excluded numbers.
+  const bos = bosPositions(corpus, seqLen)
+  const noBos = bos.bos === null ? null : new NoBosCorpus(corpus, seqLen, vocabSize, bos.bos)
 
   db.transaction(() => {
-    for (const t of FINAL_TABLES) db.exec(`DELETE FROM ${t}`)
+    for (const t of [...FINAL_TABLES, NOBOS_TABLE]) db.exec(`DELETE FROM ${t}`)
     let lo = 0
     while (lo < dSae) {
       // The feature range [lo, hi) whose firings fit the budget (always at least one feature).
@@ -106,32 +141,9 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
           values: values.subarray(offsets[f - lo], offsets[f - lo + 1]),
         }
         const agg = aggregateFeature(acts, corpus, occurrences, scratch, positions)
-        const hist = agg.histogram
-        const intervals = encodeIntervals(agg.intervals)
-        const quantiles = encodeQuantiles(agg.quantiles)
-        insFeature.run({
-          id: f,
-          count: agg.count,
-          max: agg.max,
-          mean: agg.mean,
-          topTokenId: agg.topTokenId,
-          topTokenCount: agg.topTokenCount,
-          precision: agg.precision,
-          recall: agg.recall,
-          f1: agg.f1,
-          histLo: hist.edges[0] ?? null,
-          histHi: hist.edges.at(-1) ?? null,
-          histCounts: blobOf(Uint32Array.from(hist.counts)),
-          intervalCounts: intervals.counts,
-          intervalExamples: intervals.examples,
-          topTokens: blobOf(agg.topTokens),
-          topVals: blobOf(agg.topVals),
-          quantileBounds: quantiles.bounds,
-          quantileCounts: quantiles.counts,
-          quantileExamples: quantiles.examples,
-          belowTokens: blobOf(agg.below),
-          ...logitColumns(input.logits ?? null, f),
-        })
+        insFeature.run({ ...aggregateColumns(f, agg), ...logitColumns(input.logits ?? null, f) })
+        const rest = noBos && withoutBos(acts, corpus, seqLen, bos.bos)
+        if (rest) insNoBos.run(aggregateColumns(f, aggregateFeature(rest, noBos.corpus, noBos.occurrences, noBos.scratch, noBos.positions)))
         if (input.full) insActs.run(f, encodeTokenDeltas(acts.tokens), encodeQuantised(acts.values, agg.max))
         const p = agg.perToken
         for (let k = 0; k < p.tokenIds.length; k++) tokenIndex.add(p.tokenIds[k], f, p.counts[k], p.maxs[k], p.sums[k])
@@ -143,6 +155,11 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
     // The build's partial summary goes with the chunks: from here on the feature table answers.
     for (const t of PARTIAL_TABLES) db.exec(`DROP TABLE IF EXISTS ${t}`)
     db.prepare("DELETE FROM meta WHERE key = 'partial_tokens'").run()
-    writeMeta(db, { built_at: new Date().toISOString(), full_table: input.full ? '1' : '0', ...(input.full ? { acts_values: ACTS_U16 } : {}) })
+    writeMeta(db, {
+      built_at: new Date().toISOString(),
+      full_table: input.full ? '1' : '0',
+      ...(input.full ? { acts_values: ACTS_U16 } : {}),
+      [BOS_POSITIONS_KEY]: String(bos.count),
+    })
   })()
 }

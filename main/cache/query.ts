@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs'
 import type {
   CacheState,
   ExecutionProviderName,
+  FeatureBos,
   FeatureDetail,
   FeatureSummary,
   Histogram,
@@ -19,7 +20,7 @@ import { topIndices } from '../trace/math'
 import { activationRow, type CorpusView } from '../bundle/corpus'
 import { checkFeatureId } from '../bundle/feature-id'
 import { tokenText } from '../../common/text'
-import { ACTS_U16, FINAL_TABLES, PARTIAL_TABLES, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
+import { ACTS_U16, BOS_POSITIONS_KEY, FINAL_TABLES, NOBOS_TABLE, PARTIAL_TABLES, foreignReason, hasFullTable, isCorruptionError, notAFileReason, keyMismatch, readMeta, sqliteReason, tableNames, type CacheKey } from './schema'
 import type Database from 'better-sqlite3'
 import { openSqlite } from '../native/sqlite'
 import { pathText } from '../../common/text'
@@ -28,6 +29,7 @@ import { histogram, histogramEdges } from '../trace/histogram'
 import { decodeTokenEntries } from './token-index'
 import { degenerateFlags, positionZeroToken } from './degenerate'
 import { parseShard, shardChunks, shardText } from './build'
+import { isBosPosition, type BosChoice } from './bos'
 
 export interface CacheReaderInput {
   path: string
@@ -70,6 +72,15 @@ interface StoredShapes {
   logit_top_vals: Buffer | null
   logit_bottom_ids: Buffer | null
   logit_bottom_vals: Buffer | null
+}
+
+/** How a finished cache answers a choice: which table's rows, and density's denominator. */
+interface BosView {
+  bos: FeatureBos
+  /** Read feature_nobos rows (falling back to `feature` for features without BOS firings). */
+  noBos: boolean
+  /** Tokens density is over: the corpus, less its BOS positions when they are excluded. */
+  tokens: number
 }
 
 type LogitShapes = Pick<StoredShapes, 'logit_top_ids' | 'logit_top_vals' | 'logit_bottom_ids' | 'logit_bottom_vals'>
@@ -210,12 +221,16 @@ export class CacheReader {
     checkFeatureId(id, this.input.key.dSae)
   }
 
-  private summary(row: FeatureRow, annotate: Annotations): FeatureSummary {
+  /**
+   * A feature's row as the browser shows it: `row`'s numbers, density over `tokens`; the degenerate flags
+   * from `all`, the feature's row over every firing (a BOS-only feature stays flagged with BOS excluded).
+   */
+  private summary(row: FeatureRow, annotate: Annotations, all: FeatureRow = row, tokens = this.corpusTokens()): FeatureSummary {
     const display = this.input.view.display
-    const density = row.count / (this.input.key.nSeq * this.input.key.seqLen)
+    const allDensity = all.count / this.corpusTokens()
     return {
       id: row.id,
-      density,
+      density: tokens > 0 ? row.count / tokens : 0,
       count: row.count,
       max: row.max,
       mean: row.mean,
@@ -224,9 +239,27 @@ export class CacheReader {
       precision: row.precision,
       recall: row.recall,
       f1: row.f1,
-      flags: degenerateFlags({ count: row.count, density, max: row.max, mean: row.mean, topTokenId: row.top_token_id, precision: row.precision }, this.bos()),
+      flags: degenerateFlags({ count: all.count, density: allDensity, max: all.max, mean: all.mean, topTokenId: all.top_token_id, precision: all.precision }, this.bos()),
       ...annotate(row.id),
     }
+  }
+
+  private corpusTokens(): number {
+    return this.input.key.nSeq * this.input.key.seqLen
+  }
+
+  /**
+   * What a finished cache's numbers count when `choice` is asked: caches built before the non-BOS rows
+   * (no meta.bos_positions) can only include BOS.
+   */
+  private bosView(db: Database.Database, choice: BosChoice): BosView {
+    const all = this.corpusTokens()
+    const stored = readMeta(db)[BOS_POSITIONS_KEY]
+    if (stored === undefined || !tableNames(db).includes(NOBOS_TABLE)) return { bos: 'not_separable', noBos: false, tokens: all }
+    const n = Number(stored)
+    if (!Number.isInteger(n) || n < 0 || n > this.input.key.nSeq) throw this.corrupt('the stored number of BOS positions does not fit the corpus')
+    if (n === 0) return { bos: 'no_bos', noBos: false, tokens: all }
+    return choice === 'included' ? { bos: 'included', noBos: false, tokens: all } : { bos: 'excluded', noBos: true, tokens: all - n }
   }
 
   /**
@@ -248,9 +281,16 @@ export class CacheReader {
     })()
   }
 
-  /** The browser's rows: the finished cache's, or (`partial` set) a running build's so far. */
-  list(annotate: Annotations = noAnnotations): { features: FeatureSummary[]; partial?: PartialCoverage } {
-    return this.guard(() => this.partialRead((db, partial) => ({ features: this.partialSummaries(db, partial, annotate), partial })) ?? { features: this.summaries(annotate) })
+  /**
+   * The browser's rows: the finished cache's, or (`partial` set) a running build's so far, which cannot
+   * tell BOS firings apart.
+   */
+  list(annotate: Annotations = noAnnotations, choice: BosChoice = 'excluded'): { features: FeatureSummary[]; partial?: PartialCoverage; bos: FeatureBos } {
+    return this.guard(
+      () =>
+        this.partialRead((db, partial) => ({ features: this.partialSummaries(db, partial, annotate), partial, bos: 'not_separable' as const })) ??
+        this.summaries(annotate, choice),
+    )
   }
 
   private partialSummaries(db: Database.Database, coverage: PartialCoverage, annotate: Annotations): FeatureSummary[] {
@@ -305,28 +345,37 @@ export class CacheReader {
       below: [],
       logits: this.logits(id, NO_LOGITS),
       partial: coverage,
+      bos: 'not_separable',
     }
   }
 
-  summaries(annotate: Annotations = noAnnotations): FeatureSummary[] {
+  summaries(annotate: Annotations = noAnnotations, choice: BosChoice = 'excluded'): { features: FeatureSummary[]; bos: FeatureBos } {
     return this.guard(() => {
-      const rows = this.ready()
-        .prepare('SELECT id, count, max, mean, top_token_id, precision, recall, f1 FROM feature ORDER BY id')
-        .all() as FeatureRow[]
+      const db = this.ready()
+      const columns = 'id, count, max, mean, top_token_id, precision, recall, f1'
+      const rows = db.prepare(`SELECT ${columns} FROM feature ORDER BY id`).all() as FeatureRow[]
+      const view = this.bosView(db, choice)
+      const noBos = view.noBos ? (db.prepare(`SELECT ${columns} FROM ${NOBOS_TABLE}`).all() as FeatureRow[]) : []
       const vocab = this.input.view.display.length
-      if (rows.some((r) => r.top_token_id !== null && (r.top_token_id < 0 || r.top_token_id >= vocab))) throw this.corrupt('a top token id lies outside the vocabulary')
-      return rows.map((r) => this.summary(r, annotate))
+      if ([...rows, ...noBos].some((r) => r.top_token_id !== null && (r.top_token_id < 0 || r.top_token_id >= vocab))) throw this.corrupt('a top token id lies outside the vocabulary')
+      const shown = new Map(noBos.map((r) => [r.id, r]))
+      return { features: rows.map((r) => this.summary(shown.get(r.id) ?? r, annotate, r, view.tokens)), bos: view.bos }
     })
   }
 
-  detail(id: number, topK: number, annotate: Annotations = noAnnotations): FeatureDetail {
+  detail(id: number, topK: number, annotate: Annotations = noAnnotations, choice: BosChoice = 'excluded'): FeatureDetail {
     this.checkId(id)
-    return this.guard(() => this.partialRead((db, coverage) => this.partialDetail(db, coverage, id, topK, annotate)) ?? this.detailOf(id, topK, annotate))
+    return this.guard(() => this.partialRead((db, coverage) => this.partialDetail(db, coverage, id, topK, annotate)) ?? this.detailOf(id, topK, annotate, choice))
   }
 
-  private detailOf(id: number, topK: number, annotate: Annotations): FeatureDetail {
-    const row = this.ready().prepare('SELECT * FROM feature WHERE id = ?').get(id) as (FeatureRow & StoredShapes) | undefined
-    if (!row) throw new FtError('not_found', `feature ${id} is not in the cache`)
+  private detailOf(id: number, topK: number, annotate: Annotations, choice: BosChoice): FeatureDetail {
+    const db = this.ready()
+    const all = db.prepare('SELECT * FROM feature WHERE id = ?').get(id) as (FeatureRow & StoredShapes) | undefined
+    if (!all) throw new FtError('not_found', `feature ${id} is not in the cache`)
+    const bosView = this.bosView(db, choice)
+    // A feature without BOS firings has no row of its own there: its numbers are the same.
+    const noBos = bosView.noBos ? (db.prepare(`SELECT * FROM ${NOBOS_TABLE} WHERE id = ?`).get(id) as (FeatureRow & Omit<StoredShapes, keyof LogitShapes>) | undefined) : undefined
+    const row = noBos ?? all
     const view = this.input.view
     const topTokens = uint32Of(row.top_tokens)
     const topVals = float32Of(row.top_vals)
@@ -361,7 +410,8 @@ export class CacheReader {
       edges: row.hist_lo === null || row.hist_hi === null ? [] : histogramEdges(row.hist_lo, row.hist_hi, counts.length, 'linear'),
       counts,
     }
-    return { stats: this.summary(row, annotate), histogram, top, intervals, quantiles, below, logits: this.logits(id, row) }
+    if (row.top_token_id !== null && (row.top_token_id < 0 || row.top_token_id >= view.display.length)) throw this.corrupt('a top token id lies outside the vocabulary')
+    return { stats: this.summary(row, annotate, all, bosView.tokens), histogram, top, intervals, quantiles, below, logits: this.logits(id, all), bos: bosView.bos }
   }
 
   /** All of a feature's firings, decoded from its blob; only a cache built with the full table has them. */
@@ -384,10 +434,19 @@ export class CacheReader {
     })
   }
 
-  /** The stored histogram when it is the one asked for (the summary has it); any other from the full table. */
-  histogram(id: number, bins: number, scale: 'linear' | 'log'): Histogram {
-    if (scale === 'linear' && bins === HISTOGRAM_BINS) return this.detail(id, 0).histogram
-    return histogram(this.acts(id, `a ${scale} histogram of ${bins} bins`).values, bins, scale)
+  /**
+   * The stored histogram when it is the one asked for (the summary has it); any other from the full table,
+   * without the BOS firings unless they are asked for (as the stored one).
+   */
+  histogram(id: number, bins: number, scale: 'linear' | 'log', choice: BosChoice = 'excluded'): Histogram {
+    if (scale === 'linear' && bins === HISTOGRAM_BINS) return this.detail(id, 0, noAnnotations, choice).histogram
+    const acts = this.acts(id, `a ${scale} histogram of ${bins} bins`)
+    const db = this.ready()
+    if (!this.bosView(db, choice).noBos) return histogram(acts.values, bins, scale)
+    // The BOS positions as finalize told them (bos.ts), from the corpus rather than the bundle's config.
+    const { corpus, seqLen } = this.input.view
+    const bos = positionZeroToken(this.input.view)
+    return histogram(acts.values.filter((_, i) => !isBosPosition(acts.tokens[i], corpus, seqLen, bos)), bins, scale)
   }
 
   /** Stored effects when the build computed them; else computed here (and remembered) from the weights. */

@@ -31,6 +31,17 @@ CREATE TABLE IF NOT EXISTS feature (
   -- Logit effects W_dec[f]·W_out·W_U: the LOGIT_K largest and smallest, token ids (u32) and values (f32);
   -- NULL when the hook has no linear path to the logits.
   logit_top_ids BLOB, logit_top_vals BLOB, logit_bottom_ids BLOB, logit_bottom_vals BLOB);
+-- The same aggregates over each feature's non-BOS firings (bos.ts: a firing at position 0 of a sequence
+-- whose first token is the corpus's BOS token), for the features that fire on BOS at least once; the
+-- others' numbers are those of \`feature\`. BOS positions are not corpus occurrences here (recall, below
+-- examples), and density's denominator is the corpus less meta.bos_positions. No logit columns (they do
+-- not depend on firings). Absent (no meta.bos_positions) in caches built before it: BOS is then included.
+CREATE TABLE IF NOT EXISTS feature_nobos (
+  id INTEGER PRIMARY KEY, count INTEGER NOT NULL, max REAL NOT NULL, mean REAL NOT NULL,
+  top_token_id INTEGER, top_token_count INTEGER NOT NULL, precision REAL, recall REAL, f1 REAL,
+  hist_lo REAL, hist_hi REAL, hist_counts BLOB NOT NULL, interval_counts BLOB NOT NULL, interval_examples BLOB NOT NULL,
+  top_tokens BLOB NOT NULL, top_vals BLOB NOT NULL,
+  quantile_bounds BLOB, quantile_counts BLOB, quantile_examples BLOB, below_tokens BLOB);
 -- Every non-zero activation of a feature: varint token-index gaps and its values (16-bit fractions of
 -- feature.max when meta.acts_values is 'u16-of-max', else fp32; encode.ts). Only in a
 -- cache built with the full table (meta.full_table '1', or no such key: caches from before it existed);
@@ -50,8 +61,14 @@ CREATE TABLE IF NOT EXISTS partial_feature (id INTEGER PRIMARY KEY, count INTEGE
 CREATE TABLE IF NOT EXISTS partial_top (id INTEGER PRIMARY KEY, top_tokens BLOB NOT NULL, top_vals BLOB NOT NULL);
 `
 
-/** The tables finalize writes (everything a query reads). */
+/** The tables finalize writes (everything a query reads); a finished cache has all of them. */
 export const FINAL_TABLES = ['feature', 'feature_acts', 'token_index'] as const
+
+/** Finalize's non-BOS aggregates: written with FINAL_TABLES, absent from caches built before it (bos.ts). */
+export const NOBOS_TABLE = 'feature_nobos'
+
+/** meta key: how many corpus positions are BOS positions (bos.ts); absent when the cache has no NOBOS_TABLE. */
+export const BOS_POSITIONS_KEY = 'bos_positions'
 
 /** A build's partial summary (partial.ts); finalize drops them. */
 export const PARTIAL_TABLES = ['partial_feature', 'partial_top'] as const
@@ -162,7 +179,7 @@ export function keyMismatch(meta: Meta, key: CacheKey): string | null {
  */
 export function wipe(db: Database.Database): void {
   db.transaction(() => {
-    for (const t of ['meta', ...FINAL_TABLES, 'chunk', ...PARTIAL_TABLES]) db.exec(`DROP TABLE IF EXISTS ${t}`)
+    for (const t of ['meta', ...FINAL_TABLES, NOBOS_TABLE, 'chunk', ...PARTIAL_TABLES]) db.exec(`DROP TABLE IF EXISTS ${t}`)
     db.exec(DDL)
     db.exec(PARTIAL_DDL)
   })()
@@ -183,7 +200,7 @@ export type CacheFileKind =
 
 /** Every table a file of ours holds (the partial summary's only during a build, or in files from before it). */
 const CORE_TABLES = ['meta', 'chunk', ...FINAL_TABLES]
-const OUR_TABLES = new Set<string>([...CORE_TABLES, ...PARTIAL_TABLES])
+const OUR_TABLES = new Set<string>([...CORE_TABLES, NOBOS_TABLE, ...PARTIAL_TABLES])
 
 /**
  * Why a readable SQLite file with these tables and meta is not this app's cache, or null when it is: ours

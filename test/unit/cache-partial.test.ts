@@ -55,6 +55,8 @@ function expectRecount(r: CacheReader, tokens: number): void {
   const total = bundle.tokens.nSeq * bundle.tokens.seqLen
   const list = r.list()
   expect(list.partial).toEqual({ doneTokens: tokens, totalTokens: total })
+  // A partial summary keeps no per-position split: its numbers include BOS, and it says so.
+  expect(list.bos).toBe('not_separable')
   let firingFeatures = 0
   for (const f of list.features) {
     const mine = firings[f.id].filter((x) => x.token < tokens)
@@ -75,6 +77,7 @@ function expectRecount(r: CacheReader, tokens: number): void {
       .slice(0, 100)
     const d = r.detail(id, 100)
     expect(d.partial).toEqual({ doneTokens: tokens, totalTokens: total })
+    expect(d.bos).toBe('not_separable')
     expect(d.top.map((t) => [t.batch * bundle.tokens.seqLen + t.pos, t.activation])).toEqual(want.map((x) => [x.token, x.value]))
     expect([d.histogram.counts, d.intervals, d.quantiles, d.below]).toEqual([[], [], [], []])
   }

@@ -103,6 +103,11 @@ describe('sharded cache build and merge', () => {
     expect(meta.shard).toBeUndefined()
     expect(meta.full_table).toBe('0')
     expect(meta.n_chunks).toBe('12')
+    // The non-BOS rows (dumpTables compares them too) are there: the tiny bundle's features fire on BOS.
+    const db = new Database(summary, { readonly: true })
+    expect(db.prepare('SELECT COUNT(*) FROM feature_nobos').pluck().get()).toBeGreaterThan(0)
+    db.close()
+    expect(meta.bos_positions).toBe('24')
 
     // Any order of the shards, and with the full table.
     const full = join(dir, 'merged-full.sqlite')

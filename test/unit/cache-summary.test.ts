@@ -14,13 +14,18 @@ import { build, tempDir, tinyWorkbench, TINY } from './helpers/cache'
 
 const SLOW = 300_000
 
-/** Everything the feature views read, as one JSON string (the histogram: the stored 40 linear bins). */
+/** Everything the feature views read, BOS excluded and included, as one JSON string (the histogram: the stored 40 linear bins). */
 async function viewAnswers(wb: Workbench): Promise<string> {
   const info = unwrap(await wb.invoke('bundle.info', {}))
-  const out: unknown[] = [unwrap(await wb.invoke('features.list', {}))]
-  for (let id = 0; id < info.sae.d_sae; id++) {
-    out.push(unwrap(await wb.invoke('feature.get', { id })))
-    out.push(unwrap(await wb.invoke('feature.histogram', { id })))
+  const out: unknown[] = []
+  for (const includeBos of [false, true]) {
+    const list = unwrap(await wb.invoke('features.list', { includeBos }))
+    expect(list.bos).toBe(includeBos ? 'included' : 'excluded')
+    out.push(list)
+    for (let id = 0; id < info.sae.d_sae; id++) {
+      out.push(unwrap(await wb.invoke('feature.get', { id, includeBos })))
+      out.push(unwrap(await wb.invoke('feature.histogram', { id, includeBos })))
+    }
   }
   for (let t = 0; t < info.model.d_vocab; t += 5) out.push(unwrap(await wb.invoke('features.byToken', { tokenId: t, limit: 10_000 })))
   return JSON.stringify(out)
@@ -108,6 +113,10 @@ describe('a summary shipped in the bundle folder', () => {
       expect(db.prepare('SELECT COUNT(*) FROM feature_acts').pluck().get()).toBe(0)
       expect(db.prepare('SELECT COUNT(*) FROM chunk').pluck().get()).toBe(0)
       expect(db.prepare("SELECT value FROM meta WHERE key = 'full_table'").pluck().get()).toBe('0')
+      // The non-BOS rows travel with it, as the source cache has them.
+      expect(db.prepare("SELECT value FROM meta WHERE key = 'bos_positions'").pluck().get()).toBe('24')
+      expect(db.prepare('SELECT COUNT(*) FROM feature_nobos').pluck().get()).toBe(rows(join(sourceDir, 'cache.sqlite'), 'SELECT COUNT(*) AS n FROM feature_nobos').map((r) => (r as { n: number }).n)[0])
+      expect(db.prepare('SELECT COUNT(*) FROM feature_nobos').pluck().get()).toBeGreaterThan(0)
     } finally {
       db.close()
     }

@@ -68,31 +68,46 @@ describe('activation cache on the tiny bundle', () => {
   }, SLOW)
   afterAll(async () => wb?.close())
 
-  it('stores every non-zero activation, and the per-feature stats match a brute-force recount', async () => {
-    const { features } = unwrap(await wb.invoke('features.list', {}))
+  it.each([true, false])('stores every non-zero activation, and the per-feature stats match a brute-force recount (includeBos %s)', async (includeBos) => {
+    const list = unwrap(await wb.invoke('features.list', { includeBos }))
+    const { features } = list
     expect(features).toHaveLength(dSae)
+    expect(list.bos).toBe(includeBos ? 'included' : 'excluded')
     const corpus = bundle.tokens.data
+    const { seqLen } = bundle.tokens
+    // The tiny bundle prepends BOS id 0 to every sequence (and has no 0 elsewhere); without BOS, position 0
+    // is no token at all: neither a firing nor an occurrence.
+    const counted = (t: number) => includeBos || t % seqLen !== 0
+    let bosFeatures = 0
     for (const f of features) {
       let count = 0
       let max = 0
       let sum = 0
       let onBos = 0
+      let all = 0
+      let allSum = 0
+      let allMax = 0
       const perToken = new Map<number, number>()
       for (let t = 0; t < nTokens; t++) {
         const v = dense[t * dSae + f.id]
         if (v === 0) continue
+        // The flags count every firing, whichever the mode.
+        all++
+        allSum += v
+        allMax = Math.max(allMax, v)
+        if (corpus[t] === 0) onBos++
+        if (!counted(t)) continue
         count++
         sum += v
         max = Math.max(max, v)
-        // The tiny bundle prepends BOS id 0.
-        if (corpus[t] === 0) onBos++
         perToken.set(corpus[t], (perToken.get(corpus[t]) ?? 0) + 1)
       }
+      if (onBos > 0) bosFeatures++
       expect(f.count).toBe(count)
-      expect(f.density).toBeCloseTo(count / nTokens, 12)
+      expect(f.density).toBeCloseTo(count / (includeBos ? nTokens : nTokens - bundle.tokens.nSeq), 12)
       expect(f.max).toBe(max)
       expect(f.mean).toBeCloseTo(count ? sum / count : 0, 10)
-      const flags = count === 0 ? [] : [onBos >= 0.99 * count && 'bos_only', max - sum / count <= 1e-3 * max && 'constant', count / nTokens > 0.1 && 'dense'].filter(Boolean)
+      const flags = all === 0 ? [] : [onBos >= 0.99 * all && 'bos_only', allMax - allSum / all <= 1e-3 * allMax && 'constant', all / nTokens > 0.1 && 'dense'].filter(Boolean)
       expect(f.flags).toEqual(flags)
       if (count === 0) {
         expect(f.topTokenId).toBeNull()
@@ -100,7 +115,7 @@ describe('activation cache on the tiny bundle', () => {
       }
       const best = Math.max(...perToken.values())
       const topToken = Math.min(...[...perToken].filter(([, c]) => c === best).map(([t]) => t))
-      const occ = corpus.reduce((n, t) => n + (t === topToken ? 1 : 0), 0)
+      const occ = corpus.reduce((n, t, i) => n + (t === topToken && counted(i) ? 1 : 0), 0)
       expect(f.topTokenId).toBe(topToken)
       const p = best / count
       const r = best / occ
@@ -108,15 +123,28 @@ describe('activation cache on the tiny bundle', () => {
       expect(f.recall).toBeCloseTo(r, 12)
       expect(f.f1).toBeCloseTo((2 * p * r) / (p + r), 12)
     }
+    // The tiny bundle's features fire on BOS, so the two modes tell something apart.
+    expect(bosFeatures).toBeGreaterThan(0)
   }, SLOW)
 
-  it('answers feature.get with the top activations, intervals and histogram of the recount', async () => {
+  it.each([true, false])('answers feature.get with the top activations, intervals and histogram of the recount (includeBos %s)', async (includeBos) => {
     const { seqLen } = bundle.tokens
+    // Without BOS, position 0 (BOS in every sequence of the tiny bundle) is neither a firing nor an occurrence.
+    const counted = (t: number) => includeBos || t % seqLen !== 0
     const dead = unwrap(await wb.invoke('features.list', {})).features.find((f) => f.count === 0)
-    for (const id of [0, 5, dSae - 1, ...(dead ? [dead.id] : [])]) {
-      const d = unwrap(await wb.invoke('feature.get', { id }))
+    // The features firing on BOS most, so that the modes differ in the features checked.
+    const onBos = Array.from({ length: dSae }, (_, f) => f).sort((a, b) => bosFirings(b) - bosFirings(a) || a - b)
+    function bosFirings(f: number): number {
+      let n = 0
+      for (let t = 0; t < nTokens; t += seqLen) if (dense[t * dSae + f] !== 0) n++
+      return n
+    }
+    expect(bosFirings(onBos[0])).toBeGreaterThan(0)
+    for (const id of [0, 5, dSae - 1, onBos[0], onBos[1], ...(dead ? [dead.id] : [])]) {
+      const d = unwrap(await wb.invoke('feature.get', { id, includeBos }))
+      expect(d.bos).toBe(includeBos ? 'included' : 'excluded')
       const firing: [number, number][] = []
-      for (let t = 0; t < nTokens; t++) if (dense[t * dSae + id] !== 0) firing.push([t, dense[t * dSae + id]])
+      for (let t = 0; t < nTokens; t++) if (dense[t * dSae + id] !== 0 && counted(t)) firing.push([t, dense[t * dSae + id]])
       const expectedTop = [...firing].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 100)
       expect(d.top.map((r) => [r.batch * seqLen + r.pos, r.activation])).toEqual(expectedTop)
       for (const r of d.top) {
@@ -142,8 +170,9 @@ describe('activation cache on the tiny bundle', () => {
         for (const e of g.examples) expect(e.activation >= g.lo && e.activation <= g.hi).toBe(true)
       }
       // Below the threshold: the top token where the engine's activation is 0.
-      const occurrencesOfTop = firing.length ? bundle.tokens.data.filter((t) => t === d.stats.topTokenId).length : 0
+      const occurrencesOfTop = firing.length ? bundle.tokens.data.filter((t, i) => t === d.stats.topTokenId && counted(i)).length : 0
       expect(d.below.length).toBe(Math.min(5, occurrencesOfTop - (d.stats.count ? Math.round((d.stats.precision ?? 0) * d.stats.count) : 0)))
+      for (const r of [...d.top, ...d.below, ...d.intervals.flatMap((b) => b.examples), ...d.quantiles.flatMap((g) => g.examples)]) expect(counted(r.batch * seqLen + r.pos)).toBe(true)
       for (const r of d.below) {
         expect(r.token_id).toBe(d.stats.topTokenId)
         expect(r.activation).toBe(0)

@@ -24,8 +24,8 @@ describe('IPC contract types', () => {
     expectTypeOf<Parameters<HandlerTable['feature.get']>[0]>().toEqualTypeOf<RequestOf<'feature.get'>>()
     expectTypeOf<Awaited<ReturnType<HandlerTable['cache.build']>>>().toEqualTypeOf<ResponseOf<'cache.build'>>()
     // Defaults are optional for callers and present for handlers.
-    expectTypeOf<RequestIn<'feature.get'>>().toEqualTypeOf<{ id: number; topK?: number | undefined }>()
-    expectTypeOf<RequestOf<'feature.get'>>().toEqualTypeOf<{ id: number; topK: number }>()
+    expectTypeOf<RequestIn<'feature.get'>>().toEqualTypeOf<{ id: number; topK?: number | undefined; includeBos?: boolean | undefined }>()
+    expectTypeOf<RequestOf<'feature.get'>>().toEqualTypeOf<{ id: number; topK: number; includeBos: boolean }>()
 
     // @ts-expect-error a table missing a channel is not a HandlerTable
     const missing: HandlerTable = { 'bundle.info': () => ({}) as ResponseOf<'bundle.info'> }
@@ -60,6 +60,10 @@ describe('dispatch', () => {
     ['feature.get', {}, 'id'],
     ['feature.get', { id: 1, topK: 0 }, 'topK'],
     ['feature.get', { id: 1, extra: true }, 'extra'],
+    ['feature.get', { id: 1, includeBos: 'yes' }, 'includeBos'],
+    ['features.list', { includeBos: 1 }, 'includeBos'],
+    ['features.list', { bos: 'excluded' }, 'bos'],
+    ['feature.histogram', { id: 1, includeBos: null }, 'includeBos'],
     ['features.byToken', {}, ''],
     ['features.byToken', { tokenId: 1, text: 'x' }, ''],
     ['labels.set', { id: 1, label: 5 }, 'label'],
@@ -83,7 +87,9 @@ describe('dispatch', () => {
   })
 
   it('hands handlers the validated request with defaults filled in', async () => {
-    expect(await dispatch('feature.get', { id: 7 })).toEqual({ ok: true, value: { echoed: { id: 7, topK: 100 } } })
+    expect(await dispatch('feature.get', { id: 7 })).toEqual({ ok: true, value: { echoed: { id: 7, topK: 100, includeBos: false } } })
+    expect(await dispatch('features.list', {})).toEqual({ ok: true, value: { echoed: { includeBos: false } } })
+    expect(await dispatch('feature.histogram', { id: 2, includeBos: true })).toEqual({ ok: true, value: { echoed: { id: 2, bins: 40, scale: 'linear', includeBos: true } } })
     expect(await dispatch('cache.build', { jobId: 'j1' })).toEqual({ ok: true, value: { echoed: { jobId: 'j1', rebuild: false, full: false } } })
     expect(await dispatch('session.save', { path: 'a.ftsession', state: {} })).toEqual({
       ok: true,

@@ -40,12 +40,15 @@ export async function build(wb: Workbench, opts: { rebuild?: boolean; full?: boo
 /** Every answer the cache gives for the tiny bundle, as one JSON string. */
 export async function dumpAnswers(wb: Workbench): Promise<string> {
   const info = unwrap(await wb.invoke('bundle.info', {}))
-  const out: unknown[] = [unwrap(await wb.invoke('features.list', {}))]
+  const out: unknown[] = []
   // Other binnings need the full table; the summary has the stored one.
   const full = unwrap(await wb.invoke('cache.status', {})).fullTable === true
-  for (let id = 0; id < info.sae.d_sae; id++) {
-    out.push(unwrap(await wb.invoke('feature.get', { id })))
-    out.push(unwrap(await wb.invoke('feature.histogram', full ? { id, bins: 17, scale: 'log' } : { id })))
+  for (const includeBos of [false, true]) {
+    out.push(unwrap(await wb.invoke('features.list', { includeBos })))
+    for (let id = 0; id < info.sae.d_sae; id++) {
+      out.push(unwrap(await wb.invoke('feature.get', { id, includeBos })))
+      out.push(unwrap(await wb.invoke('feature.histogram', full ? { id, bins: 17, scale: 'log', includeBos } : { id, includeBos })))
+    }
   }
   for (let t = 0; t < info.model.d_vocab; t += 7) out.push(unwrap(await wb.invoke('features.byToken', { tokenId: t, limit: 10_000 })))
   return JSON.stringify(out)
@@ -58,6 +61,7 @@ export function dumpTables(path: string): string {
     const parts: string[] = []
     for (const [table, order] of [
       ['feature', 'id'],
+      ['feature_nobos', 'id'],
       ['feature_acts', 'id'],
       ['token_index', 'token_id'],
     ]) {
