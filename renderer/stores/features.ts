@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
-import { computed, ref, shallowRef } from 'vue'
-import type { FeatureDetail, FeatureSummary, PartialCoverage } from '../../common/contract'
+import { computed, ref, shallowRef, watch } from 'vue'
+import type { FeatureBos, FeatureDetail, FeatureSummary, PartialCoverage } from '../../common/contract'
 import { call, errorMessage } from '../api'
 import { useSettingsStore } from './settings'
 
@@ -15,6 +15,8 @@ export const useFeaturesStore = defineStore('features', () => {
   const error = ref<string | null>(null)
   /** Set while the rows are a running (or stopped) build's partial summary: how much of the corpus they cover. */
   const partial = ref<PartialCoverage | null>(null)
+  /** Whether the rows' numbers count the firings on BOS (Settings → Exclude BOS), as the cache answered. */
+  const bos = ref<FeatureBos | null>(null)
   const details = shallowRef(new Map<number, FeatureDetail>())
   const listeners = new Set<RowsListener>()
   /** Bumped on every load and patch: rows change in place, so views that read one row depend on this. */
@@ -38,11 +40,12 @@ export const useFeaturesStore = defineStore('features', () => {
   async function load(opts: { quiet?: boolean } = {}): Promise<void> {
     loading.value = true
     try {
-      const list = await call('features.list', {})
+      const list = await call('features.list', { includeBos: !settings.excludeBos })
       byId.clear()
       for (const f of list.features) byId.set(f.id, f)
       rows.value = list.features
       partial.value = list.partial ?? null
+      bos.value = list.bos
       details.value = new Map()
       revision.value++
       error.value = null
@@ -53,9 +56,19 @@ export const useFeaturesStore = defineStore('features', () => {
     }
   }
 
+  // Every number shown changes with the setting: the rows again, and details asked anew (feature tabs
+  // read them again when the rows' mode differs from theirs).
+  watch(
+    () => settings.excludeBos,
+    () => {
+      if (rows.value.length) void load()
+    },
+  )
+
   function clear(): void {
     rows.value = []
     partial.value = null
+    bos.value = null
     byId.clear()
     details.value = new Map()
   }
@@ -82,9 +95,10 @@ export const useFeaturesStore = defineStore('features', () => {
   async function detail(id: number): Promise<FeatureDetail> {
     const cached = details.value.get(id)
     if (cached) return cached
-    const d = await call('feature.get', { id, topK: 100 })
-    // A partial answer is not kept past the next load (load() starts a new map).
-    details.value.set(id, d)
+    const includeBos = !settings.excludeBos
+    const d = await call('feature.get', { id, topK: 100, includeBos })
+    // A partial answer is not kept past the next load (load() starts a new map), nor one of the other mode.
+    if (includeBos === !settings.excludeBos) details.value.set(id, d)
     return d
   }
 
@@ -103,5 +117,5 @@ export const useFeaturesStore = defineStore('features', () => {
     return byId.get(id)
   }
 
-  return { rows, shownRows, hiddenCount, hidden, revision, loading, error, partial, load, clear, onRowsUpdated, detail, setLabel, setNotes, summary }
+  return { rows, shownRows, hiddenCount, hidden, revision, loading, error, partial, bos, load, clear, onRowsUpdated, detail, setLabel, setNotes, summary }
 })

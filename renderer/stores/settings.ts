@@ -11,6 +11,7 @@ interface Saved {
   colourMode?: unknown
   csvBom?: unknown
   hideDegenerate?: unknown
+  excludeBos?: unknown
   traceConvention?: unknown
   contextWindow?: unknown
 }
@@ -40,17 +41,20 @@ export const useSettingsStore = defineStore('settings', () => {
   const csvBom = ref(saved.csvBom === true)
   /** Features flagged degenerate (BOS-only, constant, dense) are left out of every feature list. */
   const hideDegenerate = ref(saved.hideDegenerate === true)
+  /** Feature statistics leave out the firings on BOS (main/cache/bos.ts), as sae_vis does, unless turned off. */
+  const excludeBos = ref(saved.excludeBos !== false)
   /** The convention a new trace opens in: u, whose decomposition adds up to u·R, unless v is chosen. */
   const traceConvention = ref<TraceConvention>(saved.traceConvention === 'v' ? 'v' : 'u')
   /** Tokens before and after an example's token in the examples' running text (a row expands to all). */
   const contextWindow = ref(contextWindowOf(saved.contextWindow))
 
-  watch([colourMode, csvBom, hideDegenerate, traceConvention, contextWindow], () => {
+  watch([colourMode, csvBom, hideDegenerate, excludeBos, traceConvention, contextWindow], () => {
     try {
       const saving: Saved = {
         colourMode: colourMode.value,
         csvBom: csvBom.value,
         hideDegenerate: hideDegenerate.value,
+        excludeBos: excludeBos.value,
         traceConvention: traceConvention.value,
         contextWindow: contextWindow.value,
       }
@@ -60,5 +64,5 @@ export const useSettingsStore = defineStore('settings', () => {
     }
   })
 
-  return { colourMode, csvBom, hideDegenerate, traceConvention, contextWindow }
+  return { colourMode, csvBom, hideDegenerate, excludeBos, traceConvention, contextWindow }
 })
