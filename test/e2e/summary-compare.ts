@@ -36,51 +36,81 @@ const key = (r: unknown[]) => r.map((v) => (Buffer.isBuffer(v) ? v.toString('hex
 export interface SummaryComparison {
   features: number
   identicalFeatureRows: number
+  /** The non-BOS rows (feature_nobos, main/cache/bos.ts) of the features that fire on BOS. */
+  noBosFeatures: number
+  identicalNoBosRows: number
   tokens: number
   identicalTokenRows: number
   /** What a researcher would see differ, beyond the bounds; empty when the two agree. */
   problems: string[]
 }
 
-export function compareSummaries(a: string, b: string): SummaryComparison {
-  const featureSql = 'SELECT * FROM feature ORDER BY id'
-  const tokenSql = 'SELECT token_id, n_features, entries FROM token_index ORDER BY token_id'
+function hasTable(path: string, table: string): boolean {
+  return rows(path, `SELECT name FROM sqlite_master WHERE type = 'table' AND name = '${table}'`).length > 0
+}
+
+/** Compares one per-feature table (`feature`, or `feature_nobos`) row by row; `problems` gets what differs. */
+function compareFeatureTable(a: string, b: string, table: string, problems: string[]): { rows: number; identical: number } {
+  for (const [path, name] of [[a, 'the fresh build'], [b, 'the shipped summary']]) {
+    if (!hasTable(path, table)) problems.push(`${table}: missing in ${name}`)
+  }
+  if (problems.some((p) => p.startsWith(`${table}: missing`))) return { rows: 0, identical: 0 }
+  const featureSql = `SELECT * FROM ${table} ORDER BY id`
   const [fa, fb] = [rows(a, featureSql), rows(b, featureSql)]
-  const [ta, tb] = [rows(a, tokenSql), rows(b, tokenSql)]
-  const problems: string[] = []
-  let identicalFeatureRows = 0
-  let identicalTokenRows = 0
-  if (fa.length !== fb.length) problems.push(`feature rows: ${fa.length} vs ${fb.length}`)
+  let identical = 0
+  const columns = 'id, count, max, mean, top_tokens, top_vals, hist_counts'
   const dbA = new Database(a, { readonly: true })
   const dbB = new Database(b, { readonly: true })
+  // A feature without a non-BOS row has no BOS firing: its numbers are its `feature` row's. On another CPU a
+  // firing at the edge of zero on BOS may come or go, giving it such a row in one file only.
   const one = (db: Database.Database, id: number) =>
-    db.prepare('SELECT id, count, max, mean, top_tokens, top_vals, hist_counts FROM feature WHERE id = ?').get(id) as FeatureRow
+    (db.prepare(`SELECT ${columns} FROM ${table} WHERE id = ?`).get(id) ?? db.prepare(`SELECT ${columns} FROM feature WHERE id = ?`).get(id)) as FeatureRow | undefined
+  if (table === 'feature' && fa.length !== fb.length) problems.push(`${table} rows: ${fa.length} vs ${fb.length}`)
   try {
-    for (let i = 0; i < Math.min(fa.length, fb.length); i++) {
-      if (key(fa[i]) === key(fb[i])) {
-        identicalFeatureRows++
+    const inA = new Map(fa.map((r) => [r[0], r]))
+    const inB = new Map(fb.map((r) => [r[0], r]))
+    const ids = [...new Set([...fa, ...fb].map((r) => r[0] as number))].sort((p, q) => p - q)
+    for (const fid of ids) {
+      const ra = inA.get(fid)
+      const rb = inB.get(fid)
+      if (ra && rb && key(ra) === key(rb)) {
+        identical++
         continue
       }
-      const x = one(dbA, fa[i][0] as number)
-      const y = one(dbB, fa[i][0] as number)
-      const id = x.id
+      const x = one(dbA, fid)
+      const y = one(dbB, fid)
+      if (!x || !y) {
+        problems.push(`${table}: feature ${fid} only in one file`)
+        continue
+      }
+      const id = `${table} ${x.id}`
       const close = (p: number, q: number, scale: number) => Math.abs(p - q) <= 1e-4 * Math.max(scale, 1e-6)
-      if (Math.abs(x.count - y.count) > Math.max(2, 0.001 * x.count)) problems.push(`feature ${id}: count ${x.count} vs ${y.count}`)
-      if (!close(x.max, y.max, x.max)) problems.push(`feature ${id}: max ${x.max} vs ${y.max}`)
-      if (!close(x.mean, y.mean, x.max)) problems.push(`feature ${id}: mean ${x.mean} vs ${y.mean}`)
+      if (Math.abs(x.count - y.count) > Math.max(2, 0.001 * x.count)) problems.push(`${id}: count ${x.count} vs ${y.count}`)
+      if (!close(x.max, y.max, x.max)) problems.push(`${id}: max ${x.max} vs ${y.max}`)
+      if (!close(x.mean, y.mean, x.max)) problems.push(`${id}: mean ${x.mean} vs ${y.mean}`)
       const [va, vb] = [f32(x.top_vals), f32(y.top_vals)]
-      if (va.length !== vb.length || va.some((v, j) => !close(v, vb[j], x.max))) problems.push(`feature ${id}: top activations differ`)
+      if (va.length !== vb.length || va.some((v, j) => !close(v, vb[j], x.max))) problems.push(`${id}: top activations differ`)
       const [sa, sb] = [new Set(u32(x.top_tokens)), u32(y.top_tokens)]
       const shared = [...sb].filter((t) => sa.has(t)).length
-      if (shared < 0.9 * sa.size) problems.push(`feature ${id}: ${shared} of ${sa.size} top tokens shared`)
+      if (shared < 0.9 * sa.size) problems.push(`${id}: ${shared} of ${sa.size} top tokens shared`)
       const [ha, hb] = [u32(x.hist_counts), u32(y.hist_counts)]
       const l1 = ha.reduce((n, c, j) => n + Math.abs(c - (hb[j] ?? 0)), 0)
-      if (ha.length !== hb.length || l1 > 0.01 * x.count + 2) problems.push(`feature ${id}: histograms differ by ${l1} firings`)
+      if (ha.length !== hb.length || l1 > 0.01 * x.count + 2) problems.push(`${id}: histograms differ by ${l1} firings`)
     }
   } finally {
     dbA.close()
     dbB.close()
   }
+  return { rows: fa.length, identical }
+}
+
+export function compareSummaries(a: string, b: string): SummaryComparison {
+  const tokenSql = 'SELECT token_id, n_features, entries FROM token_index ORDER BY token_id'
+  const [ta, tb] = [rows(a, tokenSql), rows(b, tokenSql)]
+  const problems: string[] = []
+  let identicalTokenRows = 0
+  const feature = compareFeatureTable(a, b, 'feature', problems)
+  const noBos = compareFeatureTable(a, b, 'feature_nobos', problems)
   if (ta.length !== tb.length) problems.push(`token rows: ${ta.length} vs ${tb.length}`)
   for (let i = 0; i < Math.min(ta.length, tb.length); i++) {
     if (key(ta[i]) === key(tb[i])) identicalTokenRows++
@@ -88,5 +118,13 @@ export function compareSummaries(a: string, b: string): SummaryComparison {
       problems.push(`token ${ta[i][0]}: ${ta[i][1]} features vs token ${tb[i][0]}: ${tb[i][1]}`)
     }
   }
-  return { features: fa.length, identicalFeatureRows, tokens: ta.length, identicalTokenRows, problems: problems.slice(0, 20) }
+  return {
+    features: feature.rows,
+    identicalFeatureRows: feature.identical,
+    noBosFeatures: noBos.rows,
+    identicalNoBosRows: noBos.identical,
+    tokens: ta.length,
+    identicalTokenRows,
+    problems: problems.slice(0, 20),
+  }
 }

@@ -222,8 +222,11 @@ describe('workspace in the browser (serve mode)', () => {
     expect(existsSync(shipped)).toBe(true)
     const c = compareSummaries(state.path, shipped)
     writeFileSync(join(OUTPUT, 'shipped-summary-check.json'), JSON.stringify(c, null, 2))
-    console.log(`shipped summary vs fresh build: ${c.identicalFeatureRows}/${c.features} feature rows and ${c.identicalTokenRows}/${c.tokens} token rows identical`)
+    console.log(
+      `shipped summary vs fresh build: ${c.identicalFeatureRows}/${c.features} feature rows, ${c.identicalNoBosRows}/${c.noBosFeatures} non-BOS rows and ${c.identicalTokenRows}/${c.tokens} token rows identical`,
+    )
     expect(c.features).toBe(info.sae.d_sae)
+    expect(c.noBosFeatures).toBeGreaterThan(0)
     expect(c.problems).toEqual([])
   })
 

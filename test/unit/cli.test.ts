@@ -39,13 +39,21 @@ describe('feature-tracer CLI', () => {
     expect(Object.keys(features[0]).sort()).toEqual(
       ['count', 'density', 'f1', 'flags', 'id', 'label', 'max', 'mean', 'notes', 'precision', 'recall', 'topToken', 'topTokenId'].sort(),
     )
+    // BOS left out unless asked for: the tiny bundle's features fire on the BOS every sequence starts with.
+    const withBos = cli(['features', '--bundle', TINY, '--cache', cache, '--json', '--include-bos'], env)
+    const all = JSON.parse(withBos.stdout) as { features: FeatureSummary[]; bos: string }
+    expect([JSON.parse(r.stdout).bos, all.bos]).toEqual(['excluded', 'included'])
+    expect(all.features.some((f, i) => f.count > features[i].count)).toBe(true)
+    expect(all.features.every((f, i) => f.count >= features[i].count)).toBe(true)
+    const text = cli(['features', '--bundle', TINY, '--cache', cache, '--include-bos'], env)
+    expect(text.stderr).toContain('statistics: BOS included')
   }, SLOW)
 
   it('prints one feature with the seed table’s columns', () => {
     const r = cli(['feature', '--bundle', TINY, '--cache', cache, '--id', '3', '--json'], env)
     expect(r.code).toBe(0)
     const d = JSON.parse(r.stdout) as FeatureDetail
-    expect(Object.keys(d).sort()).toEqual(['below', 'histogram', 'intervals', 'logits', 'quantiles', 'stats', 'top'])
+    expect(Object.keys(d).sort()).toEqual(['below', 'bos', 'histogram', 'intervals', 'logits', 'quantiles', 'stats', 'top'])
     expect(d.stats.id).toBe(3)
     expect(d.top.length).toBe(Math.min(100, d.stats.count))
     expect(Object.keys(d.top[0]).sort()).toEqual(['activation', 'batch', 'context', 'label', 'pos', 'str_tokens', 'token_id', 'unique_token'].sort())
@@ -55,6 +63,7 @@ describe('feature-tracer CLI', () => {
     const text = cli(['feature', '--bundle', TINY, '--cache', cache, '--id', '3', '--top', '5'], env)
     expect(text.code).toBe(0)
     expect(text.stdout).toContain('str_tokens  unique_token  context')
+    expect(text.stdout).toContain('statistics: BOS excluded')
   }, SLOW)
 
   it('fails clearly, with a non-zero exit code, on bad input', () => {

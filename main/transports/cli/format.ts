@@ -1,5 +1,5 @@
 // Plain-text renderings for people at a terminal; --json prints the handler's value instead.
-import type { AblationsJson, ActivationRow, CacheProgress, ConventionTraceJson, FeatureDetail, FeatureSummary, TraceJson } from '../../../common/contract'
+import type { AblationsJson, ActivationRow, CacheProgress, ConventionTraceJson, FeatureBos, FeatureDetail, FeatureSummary, TraceJson } from '../../../common/contract'
 
 const num = (x: number | null, digits = 4): string => (x === null ? '-' : x.toFixed(digits))
 
@@ -14,6 +14,14 @@ export function formatProgress(p: CacheProgress): string {
   if (p.phase === 'finalize') return `finalizing: ${p.totalTokens} tokens computed, writing per-feature tables…`
   const eta = p.etaSec === null ? '?' : `${Math.round(p.etaSec)} s`
   return `cache build: ${p.doneTokens}/${p.totalTokens} tokens (${pct.toFixed(1)}%), ${Math.round(p.tokensPerSec)} tokens/s, ETA ${eta}`
+}
+
+/** Which firings the numbers count (FeatureBos), in words. */
+export function bosText(bos: FeatureBos): string {
+  if (bos === 'excluded') return 'BOS excluded (firings at position 0 of a sequence starting with BOS; --include-bos counts them)'
+  if (bos === 'included') return 'BOS included'
+  if (bos === 'no_bos') return 'the corpus has no BOS token'
+  return 'BOS included: this cache cannot leave it out (built by an older version, or a build under way); rebuild it'
 }
 
 export function formatFeatures(features: FeatureSummary[]): string {
@@ -36,6 +44,7 @@ export function formatFeature(d: FeatureDetail): string {
     `feature ${s.id}${s.label ? ` — ${s.label}` : ''}`,
     `density ${num(s.density, 5)} (${s.count} firings), max ${num(s.max)}, mean ${num(s.mean)} (over firings)`,
     `top token ${s.topToken ?? '-'}: precision ${num(s.precision, 3)}, recall ${num(s.recall, 3)}, F1 ${num(s.f1, 3)}`,
+    `statistics: ${bosText(d.bos)}`,
     '',
     'top activations',
     rows(d.top),

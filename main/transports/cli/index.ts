@@ -14,7 +14,7 @@ import { parseShard, shardText, type Shard } from '../../cache/build'
 import { cacheKeyOf, SHIPPED_CACHE } from '../../cache/bundle-link'
 import { mergeShardsOf } from '../../cache/merge'
 import { shipSummary } from '../../cache/ship'
-import { ablationFields, formatAblations, formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
+import { ablationFields, bosText, formatAblations, formatFeature, formatFeatures, formatProgress, formatTrace } from './format'
 
 const USAGE = `usage: feature-tracer <command> [options]
 
@@ -33,10 +33,14 @@ commands:
   cache ship    [--bundle DIR] [--cache FILE]               copy the built cache's summary into the bundle
                                                             folder (summary.sqlite.br): whoever opens the
                                                             bundle sees its features with no build
-  features      [--bundle DIR] [--cache FILE] [--json]      stats of every feature
-  feature --id F [--bundle DIR] [--cache FILE] [--top K] [--json]
+  features      [--bundle DIR] [--cache FILE] [--include-bos] [--json]
+                                                            stats of every feature
+  feature --id F [--bundle DIR] [--cache FILE] [--top K] [--include-bos] [--json]
                                                             one feature: stats, histogram, intervals,
-                                                            logit effects, top activations
+                                                            logit effects, top activations; without
+                                                            --include-bos the firings on BOS (position
+                                                            0 of a sequence starting with it) are left
+                                                            out, as sae_vis
   by-token (--token-id T | --text S) [--limit N] [--json]   which features fire on a token
   trace --feature F (--sample S --pos P | --prompt TEXT --token I) [--bundle DIR]
         [--source-pos P] [--head H] [--top K] [--json]      trace a feature at a corpus token or a
@@ -274,6 +278,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       json: { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
       full: { type: 'boolean', default: false },
+      'include-bos': { type: 'boolean', default: false },
       shard: { type: 'string' },
       'quantile-samples': { type: 'string' },
       threshold: { type: 'string' },
@@ -328,15 +333,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         return 0
       }
       case 'features': {
-        const list = await call(wb, 'features.list', {})
+        const list = await call(wb, 'features.list', { includeBos: values['include-bos'] })
         if (values.json) json(list)
-        else stdout(formatFeatures(list.features))
+        else {
+          // The table stays on stdout alone; which firings it counts goes beside it.
+          process.stderr.write(`statistics: ${bosText(list.bos)}\n`)
+          stdout(formatFeatures(list.features))
+        }
         return 0
       }
       case 'feature': {
         const id = int(values.id, 'id')
         if (id === undefined) throw new UsageError('feature needs --id F')
-        const detail = await call(wb, 'feature.get', { id, topK: int(values.top, 'top') })
+        const detail = await call(wb, 'feature.get', { id, topK: int(values.top, 'top'), includeBos: values['include-bos'] })
         if (values.json) json(detail)
         else stdout(formatFeature(detail))
         return 0
