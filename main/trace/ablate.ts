@@ -143,8 +143,7 @@ export interface AblationInput {
 export function ablationsAt({ bundle, at, sample, sampleSeqs, terms = ABLATION_TERMS }: AblationInput): Omit<AblationsJson, 'timingsMs'> {
   const { model, sae } = bundleViews(bundle)
   const { n_heads: H, d_head: dh, d_model: d } = model.cfg
-  const { plan, fwd, pos: t, lin, feature } = at
-  const seqLen = at.sequence.length
+  const { plan, fwd, fwdLen: seqLen, pos: t, lin, feature } = at
   const e = encoderColumn(sae, feature)
   // The space the terms are removed from, its value at the point, and the pre-activation from it.
   const width = plan.attentionHook ? sae.dIn : d

@@ -78,11 +78,24 @@ export function linearizeAt(bundle: Bundle, plan: TracePlan, fwd: Hooks, feature
   return linearizeFeature(model, sae, plan.layer, plan.hook, feature, resid, { hookValue: row(fwd[plan.saeHook].data, pos, sae.dIn), selfPattern })
 }
 
-/** The point's own sequence run for `hooks` (linearizationHooks among them), and v and u at the point. */
-export async function forwardAt(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint, hooks: HookName[]): Promise<PointSequence & { fwd: Hooks; lin: Linearization }> {
+/** A point's forward pass: hook values of its sequence up to the point, and v and u there. */
+export interface PointHooks {
+  fwd: Hooks
+  /**
+   * Positions the hook values hold: 0…pos. The model is causal, so later positions change nothing at or
+   * before the point, and running them would cost up to the whole sequence again (a point at position 9 of
+   * 128 runs 10 tokens).
+   */
+  fwdLen: number
+  lin: Linearization
+}
+
+/** The point's own sequence, up to the point, run for `hooks` (linearizationHooks among them), and v and u at the point. */
+export async function forwardAt(bundle: Bundle, engine: Pick<ComputeEngine, 'forward'>, point: TracePoint, hooks: HookName[]): Promise<PointSequence & PointHooks> {
   const at = pointSequence(bundle, point)
-  const fwd = await engine.forward(at.sequence, 1, at.sequence.length, hooks)
-  return { ...at, fwd, lin: linearizeAt(bundle, tracePlan(bundle), fwd, point.feature, at.pos, at.sequence.length) }
+  const fwdLen = at.pos + 1
+  const fwd = await engine.forward(at.sequence.subarray(0, fwdLen), 1, fwdLen, hooks)
+  return { ...at, fwd, fwdLen, lin: linearizeAt(bundle, tracePlan(bundle), fwd, point.feature, at.pos, fwdLen) }
 }
 
 /**

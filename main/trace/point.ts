@@ -7,9 +7,9 @@ import type { HookName } from '../compute/api'
 import { tokenText } from '../../common/text'
 import { headVectors, qkGrid, qkKeyVectors, qkPair, queries } from './circuits'
 import { decomposeAt, decomposeAttentionHook, strongestSourceAndHead, type AttentionLayerValues, type Decomposition } from './decompose'
-import { attentionReadDirections, type Linearization } from './linearize'
+import { attentionReadDirections } from './linearize'
 import { logitEffectDirection } from './logit-effect'
-import { bundleViews, forwardAt, type Hooks, type PointSequence } from './locate'
+import { bundleViews, forwardAt, type PointHooks, type PointSequence } from './locate'
 import { cosine, row, topIndices } from './math'
 import { encoderColumn } from './weights'
 import { hookVHook, linearizationHooks, mlpOutHook, patternHook, residPreHook, tracePlan, type TracePlan } from './plan'
@@ -27,11 +27,9 @@ function pointHooks(plan: TracePlan): HookName[] {
 }
 
 /** The point's own forward pass, and v and u there. */
-export interface PointForward extends PointSequence {
+export interface PointForward extends PointSequence, PointHooks {
   feature: number
   tokenId: number
-  lin: Linearization
-  fwd: Hooks
   plan: TracePlan
   timingsMs: Record<string, number>
 }
@@ -77,11 +75,10 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
   const lap = lapper(timingsMs)
   const { model, sae, display } = bundleViews(bundle)
   const { n_heads: H, d_vocab: vocab, d_model: d } = bundle.config.model
-  const { feature, sequence, ref, pos, tokenId, fwd, plan, lin } = at
+  const { feature, sequence, ref, pos, tokenId, fwd, fwdLen: seqLen, plan, lin } = at
   const L = plan.circuitLayer!
   const topK = opts.topK ?? 20
   const atPos = (name: string): Float32Array => row(fwd[name].data, pos, d)
-  const seqLen = sequence.length
 
   // Decompositions, head vectors and the vocabulary products (all vectors in one run).
   const attnValues = (l: number): AttentionLayerValues => ({ layer: l, hookV: fwd[hookVHook(l)].data, pattern: fwd[patternHook(l)].data })

@@ -318,7 +318,8 @@ describe('a trace in two parts: the point, then the scope', () => {
         const point = { feature: p.feature, sample: p.sample, pos: p.pos }
         calls.length = 0
         const pt = await tracePoint(bundle, spy, point)
-        expect(calls).toEqual(['forward 1x' + bundle.tokens.seqLen, 'vocabProducts'])
+        // The point's sequence up to the point: later positions change nothing there (the model is causal).
+        expect(calls).toEqual([`forward 1x${p.pos + 1}`, 'vocabProducts'])
         expect(relErr(pt.v.vector, golden.f32(`${p.key}.v`).data)).toBeLessThan(TOL)
         expect(relErr(pt.v.tokenScores.scores, golden.f32(`${p.key}.W_E_v`).data)).toBeLessThan(TOL)
         expect(relErr(pt.u.heads[p.best_head].lnOv.scores, golden.f32(`${p.key}.ln_ov_u.h${p.best_head}`).data)).toBeLessThan(TOL)
@@ -327,7 +328,7 @@ describe('a trace in two parts: the point, then the scope', () => {
 
         calls.length = 0
         const sc = await traceScope(bundle, spy, point, { rowLimit: 10 })
-        expect(calls).toEqual(['forward 1x' + bundle.tokens.seqLen, `projectBlock ${p.batch_size}x${bundle.tokens.seqLen}`])
+        expect(calls).toEqual([`forward 1x${p.pos + 1}`, `projectBlock ${p.batch_size}x${bundle.tokens.seqLen}`])
         expect(relErr(sc.v.activationScores, golden.f32(`${p.key}.scores_v`).data)).toBeLessThan(TOL)
         expect(relErr(sc.u.activationScores, golden.f32(`${p.key}.scores_u`).data)).toBeLessThan(TOL)
         expect(sc.v.topRows).toHaveLength(10)
