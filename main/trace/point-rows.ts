@@ -5,6 +5,8 @@
 //                                    seed's W_Q[h]W_K[h]ᵀ·vec of each head (v's, then u's)
 //   keys   LN1(W_E + W_pos[p]) · x   W_V[h]W_O[h]·vec of each head (v's, then u's); then each head's QK key
 //   unembed x · W_U                   the logit-effect direction, when the hook has one
+// Where u is v (no LayerNorm between R and the SAE: a residual hook), the two conventions share their rows:
+// every table of u is v's, and the products have half the rows (each row is a pass over the vocabulary).
 // The layout stacks the vectors and names the rows, so nothing else computes a row index.
 import type { HeadVectors, QkKeyVector } from './circuits'
 import type { Convention } from './types'
@@ -19,46 +21,59 @@ export interface ConventionVectors {
 }
 
 export class PointRows {
-  constructor(readonly nHeads: number) {}
+  /** Conventions with rows of their own: 1 when u's rows are v's. */
+  private readonly conventions: number
+
+  /** `uIsV`: u equals v, so u's tables are v's (its rows are not stacked again). */
+  constructor(
+    readonly nHeads: number,
+    readonly uIsV = false,
+  ) {
+    this.conventions = uIsV ? 1 : 2
+  }
+
+  private at(c: Convention): number {
+    return this.uIsV ? 0 : index[c]
+  }
 
   /** embed: W_E · the convention's vector (its token scores). */
   tokenScores(c: Convention): number {
-    return index[c]
+    return this.at(c)
   }
 
   /** embed: W_E · W_V[h] W_O[h] vec (the seed's OV table). */
   ovTokens(c: Convention, head: number): number {
-    return 2 + index[c] * this.nHeads + head
+    return this.conventions + this.at(c) * this.nHeads + head
   }
 
   /** embed: W_E · W_Q[h] W_K[h]ᵀ vec (the seed's QK table). */
   qkSeed(c: Convention, head: number): number {
-    return 2 + (2 + index[c]) * this.nHeads + head
+    return this.conventions + (this.conventions + this.at(c)) * this.nHeads + head
   }
 
   /** keys: LN1(W_E + W_pos[p]) · W_V[h] W_O[h] vec (the exact LN+OV table, before its bias). */
   lnOv(c: Convention, head: number): number {
-    return index[c] * this.nHeads + head
+    return this.at(c) * this.nHeads + head
   }
 
   /** keys: LN1(W_E + W_pos[p]) · the key vector of head h (the exact QK table, before its bias). */
   qk(head: number): number {
-    return 2 * this.nHeads + head
+    return this.conventions * this.nHeads + head
   }
 
   get embedRows(): number {
-    return 2 + 4 * this.nHeads
+    return this.conventions * (1 + 2 * this.nHeads)
   }
 
   get keyRows(): number {
-    return 3 * this.nHeads
+    return (this.conventions + 1) * this.nHeads
   }
 
-  /** The embed and keys inputs: each vector at its row of a row-major [rows, d] matrix. */
+  /** The embed and keys inputs: each vector at its row of a row-major [rows, d] matrix (u's only when it has rows of its own). */
   stack(d: number, vectors: Record<Convention, ConventionVectors>, qkKeys: QkKeyVector[]): { embed: Float32Array; keys: Float32Array } {
     const embed = new Float32Array(this.embedRows * d)
     const keys = new Float32Array(this.keyRows * d)
-    for (const c of CONVENTIONS) {
+    for (const c of CONVENTIONS.slice(0, this.conventions)) {
       embed.set(vectors[c].vector, this.tokenScores(c) * d)
       vectors[c].heads.forEach((hv, h) => {
         embed.set(hv.ov, this.ovTokens(c, h) * d)

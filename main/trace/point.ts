@@ -97,13 +97,16 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
   if (!Number.isInteger(head) || head < 0 || head >= H) throw new TraceInputError(`head ${head} outside [0, ${H})`)
   const badToken = opts.gridTokens?.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab)
   if (badToken !== undefined) throw new TraceInputError(`grid token id ${badToken} lies outside the vocabulary [0, ${vocab})`)
+  // No LayerNorm between R and the SAE (a residual hook): u is v, and u's tables are v's, computed once.
+  const uIsV = lin.u.length === lin.v.length && lin.u.every((x, i) => x === lin.v[i])
+  const vHeads = headVectors(model, L, lin.v, reads)
   const vectors = {
-    v: { vector: lin.v, heads: headVectors(model, L, lin.v, reads), dotResidMid: lin.vDotResid },
-    u: { vector: lin.u, heads: headVectors(model, L, lin.u, reads), dotResidMid: lin.uDotResid },
+    v: { vector: lin.v, heads: vHeads, dotResidMid: lin.vDotResid },
+    u: { vector: lin.u, heads: uIsV ? vHeads : headVectors(model, L, lin.u, reads), dotResidMid: lin.uDotResid },
   }
   const keyVecs = qkKeyVectors(model, L, queries(model, L, atPos(residPreHook(L)), pos - sourcePos))
   const logitDirection = logitEffectDirection(model, sae, plan.layer, plan.hook, feature)
-  const rows = new PointRows(H)
+  const rows = new PointRows(H, uIsV)
   let t = lap('pointMath', t0)
   const products = await engine.vocabProducts({
     layer: L,
@@ -113,12 +116,21 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
   })
   t = lap('vocabProducts', t)
 
-  /** Row i of a [rows, d_vocab] product as a vocabulary table (copied, so the product can be freed), plus `add`. */
+  /**
+   * Row i of a [rows, d_vocab] product as a vocabulary table (copied, so the product can be freed), plus `add`;
+   * made once per row and `add` (u's tables are v's where u is v).
+   */
+  const tables = new Map<string, VocabScores>()
   const vs = (m: Float32Array, i: number, add = 0): VocabScores => {
+    const key = `${m === products.embed ? 'embed' : m === products.keys ? 'keys' : 'unembed'}:${i}:${add}`
+    const known = tables.get(key)
+    if (known) return known
     const scores = row(m, i, vocab).slice()
     if (add !== 0) for (let j = 0; j < vocab; j++) scores[j] += add
     const entry = (id: number): TokenScore => ({ tokenId: id, str_tokens: tokenText(display, id), score: scores[id] })
-    return { scores, top: topIndices(scores, topK).map(entry), bottom: topIndices(scores, topK, false).map(entry) }
+    const table = { scores, top: topIndices(scores, topK).map(entry), bottom: topIndices(scores, topK, false).map(entry) }
+    tables.set(key, table)
+    return table
   }
   const LABELS = labels(plan, lin.frozenLn?.name)
   const convention = (c: Convention): ConventionPoint => ({

@@ -164,6 +164,13 @@ for (const variant of VARIANTS) {
         sameR(t.v.fidelity.pearsonRelu, p.fidelity_pearson_relu, `${p.key} gated r`)
         if (!variant.frozenLn) expect(t.v.fidelity.pearson).toBeGreaterThan(1 - 1e-6)
         expect(relErr(t.v.tokenScores.scores, f32(`${p.key}.W_E_v`))).toBeLessThan(TOL)
+        if (!variant.frozenLn) {
+          // u is v (PyTorch's u equals its v here): u's tables are v's, each computed once (PointRows, uIsV).
+          expect(relErr(t.u.tokenScores.scores, f32(`${p.key}.W_E_v`))).toBeLessThan(TOL)
+          t.u.heads.forEach((h, i) => {
+            for (const table of ['ovTokens', 'lnOv', 'qkSeed'] as const) expect(h[table].scores).toEqual(t.v.heads[i][table].scores)
+          })
+        }
         expect(t.logitEffect).not.toBeNull()
         expect(relErr(t.logitEffect!.scores, f32(`${p.key}.logit_effect`)), `${p.key} logit effect`).toBeLessThan(TOL)
       }

@@ -99,17 +99,20 @@ describe('trace math helpers', () => {
     expect(topIndices([1, 2], 5)).toEqual([1, 0])
   })
 
-  it('PointRows gives every vector of the vocabulary products its own row, where stack puts it', () => {
+  it.each([false, true])('PointRows gives every vector of the vocabulary products its own row, where stack puts it (u is v: %s)', (uIsV) => {
     const H = 3
     const d = 2
-    const rows = new PointRows(H)
+    const rows = new PointRows(H, uIsV)
     const convention = () => ({ vector: new Float32Array(d), heads: Array.from({ length: H }, () => ({ ov: new Float32Array(d), ovBias: 0, qkSeed: new Float32Array(d) })) })
-    const vectors = { v: convention(), u: convention() }
+    // Where u is v, the caller passes v's vectors for both: u's tables are read from v's rows.
+    const v = convention()
+    const vectors = { v, u: uIsV ? v : convention() }
     const qkKeys = Array.from({ length: H }, () => ({ key: new Float32Array(d), bias: 0 }))
     // Mark each vector with a distinct value, then check it lands on the row its name says.
     let mark = 1
     const marks = new Map<Float32Array, number>()
     const tag = (x: Float32Array): void => {
+      if (marks.has(x)) return
       x.fill(mark)
       marks.set(x, mark++)
     }
@@ -119,6 +122,9 @@ describe('trace math helpers', () => {
     }
     qkKeys.forEach((k) => tag(k.key))
     const { embed, keys } = rows.stack(d, vectors, qkKeys)
+    // Each convention has 1 + 2H embed rows and H key rows of its own; u none where it is v.
+    expect(rows.embedRows).toBe((uIsV ? 1 : 2) * (1 + 2 * H))
+    expect(rows.keyRows).toBe((uIsV ? 1 : 2) * H + H)
     expect(embed.length).toBe(rows.embedRows * d)
     expect(keys.length).toBe(rows.keyRows * d)
     const at = (m: Float32Array, i: number): number => {
