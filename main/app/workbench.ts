@@ -155,6 +155,10 @@ export class Workbench {
     if (scores) await this.jobs.cancel(scores.id)
     const atlas = this.jobs.running('trace.atlas')
     if (atlas) await this.jobs.cancel(atlas.id)
+    // The compute process starts with main's check, not after it: both read the weights (main to check and
+    // hash them, the compute process to keep them), on cores of their own, so the first trace no longer waits
+    // for the two one after the other. It is adopted if the bundle opens, and ended if it does not.
+    const early = this.options.startComputeOnOpen ? this.newCompute(dir, true) : null
     const pending = (async () => {
       const bundle = await loadBundle(dir, { weights: 'check' })
       const cachePath = this.options.cachePath ?? defaultCachePath(bundle, this.options.cacheDir ?? userCacheDir())
@@ -172,6 +176,7 @@ export class Workbench {
       return { bundle, reader, shipped, view, occurrences }
     })()
     this.opening = pending
+    let adopted = false
     try {
       const opened = await pending
       if (this.opening === pending) {
@@ -179,11 +184,16 @@ export class Workbench {
         this.current?.shipped?.close()
         this.stopCompute()
         this.current = opened
-        if (this.options.startComputeOnOpen) this.startComputeFor(opened, true)
+        if (early && !this.closed) {
+          this.adoptCompute(opened, early)
+          adopted = true
+        }
       }
       return opened
     } finally {
       if (this.opening === pending) this.opening = null
+      // A bundle that did not open (or was superseded by another open meanwhile) needs no compute process.
+      if (early && !adopted) early.dispose('the bundle did not open')
     }
   }
 
@@ -298,15 +308,28 @@ export class Workbench {
     return this.computeOf
   }
 
+  /** Starts `open`'s compute process at once (it is about to be used) and adopts it. */
+  private startComputeFor(open: OpenBundle): { open: OpenBundle; compute: Compute } {
+    return this.adoptCompute(open, this.newCompute(open.bundle.dir, false))
+  }
+
   /**
-   * Starts `open`'s compute process (at once: it is about to be used, or the bundle has just opened with
-   * startComputeOnOpen), and pushes its provider when it is ready, or why it could not start (its traces
+   * A compute process for the bundle in `dir`, starting now (its start failing is reported when it is adopted).
+   * One that starts with the bundle warms up before the first click; one started for a request need not.
+   */
+  private newCompute(dir: string, withBundle: boolean): Compute {
+    const compute = new Compute(dir, { ...this.options.compute, warmUp: withBundle })
+    compute.ready().catch(() => undefined)
+    return compute
+  }
+
+  /**
+   * Makes `compute` (started for a request, or with the bundle's opening under startComputeOnOpen) the open
+   * bundle's compute process, and pushes its provider when it is ready, or why it could not start (its traces
    * then fail with the same message). Nothing is pushed for a process that a newer bundle or close() has
    * stopped meanwhile.
    */
-  private startComputeFor(open: OpenBundle, withBundle = false): { open: OpenBundle; compute: Compute } {
-    // One that starts with the bundle warms up before the first click; one started for a request need not.
-    const compute = new Compute(open.bundle.dir, { ...this.options.compute, warmUp: withBundle })
+  private adoptCompute(open: OpenBundle, compute: Compute): { open: OpenBundle; compute: Compute } {
     this.computeOf = { open, compute }
     const push = (provider: ExecutionProviderName | null, error?: string): void => {
       if (this.closed || this.computeOf?.compute !== compute) return

@@ -2,6 +2,8 @@
 // serve) the compute process starts when the bundle opens, before any trace, and its provider is pushed
 // as 'bundle.provider' and answered by bundle.info; a compute process that cannot start is pushed too,
 // and the bundle still opens. The page's bundle store takes the push whichever comes first.
+import { cpSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BundleProvider, Events } from '../../common/contract'
 import type { HostLauncher } from '../../main/jobs/launcher'
@@ -9,6 +11,7 @@ import type { FromHost } from '../../main/jobs/protocol'
 import type { Workbench } from '../../main/app/workbench'
 import { unwrap } from '../../main/app/dispatch'
 import { tempDir, tinyWorkbench } from './helpers/cache'
+import { pokeF32 } from './helpers/safetensors-edit'
 
 /** Child processes on a loaded machine can take many seconds to start. */
 const SLOW = 120_000
@@ -42,6 +45,28 @@ describe('the execution provider when a bundle opens', () => {
     const r = await wb.dispatch('trace.point', { point: { feature: 0, sample: 0, pos: 1 } })
     expect(r.ok).toBe(true)
     expect(compute.starts).toBe(1)
+  }, SLOW)
+
+  it('starts the compute process while main checks the bundle, and ends it when the bundle does not open', async () => {
+    // A launcher that records what it starts and what it ends, and never answers (no process is needed).
+    const started: { killed: boolean }[] = []
+    const recording: HostLauncher = () => {
+      const p = { killed: false }
+      started.push(p)
+      return { pid: undefined, send: () => undefined, onMessage: () => undefined, onExit: () => undefined, kill: () => void (p.killed = true) }
+    }
+    const dir = tempDir()
+    const bundleDir = join(dir, 'nan-bundle')
+    cpSync('test/fixtures/tiny', bundleDir, { recursive: true })
+    pokeF32(join(bundleDir, 'model.safetensors'), 'embed.W_E', 3, NaN)
+    wb = tinyWorkbench(dir, { bundleDir, startComputeOnOpen: true, compute: { launcher: recording } })
+    let pushes = 0
+    wb.subscribe((event) => void (event === 'bundle.provider' && pushes++))
+    const r = await wb.dispatch('bundle.info', {})
+    // Main's check refuses the NaN; the compute process it started alongside was ended, and never announced.
+    expect(r.ok ? null : r.error.code).toBe('bundle_invalid')
+    expect(started).toEqual([{ killed: true }])
+    expect(pushes).toBe(0)
   }, SLOW)
 
   it('pushes why the compute process could not start, and the bundle still opens', async () => {
