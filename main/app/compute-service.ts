@@ -103,7 +103,9 @@ function handlers(bundle: Bundle): Handlers {
 
 /** Loads the bundle and builds the engine; the trace channels are then answered by `handle`. */
 export async function startComputeService(init: ComputeInit): Promise<HostService> {
-  const bundle = await loadBundle(init.bundleDir)
+  // Main checks every weight's values when it opens the bundle (this process may start alongside, see
+  // Workbench.open): not a second time here, where the first trace waits for it.
+  const bundle = await loadBundle(init.bundleDir, { checkValues: false })
   const engine = await OrtEngine.create(bundle, init.engine)
   const table = handlers(bundle)
   const info: ComputeInfo = { provider: engine.provider }

@@ -1,12 +1,13 @@
 // loadBundle's 'check' mode (what main opens: the weights read in pieces, checked and hashed, not kept)
 // against the default: the same bundle, the same hashes, and the same refusals with the same messages.
-import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { BundleError, loadBundle } from '../../main/bundle'
 import { firstNonFinite } from '../../main/bundle/safetensors'
-import { pokeF32 } from './helpers/safetensors-edit'
+import { editSafetensorsHeader, pokeF32 } from './helpers/safetensors-edit'
 
 const TINY = 'test/fixtures/tiny'
 
@@ -49,6 +50,21 @@ describe("loadBundle({ weights: 'check' })", () => {
     const checked = await errorOf(loadBundle(d, { hashCacheDir: null, weights: 'check' }))
     expect(full.code).toBe('non-finite')
     expect({ code: checked.code, message: checked.message, file: checked.file, tensor: checked.tensor }).toEqual({ code: full.code, message: full.message, file: full.file, tensor: full.tensor })
+  })
+
+  it('keeps the values unchecked with checkValues: false (the compute process: main checked them), and nothing else', async () => {
+    const d = poked('model.safetensors', 'embed.W_E', 33, NaN)
+    // With the poked file's hash recorded in bundle.json, the NaN is the only thing wrong with this copy.
+    const config = JSON.parse(readFileSync(join(d, 'bundle.json'), 'utf-8')) as { provenance: { files: Record<string, { sha256: string }> } }
+    config.provenance.files['model.safetensors'].sha256 = createHash('sha256').update(readFileSync(join(d, 'model.safetensors'))).digest('hex')
+    writeFileSync(join(d, 'bundle.json'), JSON.stringify(config))
+    expect((await errorOf(loadBundle(d, { hashCacheDir: null }))).code).toBe('non-finite')
+    const unchecked = await loadBundle(d, { hashCacheDir: null, checkValues: false })
+    expect(unchecked.model.get('embed.W_E')!.data[33]).toBeNaN()
+    // Shapes are still checked: a missing tensor is refused as before.
+    const cut = poked('model.safetensors', 'embed.W_E', 0, 1)
+    editSafetensorsHeader(join(cut, 'model.safetensors'), (h) => void delete h['unembed.W_U'])
+    expect((await errorOf(loadBundle(cut, { hashCacheDir: null, checkValues: false }))).code).toBe('missing-tensor')
   })
 
   it('refuses changed weights by their hash, and a missing weights file, as the full load does', async () => {
