@@ -90,31 +90,36 @@ export function qkKeyVectors(model: ModelWeights, layer: number, q: Vec[]): QkKe
   })
 }
 
-/** The seed's do_single_token_qk with LN1, W_pos and biases: one query token/pos against one key token/pos. */
-export function qkPair(model: ModelWeights, layer: number, head: number, qTok: number, qPos: number, kTok: number, kPos: number): number {
+/** One side of qkPair: head h's query (W_Q, b_Q) or key (W_K, b_K) of a token at a position, from LN1(W_E + W_pos). */
+function qkSide(model: ModelWeights, layer: number, head: number, side: 'query' | 'key', tok: number, pos: number): Vec {
   const { d_head: dh, d_model: d, eps } = model.cfg
   const a = model.attn(layer)
-  const side = (tok: number, pos: number, W: Float32Array, bias: Float32Array): Vec => {
-    const x = new Float32Array(d)
-    for (let i = 0; i < d; i++) x[i] = model.W_E[tok * d + i] + model.W_pos[pos * d + i]
-    const y = vecMat(layerNorm(x, eps, a.ln1w, a.ln1b).out, W, dh, head * d * dh)
-    for (let e = 0; e < dh; e++) y[e] += bias[head * dh + e]
-    return rotary(model.cfg, y, pos)
-  }
-  return dot(side(qTok, qPos, a.W_Q, a.b_Q), side(kTok, kPos, a.W_K, a.b_K)) / attnScale(model.cfg, layer)
+  const [W, bias] = side === 'query' ? [a.W_Q, a.b_Q] : [a.W_K, a.b_K]
+  const x = new Float32Array(d)
+  for (let i = 0; i < d; i++) x[i] = model.W_E[tok * d + i] + model.W_pos[pos * d + i]
+  const y = vecMat(layerNorm(x, eps, a.ln1w, a.ln1b).out, W, dh, head * d * dh)
+  for (let e = 0; e < dh; e++) y[e] += bias[head * dh + e]
+  return rotary(model.cfg, y, pos)
+}
+
+/** The seed's do_single_token_qk with LN1, W_pos and biases: one query token/pos against one key token/pos. */
+export function qkPair(model: ModelWeights, layer: number, head: number, qTok: number, qPos: number, kTok: number, kPos: number): number {
+  return dot(qkSide(model, layer, head, 'query', qTok, qPos), qkSide(model, layer, head, 'key', kTok, kPos)) / attnScale(model.cfg, layer)
 }
 
 export type QkGrid = QkGridJson
 
-/** qkPair of the query (token, pos) against each chosen token at positions pos−1 … pos−5. */
+/** qkPair of the query (token, pos) against each chosen token at positions pos−1 … pos−5 (the query computed once). */
 export function qkGrid(model: ModelWeights, layer: number, head: number, queryToken: number, queryPos: number, tokens: number[], maxBack = 5): QkGrid {
   const rel = Array.from({ length: maxBack }, (_, i) => i + 1)
+  const q = qkSide(model, layer, head, 'query', queryToken, queryPos)
+  const scale = attnScale(model.cfg, layer)
   return {
     head,
     queryToken,
     queryPos,
     tokens,
     relativePositions: rel.map((r) => -r),
-    scores: tokens.map((x) => rel.map((r) => (queryPos - r >= 0 ? qkPair(model, layer, head, queryToken, queryPos, x, queryPos - r) : null))),
+    scores: tokens.map((x) => rel.map((r) => (queryPos - r >= 0 ? dot(q, qkSide(model, layer, head, 'key', x, queryPos - r)) / scale : null))),
   }
 }

@@ -89,7 +89,11 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
     reads
       ? decomposeAttentionHook(model, plan.hook, attnValues(L), reads, e, atPos(plan.saeHook), pos, seqLen)
       : decomposeAt({ model, vec, token: tokenId, pos, seqLen, resid: atPos(plan.resid), attn: plan.attnLayers.map(attnValues), mlpOut: plan.mlpLayers.map((l) => atPos(mlpOutHook(l))) })
-  const dec = { v: decompose(lin.v), u: decompose(lin.u) }
+  // No LayerNorm between R and the SAE (a residual hook): u is v, and u's decomposition and tables are v's,
+  // computed once.
+  const uIsV = lin.u.length === lin.v.length && lin.u.every((x, i) => x === lin.v[i])
+  const decV = decompose(lin.v)
+  const dec = { v: decV, u: uIsV ? decV : decompose(lin.u) }
   const strongest = strongestSourceAndHead(dec.v)
   const sourcePos = opts.sourcePos ?? strongest.sourcePos
   if (!Number.isInteger(sourcePos) || sourcePos < 0 || sourcePos > pos) throw new TraceInputError(`source position ${sourcePos} outside [0, ${pos}]`)
@@ -97,8 +101,6 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
   if (!Number.isInteger(head) || head < 0 || head >= H) throw new TraceInputError(`head ${head} outside [0, ${H})`)
   const badToken = opts.gridTokens?.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab)
   if (badToken !== undefined) throw new TraceInputError(`grid token id ${badToken} lies outside the vocabulary [0, ${vocab})`)
-  // No LayerNorm between R and the SAE (a residual hook): u is v, and u's tables are v's, computed once.
-  const uIsV = lin.u.length === lin.v.length && lin.u.every((x, i) => x === lin.v[i])
   const vHeads = headVectors(model, L, lin.v, reads)
   const vectors = {
     v: { vector: lin.v, heads: vHeads, dotResidMid: lin.vDotResid },

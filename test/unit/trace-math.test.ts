@@ -99,6 +99,29 @@ describe('trace math helpers', () => {
     expect(topIndices([1, 2], 5)).toEqual([1, 0])
   })
 
+  it('topIndices agrees with a full sort (ties: lower index first; NaN skipped) on random series with ties', () => {
+    let seed = 7
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    for (let trial = 0; trial < 50; trial++) {
+      const n = 1 + Math.floor(rand() * 300)
+      // Few distinct values, so ties are common; some NaN and ±Infinity.
+      const xs = Float32Array.from({ length: n }, () => {
+        const r = rand()
+        return r < 0.05 ? NaN : r < 0.08 ? Infinity : r < 0.11 ? -Infinity : Math.floor(rand() * 20) - 10
+      })
+      for (const k of [1, 5, 20, n + 3]) {
+        for (const largest of [true, false]) {
+          const sign = largest ? 1 : -1
+          const want = Array.from(xs.keys())
+            .filter((i) => !Number.isNaN(xs[i]))
+            .sort((a, b) => sign * xs[b] - sign * xs[a] || (sign * xs[b] === sign * xs[a] ? a - b : 0))
+            .slice(0, k)
+          expect(topIndices(xs, k, largest)).toEqual(want)
+        }
+      }
+    }
+  })
+
   it.each([false, true])('PointRows gives every vector of the vocabulary products its own row, where stack puts it (u is v: %s)', (uIsV) => {
     const H = 3
     const d = 2
