@@ -6,7 +6,8 @@
 //               'bundle.provider' push (the compute process has loaded the weights and picked its EP);
 //   first trace trace.point sent the moment bundle.info answers (a click at once), then trace.scope
 //               (its 128-sequence batch's forward pass);
-//   point part  trace.point at other points of that batch (median);
+//   point part  trace.point at other points of that batch (median), then at the sequences' last position
+//               (the longest forward pass: the point's sequence runs up to the point);
 //   click       trace.prefetch of another batch (what the feature tab does when it shows top
 //               activations there), then a click there: trace.point + trace.scope (median);
 //   RSS         of this process (main's part) and the compute process, against the fp32 weights;
@@ -86,16 +87,19 @@ async function build(wb: Workbench, limit: number | undefined): Promise<{ secs: 
 
 /**
  * Multiply-adds ×2 of what a trace computes, for the bound: the forward pass of `tokens` tokens (sequences
- * of seqLen) through the layers before the SAE's hook (MLP hooks: their layer's attention and W_in too),
- * and the point part's vocabulary products (trace/point-rows.ts: per convention W_E·v and each head's OV
- * and QK-seed rows, each head's LN·OV and QK rows against LN1(W_E + W_pos), the logit direction vs W_U).
+ * of seqLen) through the layers before the SAE's hook (MLP hooks: their layer's attention and W_in too;
+ * the point part runs its sequence up to the point, so this is its most, at the last position), and the
+ * point part's vocabulary products (trace/point-rows.ts: per convention W_E·v and each head's OV and
+ * QK-seed rows, each head's LN·OV and QK rows against LN1(W_E + W_pos), W_pos[p], the logit direction vs
+ * W_U; a residual hook's u is v, so one convention's rows).
  */
 function flops(info: { model: { n_layers: number; d_model: number; d_mlp: number; d_vocab: number; n_heads: number }; sae: { hook_point: string } }, tokens: number, seqLen: number): { forward: number; vocab: number } {
   const { d_model: d, d_mlp: dm, d_vocab: v, n_heads: H } = info.model
   const [, layer, ...rest] = info.sae.hook_point.split('.')
   const full = Number(layer) + (rest.join('.').startsWith('mlp') || rest.join('.').includes('mid') || rest.join('.').includes('post') ? 1 : 0)
   const perLayer = 2 * (4 * d * d + 2 * d * dm) + 2 * 2 * (seqLen / 2) * d
-  return { forward: tokens * full * perLayer, vocab: 2 * (2 * (1 + 2 * H) + 3 * H + 1) * v * d }
+  const conventions = info.sae.hook_point.includes('hook_resid_') ? 1 : 2
+  return { forward: tokens * full * perLayer, vocab: 2 * (conventions * (1 + 2 * H) + (conventions + 1) * H + 2) * v * d }
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'ft-bench-shapes-'))
@@ -122,6 +126,11 @@ try {
   for (let i = 0; i < runs; i++) points.push(await timed(wb, 'trace.point', { point: { feature: 100 + 37 * i, sample: 5 + i, pos: 9 + 11 * i } }))
   console.log(`  trace point part, same batch, median of ${runs}: ${ms(median(points))} (${goal(median(points), 300)}; min ${ms(Math.min(...points))}, max ${ms(Math.max(...points))}); load ${load()}`)
   console.log(`    the last one's stages in the compute process (ms): ${stages()}`)
+  // The point's forward pass runs its sequence up to the point: the last position is the longest one.
+  const lasts: number[] = []
+  for (let i = 0; i < runs; i++) lasts.push(await timed(wb, 'trace.point', { point: { feature: 150 + 41 * i, sample: 5 + i, pos: dataset.seq_len - 1 } }))
+  console.log(`  trace point part at the sequence's last position, median of ${runs}: ${ms(median(lasts))} (${goal(median(lasts), 300)}; min ${ms(Math.min(...lasts))}, max ${ms(Math.max(...lasts))}); load ${load()}`)
+  console.log(`    the last one's stages in the compute process (ms): ${stages()}`)
 
   if (dataset.n_seq > BATCH) {
     const prefetchMs = await timed(wb, 'trace.prefetch', { samples: [BATCH] })
@@ -145,7 +154,7 @@ try {
 
   const f = flops(info, dataset.seq_len, dataset.seq_len)
   const batchTokens = Math.min(BATCH, dataset.n_seq) * dataset.seq_len
-  console.log(`  arithmetic: the point part ${((f.forward + f.vocab) / 1e9).toFixed(1)} GFLOP (the point's sequence to the hook ${(f.forward / 1e9).toFixed(1)}, vocabulary products ${(f.vocab / 1e9).toFixed(1)}); a batch's forward pass ${((flops(info, batchTokens, dataset.seq_len).forward) / 1e9).toFixed(0)} GFLOP`)
+  console.log(`  arithmetic: the point part at most ${((f.forward + f.vocab) / 1e9).toFixed(1)} GFLOP (the point's sequence to the hook ${(f.forward / 1e9).toFixed(1)}, vocabulary products ${(f.vocab / 1e9).toFixed(1)}); a batch's forward pass ${((flops(info, batchTokens, dataset.seq_len).forward) / 1e9).toFixed(0)} GFLOP`)
 
   if (!args['no-build']) {
     const all = dataset.n_seq * dataset.seq_len
