@@ -82,7 +82,12 @@ export type FidelityRowJson = ScoreRowJson & {
   error: number
 }
 
+/**
+ * One head's circuit tables along a convention's vector. A trace carries them for its `head` only (each is a
+ * pass over the vocabulary); another head's come with a trace for that head (options.head).
+ */
 export interface HeadTablesOf<A extends TraceArrays> {
+  /** The trace's `head`. */
   head: number
   /** W_E · W_V[h] W_O[h] vec (raw, as the seed's OV table). */
   ovTokens: A['vocab']
@@ -105,8 +110,10 @@ export interface ConventionPointOf<A extends TraceArrays> {
   dotResidMid: number
   /** W_E · vector. */
   tokenScores: A['vocab']
+  /** Every head's terms (the heatmap, the head picker's list). */
   decomposition: DecompositionJson
-  heads: HeadTablesOf<A>[]
+  /** The circuit tables of the trace's `head`. */
+  headTables: HeadTablesOf<A>
 }
 export type ConventionPointJson = ConventionPointOf<WireArrays>
 
@@ -186,10 +193,10 @@ export interface TracePointOf<A extends TraceArrays> {
   u: ConventionPointOf<A>
   /** Source position of the LN+OV and QK tables. */
   sourcePos: number
-  /** Head of the QK grid and pairs. */
+  /** Head of the circuit tables (each convention's headTables, qk), the QK grid and pairs. */
   head: number
-  /** The exact QK table of each head: the point's query against every token x at sourcePos. */
-  qk: (A['vocab'] & { head: number })[]
+  /** The exact QK table of `head`: the point's query against every token x at sourcePos. */
+  qk: A['vocab'] & { head: number }
   qkGrid: QkGridJson
   qkPairs: QkPairJson[]
   /** W_dec[f] · W_out · W_U (null for an SAE on mlp.hook_pre, where it has no meaning). */
@@ -396,7 +403,10 @@ const caller = z.string().min(1).max(200).optional()
 export const traceOptions = z.strictObject({
   /** Source position of the LN+OV and QK tables (default: the largest term of v's decomposition). */
   sourcePos: nonNegInt.optional(),
-  /** Head of the QK grid and pairs (default: the head with the largest Σ|term|). */
+  /**
+   * Head of the circuit tables (OV, LN+OV, QK, the seed's QK), the QK grid and pairs: only this head's tables
+   * are computed (default: the head with the largest Σ|term| of v's decomposition at the circuit layer).
+   */
   head: nonNegInt.optional(),
   /** Tokens of the QK grid (default: the five before the point). */
   gridTokens: z.array(nonNegInt).min(1).max(64).optional(),

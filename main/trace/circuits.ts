@@ -26,16 +26,15 @@ export interface HeadVectors {
 }
 
 /**
- * Each head's circuit vectors along vec; `writes` is what a unit of each head's z adds to the feature (W_O[h]·vec
+ * One head's circuit vectors along vec; `writes` is what a unit of each head's z adds to the feature (W_O[h]·vec
  * by default; an attention hook's read directions for a feature on attn.hook_z or hook_attn_out).
  */
-export function headVectors(model: ModelWeights, layer: number, vec: ArrayLike<number>, writes: Vec[] = headWriteDirections(model, layer, vec)): HeadVectors[] {
+export function headVectors(model: ModelWeights, layer: number, vec: ArrayLike<number>, head: number, writes: Vec[] = headWriteDirections(model, layer, vec)): HeadVectors {
   const { d_head: dh, d_model: d } = model.cfg
   const a = model.attn(layer)
-  return writes.map((wo, h) => {
-    const kT = vecMat(vec, a.W_K, dh, h * d * dh) // W_K[h]ᵀ vec
-    return { ov: matVec(a.W_V, wo, d, h * d * dh), ovBias: dot(a.b_V, wo, h * dh, 0, dh), qkSeed: matVec(a.W_Q, kT, d, h * d * dh) }
-  })
+  const wo = writes[head]
+  const kT = vecMat(vec, a.W_K, dh, head * d * dh) // W_K[h]ᵀ vec
+  return { ov: matVec(a.W_V, wo, d, head * d * dh), ovBias: dot(a.b_V, wo, head * dh, 0, dh), qkSeed: matVec(a.W_Q, kT, d, head * d * dh) }
 }
 
 /**
@@ -79,15 +78,14 @@ export interface QkKeyVector {
   bias: number
 }
 
-export function qkKeyVectors(model: ModelWeights, layer: number, q: Vec[]): QkKeyVector[] {
+/** Head h's key vector for its query q_h (one of `queries`). */
+export function qkKeyVector(model: ModelWeights, layer: number, head: number, qh: Vec): QkKeyVector {
   const { d_head: dh, d_model: d } = model.cfg
   const a = model.attn(layer)
   const scale = 1 / attnScale(model.cfg, layer)
-  return q.map((qh, h) => {
-    const key = matVec(a.W_K, qh, d, h * d * dh)
-    for (let i = 0; i < d; i++) key[i] *= scale
-    return { key, bias: dot(a.b_K, qh, h * dh, 0, dh) * scale }
-  })
+  const key = matVec(a.W_K, qh, d, head * d * dh)
+  for (let i = 0; i < d; i++) key[i] *= scale
+  return { key, bias: dot(a.b_K, qh, head * dh, 0, dh) * scale }
 }
 
 /** One side of qkPair: head h's query (W_Q, b_Q) or key (W_K, b_K) of a token at a position, from LN1(W_E + W_pos). */

@@ -1,7 +1,7 @@
 // The science of feature tracing (issue 5): pure functions from arrays to arrays, each tested against the
 // PyTorch goldens of tools/golden.py, and traceAt, which runs the engine and assembles a Trace.
 export { ABLATION_TERMS, ablationsAt, MEAN_SEQUENCES, traceAblations, type AblationInput } from './ablate'
-export { headVectors, qkGrid, qkKeyVectors, qkPair, queries, type HeadVectors, type QkGrid, type QkKeyVector } from './circuits'
+export { headVectors, qkGrid, qkKeyVector, qkPair, queries, type HeadVectors, type QkGrid, type QkKeyVector } from './circuits'
 export { comparePoints, compareTraces, indexInScope, matchTerms, scoreScatter, type TokenScoreDiff, type TraceComparison } from './compare'
 export { CORPUS_CHUNK_TOKENS, corpusScores, corpusScoresToJson, scatterSample, type CorpusScores, type CorpusScoresEngine, type CorpusScoresOptions } from './corpus-scores'
 export { decomposeAt, decomposeAttentionHook, headTerms, headWriteDirections, strongestSourceAndHead, type AttentionLayerValues, type Decomposition, type DecompositionInput } from './decompose'

@@ -1,12 +1,15 @@
 // Which row of a point's batched vocabulary products holds which table. Every table of a trace's point part
 // is one d_model vector against the whole vocabulary, and the engine computes them all as three matrix
 // products (TraceCompute.vocabProducts), one row per vector:
-//   embed  W_E · x                   v, u; then W_V[h]W_O[h]·vec of each head (v's, then u's); then the
-//                                    seed's W_Q[h]W_K[h]ᵀ·vec of each head (v's, then u's)
-//   keys   LN1(W_E + W_pos[p]) · x   W_V[h]W_O[h]·vec of each head (v's, then u's); then each head's QK key
+//   embed  W_E · x                   v, u; then W_V[h]W_O[h]·vec (v's, then u's); then the seed's
+//                                    W_Q[h]W_K[h]ᵀ·vec (v's, then u's)
+//   keys   LN1(W_E + W_pos[p]) · x   W_V[h]W_O[h]·vec (v's, then u's); then the head's QK key
 //   unembed x · W_U                   the logit-effect direction, when the hook has one
+// The per-head rows are the chosen head's only (the trace's `head`): each row is a pass over the
+// vocabulary, and GPT-2 small's twelve heads made 48 of its 51 rows; another head's tables come with a
+// trace.point for that head.
 // Where u is v (no LayerNorm between R and the SAE: a residual hook), the two conventions share their rows:
-// every table of u is v's, and the products have half the rows (each row is a pass over the vocabulary).
+// every table of u is v's, and the products have half the rows.
 // The layout stacks the vectors and names the rows, so nothing else computes a row index.
 import type { HeadVectors, QkKeyVector } from './circuits'
 import type { Convention } from './types'
@@ -14,10 +17,10 @@ import type { Convention } from './types'
 const CONVENTIONS = ['v', 'u'] as const
 const index: Record<Convention, number> = { v: 0, u: 1 }
 
-/** One convention's vectors: the direction itself and its per-head circuit vectors. */
+/** One convention's vectors: the direction itself and the chosen head's circuit vectors. */
 export interface ConventionVectors {
   vector: Float32Array
-  heads: HeadVectors[]
+  head: HeadVectors
 }
 
 export class PointRows {
@@ -25,10 +28,7 @@ export class PointRows {
   private readonly conventions: number
 
   /** `uIsV`: u equals v, so u's tables are v's (its rows are not stacked again). */
-  constructor(
-    readonly nHeads: number,
-    readonly uIsV = false,
-  ) {
+  constructor(readonly uIsV = false) {
     this.conventions = uIsV ? 1 : 2
   }
 
@@ -42,46 +42,45 @@ export class PointRows {
   }
 
   /** embed: W_E · W_V[h] W_O[h] vec (the seed's OV table). */
-  ovTokens(c: Convention, head: number): number {
-    return this.conventions + this.at(c) * this.nHeads + head
+  ovTokens(c: Convention): number {
+    return this.conventions + this.at(c)
   }
 
   /** embed: W_E · W_Q[h] W_K[h]ᵀ vec (the seed's QK table). */
-  qkSeed(c: Convention, head: number): number {
-    return this.conventions + (this.conventions + this.at(c)) * this.nHeads + head
+  qkSeed(c: Convention): number {
+    return 2 * this.conventions + this.at(c)
   }
 
   /** keys: LN1(W_E + W_pos[p]) · W_V[h] W_O[h] vec (the exact LN+OV table, before its bias). */
-  lnOv(c: Convention, head: number): number {
-    return this.at(c) * this.nHeads + head
+  lnOv(c: Convention): number {
+    return this.at(c)
   }
 
-  /** keys: LN1(W_E + W_pos[p]) · the key vector of head h (the exact QK table, before its bias). */
-  qk(head: number): number {
-    return this.conventions * this.nHeads + head
+  /** keys: LN1(W_E + W_pos[p]) · the head's key vector (the exact QK table, before its bias). */
+  qk(): number {
+    return this.conventions
   }
 
   get embedRows(): number {
-    return this.conventions * (1 + 2 * this.nHeads)
+    return 3 * this.conventions
   }
 
   get keyRows(): number {
-    return (this.conventions + 1) * this.nHeads
+    return this.conventions + 1
   }
 
   /** The embed and keys inputs: each vector at its row of a row-major [rows, d] matrix (u's only when it has rows of its own). */
-  stack(d: number, vectors: Record<Convention, ConventionVectors>, qkKeys: QkKeyVector[]): { embed: Float32Array; keys: Float32Array } {
+  stack(d: number, vectors: Record<Convention, ConventionVectors>, qkKey: QkKeyVector): { embed: Float32Array; keys: Float32Array } {
     const embed = new Float32Array(this.embedRows * d)
     const keys = new Float32Array(this.keyRows * d)
     for (const c of CONVENTIONS.slice(0, this.conventions)) {
+      const hv = vectors[c].head
       embed.set(vectors[c].vector, this.tokenScores(c) * d)
-      vectors[c].heads.forEach((hv, h) => {
-        embed.set(hv.ov, this.ovTokens(c, h) * d)
-        embed.set(hv.qkSeed, this.qkSeed(c, h) * d)
-        keys.set(hv.ov, this.lnOv(c, h) * d)
-      })
+      embed.set(hv.ov, this.ovTokens(c) * d)
+      embed.set(hv.qkSeed, this.qkSeed(c) * d)
+      keys.set(hv.ov, this.lnOv(c) * d)
     }
-    qkKeys.forEach((k, h) => keys.set(k.key, this.qk(h) * d))
+    keys.set(qkKey.key, this.qk() * d)
     return { embed, keys }
   }
 }

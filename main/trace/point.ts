@@ -5,7 +5,7 @@
 import type { Bundle } from '../bundle'
 import type { HookName } from '../compute/api'
 import { tokenText } from '../../common/text'
-import { headVectors, qkGrid, qkKeyVectors, qkPair, queries } from './circuits'
+import { headVectors, qkGrid, qkKeyVector, qkPair, queries } from './circuits'
 import { decomposeAt, decomposeAttentionHook, strongestSourceAndHead, type AttentionLayerValues, type Decomposition } from './decompose'
 import { attentionReadDirections } from './linearize'
 import { logitEffectDirection } from './logit-effect'
@@ -101,18 +101,20 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
   if (!Number.isInteger(head) || head < 0 || head >= H) throw new TraceInputError(`head ${head} outside [0, ${H})`)
   const badToken = opts.gridTokens?.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab)
   if (badToken !== undefined) throw new TraceInputError(`grid token id ${badToken} lies outside the vocabulary [0, ${vocab})`)
-  const vHeads = headVectors(model, L, lin.v, reads)
+  // The circuit tables are the chosen head's only: each is a pass over the vocabulary (the decompositions
+  // above keep every head's terms, which the heatmap and the head picker show).
+  const vHead = headVectors(model, L, lin.v, head, reads)
   const vectors = {
-    v: { vector: lin.v, heads: vHeads, dotResidMid: lin.vDotResid },
-    u: { vector: lin.u, heads: uIsV ? vHeads : headVectors(model, L, lin.u, reads), dotResidMid: lin.uDotResid },
+    v: { vector: lin.v, head: vHead, dotResidMid: lin.vDotResid },
+    u: { vector: lin.u, head: uIsV ? vHead : headVectors(model, L, lin.u, head, reads), dotResidMid: lin.uDotResid },
   }
-  const keyVecs = qkKeyVectors(model, L, queries(model, L, atPos(residPreHook(L)), pos - sourcePos))
+  const keyVec = qkKeyVector(model, L, head, queries(model, L, atPos(residPreHook(L)), pos - sourcePos)[head])
   const logitDirection = logitEffectDirection(model, sae, plan.layer, plan.hook, feature)
-  const rows = new PointRows(H, uIsV)
+  const rows = new PointRows(uIsV)
   let t = lap('pointMath', t0)
   const products = await engine.vocabProducts({
     layer: L,
-    ...rows.stack(d, vectors, keyVecs),
+    ...rows.stack(d, vectors, keyVec),
     keyPos: sourcePos,
     unembed: logitDirection ?? new Float32Array(0),
   })
@@ -142,12 +144,12 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
     dotResidMid: vectors[c].dotResidMid,
     tokenScores: vs(products.embed, rows.tokenScores(c)),
     decomposition: dec[c],
-    heads: vectors[c].heads.map((x, h) => ({
-      head: h,
-      ovTokens: vs(products.embed, rows.ovTokens(c, h)),
-      lnOv: vs(products.keys, rows.lnOv(c, h), x.ovBias),
-      qkSeed: vs(products.embed, rows.qkSeed(c, h)),
-    })),
+    headTables: {
+      head,
+      ovTokens: vs(products.embed, rows.ovTokens(c)),
+      lnOv: vs(products.keys, rows.lnOv(c), vectors[c].head.ovBias),
+      qkSeed: vs(products.embed, rows.qkSeed(c)),
+    },
   })
 
   const gridTokens = opts.gridTokens ?? (pos > 0 ? Array.from(sequence.subarray(Math.max(0, pos - 5), pos)) : [tokenId])
@@ -170,7 +172,7 @@ export async function pointPart(bundle: Bundle, engine: TraceEngine, at: PointFo
     u: convention('u'),
     sourcePos,
     head,
-    qk: keyVecs.map((k, h) => ({ head: h, ...vs(products.keys, rows.qk(h), k.bias) })),
+    qk: { head, ...vs(products.keys, rows.qk(), keyVec.bias) },
     qkGrid: qkGrid(model, L, head, tokenId, pos, gridTokens),
     qkPairs: pairPositions.map((s) => ({ head, queryToken: tokenId, queryPos: pos, keyToken: sequence[s], keyPos: s, score: qkPair(model, L, head, tokenId, pos, sequence[s], s) })),
     logitEffect: logitDirection ? vs(products.unembed, 0) : null,

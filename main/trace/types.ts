@@ -55,7 +55,7 @@ export type TraceEngine = Pick<ComputeEngine, 'forward'> & TraceCompute
 export interface TraceOptions {
   /** Source position of the LN+OV and QK tables; default: the largest |term| of the v decomposition. */
   sourcePos?: number
-  /** Head of the QK grid and pairs; default: the head with the largest Σ|term| of the v decomposition. */
+  /** Head of the circuit tables, the QK grid and pairs (only its tables are computed); default: the head with the largest Σ|term| of the v decomposition. */
   head?: number
   /** Tokens of the QK grid; default: the five tokens before the point. */
   gridTokens?: number[]

@@ -371,6 +371,8 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await page.click(`${q(tabId)} .circuits .seg [data-head="${other}"]`)
     await poll(() => page.getAttribute(`${q(tabId)} .circuits`, 'data-head')).toBe(String(other))
     await poll(() => page.textContent(`[data-grid-id="${qkGrid}"] .grid-title`)).toContain(`H${other})`)
+    // The tables are the trace's head's only: the new head's come with its trace.point's answer.
+    await page.waitForSelector(`${q(tabId)} .tables[data-tables-head="${other}"] [data-grid-id="${tabId}:ov-top"] .ag-row`)
     // OV token scores of u for the new head, top 20: the highest of PyTorch's, and each token's own score.
     const ovU = golden!.f32(`${gp.key}.ov_tokens_u.h${other}`).data
     const sorted = Array.from(ovU).sort((a, b) => b - a)
@@ -399,7 +401,8 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     await poll(() => page.textContent(`${q(tabId)} [data-vocab="${tabId}:ln-ov"]`)).toContain(`p = source ${elsewhere} `)
     await page.waitForSelector(`${q(tabId)}[data-loading="false"]`)
     const moved = await ipc('trace.run', { point: { feature: gp.feature, sample: gp.sample, pos: gp.pos }, options: { head: other, sourcePos: elsewhere } })
-    const lnOv = moved.u.heads[other].lnOv.top
+    expect(moved.u.headTables.head).toBe(other)
+    const lnOv = moved.u.headTables.lnOv.top
     const { rows: lnRows } = await exportCsv(`${tabId}:ln-ov-top`)
     lnRows.slice(1, 6).forEach((r, i) => closeTo(Number(r[2]), lnOv[i].score, lnOv[0].score))
     await page.selectOption(sourcePicker, String(gp.circuit_source_pos))

@@ -167,9 +167,7 @@ for (const variant of VARIANTS) {
         if (!variant.frozenLn) {
           // u is v (PyTorch's u equals its v here): u's tables are v's, each computed once (PointRows, uIsV).
           expect(relErr(t.u.tokenScores.scores, f32(`${p.key}.W_E_v`))).toBeLessThan(TOL)
-          t.u.heads.forEach((h, i) => {
-            for (const table of ['ovTokens', 'lnOv', 'qkSeed'] as const) expect(h[table].scores).toEqual(t.v.heads[i][table].scores)
-          })
+          for (const table of ['ovTokens', 'lnOv', 'qkSeed'] as const) expect(t.u.headTables[table].scores).toEqual(t.v.headTables[table].scores)
         }
         expect(t.logitEffect).not.toBeNull()
         expect(relErr(t.logitEffect!.scores, f32(`${p.key}.logit_effect`)), `${p.key} logit effect`).toBeLessThan(TOL)
@@ -188,11 +186,12 @@ for (const variant of VARIANTS) {
       }
     })
 
-    it('builds the circuit tables at the last attention layer before R (the SAE’s own for an attention hook)', () => {
+    it('builds the circuit tables at the last attention layer before R (the SAE’s own for an attention hook), for the trace’s head', () => {
       for (const t of traces.values()) {
         expect(t.circuitLayer).toBe(variant.attnLayers[variant.attnLayers.length - 1])
-        expect(t.v.heads.length).toBe(bundle.config.model.n_heads)
-        expect(t.qk.length).toBe(bundle.config.model.n_heads)
+        // Every head's terms at that layer (the head picker's list); the vocabulary tables of `head` only.
+        expect(t.v.decomposition.attn.find((a) => a.layer === t.circuitLayer)!.heads.length).toBe(bundle.config.model.n_heads)
+        expect([t.v.headTables.head, t.u.headTables.head, t.qk.head]).toEqual([t.head, t.head, t.head])
       }
     })
 
@@ -202,7 +201,8 @@ for (const variant of VARIANTS) {
         const qk = p.qk!
         const t = await traceAt(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos }, { sourcePos: qk.source_pos, head: qk.head })
         expect(t.circuitLayer).toBe(qk.layer)
-        expect(relErr(t.qk[qk.head].scores, f32(`${p.key}.qk`)), `${p.key} qk h${qk.head} src ${qk.source_pos}`).toBeLessThan(TOL)
+        expect(t.qk.head).toBe(qk.head)
+        expect(relErr(t.qk.scores, f32(`${p.key}.qk`)), `${p.key} qk h${qk.head} src ${qk.source_pos}`).toBeLessThan(TOL)
         expect(t.qkPairs.map((x) => x.keyPos)).toEqual(qk.pairs.map((x) => x.key_pos))
         expect(relErr(t.qkPairs.map((x) => x.score), qk.pairs.map((x) => x.score)), `${p.key} pairs`).toBeLessThan(TOL)
       }

@@ -56,7 +56,7 @@ describe('trace channels on the tiny bundle', () => {
 
     const p = points[0]
     const all = ok<TraceJson>(await wb.dispatch('trace.run', { point: { feature: p.feature, sample: p.sample, pos: p.pos }, options: { vocabRows: 'all', topK: 5 } }))
-    const rows = all.u.heads[0].lnOv.rows!
+    const rows = all.u.headTables.lnOv.rows!
     expect(all.u.tokenScores.top).toHaveLength(5)
     expect(rows.map((r) => r[0]).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i))
     const byId = new Map(all.v.tokenScores.rows!.map(([id, , score]) => [id, score]))
@@ -203,7 +203,7 @@ describe('feature-tracer trace', () => {
       expect(Object.keys(t)).toEqual(expect.arrayContaining(['feature', 'point', 'activation', 'v', 'u', 'qk', 'qkGrid', 'qkPairs', 'logitEffect', 'scope']))
       expect(t.v.vector).toHaveLength(32)
       expect(t.u.vector).toHaveLength(32)
-      for (const table of [t.v.tokenScores, t.u.heads[3].qkSeed, t.qk[0], t.logitEffect!]) {
+      for (const table of [t.v.tokenScores, t.u.headTables.qkSeed, t.qk, t.logitEffect!]) {
         expect(table.rows!.map((r) => r[0]).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i))
       }
 

@@ -123,14 +123,13 @@ describe('trace math helpers', () => {
   })
 
   it.each([false, true])('PointRows gives every vector of the vocabulary products its own row, where stack puts it (u is v: %s)', (uIsV) => {
-    const H = 3
     const d = 2
-    const rows = new PointRows(H, uIsV)
-    const convention = () => ({ vector: new Float32Array(d), heads: Array.from({ length: H }, () => ({ ov: new Float32Array(d), ovBias: 0, qkSeed: new Float32Array(d) })) })
+    const rows = new PointRows(uIsV)
+    const convention = () => ({ vector: new Float32Array(d), head: { ov: new Float32Array(d), ovBias: 0, qkSeed: new Float32Array(d) } })
     // Where u is v, the caller passes v's vectors for both: u's tables are read from v's rows.
     const v = convention()
     const vectors = { v, u: uIsV ? v : convention() }
-    const qkKeys = Array.from({ length: H }, () => ({ key: new Float32Array(d), bias: 0 }))
+    const qkKey = { key: new Float32Array(d), bias: 0 }
     // Mark each vector with a distinct value, then check it lands on the row its name says.
     let mark = 1
     const marks = new Map<Float32Array, number>()
@@ -139,15 +138,13 @@ describe('trace math helpers', () => {
       x.fill(mark)
       marks.set(x, mark++)
     }
-    for (const c of ['v', 'u'] as const) {
-      tag(vectors[c].vector)
-      for (const h of vectors[c].heads) [h.ov, h.qkSeed].forEach(tag)
-    }
-    qkKeys.forEach((k) => tag(k.key))
-    const { embed, keys } = rows.stack(d, vectors, qkKeys)
-    // Each convention has 1 + 2H embed rows and H key rows of its own; u none where it is v.
-    expect(rows.embedRows).toBe((uIsV ? 1 : 2) * (1 + 2 * H))
-    expect(rows.keyRows).toBe((uIsV ? 1 : 2) * H + H)
+    for (const c of ['v', 'u'] as const) [vectors[c].vector, vectors[c].head.ov, vectors[c].head.qkSeed].forEach(tag)
+    tag(qkKey.key)
+    const { embed, keys } = rows.stack(d, vectors, qkKey)
+    // The chosen head's rows only: each convention has 3 embed rows (its vector, OV, the seed's QK) and 1 key
+    // row (LN+OV) of its own, u none where it is v; the head's QK key is one more key row.
+    expect(rows.embedRows).toBe((uIsV ? 1 : 2) * 3)
+    expect(rows.keyRows).toBe((uIsV ? 1 : 2) + 1)
     expect(embed.length).toBe(rows.embedRows * d)
     expect(keys.length).toBe(rows.keyRows * d)
     const at = (m: Float32Array, i: number): number => {
@@ -158,20 +155,16 @@ describe('trace math helpers', () => {
     const embedSeen = new Set<number>()
     const keysSeen = new Set<number>()
     for (const c of ['v', 'u'] as const) {
+      const h = vectors[c].head
       expect(at(embed, rows.tokenScores(c))).toBe(marks.get(vectors[c].vector))
-      embedSeen.add(rows.tokenScores(c))
-      vectors[c].heads.forEach((h, i) => {
-        expect(at(embed, rows.ovTokens(c, i))).toBe(marks.get(h.ov))
-        expect(at(embed, rows.qkSeed(c, i))).toBe(marks.get(h.qkSeed))
-        expect(at(keys, rows.lnOv(c, i))).toBe(marks.get(h.ov))
-        embedSeen.add(rows.ovTokens(c, i)).add(rows.qkSeed(c, i))
-        keysSeen.add(rows.lnOv(c, i))
-      })
+      expect(at(embed, rows.ovTokens(c))).toBe(marks.get(h.ov))
+      expect(at(embed, rows.qkSeed(c))).toBe(marks.get(h.qkSeed))
+      expect(at(keys, rows.lnOv(c))).toBe(marks.get(h.ov))
+      embedSeen.add(rows.tokenScores(c)).add(rows.ovTokens(c)).add(rows.qkSeed(c))
+      keysSeen.add(rows.lnOv(c))
     }
-    qkKeys.forEach((k, h) => {
-      expect(at(keys, rows.qk(h))).toBe(marks.get(k.key))
-      keysSeen.add(rows.qk(h))
-    })
+    expect(at(keys, rows.qk())).toBe(marks.get(qkKey.key))
+    keysSeen.add(rows.qk())
     expect(embedSeen.size).toBe(rows.embedRows)
     expect(keysSeen.size).toBe(rows.keyRows)
   })

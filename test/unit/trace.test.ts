@@ -171,20 +171,29 @@ for (const c of CASES) {
       }
     })
 
-    it('builds the per-head circuit tables (OV tokens, LN+OV, QK, QK seed) for v and u', () => {
+    it('builds the chosen head’s circuit tables (OV tokens, LN+OV, QK, QK seed) for v and u, every head’s when asked', async () => {
       for (const p of points()) {
         const t = traces.get(p.key)!
+        // Without options.head, the best head's tables; each other head's come with a point trace for it.
+        expect([t.v.headTables.head, t.u.headTables.head, t.qk.head]).toEqual([p.best_head, p.best_head, p.best_head])
         for (const h of p.circuit_heads) {
+          const th = h === p.best_head ? t : await tracePoint(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos }, { head: h })
+          expect(th.head).toBe(h)
+          expect(th.sourcePos).toBe(p.circuit_source_pos)
+          // Every head's terms come whichever head's tables do.
+          expect(terms(th.v.decomposition)).toEqual(terms(t.v.decomposition))
+          expect(th.qk.head).toBe(h)
           for (const conv of ['v', 'u'] as const) {
-            const tables = t[conv].heads[h]
+            const tables = th[conv].headTables
+            expect(tables.head).toBe(h)
             expect(relErr(tables.ovTokens.scores, f32(`${p.key}.ov_tokens_${conv}.h${h}`)), `${p.key} ov ${conv} h${h}`).toBeLessThan(TOL)
             expect(relErr(tables.lnOv.scores, f32(`${p.key}.ln_ov_${conv}.h${h}`)), `${p.key} ln_ov ${conv} h${h}`).toBeLessThan(TOL)
             expect(relErr(tables.qkSeed.scores, f32(`${p.key}.qk_seed_${conv}.h${h}`)), `${p.key} qk_seed ${conv} h${h}`).toBeLessThan(TOL)
-            expect(relErr(t.qk[h].scores, f32(`${p.key}.qk_${conv}.h${h}`)), `${p.key} qk h${h}`).toBeLessThan(TOL)
+            expect(relErr(th.qk.scores, f32(`${p.key}.qk_${conv}.h${h}`)), `${p.key} qk h${h}`).toBeLessThan(TOL)
           }
         }
       }
-    })
+    }, 120_000)
 
     it('gives the QK grid and pairs of the best head at the point', () => {
       for (const p of points() as (PointJson & { qk_grid: { scores: (number | null)[][] }; qk_pairs: { score: number }[] })[]) {
@@ -246,14 +255,15 @@ for (const c of CASES) {
       const t = traces.get(p.key)!
       const json = JSON.parse(JSON.stringify(traceToJson(t, (id) => bundle.tokenizer.tokenString(id)))) as {
         v: { vector: number[]; tokenScores: { rows: [number, string, number][] } }
-        u: { heads: { lnOv: { rows: [number, string, number][] } }[] }
+        u: { headTables: { head: number; lnOv: { rows: [number, string, number][] } } }
       }
       expect(relErr(json.v.vector, f32(`${p.key}.v`))).toBeLessThan(TOL)
       const rows = json.v.tokenScores.rows
       expect(rows.length).toBe(bundle.config.model.d_vocab)
       expect(rows[0][0]).toBe(p.W_E_v_top[0][0])
       expect(new Set(rows.map((r) => r[0])).size).toBe(rows.length)
-      expect(json.u.heads.length).toBe(bundle.config.model.n_heads)
+      expect(json.u.headTables.head).toBe(p.best_head)
+      expect(json.u.headTables.lnOv.rows.length).toBe(bundle.config.model.d_vocab)
     })
 
     it('traces a typed prompt tokenized as the corpus (BOS per bundle.json) and matches the corpus trace', async () => {
@@ -322,7 +332,7 @@ describe('a trace in two parts: the point, then the scope', () => {
         expect(calls).toEqual([`forward 1x${p.pos + 1}`, 'vocabProducts'])
         expect(relErr(pt.v.vector, golden.f32(`${p.key}.v`).data)).toBeLessThan(TOL)
         expect(relErr(pt.v.tokenScores.scores, golden.f32(`${p.key}.W_E_v`).data)).toBeLessThan(TOL)
-        expect(relErr(pt.u.heads[p.best_head].lnOv.scores, golden.f32(`${p.key}.ln_ov_u.h${p.best_head}`).data)).toBeLessThan(TOL)
+        expect(relErr(pt.u.headTables.lnOv.scores, golden.f32(`${p.key}.ln_ov_u.h${p.best_head}`).data)).toBeLessThan(TOL)
         expect(relErr(terms(pt.v.decomposition), terms(p.decomposition_v))).toBeLessThan(TOL)
         expect(pt.scope).toEqual({ kind: 'batch', start: p.batch_start, count: p.batch_size, seqLen: bundle.tokens.seqLen })
 
@@ -401,7 +411,7 @@ describe('traceAt with the batch\'s forward pass cut into runs (the compute proc
     try {
       const t = await traceAt(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos })
       expect(relErr(t.u.activationScores, golden.f32(`${p.key}.scores_u`).data)).toBeLessThan(TOL)
-      expect(relErr(t.u.heads[p.best_head].lnOv.scores, golden.f32(`${p.key}.ln_ov_u.h${p.best_head}`).data)).toBeLessThan(TOL)
+      expect(relErr(t.u.headTables.lnOv.scores, golden.f32(`${p.key}.ln_ov_u.h${p.best_head}`).data)).toBeLessThan(TOL)
       expect(relErr(t.logitEffect!.scores, golden.f32(`${p.key}.logit_effect`).data)).toBeLessThan(TOL)
       const again = await traceAt(bundle, engine, { feature: p.feature, sample: p.sample, pos: p.pos })
       expect(Array.from(again.v.activationScores)).toEqual(Array.from(t.v.activationScores))
