@@ -89,17 +89,17 @@ async function build(wb: Workbench, limit: number | undefined): Promise<{ secs: 
  * Multiply-adds ×2 of what a trace computes, for the bound: the forward pass of `tokens` tokens (sequences
  * of seqLen) through the layers before the SAE's hook (MLP hooks: their layer's attention and W_in too;
  * the point part runs its sequence up to the point, so this is its most, at the last position), and the
- * point part's vocabulary products (trace/point-rows.ts: per convention W_E·v and each head's OV and
- * QK-seed rows, each head's LN·OV and QK rows against LN1(W_E + W_pos), W_pos[p], the logit direction vs
- * W_U; a residual hook's u is v, so one convention's rows).
+ * point part's vocabulary products (trace/point-rows.ts: per convention W_E·v and the chosen head's OV
+ * and QK-seed rows, that head's LN·OV and QK rows against LN1(W_E + W_pos), W_pos[p], the logit direction
+ * vs W_U; a residual hook's u is v, so one convention's rows).
  */
-function flops(info: { model: { n_layers: number; d_model: number; d_mlp: number; d_vocab: number; n_heads: number }; sae: { hook_point: string } }, tokens: number, seqLen: number): { forward: number; vocab: number } {
-  const { d_model: d, d_mlp: dm, d_vocab: v, n_heads: H } = info.model
+function flops(info: { model: { n_layers: number; d_model: number; d_mlp: number; d_vocab: number }; sae: { hook_point: string } }, tokens: number, seqLen: number): { forward: number; vocab: number } {
+  const { d_model: d, d_mlp: dm, d_vocab: v } = info.model
   const [, layer, ...rest] = info.sae.hook_point.split('.')
   const full = Number(layer) + (rest.join('.').startsWith('mlp') || rest.join('.').includes('mid') || rest.join('.').includes('post') ? 1 : 0)
   const perLayer = 2 * (4 * d * d + 2 * d * dm) + 2 * 2 * (seqLen / 2) * d
   const conventions = info.sae.hook_point.includes('hook_resid_') ? 1 : 2
-  return { forward: tokens * full * perLayer, vocab: 2 * (conventions * (1 + 2 * H) + (conventions + 1) * H + 2) * v * d }
+  return { forward: tokens * full * perLayer, vocab: 2 * (3 * conventions + conventions + 1 + 2) * v * d }
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'ft-bench-shapes-'))

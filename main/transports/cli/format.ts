@@ -80,7 +80,7 @@ export function formatTrace(t: TraceJson): string {
     `activation ${num(t.activation)}, pre-activation ${num(t.preActivation)}, cosine(v, u) ${num(t.cosineVU)}`,
     ...convention(t.v),
     ...convention(t.u),
-    `circuit tables at source pos ${t.sourcePos}, QK grid and pairs for head ${t.head}`,
+    `circuit tables (OV, LN+OV, QK) for head ${t.head} (--head H for another) at source pos ${t.sourcePos}, and its QK grid and pairs`,
     'use --json for every vector, table and row',
   ].join('\n')
 }

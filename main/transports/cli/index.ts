@@ -45,7 +45,8 @@ commands:
   trace --feature F (--sample S --pos P | --prompt TEXT --token I) [--bundle DIR]
         [--source-pos P] [--head H] [--top K] [--json]      trace a feature at a corpus token or a
         [--ablate [--terms N]]                              prompt token: v and u, decompositions,
-                                                            circuit tables, activation scores;
+                                                            circuit tables (of --head H, default the
+                                                            strongest head), activation scores;
                                                             --ablate adds the causal checks (the N
                                                             largest head × source terms, default 20,
                                                             and every head removed and run again)
