@@ -370,6 +370,9 @@ describe.skipIf(!useGolden)('tracing in the browser (serve mode)', () => {
     const other = (g.head + 1) % heads
     await page.click(`${q(tabId)} .circuits .seg [data-head="${other}"]`)
     await poll(() => page.getAttribute(`${q(tabId)} .circuits`, 'data-head')).toBe(String(other))
+    // Until the new head's trace.point answers, no other head's tables stand under it: a loading line instead.
+    const shown = await page.$eval(`${q(tabId)} .circuits`, (el) => el.querySelector('.tables')?.getAttribute('data-tables-head') ?? (el.querySelector('[data-tables-loading]') ? 'loading' : 'none'))
+    expect(['loading', String(other)]).toContain(shown)
     await poll(() => page.textContent(`[data-grid-id="${qkGrid}"] .grid-title`)).toContain(`H${other})`)
     // The tables are the trace's head's only: the new head's come with its trace.point's answer.
     await page.waitForSelector(`${q(tabId)} .tables[data-tables-head="${other}"] [data-grid-id="${tabId}:ov-top"] .ag-row`)
