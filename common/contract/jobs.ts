@@ -14,8 +14,11 @@ export const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a job id is 1-64
 export interface JobProgress {
   kind: JobKind
   jobId: string
-  /** The cache build computes, then finalizes; corpus scores only compute. */
-  phase: 'compute' | 'finalize'
+  /**
+   * The cache build computes, then finalizes (the summary answers from then on), then stores every feature's
+   * logit effects ('logits'); corpus scores only compute.
+   */
+  phase: 'compute' | 'finalize' | 'logits'
   doneTokens: number
   totalTokens: number
   tokensPerSec: number

@@ -189,12 +189,14 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   const info = unwrap(await wb.invoke('bundle.info', {}))
   let last: CacheProgress | null = null
   let finalizeAt = 0
+  let logitsAt = 0
   const t0 = performance.now()
   const done = new Promise<void>((resolve, reject) =>
     wb.subscribe((event, payload) => {
       if (event === 'job.progress') {
         const p = payload as CacheProgress
         if (p.phase === 'finalize') finalizeAt = performance.now()
+        else if (p.phase === 'logits') logitsAt = performance.now()
         else last = p
       }
       if (event === 'job.done') {
@@ -206,12 +208,20 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   )
   unwrap(await wb.invoke('cache.build', { jobId: 'bench', rebuild: true, full: args.full }))
   await done
-  const secs = (performance.now() - t0) / 1000
+  const end = performance.now()
+  const secs = (end - t0) / 1000
   const tokens = info.dataset.n_seq * info.dataset.seq_len
   const status = unwrap(await wb.invoke('cache.status', {}))
   const provider = unwrap(await wb.invoke('bundle.info', {})).provider
+  // finalize: from the compute phase's end until the summary answers (the logit step's start); the logit
+  // step: the logit effects, their transaction and the VACUUM, until the job is done.
+  const summaryAt = logitsAt || end
+  const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
   console.log(`${info.name}: ${tokens} tokens, d_sae ${info.sae.d_sae}, provider ${provider}, ${partialText}`)
-  console.log(`  build ${secs.toFixed(1)} s end to end = ${(tokens / secs).toFixed(0)} tokens/s; compute phase ${(((finalizeAt || performance.now()) - t0) / 1000).toFixed(1)} s at ${(last as CacheProgress | null)?.tokensPerSec.toFixed(0)} tokens/s; finalize ${((performance.now() - finalizeAt) / 1000).toFixed(1)} s`)
+  console.log(
+    `  build ${secs.toFixed(1)} s end to end = ${(tokens / secs).toFixed(0)} tokens/s; compute phase ${s((finalizeAt || end) - t0)} at ${(last as CacheProgress | null)?.tokensPerSec.toFixed(0)} tokens/s; ` +
+      `finalize (the summary answers) ${s(summaryAt - finalizeAt)}; logit step (logit effects, VACUUM) ${s(end - summaryAt)}; ${loadText()}`,
+  )
   const nnz = firings(join(dir, 'bench.sqlite'))
   console.log(`  cache size ${mib(status.sizeBytes)} (${args.full ? 'summary and full table' : 'summary'}), ${(status.sizeBytes / nnz).toFixed(2)} bytes per non-zero activation (${nnz} of them)`)
   const computeRate = (last as CacheProgress | null)?.tokensPerSec ?? 0
@@ -231,7 +241,7 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   await wb.close()
 }
 
-/** Thrown by the A/B builds' logitTable hook, which runs as the compute phase ends: finalize is the same either way. */
+/** Thrown by the A/B builds' progress hook as the compute phase ends: finalize is the same either way. */
 class ComputeDone extends Error {}
 
 interface AbRun {
@@ -277,7 +287,8 @@ async function abCompare(dir: string, engine: ComputeEngine, key: CacheKey, corp
         vocabSize: vocab,
         partialEveryMs: partial ? on : null,
         profile,
-        logitTable: async () => {
+        onProgress: (p) => {
+          if (p.phase === 'compute') return
           t1 = performance.now()
           throw new ComputeDone()
         },
