@@ -85,45 +85,56 @@ export class TokenIndexBuilder {
   /**
    * keptFeatures on the pairs `at` (one token's, in feature order) without an object per pair: the best
    * TOKEN_INDEX_K by each order, kept by insertion (both orders are total, so the sets are those of a sort).
+   * Each order's comparison is written out in its loop: a comparator passed as a function was most of
+   * finalize's token index time.
    */
   private kept(at: Uint32Array, featureCounts: ArrayLike<number>): Uint32Array {
     const { features, counts, maxs } = this
-    const share = new Float64Array(at.length)
-    for (let j = 0; j < at.length; j++) share[j] = counts[at[j]] / featureCounts[features[at[j]]]
-    // Positions j in `at`; a smaller j is a smaller feature id.
-    const moreFirings = (a: number, b: number): boolean => {
-      const ca = counts[at[a]]
-      const cb = counts[at[b]]
-      if (ca !== cb) return ca > cb
-      const ma = maxs[at[a]]
-      const mb = maxs[at[b]]
-      return ma !== mb ? ma > mb : a < b
+    const n = at.length
+    const count = new Float64Array(n)
+    const max = new Float64Array(n)
+    const share = new Float64Array(n)
+    for (let j = 0; j < n; j++) {
+      count[j] = counts[at[j]]
+      max[j] = maxs[at[j]]
+      share[j] = count[j] / featureCounts[features[at[j]]]
     }
-    const moreSpecific = (a: number, b: number): boolean => {
-      if (share[a] !== share[b]) return share[a] > share[b]
-      const ca = counts[at[a]]
-      const cb = counts[at[b]]
-      return ca !== cb ? ca > cb : a < b
-    }
-    const keep = new Uint8Array(at.length)
-    for (const better of [moreFirings, moreSpecific]) {
-      const best = new Int32Array(TOKEN_INDEX_K)
-      let size = 0
-      for (let j = 0; j < at.length; j++) {
-        if (size === TOKEN_INDEX_K && !better(j, best[size - 1])) continue
-        let i = size < TOKEN_INDEX_K ? size++ : size - 1
-        while (i > 0 && better(j, best[i - 1])) {
-          best[i] = best[i - 1]
-          i--
-        }
-        best[i] = j
+    const keep = new Uint8Array(n)
+    const best = new Int32Array(TOKEN_INDEX_K)
+    // Most firings on the token (then the higher max, then the smaller feature: the smaller j).
+    let size = 0
+    for (let j = 0; j < n; j++) {
+      let i = size
+      while (i > 0) {
+        const b = best[i - 1]
+        if (!(count[j] > count[b] || (count[j] === count[b] && max[j] > max[b]))) break
+        i--
       }
-      for (let i = 0; i < size; i++) keep[best[i]] = 1
+      if (i >= TOKEN_INDEX_K) continue
+      best.copyWithin(i + 1, i, Math.min(size, TOKEN_INDEX_K - 1))
+      best[i] = j
+      if (size < TOKEN_INDEX_K) size++
     }
-    let n = 0
-    const out = new Uint32Array(at.length)
-    for (let j = 0; j < at.length; j++) if (keep[j]) out[n++] = at[j]
-    return out.subarray(0, n)
+    for (let i = 0; i < size; i++) keep[best[i]] = 1
+    // Most specific to it: the largest share of the feature's firings (then more firings, then the smaller j).
+    size = 0
+    for (let j = 0; j < n; j++) {
+      let i = size
+      while (i > 0) {
+        const b = best[i - 1]
+        if (!(share[j] > share[b] || (share[j] === share[b] && count[j] > count[b]))) break
+        i--
+      }
+      if (i >= TOKEN_INDEX_K) continue
+      best.copyWithin(i + 1, i, Math.min(size, TOKEN_INDEX_K - 1))
+      best[i] = j
+      if (size < TOKEN_INDEX_K) size++
+    }
+    for (let i = 0; i < size; i++) keep[best[i]] = 1
+    let kept = 0
+    const out = new Uint32Array(n)
+    for (let j = 0; j < n; j++) if (keep[j]) out[kept++] = at[j]
+    return out.subarray(0, kept)
   }
 
   private encode(at: Uint32Array): Buffer {
