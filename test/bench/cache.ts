@@ -17,7 +17,8 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { ComputeEngine, SparseActs } from '../../main/compute/api'
 import { emptyProfile, runBuild, type BuildProfile } from '../../main/cache/build'
-import { cacheKeyOf } from '../../main/cache/bundle-link'
+import { cacheKeyOf, logitWeightsOf } from '../../main/cache/bundle-link'
+import { topLogitEffects } from '../../main/cache/logits'
 import { loadBundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
 import { CacheReader } from '../../main/cache/query'
@@ -239,6 +240,23 @@ async function real(dir: string, bundleDir: string): Promise<void> {
     info.model.d_vocab,
   )
   await wb.close()
+  await perFeatureLogits(bundleDir)
+}
+
+/** What a feature view pays for its logit effects before the logit step has stored them (from the weights, per feature). */
+async function perFeatureLogits(bundleDir: string): Promise<void> {
+  const bundle = await loadBundle(bundleDir)
+  const weights = logitWeightsOf(bundle)
+  if (!weights) return
+  const r = rng(11)
+  const times: number[] = []
+  for (let i = 0; i < 9; i++) {
+    const id = Math.floor(r() * bundle.config.sae.d_sae)
+    const t = performance.now()
+    topLogitEffects(weights, id, [])
+    times.push(performance.now() - t)
+  }
+  console.log(`  a feature's logit effects from the weights, before the logit step stores them: median ${median(times).toFixed(0)} ms (${times.length} random features; ${loadText()})`)
 }
 
 /** Thrown by the A/B builds' progress hook as the compute phase ends: finalize is the same either way. */
