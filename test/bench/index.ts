@@ -52,32 +52,9 @@ run('memory.ts', args.includes('--bundle') ? args : ['--bundle', gelu1l])
 // The atlas at gelu-1l's shape: no cache there, so computeAtlas alone (test/bench/atlas.ts --direct).
 if (!args.includes('--bundle')) run('atlas.ts', ['--bundle', gelu1l, '--direct'])
 // The build at gelu-1l's shape, beside its baselines (finalize's goal, issue 13: ≤ 2 s; the logit step
-// apart), then what progressive builds cost there (all of its 32,768 tokens, two ABBA rounds).
-if (!args.includes('--bundle')) run('cache.ts', ['--bundle', gelu1l, '--ab', '2'])
+// apart), finalize alone three times (wall and CPU time), then what progressive builds cost there (all of
+// its 32,768 tokens, two ABBA rounds).
+if (!args.includes('--bundle')) run('cache.ts', ['--bundle', gelu1l, '--finalize', '3', '--ab', '2'])
 // What bounds the build's compute: the encoder's product in PyTorch and in ORT, and the SAE tail, alternating.
 for (const b of args.includes('--bundle') ? [args] : [bundle, ['--bundle', gelu1l]]) run('gemm.ts', b)
-process.exit(failed ? 1 : 0)
-}
-
-const bundle = args.includes('--bundle') ? [] : ['--bundle', join(root, 'resources', 'demo')]
-// The cache benchmark also measures what progressive builds cost (--ab): two ABBA rounds over the corpus's first 131,072 tokens.
-const abArgs = ['--ab', '2', '--ab-tokens', '131072']
-for (const script of ['trace.ts', 'ablation.ts', 'corpus.ts', 'cache.ts', 'atlas.ts']) run(script, [...bundle, ...(script === 'cache.ts' ? abArgs : []), ...args])
-// A click in Chromium: the trace header and the batch's grid on screen after main's answers (the browser e2e).
-run('responsiveness.ts', [...bundle, ...args])
-
-const gelu1l = args.includes('--bundle') ? '' : shaped('gelu1l')
-run('memory.ts', args.includes('--bundle') ? args : ['--bundle', gelu1l])
-// The atlas at gelu-1l's shape: no cache there, so computeAtlas alone (test/bench/atlas.ts --direct).
-if (!args.includes('--bundle')) run('atlas.ts', ['--bundle', gelu1l, '--direct'])
-<<<<<<< HEAD
-// What progressive builds cost at gelu-1l's shape (all of its 32,768 tokens, two ABBA rounds; no full build).
-if (!args.includes('--bundle')) run('cache.ts', ['--bundle', gelu1l, '--ab', '2', '--ab-only'])
-// What bounds the build's compute: the encoder's product in PyTorch and in ORT, and the SAE tail, alternating.
-for (const b of args.includes('--bundle') ? [args] : [bundle, ['--bundle', gelu1l]]) run('gemm.ts', b)
-=======
-// The build at gelu-1l's shape, beside its baselines (finalize's goal, issue 13: ≤ 2 s; the logit step
-// apart), then what progressive builds cost there (all of its 32,768 tokens, two ABBA rounds).
-if (!args.includes('--bundle')) run('cache.ts', ['--bundle', gelu1l, '--ab', '2'])
->>>>>>> f03c81c (Cache tab: the build's step in words (compute, finalize: the summary, logit effects while the features answer); npm run bench builds the gelu-1l-shaped bundle's cache beside its baselines (finalize's goal) before the A/B there; docs: the logit step (ARCHITECTURE, SCALE: the merge))
 process.exit(failed ? 1 : 0)
