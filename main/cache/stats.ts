@@ -222,21 +222,22 @@ export function quantileGroups(acts: FeatureActs): QuantileGroup[] {
     const v = sorted[Math.floor((g * n) / QUANTILE_GROUPS)]
     if (starts.length === 0 || v > starts[starts.length - 1]) starts.push(v)
   }
-  const groupOf = (v: number): number => {
-    let g = starts.length - 1
-    while (g > 0 && v < starts[g]) g--
-    return g
-  }
+  // Each firing's group, once: the last group whose start it reaches.
+  const groupOf = new Uint8Array(n)
   const groups: QuantileGroup[] = starts.map((lo) => ({ lo, hi: lo, count: 0, examples: [] }))
   for (let i = 0; i < n; i++) {
-    const g = groups[groupOf(acts.values[i])]
+    const v = acts.values[i]
+    let k = starts.length - 1
+    while (k > 0 && v < starts[k]) k--
+    groupOf[i] = k
+    const g = groups[k]
     g.count++
-    if (acts.values[i] > g.hi) g.hi = acts.values[i]
+    if (v > g.hi) g.hi = v
   }
   const picks = groups.map((g) => Math.min(QUANTILE_EXAMPLES, g.count))
   const seen = new Array<number>(groups.length).fill(0)
   for (let i = 0; i < n; i++) {
-    const k = groupOf(acts.values[i])
+    const k = groupOf[i]
     const g = groups[k]
     if (g.examples.length < picks[k] && seen[k] === pickRank(g.examples.length, g.count, picks[k])) g.examples.push([acts.tokens[i], acts.values[i]])
     seen[k]++
