@@ -11,11 +11,16 @@ export type JobKind = 'cache.build' | 'trace.corpusScores' | 'trace.atlas'
 /** A job id the page chose: 1-64 letters, digits, '-' or '_' (a UUID). */
 export const jobId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a job id is 1-64 letters, digits, - or _ (e.g. crypto.randomUUID())')
 
+/**
+ * The cache build computes, then finalizes (the summary answers from then on), then stores every feature's
+ * logit effects ('logits'); corpus scores only compute.
+ */
+export type JobPhase = 'compute' | 'finalize' | 'logits'
+
 export interface JobProgress {
   kind: JobKind
   jobId: string
-  /** The cache build computes, then finalizes; corpus scores only compute. */
-  phase: 'compute' | 'finalize'
+  phase: JobPhase
   doneTokens: number
   totalTokens: number
   tokensPerSec: number

@@ -10,7 +10,9 @@ import { corpusViewOf } from '../bundle/corpus'
 import type { ComputeEngine, Lane, RunContext, TraceCompute } from '../compute/api'
 import { OrtEngine, type OrtEngineOptions } from '../compute/ort-engine'
 import { comparePoints, featureSequences, traceAblations, pointTraceToJson, prefetchScope, promptView, SCORE_BATCH, scopeTraceToJson, traceAt, tracePoint, traceScope, traceToJson, type TraceEngine } from '../trace'
-import type { ExecutionProviderName, RequestOf, ResponseOf } from '../../common/contract'
+import type { ExecutionProviderName, FeatureDetail, RequestOf, ResponseOf } from '../../common/contract'
+import { logitWeightsOf } from '../cache/bundle-link'
+import { topLogitEffects } from '../cache/logits'
 import { FtError } from '../../common/errors'
 import { tokenText } from '../../common/text'
 import type { HostService } from '../jobs/child'
@@ -101,6 +103,12 @@ function handlers(bundle: Bundle): Handlers {
   }
 }
 
+/**
+ * An op besides the channels: a feature's logit effects from the weights this process holds, for a feature view
+ * while the cache has none stored yet (CacheReader.logitsPending; main holds no weights).
+ */
+export type LogitsOp = 'feature.logits'
+
 /** Loads the bundle and builds the engine; the trace channels are then answered by `handle`. */
 export async function startComputeService(init: ComputeInit): Promise<HostService> {
   // Main checks every weight's values when it opens the bundle (this process may start alongside, see
@@ -108,6 +116,13 @@ export async function startComputeService(init: ComputeInit): Promise<HostServic
   const bundle = await loadBundle(init.bundleDir, { checkValues: false })
   const engine = await OrtEngine.create(bundle, init.engine)
   const table = handlers(bundle)
+  const weights = logitWeightsOf(bundle)
+  const { display } = corpusViewOf(bundle)
+  const featureLogits = (payload: unknown): FeatureDetail['logits'] => {
+    const feature = (payload as { feature?: unknown } | null)?.feature
+    if (!Number.isSafeInteger(feature) || (feature as number) < 0 || (feature as number) >= bundle.config.sae.d_sae) throw new FtError('invalid_request', `no feature ${String(feature)}`)
+    return weights ? topLogitEffects(weights, feature as number, display) : { top: [], bottom: [] }
+  }
   const info: ComputeInfo = { provider: engine.provider }
   if (init.warmUp) {
     const ctx: RunContext = { lane: 'scope' }
@@ -119,6 +134,7 @@ export async function startComputeService(init: ComputeInit): Promise<HostServic
     info,
     handle: async (op, payload, { signal }) => {
       if (op === 'stats') return { runs: engine.runs } satisfies ComputeStats
+      if (op === ('feature.logits' satisfies LogitsOp)) return featureLogits(payload)
       if (!(op in LANES)) throw new FtError('internal', `the compute process has no channel ${op}`)
       const channel = op as ComputeChannel
       const handler = table[channel] as (req: unknown, engine: Engine) => Promise<unknown>

@@ -4,11 +4,11 @@
 // supersedes that caller's previous request of the same channel: the older one answers `busy` at once and
 // the compute process stops it before its next ONNX run.
 import { FtError } from '../../common/errors'
-import type { ExecutionProviderName, RequestOf, ResponseOf } from '../../common/contract'
+import type { ExecutionProviderName, FeatureDetail, RequestOf, ResponseOf } from '../../common/contract'
 import { locateEntry, nodeLauncher, type HostEntry, type HostLauncher } from '../jobs/launcher'
 import { ProcessHost } from '../jobs/process-host'
 import type { OrtEngineOptions } from '../compute/ort-engine'
-import type { ComputeChannel, ComputeInfo, ComputeInit, ComputeStats } from './compute-service'
+import type { ComputeChannel, ComputeInfo, ComputeInit, ComputeStats, LogitsOp } from './compute-service'
 
 export interface ComputeOptions {
   /** How host processes start: utilityProcess in the Electron app (main/index.ts), child_process.fork otherwise. */
@@ -72,6 +72,11 @@ export class Compute {
     } finally {
       if (key && this.byCaller.get(key) === ac) this.byCaller.delete(key)
     }
+  }
+
+  /** A feature's logit effects from the weights (LogitsOp), for a cache that has none stored yet. */
+  async logits(feature: number): Promise<FeatureDetail['logits']> {
+    return (await this.host.request('feature.logits' satisfies LogitsOp, { feature })) as FeatureDetail['logits']
   }
 
   /** The engine's counters (diagnostics, tests). */

@@ -96,7 +96,12 @@ export function createHandlers(wb: Workbench): HandlerTable {
     'feature.get': async ({ id, topK, includeBos }) => {
       const open = await wb.bundle()
       checkFeature(open, id)
-      return servingReader(open).detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f), bosChoice(includeBos))
+      const reader = servingReader(open)
+      const detail = reader.detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f), bosChoice(includeBos))
+      // Until the build stores them (its partial summary, or its logit step still running), the logit
+      // effects come from the weights, which only the compute process holds.
+      if (detail.logits.top.length === 0 && reader.logitsPending()) detail.logits = await wb.featureLogits(id)
+      return detail
     },
     'feature.histogram': async ({ id, bins, scale, includeBos }) => {
       const open = await wb.bundle()

@@ -18,7 +18,7 @@ import { pathText } from '../../common/text'
 import { autosavePath, migrateLegacyAutosave } from '../session/file'
 import { LabelStore } from '../session/labels'
 import { isTraceInputError, pointSequence } from '../trace'
-import type { CacheState, CorpusScoresJson, EventName, Events, ExecutionProviderName, Invoke, MovedAside, Notice, RequestOf } from '../../common/contract'
+import type { CacheState, CorpusScoresJson, EventName, Events, ExecutionProviderName, FeatureDetail, Invoke, MovedAside, Notice, RequestOf } from '../../common/contract'
 import type { FileDialog } from './dialog'
 import { createDispatch, type RawDispatch } from './dispatch'
 import { FtError, toIpcError } from '../../common/errors'
@@ -165,7 +165,8 @@ export class Workbench {
       const view = corpusViewOf(bundle)
       const occurrences = new Uint32Array(view.display.length)
       for (const t of bundle.tokens.data) occurrences[t]++
-      // No logit effects from the weights here: every build stores them (finalize), and main holds no weights.
+      // No logit effects from the weights here: main holds no weights. Every build stores them (its logit
+      // step); until then feature.get has the compute process compute them (featureLogits).
       // BOS for the degenerate flags: the bundle's when it prepends one, else whatever every sequence starts with.
       const { prepend_bos, bos_token_id } = bundle.config.dataset
       const bosTokenId = prepend_bos ? (bos_token_id ?? 0) : undefined
@@ -294,6 +295,19 @@ export class Workbench {
   /** The provider compute runs on: the compute process's, this process's last build's, or the cache's. */
   async provider(): Promise<ExecutionProviderName | null> {
     return this.computeOf?.compute.provider ?? this.lastBuildProvider ?? (await this.bundle()).reader.builtWith()
+  }
+
+  /**
+   * A feature's logit effects from the weights, computed in the compute process (main holds no weights):
+   * for a cache that has none stored yet. None when that process cannot answer: the rest of the feature
+   * view is worth showing all the same.
+   */
+  async featureLogits(id: number): Promise<FeatureDetail['logits']> {
+    try {
+      return await (await this.compute()).compute.logits(id)
+    } catch {
+      return { top: [], bottom: [] }
+    }
   }
 
   /** The open bundle with its compute process (one per open bundle, started on first use). */

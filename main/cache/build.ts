@@ -1,6 +1,8 @@
 // The build job's core, independent of processes: run the engine over the corpus chunk by chunk, commit
-// each chunk on its own, then finalize. A build that finds chunks already committed (after a kill, a
-// crash or a cancel) continues after them, cutting the corpus the same way, so the result is identical.
+// each chunk on its own, then finalize (the summary answers from here on), then the logit step
+// (logit-step.ts). A build that finds chunks already committed (after a kill, a crash or a cancel)
+// continues after them, cutting the corpus the same way, so the result is identical; one that finds the
+// summary committed and its logit effects pending runs only the logit step.
 // A shard build (`shard`) computes only its contiguous slice of the chunks and stops before finalize;
 // merge.ts gathers the shards' chunks into one file and finishes it with the same finishBuild.
 import type Database from 'better-sqlite3'
@@ -10,6 +12,7 @@ import { FtError } from '../../common/errors'
 import { encodeChunk } from './encode'
 import { finalize, type FinalizeInput } from './finalize'
 import type { LogitTable } from './logit-table'
+import { completeBuild, logitsPending } from './logit-step'
 import { PARTIAL_EVERY_MS, PartialSummary, type StoredChunk } from './partial'
 import { hasFullTable, keyMismatch, keyToMeta, readMeta, wipe, writeMeta, type CacheKey } from './schema'
 
@@ -34,7 +37,7 @@ export interface BuildInput {
   chunkSeqs?: number
   jobId?: string
   onProgress?: (p: CacheProgress) => void
-  /** Computes every feature's logit effects for finalize (the build job runs it with ONNX Runtime). */
+  /** Computes every feature's logit effects for the logit step, after finalize (the build job runs it with ONNX Runtime). */
   logitTable?: () => Promise<LogitTable | null>
   /** Bounds finalize's memory (see FinalizeInput); the result does not depend on it. */
   maxEntriesPerPass?: number
@@ -127,7 +130,11 @@ export async function runBuild(input: BuildInput): Promise<void> {
     // Its chunks are gone: there is nothing a merge could take from it.
     throw new FtError('invalid_request', 'this cache file is a finished cache, not a shard; build the shard into a file of its own (--cache) or pass --rebuild')
   }
-  if (meta.built_at) return
+  if (meta.built_at) {
+    // Killed after the summary committed: what is left is the logit step.
+    if (logitsPending(meta)) await completeBuild(db, input.logitTable, () => input.onProgress?.(stepProgress(input.jobId, 'logits', key)))
+    return
+  }
 
   const chunkSeqs = Number(meta.chunk_seqs ?? 0) || input.chunkSeqs || defaultChunkSeqs(seqLen)
   const nChunks = Math.ceil(nSeq / chunkSeqs)
@@ -174,7 +181,7 @@ export async function runBuild(input: BuildInput): Promise<void> {
       doneTokens,
       totalTokens,
       tokensPerSec: rate,
-      etaSec: phase === 'finalize' ? null : rate > 0 ? (totalTokens - doneTokens) / rate : null,
+      etaSec: phase !== 'compute' ? null : rate > 0 ? (totalTokens - doneTokens) / rate : null,
     })
   }
   report('compute')
@@ -216,8 +223,15 @@ export async function runBuild(input: BuildInput): Promise<void> {
     return
   }
   report('finalize')
-  const logits = (await input.logitTable?.()) ?? null
-  finishBuild(db, { corpus, seqLen, chunkSeqs, dSae, vocabSize: input.vocabSize, logits, maxEntriesPerPass: input.maxEntriesPerPass, full: input.full }, engine.provider)
+  const logitStep = input.logitTable !== undefined
+  finishBuild(db, { corpus, seqLen, chunkSeqs, dSae, vocabSize: input.vocabSize, logitStep, maxEntriesPerPass: input.maxEntriesPerPass, full: input.full }, engine.provider)
+  await completeBuild(db, input.logitTable, () => report('logits'))
+}
+
+/** The progress of a step after the compute phase, whose tokens are all done. */
+function stepProgress(jobId: string | undefined, phase: CacheProgress['phase'], key: CacheKey): CacheProgress {
+  const total = key.nSeq * key.seqLen
+  return { jobId: jobId ?? '', phase, doneTokens: total, totalTokens: total, tokensPerSec: 0, etaSec: null }
 }
 
 /**
@@ -233,14 +247,12 @@ function resumePartial(db: Database.Database, dSae: number, chunkTokens: number)
 }
 
 /**
- * The end of every build, a single one or a merge of shards: finalize the committed chunks, record the
- * provider (null: unknown), drop the shard mark, and give the scratch chunks' pages back.
+ * The summary of every build, a single one or a merge of shards: finalize the committed chunks, record the
+ * provider (null: unknown) and drop the shard mark. The cache answers from here on; completeBuild
+ * (logit-step.ts) then stores the logit effects and gives the scratch chunks' pages back.
  */
 export function finishBuild(db: Database.Database, input: FinalizeInput, provider: ExecutionProviderName | null): void {
   finalize(db, input)
   db.prepare("DELETE FROM meta WHERE key IN ('shard', 'provider')").run()
   if (provider) writeMeta(db, { provider })
-  // Reclaims the scratch chunks' pages (roughly half the file). Outside any transaction, as SQLite wants.
-  db.exec('VACUUM')
-  db.pragma('wal_checkpoint(TRUNCATE)')
 }

@@ -152,23 +152,33 @@ export function decodeFeatureActs(tokenDeltas: Uint8Array, values: Uint8Array, m
 
 /** Interval bins as two blobs: the firings per bin (u32 each) and the examples' (token u32, value f32). */
 export function encodeIntervals(bins: { count: number; examples: [number, number][] }[]): { counts: Buffer; examples: Buffer } {
-  const counts = Uint32Array.from(bins, (b) => b.count)
-  const n = bins.reduce((k, b) => k + b.examples.length, 0)
-  const examples = Buffer.alloc(n * 8)
+  const counts = Buffer.allocUnsafe(bins.length * 4)
+  let n = 0
+  for (let b = 0; b < bins.length; b++) {
+    counts.writeUInt32LE(bins[b].count, 4 * b)
+    n += bins[b].examples.length
+  }
+  // Every byte is written below.
+  const examples = Buffer.allocUnsafe(n * 8)
+  const view = new DataView(examples.buffer, examples.byteOffset, examples.byteLength)
   let at = 0
   for (const b of bins) {
     for (const [token, value] of b.examples) {
-      examples.writeUInt32LE(token, at)
-      examples.writeFloatLE(value, at + 4)
+      view.setUint32(at, token, true)
+      view.setFloat32(at + 4, value, true)
       at += 8
     }
   }
-  return { counts: blobOf(counts), examples }
+  return { counts, examples }
 }
 
 /** Quantile groups as three blobs: (lo, hi) f32 pairs, firings per group (u32), examples (token u32, value f32). */
 export function encodeQuantiles(groups: { lo: number; hi: number; count: number; examples: [number, number][] }[]): { bounds: Buffer; counts: Buffer; examples: Buffer } {
-  const bounds = Float32Array.from(groups.flatMap((g) => [g.lo, g.hi]))
+  const bounds = new Float32Array(2 * groups.length)
+  for (let g = 0; g < groups.length; g++) {
+    bounds[2 * g] = groups[g].lo
+    bounds[2 * g + 1] = groups[g].hi
+  }
   const { counts, examples } = encodeIntervals(groups)
   return { bounds: blobOf(bounds), counts, examples }
 }

@@ -1,13 +1,14 @@
 // Turns the committed chunks (token-major CSR, as the engine produced them) into the feature-major
 // tables the queries read. It only reads the chunk table, so a finalize that is killed is simply run
-// again: its writes are one transaction.
+// again: its writes are one transaction. The logit effects are not part of it: they come after, in a
+// step of their own (logit-step.ts), as they depend only on the weights and cost more than the rest.
 import type Database from 'better-sqlite3'
 import { blobOf, decodeChunk, encodeIntervals, encodeQuantiles, encodeQuantised, encodeTokenDeltas, type ChunkBlobs } from './encode'
 import { aggregateFeature, TokenPositions, TokenScratch, type FeatureAggregate } from './stats'
 import { ACTS_U16, BOS_POSITIONS_KEY, FINAL_TABLES, NOBOS_TABLE, PARTIAL_TABLES, writeMeta } from './schema'
 import { bosPositions, NoBosCorpus, withoutBos } from './bos'
 import { TokenIndexBuilder } from './token-index'
-import type { LogitTable } from './logit-table'
+import { LOGITS_PENDING } from './logit-step'
 
 export interface FinalizeInput {
   corpus: Int32Array
@@ -15,8 +16,8 @@ export interface FinalizeInput {
   chunkSeqs: number
   dSae: number
   vocabSize: number
-  /** Every feature's top/bottom logit effects (logit-table.ts), or null. */
-  logits?: LogitTable | null
+  /** A logit step follows (logit-step.ts): the summary is committed with its logit effects marked pending. */
+  logitStep?: boolean
   /** Most firings transposed in memory at once (8 bytes each); larger corpora take several passes. */
   maxEntriesPerPass?: number
   /** Also store every firing (feature_acts); without it the cache is the summary alone (a fifth the size). */
@@ -33,16 +34,6 @@ function forEachChunk(db: Database.Database, wideIds: boolean, fn: (row: ChunkRo
     .prepare('SELECT idx, n_tokens, row_ptr AS rowPtr, feature_ids AS featureIds, vals AS "values" FROM chunk ORDER BY idx')
     .iterate() as IterableIterator<ChunkRow>
   for (const row of rows) fn(row, decodeChunk(row, wideIds))
-}
-
-function logitColumns(t: LogitTable | null, f: number) {
-  const slice = <A extends Uint32Array | Float32Array>(a: A) => (t ? blobOf(a.subarray(f * t.k, (f + 1) * t.k)) : null)
-  return {
-    logitTopIds: t && slice(t.topIds),
-    logitTopVals: t && slice(t.topVals),
-    logitBottomIds: t && slice(t.bottomIds),
-    logitBottomVals: t && slice(t.bottomVals),
-  }
 }
 
 /** The columns `feature` and `feature_nobos` share, from one aggregate. */
@@ -95,8 +86,7 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
   })
 
   const insFeature = db.prepare(
-    `INSERT INTO feature (${AGGREGATE_COLUMNS}, logit_top_ids, logit_top_vals, logit_bottom_ids, logit_bottom_vals)
-     VALUES (${AGGREGATE_VALUES}, @logitTopIds, @logitTopVals, @logitBottomIds, @logitBottomVals)`,
+    `INSERT INTO feature (${AGGREGATE_COLUMNS}) VALUES (${AGGREGATE_VALUES})`,
   )
   const insNoBos = db.prepare(`INSERT INTO ${NOBOS_TABLE} (${AGGREGATE_COLUMNS}) VALUES (${AGGREGATE_VALUES})`)
   const insActs = db.prepare('INSERT INTO feature_acts (id, token_deltas, vals) VALUES (?, ?, ?)')
@@ -141,7 +131,7 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
           values: values.subarray(offsets[f - lo], offsets[f - lo + 1]),
         }
         const agg = aggregateFeature(acts, corpus, occurrences, scratch, positions)
-        insFeature.run({ ...aggregateColumns(f, agg), ...logitColumns(input.logits ?? null, f) })
+        insFeature.run(aggregateColumns(f, agg))
         const rest = noBos && withoutBos(acts, corpus, seqLen, bos.bos)
         if (rest) insNoBos.run(aggregateColumns(f, aggregateFeature(rest, noBos.corpus, noBos.occurrences, noBos.scratch, noBos.positions)))
         if (input.full) insActs.run(f, encodeTokenDeltas(acts.tokens), encodeQuantised(acts.values, agg.max))
@@ -154,12 +144,13 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
     db.exec('DELETE FROM chunk')
     // The build's partial summary goes with the chunks: from here on the feature table answers.
     for (const t of PARTIAL_TABLES) db.exec(`DROP TABLE IF EXISTS ${t}`)
-    db.prepare("DELETE FROM meta WHERE key = 'partial_tokens'").run()
+    db.prepare("DELETE FROM meta WHERE key IN ('partial_tokens', 'logit_effects')").run()
     writeMeta(db, {
       built_at: new Date().toISOString(),
       full_table: input.full ? '1' : '0',
       ...(input.full ? { acts_values: ACTS_U16 } : {}),
       [BOS_POSITIONS_KEY]: String(bos.count),
+      ...(input.logitStep ? { logit_effects: LOGITS_PENDING } : {}),
     })
   })()
 }

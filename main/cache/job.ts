@@ -1,7 +1,8 @@
 // The cache build as a job: main/app starts it in a process of its own (the compute host entry,
 // main/app/compute-host.ts), which opens its own bundle, engine and database connection, so neither main's
 // event loop nor its memory waits on ONNX Runtime or SQLite. Cancelling ends that process; whatever it
-// committed stays (each chunk commits on its own), and the next build resumes from there.
+// committed stays (each chunk commits on its own, the summary in one transaction, the logit effects in
+// another), and the next build resumes from there.
 import type { CacheProgress, ExecutionProviderName } from '../../common/contract'
 import { FtError } from '../../common/errors'
 import { loadBundle } from '../bundle'

@@ -1,8 +1,9 @@
 // `feature-tracer cache merge`: the shards of a sharded build (build.ts, BuildInput.shard) each hold a slice
 // of the scratch chunks; the merge copies them into one file and finishes it with the same finishBuild as a
 // single build, so the result answers every query exactly as one build would. Every shard is checked
-// first (ours, this bundle's key, one layout, every chunk present, overlaps byte-identical), and the result
-// is written beside OUT and renamed over it only when complete.
+// first (ours, this bundle's key, one layout, every chunk present, overlaps byte-identical), and the summary
+// is written beside OUT and renamed over it only when complete; the logit step (logit-step.ts) then runs on
+// OUT, as in a build: killed there, OUT answers all the same, and `cache build` on it finishes the step.
 import { randomBytes } from 'node:crypto'
 import { existsSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -14,6 +15,7 @@ import type { Bundle } from '../bundle'
 import { chunkTokens, finishBuild, parseShard, shardChunks, shardText } from './build'
 import { cacheKeyOf, logitWeightsOf } from './bundle-link'
 import { computeLogitTable, type LogitTable } from './logit-table'
+import { completeBuild } from './logit-step'
 import { inspectCacheFile, keyMismatch, keyToMeta, openCacheDb, readMeta, writeMeta, type CacheKey, type Meta } from './schema'
 
 export interface MergeInput {
@@ -88,6 +90,7 @@ export async function mergeShards(input: MergeInput): Promise<MergeResult> {
   if (input.shards.some((s) => samePath(s, out))) throw new FtError('invalid_request', `the output ${pathText(out)} is one of the shards; merge into a new file`)
 
   const shards: ShardFile[] = []
+  let merged: Omit<MergeResult, 'sizeBytes'>
   try {
     for (const path of input.shards) shards.push(openShard(path, key))
     const { chunkSeqs, nChunks } = layoutOf(shards, key)
@@ -105,21 +108,21 @@ export async function mergeShards(input: MergeInput): Promise<MergeResult> {
       const providers = new Set(shards.map((s) => s.meta.provider))
       const provider = providers.size === 1 ? ((shards[0].meta.provider as ExecutionProviderName | undefined) ?? null) : null
       t0 = performance.now()
-      const logits = (await input.logitTable?.()) ?? null
-      if (logits) input.onStep?.(`merge: logit effects computed in ${seconds(t0)}`)
-      t0 = performance.now()
+      const logitStep = input.logitTable !== undefined
       finishBuild(
         db,
-        { corpus: input.corpus, seqLen: key.seqLen, chunkSeqs, dSae: key.dSae, vocabSize: input.vocabSize, logits, maxEntriesPerPass: input.maxEntriesPerPass, full: input.full },
+        { corpus: input.corpus, seqLen: key.seqLen, chunkSeqs, dSae: key.dSae, vocabSize: input.vocabSize, logitStep, maxEntriesPerPass: input.maxEntriesPerPass, full: input.full },
         provider,
       )
-      input.onStep?.(`merge: finalized in ${seconds(t0)}`)
+      // The whole summary goes to OUT in one file: the WAL (the finalize transaction) folded in first.
+      db.pragma('wal_checkpoint(TRUNCATE)')
+      input.onStep?.(`merge: finalized in ${seconds(t0)}${logitStep ? '; the summary answers, its logit effects come next' : ''}`)
       db.close()
       // A WAL left by the cache this replaces would be read as part of the new file.
       if (outFile.kind !== 'absent') for (const side of ['-wal', '-shm']) rmSync(`${out}${side}`, { force: true })
       renameSync(tmp, out)
       renamed = true
-      return { nChunks, duplicates, provider, sizeBytes: statSync(out).size }
+      merged = { nChunks, duplicates, provider }
     } finally {
       if (db.open) db.close()
       if (!renamed) for (const side of ['', '-wal', '-shm']) rmSync(`${tmp}${side}`, { force: true })
@@ -127,6 +130,15 @@ export async function mergeShards(input: MergeInput): Promise<MergeResult> {
   } finally {
     for (const s of shards) s.db.close()
   }
+  const db = openCacheDb(out)
+  try {
+    const t0 = performance.now()
+    await completeBuild(db, input.logitTable, () => input.onStep?.('merge: computing the logit effects…'))
+    input.onStep?.(`merge: logit effects stored and the file compacted in ${seconds(t0)}`)
+  } finally {
+    db.close()
+  }
+  return { ...merged, sizeBytes: statSync(out).size }
 }
 
 function seconds(since: number): string {

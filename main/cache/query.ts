@@ -15,8 +15,8 @@ import type {
 } from '../../common/contract'
 import { FtError } from '../../common/errors'
 import { decodeFeatureActs, decodeIntervals, decodeQuantiles, float32Of, uint32Of, type FeatureActs } from './encode'
-import { LOGIT_K, logitEffects, type LogitWeights } from './logits'
-import { topIndices } from '../trace/math'
+import { topLogitEffects, type LogitWeights } from './logits'
+import { logitsPending } from './logit-step'
 import { activationRow, type CorpusView } from '../bundle/corpus'
 import { checkFeatureId } from '../bundle/feature-id'
 import { tokenText } from '../../common/text'
@@ -464,13 +464,27 @@ export class CacheReader {
     if (!w) return { top: [], bottom: [] }
     let memo = this.logitMemo.get(id)
     if (!memo) {
-      const effects = logitEffects(w, id)
-      const pick = (i: number): LogitEffect => effect(i, effects[i])
-      memo = { top: topIndices(effects, LOGIT_K).map(pick), bottom: topIndices(effects, LOGIT_K, false).map(pick) }
+      memo = topLogitEffects(w, id, display)
       if (this.logitMemo.size > 1000) this.logitMemo.clear()
       this.logitMemo.set(id, memo)
     }
     return memo
+  }
+
+  /**
+   * Do the answers lack logit effects that are still to be stored: a running build's partial summary, or a
+   * finished one whose logit step has not run (logit-step.ts)? A reader without the weights (main's) then
+   * has them computed where the weights are. Never throws.
+   */
+  logitsPending(): boolean {
+    try {
+      const db = this.connection()
+      if (!db) return false
+      const meta = readMeta(db)
+      return meta.built_at ? logitsPending(meta) : meta.partial_tokens !== undefined
+    } catch {
+      return false
+    }
   }
 
   /** Features that fire on any of `tokenIds`, most firings first: the first `limit`, and how many there are. */

@@ -9,6 +9,7 @@ import { FtError } from '../../common/errors'
 import { pathText } from '../../common/text'
 import { moveAside } from '../files/safe-io'
 import { openSqlite } from '../native/sqlite'
+import { logitsPending } from './logit-step'
 import { inspectCacheFile, keyMismatch, readMeta, writeMeta, type CacheKey } from './schema'
 import { decodeTokenEntries, keptFeatures, TokenIndexBuilder } from './token-index'
 
@@ -25,6 +26,8 @@ export function shipSummary(from: string, to: string, key: CacheKey): { bytes: n
   try {
     const meta = readMeta(src)
     if (!meta.built_at) throw new FtError('cache_missing', `the cache ${pathText(from)} is not finished; build it first`)
+    // A shipped summary carries every feature's logit effects: whoever opens it holds no weights to compute them.
+    if (logitsPending(meta)) throw new FtError('cache_missing', `the cache ${pathText(from)} has no logit effects yet (its build stopped before the logit step); build it again to finish it`)
     const mismatch = keyMismatch(meta, key)
     if (mismatch) throw new FtError('cache_stale', `the cache ${pathText(from)} was built for another bundle: ${mismatch}`)
     if (existsSync(to) && !isShippedSummary(to)) {

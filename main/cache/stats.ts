@@ -25,11 +25,12 @@ export interface IntervalAggregate {
   examples: Example[]
 }
 
+/** Per token id the feature fires on (ascending): its firings there, their max and sum. */
 export interface PerTokenRows {
-  tokenIds: number[]
-  counts: number[]
-  maxs: number[]
-  sums: number[]
+  tokenIds: Uint32Array
+  counts: Uint32Array
+  maxs: Float32Array
+  sums: Float64Array
 }
 
 /** A quantile group: firings from lo to hi (both included), how many, and examples. */
@@ -64,9 +65,46 @@ function stronger(va: number, ta: number, vb: number, tb: number): boolean {
   return va > vb || (va === vb && ta < tb)
 }
 
-/** The k strongest firings, strongest first: a bounded min-heap, so a dense feature costs O(n log k). */
+const f32 = new Float32Array(1)
+const f32Bits = new Uint32Array(f32.buffer)
+
+/** An unsigned 32-bit key of a float32 in the same order as the values (+0 and -0 alike). */
+function orderKey(v: number): number {
+  f32[0] = v === 0 ? 0 : v
+  const b = f32Bits[0]
+  return b >= 0x80000000 ? ~b >>> 0 : b + 0x80000000
+}
+
+/** Positions below this fit beside a 32-bit key in a float64's 53 exact bits. */
+const POSITION_LIMIT = 2 ** 21
+
+/** Are the tokens strictly ascending (finalize's firings, in corpus order)? */
+function ascending(tokens: Uint32Array): boolean {
+  for (let i = 1; i < tokens.length; i++) if (tokens[i] <= tokens[i - 1]) return false
+  return true
+}
+
+/**
+ * The k strongest firings, strongest first: a bounded min-heap, so a dense feature costs O(n log k). Most
+ * features fire at most k times; their firings, in corpus order, are sorted whole by one numeric sort of
+ * (value, position) keys, with the same order (ties to the earlier token) and no comparator calls.
+ */
 export function topK(acts: FeatureActs, k: number): { tokens: Uint32Array; values: Float32Array } {
-  const n = Math.min(k, acts.values.length)
+  const all = acts.values.length
+  if (all <= k && all < POSITION_LIMIT && ascending(acts.tokens)) {
+    const keys = new Float64Array(all)
+    for (let i = 0; i < all; i++) keys[i] = (0xffffffff - orderKey(acts.values[i])) * POSITION_LIMIT + i
+    keys.sort()
+    const tokens = new Uint32Array(all)
+    const values = new Float32Array(all)
+    for (let j = 0; j < all; j++) {
+      const i = keys[j] % POSITION_LIMIT
+      tokens[j] = acts.tokens[i]
+      values[j] = acts.values[i]
+    }
+    return { tokens, values }
+  }
+  const n = Math.min(k, all)
   const heapT = new Uint32Array(n)
   const heapV = new Float32Array(n)
   let size = 0
@@ -125,29 +163,42 @@ export function intervalRange(max: number, bin: number): { lo: number; hi: numbe
  * the pick is reproducible).
  */
 export function intervals(acts: FeatureActs, max: number): IntervalAggregate[] {
-  if (acts.values.length === 0 || !(max > 0)) return []
-  const binOf = (v: number): number => Math.min(INTERVAL_BINS - 1, Math.floor((v / max) * INTERVAL_BINS))
-  const counts = new Array<number>(INTERVAL_BINS).fill(0)
-  for (let i = 0; i < acts.values.length; i++) if (acts.values[i] > 0) counts[binOf(acts.values[i])]++
+  const n = acts.values.length
+  if (n === 0 || !(max > 0)) return []
+  // Each firing's bin, once (NO_BIN: not positive).
+  const binOf = new Uint8Array(n)
+  const counts = new Uint32Array(INTERVAL_BINS)
+  for (let i = 0; i < n; i++) {
+    const v = acts.values[i]
+    const b = v > 0 ? Math.min(INTERVAL_BINS - 1, Math.floor((v / max) * INTERVAL_BINS)) : NO_BIN
+    binOf[i] = b
+    if (b !== NO_BIN) counts[b]++
+  }
   // The e-th example of a bin is its member of rank floor((e + 0.5)·count / picks) in corpus order:
   // the middle of the e-th of `picks` equal slices of the bin.
-  const picks = counts.map((c) => Math.min(INTERVAL_EXAMPLES, c))
-  const seen = new Array<number>(INTERVAL_BINS).fill(0)
-  const next = new Array<number>(INTERVAL_BINS).fill(0)
-  const bins: IntervalAggregate[] = counts.map((count, b) => ({ ...intervalRange(max, b), count, examples: [] }))
-  for (let i = 0; i < acts.values.length; i++) {
-    const v = acts.values[i]
-    if (v <= 0) continue
-    const b = binOf(v)
+  const picks = new Uint32Array(INTERVAL_BINS)
+  const seen = new Uint32Array(INTERVAL_BINS)
+  const next = new Uint32Array(INTERVAL_BINS)
+  const bins: IntervalAggregate[] = []
+  for (let b = 0; b < INTERVAL_BINS; b++) {
+    picks[b] = Math.min(INTERVAL_EXAMPLES, counts[b])
+    const { lo, hi } = intervalRange(max, b)
+    bins.push({ lo, hi, count: counts[b], examples: [] })
+  }
+  for (let i = 0; i < n; i++) {
+    const b = binOf[i]
+    if (b === NO_BIN) continue
     const e = next[b]
     if (e < picks[b] && seen[b] === pickRank(e, counts[b], picks[b])) {
-      bins[b].examples.push([acts.tokens[i], v])
+      bins[b].examples.push([acts.tokens[i], acts.values[i]])
       next[b]++
     }
     seen[b]++
   }
   return bins
 }
+
+const NO_BIN = 255
 
 /**
  * The e-th pick of `picks` among `count` members in corpus order is the member of rank
@@ -171,21 +222,22 @@ export function quantileGroups(acts: FeatureActs): QuantileGroup[] {
     const v = sorted[Math.floor((g * n) / QUANTILE_GROUPS)]
     if (starts.length === 0 || v > starts[starts.length - 1]) starts.push(v)
   }
-  const groupOf = (v: number): number => {
-    let g = starts.length - 1
-    while (g > 0 && v < starts[g]) g--
-    return g
-  }
+  // Each firing's group, once: the last group whose start it reaches.
+  const groupOf = new Uint8Array(n)
   const groups: QuantileGroup[] = starts.map((lo) => ({ lo, hi: lo, count: 0, examples: [] }))
   for (let i = 0; i < n; i++) {
-    const g = groups[groupOf(acts.values[i])]
+    const v = acts.values[i]
+    let k = starts.length - 1
+    while (k > 0 && v < starts[k]) k--
+    groupOf[i] = k
+    const g = groups[k]
     g.count++
-    if (acts.values[i] > g.hi) g.hi = acts.values[i]
+    if (v > g.hi) g.hi = v
   }
   const picks = groups.map((g) => Math.min(QUANTILE_EXAMPLES, g.count))
   const seen = new Array<number>(groups.length).fill(0)
   for (let i = 0; i < n; i++) {
-    const k = groupOf(acts.values[i])
+    const k = groupOf[i]
     const g = groups[k]
     if (g.examples.length < picks[k] && seen[k] === pickRank(g.examples.length, g.count, picks[k])) g.examples.push([acts.tokens[i], acts.values[i]])
     seen[k]++
@@ -254,7 +306,8 @@ export function aggregateFeature(
   const n = acts.values.length
   let max = 0
   let sum = 0
-  const touched: number[] = []
+  const seen = new Uint32Array(n)
+  let nTouched = 0
   const { counts, maxs, sums } = scratch
   for (let i = 0; i < n; i++) {
     const v = acts.values[i]
@@ -262,20 +315,21 @@ export function aggregateFeature(
     sum += v
     const t = corpus[acts.tokens[i]]
     if (counts[t] === 0) {
-      touched.push(t)
+      seen[nTouched++] = t
       maxs[t] = v
     } else if (v > maxs[t]) maxs[t] = v
     counts[t]++
     sums[t] += v
   }
-  touched.sort((a, b) => a - b)
-  const perToken: PerTokenRows = { tokenIds: touched, counts: [], maxs: [], sums: [] }
+  const touched = seen.slice(0, nTouched).sort()
+  const perToken: PerTokenRows = { tokenIds: touched, counts: new Uint32Array(nTouched), maxs: new Float32Array(nTouched), sums: new Float64Array(nTouched) }
   let topTokenId: number | null = null
   let topTokenCount = 0
-  for (const t of touched) {
-    perToken.counts.push(counts[t])
-    perToken.maxs.push(maxs[t])
-    perToken.sums.push(sums[t])
+  for (let k = 0; k < nTouched; k++) {
+    const t = touched[k]
+    perToken.counts[k] = counts[t]
+    perToken.maxs[k] = maxs[t]
+    perToken.sums[k] = sums[t]
     // Ties go to the smaller id: `touched` is ascending and only a strictly larger count wins.
     if (counts[t] > topTokenCount) {
       topTokenCount = counts[t]

@@ -7,21 +7,25 @@
 // machines where the model would be too slow.
 // `--partial-ms MS` sets how often the build writes its partial summary (progressive builds; default the
 // build's own), `--no-partial` turns it off.
+// `--finalize N` then times finalize alone N times in this process on the same committed chunks (copies of
+// one file, the build's partial summary included): wall and CPU time per run, with the load average, so
+// the code's cost shows apart from the machine's other work.
 // `--ab N` measures what the partial summary costs the build: N rounds of the same build's compute phase
 // with it off and on (ABBA order, one engine and one process for all, so the machine's load falls on both
 // alike) over the corpus's first `--ab-tokens` tokens (default all), with where each spent its time; with
 // the model (not --synthetic) it runs after the build above, or alone with `--ab-only`.
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { ComputeEngine, SparseActs } from '../../main/compute/api'
-import { emptyProfile, runBuild, type BuildProfile } from '../../main/cache/build'
-import { cacheKeyOf } from '../../main/cache/bundle-link'
+import { emptyProfile, finishBuild, runBuild, type BuildProfile } from '../../main/cache/build'
+import { cacheKeyOf, logitWeightsOf } from '../../main/cache/bundle-link'
+import { topLogitEffects } from '../../main/cache/logits'
 import { loadBundle } from '../../main/bundle'
 import { OrtEngine } from '../../main/compute/ort-engine'
 import { CacheReader } from '../../main/cache/query'
-import { openCacheDb, SCHEMA_VERSION, type CacheKey } from '../../main/cache/schema'
+import { openCacheDb, readMeta, SCHEMA_VERSION, type CacheKey } from '../../main/cache/schema'
 import type { CacheProgress } from '../../common/contract'
 import { unwrap } from '../../main/app/dispatch'
 import { createWorkbench } from '../../main/app/workbench'
@@ -44,6 +48,7 @@ const { values: args } = parseArgs({
     'partial-ms': { type: 'string' },
     'no-partial': { type: 'boolean', default: false },
     ab: { type: 'string', default: '0' },
+    finalize: { type: 'string', default: '0' },
     'ab-tokens': { type: 'string' },
     'ab-only': { type: 'boolean', default: false },
   },
@@ -189,12 +194,14 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   const info = unwrap(await wb.invoke('bundle.info', {}))
   let last: CacheProgress | null = null
   let finalizeAt = 0
+  let logitsAt = 0
   const t0 = performance.now()
   const done = new Promise<void>((resolve, reject) =>
     wb.subscribe((event, payload) => {
       if (event === 'job.progress') {
         const p = payload as CacheProgress
         if (p.phase === 'finalize') finalizeAt = performance.now()
+        else if (p.phase === 'logits') logitsAt = performance.now()
         else last = p
       }
       if (event === 'job.done') {
@@ -206,12 +213,20 @@ async function real(dir: string, bundleDir: string): Promise<void> {
   )
   unwrap(await wb.invoke('cache.build', { jobId: 'bench', rebuild: true, full: args.full }))
   await done
-  const secs = (performance.now() - t0) / 1000
+  const end = performance.now()
+  const secs = (end - t0) / 1000
   const tokens = info.dataset.n_seq * info.dataset.seq_len
   const status = unwrap(await wb.invoke('cache.status', {}))
   const provider = unwrap(await wb.invoke('bundle.info', {})).provider
+  // finalize: from the compute phase's end until the summary answers (the logit step's start); the logit
+  // step: the logit effects, their transaction and the VACUUM, until the job is done.
+  const summaryAt = logitsAt || end
+  const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
   console.log(`${info.name}: ${tokens} tokens, d_sae ${info.sae.d_sae}, provider ${provider}, ${partialText}`)
-  console.log(`  build ${secs.toFixed(1)} s end to end = ${(tokens / secs).toFixed(0)} tokens/s; compute phase ${(((finalizeAt || performance.now()) - t0) / 1000).toFixed(1)} s at ${(last as CacheProgress | null)?.tokensPerSec.toFixed(0)} tokens/s; finalize ${((performance.now() - finalizeAt) / 1000).toFixed(1)} s`)
+  console.log(
+    `  build ${secs.toFixed(1)} s end to end = ${(tokens / secs).toFixed(0)} tokens/s; compute phase ${s((finalizeAt || end) - t0)} at ${(last as CacheProgress | null)?.tokensPerSec.toFixed(0)} tokens/s; ` +
+      `finalize (the summary answers) ${s(summaryAt - finalizeAt)}; logit step (logit effects, VACUUM) ${s(end - summaryAt)}; ${loadText()}`,
+  )
   const nnz = firings(join(dir, 'bench.sqlite'))
   console.log(`  cache size ${mib(status.sizeBytes)} (${args.full ? 'summary and full table' : 'summary'}), ${(status.sizeBytes / nnz).toFixed(2)} bytes per non-zero activation (${nnz} of them)`)
   const computeRate = (last as CacheProgress | null)?.tokensPerSec ?? 0
@@ -229,9 +244,26 @@ async function real(dir: string, bundleDir: string): Promise<void> {
     info.model.d_vocab,
   )
   await wb.close()
+  await perFeatureLogits(bundleDir)
 }
 
-/** Thrown by the A/B builds' logitTable hook, which runs as the compute phase ends: finalize is the same either way. */
+/** What a feature view pays for its logit effects before the logit step has stored them (from the weights, per feature). */
+async function perFeatureLogits(bundleDir: string): Promise<void> {
+  const bundle = await loadBundle(bundleDir)
+  const weights = logitWeightsOf(bundle)
+  if (!weights) return
+  const r = rng(11)
+  const times: number[] = []
+  for (let i = 0; i < 9; i++) {
+    const id = Math.floor(r() * bundle.config.sae.d_sae)
+    const t = performance.now()
+    topLogitEffects(weights, id, [])
+    times.push(performance.now() - t)
+  }
+  console.log(`  a feature's logit effects from the weights, before the logit step stores them: median ${median(times).toFixed(0)} ms (${times.length} random features; ${loadText()})`)
+}
+
+/** Thrown by the A/B builds' progress hook as the compute phase ends: finalize is the same either way. */
 class ComputeDone extends Error {}
 
 interface AbRun {
@@ -277,7 +309,8 @@ async function abCompare(dir: string, engine: ComputeEngine, key: CacheKey, corp
         vocabSize: vocab,
         partialEveryMs: partial ? on : null,
         profile,
-        logitTable: async () => {
+        onProgress: (p) => {
+          if (p.phase === 'compute') return
           t1 = performance.now()
           throw new ComputeDone()
         },
@@ -318,6 +351,63 @@ async function abCompare(dir: string, engine: ComputeEngine, key: CacheKey, corp
   )
 }
 
+/** Stops a build as its compute phase ends, leaving its chunks (and partial summary) committed. */
+class ComputeEnd extends Error {}
+
+/** Finalize alone, `runs` times, on copies of one file holding a build's committed chunks (see --finalize). */
+async function finalizeRuns(dir: string, bundleDir: string, runs: number): Promise<void> {
+  const bundle = await loadBundle(bundleDir)
+  const key = cacheKeyOf(bundle)
+  const chunks = join(dir, 'chunks.sqlite')
+  const engine = await OrtEngine.create(bundle, { eagerSae: true })
+  const db = openCacheDb(chunks)
+  try {
+    await runBuild({
+      db,
+      engine,
+      key,
+      corpus: bundle.tokens.data,
+      vocabSize: bundle.config.model.d_vocab,
+      onProgress: (p) => {
+        if (p.phase !== 'compute') throw new ComputeEnd()
+      },
+    })
+  } catch (e) {
+    if (!(e instanceof ComputeEnd)) throw e
+  } finally {
+    db.close()
+    await engine.dispose()
+  }
+  const { chunk_seqs: chunkSeqs } = readMetaOf(chunks)
+  const walls: number[] = []
+  const cpus: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const path = join(dir, `finalize-${i}.sqlite`)
+    copyFileSync(chunks, path)
+    const copy = openCacheDb(path)
+    const load = loadavg()[0]
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    finishBuild(copy, { corpus: bundle.tokens.data, seqLen: key.seqLen, chunkSeqs: Number(chunkSeqs), dSae: key.dSae, vocabSize: bundle.config.model.d_vocab, logitStep: true }, engine.provider)
+    walls.push(performance.now() - t0)
+    const cpu = process.cpuUsage(cpu0)
+    cpus.push((cpu.user + cpu.system) / 1000)
+    copy.close()
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true })
+    console.log(`    finalize alone: ${walls[i].toFixed(0)} ms wall, ${cpus[i].toFixed(0)} ms CPU (load ${load.toFixed(2)})`)
+  }
+  console.log(`  finalize alone, median of ${runs}: ${median(walls).toFixed(0)} ms wall, ${median(cpus).toFixed(0)} ms CPU; ${loadText()}`)
+}
+
+function readMetaOf(path: string): Record<string, string> {
+  const db = openSqlite(path, { readonly: true, fileMustExist: true })
+  try {
+    return readMeta(db)
+  } finally {
+    db.close()
+  }
+}
+
 async function abReal(dir: string, bundleDir: string): Promise<void> {
   const bundle = await loadBundle(bundleDir)
   const engine = await OrtEngine.create(bundle, { eagerSae: true })
@@ -335,6 +425,7 @@ try {
   else {
     const bundleDir = args.bundle ?? 'resources/demo'
     if (!args['ab-only']) await real(dir, bundleDir)
+    if (Number(args.finalize) > 0) await finalizeRuns(dir, bundleDir, Number(args.finalize))
     if (Number(args.ab) > 0) await abReal(dir, bundleDir)
   }
 } finally {

@@ -65,7 +65,7 @@ async function build(wb: Workbench, limit: number | undefined): Promise<{ secs: 
   const t0 = performance.now()
   const done = new Promise<void>((resolveDone, reject) =>
     wb.subscribe((event, payload) => {
-      if (event === 'job.progress' && (payload as CacheProgress).phase !== 'finalize') {
+      if (event === 'job.progress' && (payload as CacheProgress).phase === 'compute') {
         last = payload as CacheProgress
         if (limit !== undefined && last.doneTokens >= limit && !stopped) {
           stopped = true

@@ -116,6 +116,18 @@ describe('per-feature statistics', () => {
     expect(topK(acts([], []), 100).tokens.length).toBe(0)
   })
 
+  it('orders the firings of a feature that fires at most k times (one numeric sort) as the comparison does', () => {
+    // Corpus order, many ties, signs and magnitudes of every kind: the order a comparison sort gives.
+    const values = [2, -1, 0.5, 2, 1e-30, -3e20, 0.5, 7, 2, -1, 1e30, 0.5].map(Math.fround)
+    const tokens = values.map((_, i) => 3 * i + 1)
+    const expected = values.map((v, i) => [v, tokens[i]]).sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    for (const k of [values.length, 100]) {
+      const t = topK(acts(tokens, values), k)
+      expect(Array.from(t.tokens)).toEqual(expected.map((e) => e[1]))
+      expect(Array.from(t.values)).toEqual(expected.map((e) => e[0]))
+    }
+  })
+
   it('bins a histogram over [min, max] and keeps every value', () => {
     const h = histogram(Float32Array.from([1, 2, 3, 4, 5]), 4, 'linear')
     expect(h.edges).toEqual([1, 2, 3, 4, 5])
@@ -150,7 +162,8 @@ describe('per-feature statistics', () => {
     expect(agg.recall).toBe(0.5)
     expect(agg.f1).toBe(0.5)
     expect(agg.mean).toBe(2.5)
-    expect(agg.perToken).toEqual({ tokenIds: [2, 3, 7], counts: [1, 1, 2], maxs: [3, 4, 2], sums: [3, 4, 3] })
+    const p = agg.perToken
+    expect({ tokenIds: [...p.tokenIds], counts: [...p.counts], maxs: [...p.maxs], sums: [...p.sums] }).toEqual({ tokenIds: [2, 3, 7], counts: [1, 1, 2], maxs: [3, 4, 2], sums: [3, 4, 3] })
     const dead = aggregateFeature(acts([], []), corpus, occ, new TokenScratch(8))
     expect([dead.count, dead.topTokenId, dead.f1, dead.mean]).toEqual([0, null, null, 0])
   })

@@ -12,6 +12,7 @@ function table(header: string[], rows: string[][]): string {
 export function formatProgress(p: CacheProgress): string {
   const pct = p.totalTokens > 0 ? (100 * p.doneTokens) / p.totalTokens : 0
   if (p.phase === 'finalize') return `finalizing: ${p.totalTokens} tokens computed, writing per-feature tables…`
+  if (p.phase === 'logits') return 'logit effects: the summary is ready; computing every feature\'s top and bottom logit effects…'
   const eta = p.etaSec === null ? '?' : `${Math.round(p.etaSec)} s`
   return `cache build: ${p.doneTokens}/${p.totalTokens} tokens (${pct.toFixed(1)}%), ${Math.round(p.tokensPerSec)} tokens/s, ETA ${eta}`
 }
