@@ -132,7 +132,9 @@ export function finalize(db: Database.Database, input: FinalizeInput): void {
         }
         const agg = aggregateFeature(acts, corpus, occurrences, scratch, positions)
         insFeature.run(aggregateColumns(f, agg))
-        const rest = noBos && withoutBos(acts, corpus, seqLen, bos.bos)
+        // A feature whose top token is BOS's id counts that token's occurrences (recall, "below") differently
+        // without the BOS positions, even when it never fires at one (e.g. only on a mid-sequence <|endoftext|>).
+        const rest = noBos && (withoutBos(acts, corpus, seqLen, bos.bos) ?? (agg.topTokenId === bos.bos ? acts : null))
         if (rest) insNoBos.run(aggregateColumns(f, aggregateFeature(rest, noBos.corpus, noBos.occurrences, noBos.scratch, noBos.positions)))
         if (input.full) insActs.run(f, encodeTokenDeltas(acts.tokens), encodeQuantised(acts.values, agg.max))
         const p = agg.perToken

@@ -32,8 +32,8 @@ CREATE TABLE IF NOT EXISTS feature (
   -- NULL when the hook has no linear path to the logits.
   logit_top_ids BLOB, logit_top_vals BLOB, logit_bottom_ids BLOB, logit_bottom_vals BLOB);
 -- The same aggregates over each feature's non-BOS firings (bos.ts: a firing at position 0 of a sequence
--- whose first token is the corpus's BOS token), for the features that fire on BOS at least once; the
--- others' numbers are those of \`feature\`. BOS positions are not corpus occurrences here (recall, below
+-- whose first token is the corpus's BOS token), for the features that fire on BOS at least once or whose
+-- top token is BOS's id (its occurrences differ without BOS); the others' numbers are those of \`feature\`. BOS positions are not corpus occurrences here (recall, below
 -- examples), and density's denominator is the corpus less meta.bos_positions. No logit columns (they do
 -- not depend on firings). Absent (no meta.bos_positions) in caches built before it: BOS is then included.
 CREATE TABLE IF NOT EXISTS feature_nobos (

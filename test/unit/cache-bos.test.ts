@@ -16,7 +16,7 @@ import { tempDir } from './helpers/cache'
 const N_SEQ = 6
 const SEQ_LEN = 8
 const VOCAB = 10
-const D_SAE = 5
+const D_SAE = 6
 const CHUNK_SEQS = 2
 const N = N_SEQ * SEQ_LEN
 
@@ -44,7 +44,8 @@ function makeCorpus(bos: boolean): Int32Array {
 /**
  * Dense [N, D_SAE] activations (float32 values): f0 fires 2.0 on BOS (its max) and on token 3 and some
  * others; f1 only on BOS (bos_only); f2 never at position 0 but on the mid-sequence 0s; f3 on most tokens,
- * BOS strongest; f4 never.
+ * BOS strongest; f4 never; f5 only on the mid-sequence 0s, so its top token is BOS's id though it never fires
+ * at a BOS position (its recall and "below" examples without BOS must not count the BOS positions).
  */
 function makeActs(corpus: Int32Array): Float32Array {
   const r = rng(11)
@@ -58,6 +59,7 @@ function makeActs(corpus: Int32Array): Float32Array {
     if (!pos0 && (corpus[t] === 0 || r() < 0.4)) set(t, 2, 0.2 + r())
     if (pos0) set(t, 3, 5 + r())
     else if (r() < 0.8) set(t, 3, 0.05 + r())
+    if (!pos0 && corpus[t] === 0) set(t, 5, 0.5 + r())
   }
   return d
 }
@@ -188,12 +190,14 @@ describe('statistics without BOS', () => {
     for (const f of [0, 1, 3]) expect(recount(corpus, dense, f, () => true).firing.some(([t]) => isBos(corpus)(t))).toBe(true)
     expect(recount(corpus, dense, 2, () => true).firing.filter(([t]) => corpus[t] === 0)).toHaveLength(2)
     expect(recount(corpus, dense, 0, () => true).topTokenId).toBe(0)
+    expect(recount(corpus, dense, 5, () => true)).toMatchObject({ count: 2, topTokenId: 0 })
   })
 
   it('stores non-BOS rows only for features that fire on BOS, and the number of BOS positions', () => {
     const db = new Database(path, { readonly: true })
     try {
-      expect(db.prepare('SELECT id FROM feature_nobos ORDER BY id').pluck().all()).toEqual([0, 1, 3])
+      // f5 fires at no BOS position, but its top token is BOS's id: its recall and "below" differ without BOS.
+      expect(db.prepare('SELECT id FROM feature_nobos ORDER BY id').pluck().all()).toEqual([0, 1, 3, 5])
       expect(db.prepare("SELECT value FROM meta WHERE key = 'bos_positions'").pluck().get()).toBe(String(N_SEQ))
     } finally {
       db.close()
