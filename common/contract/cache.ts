@@ -32,6 +32,11 @@ export interface CacheState {
    */
   fullTable?: boolean
   /**
+   * State 'ready' whose build stopped after the summary and before its logit step (killed, cancelled):
+   * the views answer, each feature's logit effects computed from the weights; cache.build finishes the step.
+   */
+  logitsPending?: boolean
+  /**
    * While this cache is not ready: the summary shipped in the bundle folder, which the feature views read
    * meanwhile (read-only; a build writes the cache at `path`, which then takes over).
    */

@@ -97,10 +97,15 @@ export function createHandlers(wb: Workbench): HandlerTable {
       const open = await wb.bundle()
       checkFeature(open, id)
       const reader = servingReader(open)
-      const detail = reader.detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f), bosChoice(includeBos))
+      const read = () => reader.detail(id, topK, (f) => wb.labels.get(open.bundle.hashes.bundle, f), bosChoice(includeBos))
+      const detail = read()
+      if (detail.logits.top.length > 0) return detail
       // Until the build stores them (its partial summary, or its logit step still running), the logit
       // effects come from the weights, which only the compute process holds.
-      if (detail.logits.top.length === 0 && reader.logitsPending()) detail.logits = await wb.featureLogits(id)
+      if (reader.logitsPending()) detail.logits = await wb.featureLogits(id)
+      // Or the logit step committed between the two reads: the row holds them now (none for a hook without
+      // a linear path to the logits).
+      else detail.logits = read().logits
       return detail
     },
     'feature.histogram': async ({ id, bins, scale, includeBos }) => {

@@ -136,7 +136,7 @@ export class CacheReader {
     }
   }
 
-  private stateOf(db: Database.Database, totalTokens: number): Pick<CacheState, 'state' | 'reason' | 'doneTokens' | 'builtAt' | 'fullTable'> {
+  private stateOf(db: Database.Database, totalTokens: number): Pick<CacheState, 'state' | 'reason' | 'doneTokens' | 'builtAt' | 'fullTable' | 'logitsPending'> {
     const tables = tableNames(db)
     const meta = readMeta(db)
     const foreign = foreignReason(tables, meta)
@@ -148,7 +148,7 @@ export class CacheReader {
       const damage = this.verifiedBuiltAt === meta.built_at ? null : this.completenessProblem(db, tables)
       if (damage) return { state: 'corrupt', doneTokens: 0, reason: damage }
       this.verifiedBuiltAt = meta.built_at
-      return { state: 'ready', doneTokens: totalTokens, builtAt: meta.built_at, fullTable: hasFullTable(meta) }
+      return { state: 'ready', doneTokens: totalTokens, builtAt: meta.built_at, fullTable: hasFullTable(meta), ...(logitsPending(meta) ? { logitsPending: true } : {}) }
     }
     const done = db.prepare('SELECT COALESCE(SUM(n_tokens), 0) AS n FROM chunk').get() as { n: number }
     const shard = meta.shard === undefined ? null : parseShard(meta.shard)

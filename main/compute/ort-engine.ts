@@ -79,7 +79,9 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     this.provider = created.provider
     this.skippedProviders = created.skipped
     const dSae = src.config.sae.d_sae
-    this.k = Math.min(dSae, Math.max(1, opts.initialK ?? 64))
+    // A TopK SAE fires at most k features a token: k + 1 kept values never all fire, so no block reruns.
+    const sae = src.config.sae
+    this.k = Math.min(dSae, Math.max(1, opts.initialK ?? (sae.kind === 'topk' ? sae.k + 1 : 64)))
     this.maxBlockTokens = opts.maxBlockTokens ?? Math.max(1, Math.floor(DENSE_BUDGET_FLOATS / dSae))
     this.forwardSessions = new Lru(opts.maxForwardSessions ?? 4, (s) => void s.release())
     this.blocks = new Lru(opts.maxBlockBytes ?? BLOCK_BUDGET_BYTES)
@@ -103,14 +105,18 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     return this.k
   }
 
-  private async session(build: () => Parameters<typeof createSession>[0]): Promise<GraphSession> {
+  /**
+   * A new session, which `keep` stores where dispose() will find it, in the same step as the check that the
+   * engine is not disposed: one disposed while the session was being built releases it here instead.
+   */
+  private async session(build: () => Parameters<typeof createSession>[0], keep: (s: GraphSession) => void): Promise<GraphSession> {
     this.sessionsBuilt++
     const { session } = await createSession(build(), [this.provider], this.opts)
-    // Disposed while the session was being built: dispose() could not see it, so nothing else would release it.
     if (this.disposed) {
       await session.release()
       throw new Error('the compute engine has been disposed')
     }
+    keep(session)
     return session
   }
 
@@ -120,7 +126,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     if (known) return Promise.resolve(known)
     let pending = this.building.get(key)
     if (!pending) {
-      pending = this.session(build).then((s) => (keep(s), s))
+      pending = this.session(build, keep)
       this.building.set(key, pending)
       void pending.then(
         () => this.building.delete(key),
@@ -170,7 +176,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     const dSae = this.src.config.sae.d_sae
     const seqPerBlock = Math.max(1, Math.floor(this.maxBlockTokens / seqLen))
     const parts: SparseActs[] = []
-    const session = (this.saeSession ??= await this.session(() => buildSaeGraph(this.src)))
+    const session = this.saeSession ?? (await this.session(() => buildSaeGraph(this.src), (s) => (this.saeSession = s)))
     for (let s0 = 0; s0 < nSeq; s0 += seqPerBlock) {
       const n = Math.min(seqPerBlock, nSeq - s0)
       const feed = OrtEngine.tokensTensor(tokens.subarray(s0 * seqLen, (s0 + n) * seqLen), n, seqLen)
@@ -266,7 +272,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     const cfg = this.src.config.model
     const hooks = [...new Set(req.projections.map((p) => p.hook))]
     const values = await this.blockValues(req, hooks, ctx)
-    this.projectSession ??= await this.session(() => buildProjectGraph())
+    const project = this.projectSession ?? (await this.session(() => buildProjectGraph(), (s) => (this.projectSession = s)))
     const nTok = req.nSeq * req.seqLen
     const results: Float32Array[] = []
     for (const p of req.projections) {
@@ -277,7 +283,7 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
         results.push(new Float32Array(0)) // a prefetch: the block is kept, nothing to project
         continue
       }
-      const out = await this.run(this.projectSession, { values: new OrtTensor('float32', values[p.hook].data, [nTok, width]), vectors: OrtEngine.rows(p.vectors, width, p.hook) }, ctx)
+      const out = await this.run(project, { values: new OrtTensor('float32', values[p.hook].data, [nTok, width]), vectors: OrtEngine.rows(p.vectors, width, p.hook) }, ctx)
       results.push(out.projections.data as Float32Array)
     }
     return results
@@ -288,9 +294,9 @@ export class OrtEngine implements ComputeEngine, TraceCompute {
     const { d_sae: dSae, d_in: dIn, hook_point: hook } = this.src.config.sae
     if (!Number.isInteger(req.width) || req.width < 1 || req.width > dSae) throw new RangeError(`width ${req.width} outside [1, ${dSae}] (d_sae)`)
     const values = await this.blockValues(req, [hook as HookName], ctx)
-    this.saeTopSession ??= await this.session(() => buildSaeTopGraph(this.src))
+    const saeTop = this.saeTopSession ?? (await this.session(() => buildSaeTopGraph(this.src), (s) => (this.saeTopSession = s)))
     const nTok = req.nSeq * req.seqLen
-    const out = await this.run(this.saeTopSession, { values: new OrtTensor('float32', values[hook].data, [nTok, dIn]), width: new OrtTensor('int64', BigInt64Array.of(BigInt(req.width)), [1]) }, ctx)
+    const out = await this.run(saeTop, { values: new OrtTensor('float32', values[hook].data, [nTok, dIn]), width: new OrtTensor('int64', BigInt64Array.of(BigInt(req.width)), [1]) }, ctx)
     return { width: req.width, values: out.top_values.data as Float32Array, indices: out.top_indices.data as Int32Array }
   }
 

@@ -99,7 +99,21 @@ describe('the logit step after finalize', () => {
     copyFileSync(stopped, join(appDir, 'cache.sqlite'))
     const wb = tinyWorkbench(appDir)
     try {
-      expect(unwrap(await wb.invoke('cache.status', {})).state).toBe('ready')
+      expect(unwrap(await wb.invoke('cache.status', {}))).toMatchObject({ state: 'ready', logitsPending: true })
+      for (const p of golden.points) expectExact(unwrap(await wb.invoke('feature.get', { id: p.feature, topK: 5 })).logits, golden.f32(`${p.key}.logit_effect`).data)
+      // The Cache tab's "Finish the logit effects": cache.build runs the step, then the cache stores them.
+      unwrap(await wb.invoke('cache.build', { jobId: crypto.randomUUID() }))
+      const state = async () => {
+        const s = unwrap(await wb.invoke('cache.status', {}))
+        return `${s.state}${s.logitsPending ? ', logit effects pending' : ''}`
+      }
+      await expect.poll(state, { timeout: 120_000, interval: 200 }).toBe('ready')
+      const db = openCacheDb(join(appDir, 'cache.sqlite'), { readonly: true })
+      try {
+        expect((db.prepare('SELECT COUNT(*) AS n FROM feature WHERE logit_top_ids IS NULL').get() as { n: number }).n).toBe(0)
+      } finally {
+        db.close()
+      }
       for (const p of golden.points) expectExact(unwrap(await wb.invoke('feature.get', { id: p.feature, topK: 5 })).logits, golden.f32(`${p.key}.logit_effect`).data)
     } finally {
       await wb.close()

@@ -134,6 +134,27 @@ for (const kind of KINDS) {
       }
     })
 
+    if (kind === 'topk') {
+      it('a TopK SAE starts at k + 1 kept values, so a block is never run twice', async () => {
+        const fresh = await OrtEngine.create(bundle, { providers: ['cpu'], intraOpNumThreads: 2 })
+        try {
+          const sae = bundle.config.sae
+          if (sae.kind !== 'topk') throw new Error('the tiny-topk bundle has a TopK SAE')
+          const k = sae.k
+          expect(fresh.topK).toBe(k + 1)
+          const { seqLen, data, nSeq } = bundle.tokens
+          const acts = await fresh.saeActs(data.subarray(0, nSeq * seqLen), nSeq, seqLen)
+          expect(fresh.topK).toBe(k + 1)
+          // Some token fires k features: k kept values alone would have made its block run again.
+          let most = 0
+          for (let t = 0; t < acts.nTokens; t++) most = Math.max(most, acts.rowPtr[t + 1] - acts.rowPtr[t])
+          expect(most).toBe(k)
+        } finally {
+          await fresh.dispose()
+        }
+      })
+    }
+
     it("traces each point: v and u (autograd of the pre-activation), the gated activation, the scope's activations", () => {
       for (const p of points()) {
         const t = traces.get(p.key)!
