@@ -6,7 +6,7 @@
 // rest of the graph costs over the product alone. Random values, the bundle's shapes, `--rounds` rounds
 // (default 3), medians. `npx tsx test/bench/gemm.ts [--bundle DIR] [--tokens N]`.
 import { spawnSync } from 'node:child_process'
-import { loadavg } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node'
 import { loadBundle } from '../../main/bundle'
@@ -55,6 +55,8 @@ async function ortSession(weightsAs: WeightsAs, tail: boolean): Promise<() => Pr
   const session = await InferenceSession.create(model, {
     externalData,
     executionProviders: ['cpu'],
+    // As the app's sessions (providers.ts) and PyTorch here: every core.
+    intraOpNumThreads: availableParallelism(),
     enableCpuMemArena: false,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -69,14 +71,19 @@ async function ortSession(weightsAs: WeightsAs, tail: boolean): Promise<() => Pr
 }
 
 const torchScript = `
-import sys, time, torch
+import os, sys, time, torch
 n, d_in, d_sae = map(int, sys.argv[1:4])
+torch.set_num_threads(os.cpu_count())
 torch.manual_seed(0)
 x = torch.rand(n, d_in) - 0.5
 w = torch.rand(d_in, d_sae) - 0.5
 x @ w
-t0 = time.perf_counter(); x @ w; print(time.perf_counter() - t0)
+ts = []
+for _ in range(3):
+    t0 = time.perf_counter(); x @ w; ts.append(time.perf_counter() - t0)
+print(sorted(ts)[1])
 `
+/** PyTorch's product, warmed up: the median of three in one process (as tools/bench_torch.py times its chunks). */
 function torchOnce(): number {
   const r = spawnSync('/usr/bin/python3', ['-c', torchScript, String(n), String(dIn), String(dSae)], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`PyTorch: ${r.stderr.trim().split('\n').at(-1)}`)
