@@ -3,17 +3,16 @@
 // Settings → "Exclude BOS" is turned off, and the choice is kept after a reload. The numbers the page must
 // show are asked over HTTP in both modes (test/unit/cache-bos.test.ts and cache.test.ts check those against
 // a recount).
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { mkdirSync } from 'node:fs'
+import { describe, expect, it, vi } from 'vitest'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import type { FeatureSummary } from '../../common/contract'
-import { OUTPUT, callServe, ensureRendererBuilt, startWorkbench, type Serve, type Workbench } from './harness'
+import { OUTPUT, callServe, type Serve } from './harness'
+import { useWorkbench } from './use-workbench'
 
 vi.setConfig({ testTimeout: 180_000 })
 const BUILD_TIMEOUT_MS = Number(process.env.FT_E2E_BUILD_TIMEOUT_MS) || (process.env.FT_E2E_BUNDLE ? 30 * 60_000 : 120_000)
 
-let workbench: Workbench | undefined
 let serve: Serve
 let page: Page
 let pageErrors: string[]
@@ -39,20 +38,7 @@ async function setExcludeBos(on: boolean): Promise<void> {
   await page.keyboard.press('Escape')
 }
 
-beforeAll(async () => {
-  mkdirSync(OUTPUT, { recursive: true })
-  await ensureRendererBuilt()
-  workbench = await startWorkbench()
-  ;({ serve, page, pageErrors } = workbench)
-}, 300_000)
-
-afterEach(async ({ task }) => {
-  if (task.result?.state === 'fail') await page?.screenshot({ path: join(OUTPUT, `failed-bos-${task.name.replace(/\W+/g, '-')}.png`) }).catch(() => {})
-})
-
-afterAll(async () => {
-  await workbench?.stop()
-})
+useWorkbench('bos', (wb) => ({ serve, page, pageErrors } = wb))
 
 describe('statistics without BOS (issue 14 §3)', () => {
   it('builds the cache; the feature with the most BOS firings has other numbers in each mode', async () => {

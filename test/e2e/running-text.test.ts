@@ -3,18 +3,17 @@
 // the feature's activation on the grid's scale (the maximum the deepest red, 0 white), its id and value on
 // hover, the example's token marked; ⤢ shows the whole sequence; the shading comes from feature.sequences,
 // called here over HTTP as the independent answer the page's colours are checked against.
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { mkdirSync } from 'node:fs'
+import { describe, expect, it, vi } from 'vitest'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import type { FeatureDetail, FeatureSequence } from '../../common/contract'
 import { colourScale, scaleStyle } from '../../renderer/components/grid/coolwarm'
-import { OUTPUT, callServe, ensureRendererBuilt, startWorkbench, type Serve, type Workbench } from './harness'
+import { OUTPUT, callServe, type Serve } from './harness'
+import { useWorkbench } from './use-workbench'
 
 vi.setConfig({ testTimeout: 180_000 })
 const BUILD_TIMEOUT_MS = Number(process.env.FT_E2E_BUILD_TIMEOUT_MS) || (process.env.FT_E2E_BUNDLE ? 30 * 60_000 : 120_000)
 
-let workbench: Workbench | undefined
 let serve: Serve
 let page: Page
 let pageErrors: string[]
@@ -59,20 +58,7 @@ declare function getComputedStyle(el: unknown): { backgroundColor: string }
 
 const topRow = (i: number) => `[data-grid-id="feature:${featureId}:top"] .ag-row[row-index="${i}"] .ag-cell[col-id="context"]`
 
-beforeAll(async () => {
-  mkdirSync(OUTPUT, { recursive: true })
-  await ensureRendererBuilt()
-  workbench = await startWorkbench()
-  ;({ serve, page, pageErrors } = workbench)
-}, 300_000)
-
-afterEach(async ({ task }) => {
-  if (task.result?.state === 'fail') await page?.screenshot({ path: join(OUTPUT, `failed-rt-${task.name.replace(/\W+/g, '-')}.png`) }).catch(() => {})
-})
-
-afterAll(async () => {
-  await workbench?.stop()
-})
+useWorkbench('rt', (wb) => ({ serve, page, pageErrors } = wb))
 
 describe('examples as running text (issue 14 §1)', () => {
   it('builds the cache and opens the feature with the highest maximum', async () => {
